@@ -1,0 +1,31 @@
+# Two entry points: `make demo` (the default matrix on digits, then the summary)
+# and `make test` (the whole suite). Both build .venv from scratch when missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install clean bench
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m hyperparameter_system.experiment_runner --all
+	$(PY) -m hyperparameter_system.experiment_runner --summary
+
+# pytest exits 5 when it collects no test; make treats that as failure too.
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 WANDB_SILENT=true $(PY) -m pytest -q
+
+bench: $(STAMP)
+	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) output temp_configs/*/

@@ -1,0 +1,52 @@
+"""BaseCategory: what a category plugin is (one axis of the experiment matrix).
+
+A category turns one option (a scalar or a dict the user writes in
+``experiment_config.yaml``) into config changes. Everything here is pure and
+cheap: no torch, no I/O, so planning 10,000 cells stays instant.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Mapping
+
+
+class BaseCategory(ABC):
+    """One experiment category (optimizer, scheduler, loss_function, ...).
+
+    Subclasses set ``name`` (the key in ``experiment_config.yaml``), ``prefix``
+    (the start of run names, e.g. ``opt``) and ``description``.
+    """
+
+    name: str = ""
+    prefix: str = ""
+    description: str = ""
+
+    @abstractmethod
+    def validate(self, option: Any) -> Any:
+        """Check one option and return its canonical form (JSON-compatible, sorted keys).
+
+        Raises:
+            ValueError: with a message naming the field, the rule and the value,
+                e.g. ``"lr must be > 0, but got lr=-0.1"``. The caller adds file:line.
+        """
+
+    @abstractmethod
+    def apply(self, cfg: Any, option: Any) -> None:
+        """Apply a canonical option to an unfrozen YACS config clone, in place."""
+
+    @abstractmethod
+    def label(self, option: Any) -> str:
+        """A short readable label for run names, e.g. ``AdamW_lr0.001_wd0.001``."""
+
+    def sweep_parameters(self) -> dict[str, Any]:
+        """This category's search space in W&B sweep syntax (the ``parameters`` block).
+
+        Parameter names are the option's own field names, so that
+        :meth:`option_from_sweep` can turn a sampled point back into an option.
+        """
+        return {}
+
+    def option_from_sweep(self, params: Mapping[str, Any]) -> Any:
+        """Turn one sampled sweep point (flat or nested dict) into an option for validate()."""
+        return dict(params)

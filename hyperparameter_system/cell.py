@@ -1,0 +1,55 @@
+"""A cell: one (model, category, option) of the matrix, ready to run.
+
+Cells are plain frozen data made by the matrix generator and consumed by the
+runner, sweeps and reports. They carry everything a child process needs except
+the attempt-specific bits (attempt number, W&B run id, device slot).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+BASELINE = "baseline"  # the category name of a model's baseline cell
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One runnable unit of the matrix.
+
+    Attributes:
+        cell_id: Stable hash of model, category, canonical option and rendered config.
+        experiment: Experiment name.
+        model: Model name as written by the user, e.g. ``resnet50.tv2_in1k``.
+        category: Category name, or ``baseline``.
+        option: The canonical option (JSON-compatible); None for the baseline.
+        option_label: Human label of the option, e.g. ``AdamW_lr0.001_wd0.001``.
+        run_name: Sanitized ``{prefix}_{label}_{yymmddHHMM}``; unique in the matrix.
+        project: W&B project (the model name made safe).
+        group: W&B group (the category).
+        tags: W&B tags.
+        config_path: The rendered YACS config this cell's child reads.
+        overrides: The YACS key/value pairs this cell sets over the model profile
+            (experiment overrides then the option), for user commands.
+        command: The model's own command template, or None for the built-in trainer.
+        metric_patterns: ``(metric name, regex)`` pairs for a user command's output.
+    """
+
+    cell_id: str
+    experiment: str
+    model: str
+    category: str
+    option: Any
+    option_label: str
+    run_name: str
+    project: str
+    group: str
+    tags: tuple[str, ...]
+    config_path: str
+    overrides: tuple[tuple[str, Any], ...] = ()
+    command: tuple[str, ...] | None = None
+    metric_patterns: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.category == BASELINE

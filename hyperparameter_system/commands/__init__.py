@@ -1,0 +1,1 @@
+"""One module per CLI action, each with ``main(args: argparse.Namespace) -> int``."""

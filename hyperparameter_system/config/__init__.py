@@ -1,0 +1,1 @@
+"""Configuration: the YACS training schema and the experiment file (no torch here)."""

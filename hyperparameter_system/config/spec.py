@@ -1,0 +1,94 @@
+"""The validated experiment: what ``experiment_config.yaml`` means, as frozen data.
+
+``config.experiment`` builds these from the YAML after checking every key;
+everything downstream (planning, the runner, sweeps, reports) reads only these
+objects, never the raw YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+WandbMode = Literal["auto", "online", "offline", "disabled"]
+MetricGoal = Literal["maximize", "minimize"]
+
+
+@dataclass(frozen=True)
+class WandbSettings:
+    """How cells log to W&B: one project per model, one run per option."""
+
+    mode: WandbMode = "auto"
+    entity: str = ""
+    # jinja2 template for the project; ``model_safe`` is the model name made safe.
+    project_template: str = "{{ model_safe }}"
+    # jinja2 template for the run name (prefix, label, timestamp available).
+    run_name_template: str = "{{ prefix }}_{{ label }}_{{ timestamp }}"
+
+
+@dataclass(frozen=True)
+class ExecutionSettings:
+    """How the runner schedules cells."""
+
+    parallel: int = 1  # cells at once
+    devices: str = "auto"  # "auto", "cpu" or a comma list of GPU indices "0,1"
+    timeout_s: float = 0.0  # per-cell wall limit (0 = none)
+    retries: int = 1  # extra attempts after a crash (not after nonfinite)
+    min_batch_size: int = 1  # floor for the OOM retry's batch halving
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model of the matrix.
+
+    ``command`` is a user's own training command (a list of jinja2-templated
+    arguments); None means the built-in trainer. ``metric_patterns`` maps a
+    metric name to a regex with one group, read from the command's output when
+    it writes no result.json.
+    """
+
+    name: str
+    enabled: bool = True
+    base_config: str = ""  # path of the model profile YAML ("" = models/<name>.yaml if present)
+    description: str = ""
+    command: tuple[str, ...] | None = None
+    metric_patterns: tuple[tuple[str, str], ...] = ()
+    line: int = 0  # line in the experiment file, for error messages
+
+
+@dataclass(frozen=True)
+class CategoryEntry:
+    """One category of the matrix, as the experiment file configures it.
+
+    ``options`` are the raw option values (dicts or scalars, as the category
+    plugin accepts them); ``sweep`` is an optional W&B-format sweep block.
+    """
+
+    name: str
+    enabled: bool = True
+    description: str = ""
+    options: tuple[Any, ...] = ()
+    option_lines: tuple[int, ...] = ()  # line of each option, for error messages
+    prefix: str = ""  # overrides the plugin's prefix when non-empty
+    label_template: str = ""  # jinja2 template overriding the plugin's label
+    sweep: dict[str, Any] | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """The whole validated experiment file."""
+
+    source_path: str  # the experiment file, as given
+    name: str
+    metric: str = "val/acc"
+    goal: MetricGoal = "maximize"
+    output_dir: str = "./output"  # results root; the store lives under <output_dir>/<name>/
+    temp_config_dir: str = "./temp_configs"
+    overrides: tuple[tuple[str, Any], ...] = ()  # YACS key -> value, applied to every cell
+    plugin_dirs: tuple[str, ...] = ()
+    include_baseline: bool = True
+    wandb: WandbSettings = field(default_factory=WandbSettings)
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
+    models: tuple[ModelEntry, ...] = ()
+    categories: tuple[CategoryEntry, ...] = ()

@@ -1,0 +1,45 @@
+"""One base error for everything a user can cause.
+
+The CLI turns any :class:`HpsysError` into a single line on stderr and exit
+code 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class HpsysError(Exception):
+    """Base class of user-facing errors (printed as one line, exit code 2)."""
+
+
+@dataclass
+class ConfigError(HpsysError):
+    """A problem in a user's file, located at ``path:line`` and named by ``key``.
+
+    Attributes:
+        path: The file the problem is in (as the user named it).
+        line: 1-based line of the offending YAML node, or 0 when unknown.
+        key: Dotted key of the offending node, e.g. ``categories.optimizer.options[2].lr``.
+        reason: What is wrong, with the rule and the value.
+    """
+
+    path: str
+    line: int
+    key: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.key}: {self.reason}" if self.key else f"{where}: {self.reason}"
+
+
+class PluginError(HpsysError):
+    """A plugin broke the contract: duplicate name, bad hook, unloadable file."""
+
+
+class UnknownNameError(HpsysError):
+    """A model or category name that no plugin registered."""

@@ -1,0 +1,95 @@
+"""The hpsys command line: plan, run, summarise and sweep an experiment matrix.
+
+Thin by design: it parses arguments, picks one command module and turns user
+errors into one line and exit code 2. Each command module is imported only
+when chosen, so ``--matrix`` never pays for torch or wandb.
+
+Usage:
+    python -m hyperparameter_system.experiment_runner --matrix
+    python -m hyperparameter_system.experiment_runner --all
+    python -m hyperparameter_system.experiment_runner --summary
+    python -m hyperparameter_system.experiment_runner --sweep --models M --categories C
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+if __package__ in (None, ""):  # run as a script: python hyperparameter_system/experiment_runner.py
+    sys.path.insert(0, __import__("os").path.dirname(__import__("os").path.dirname(__file__)))
+
+from hyperparameter_system.errors import HpsysError
+
+EXIT_USER_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """All flags of every command; the action flags choose the command module."""
+    parser = argparse.ArgumentParser(
+        prog="hpsys",
+        description="Plan, run, summarise and sweep a hyperparameter experiment matrix.",
+    )
+    parser.add_argument("--config", default="experiment_config.yaml",
+                        help="experiment file (default: ./experiment_config.yaml)")
+    select = parser.add_argument_group("selection")
+    select.add_argument("--all", action="store_true", help="every enabled model and category")
+    select.add_argument("--models", nargs="+", metavar="M", help="only these models")
+    select.add_argument("--categories", nargs="+", metavar="C", help="only these categories")
+
+    action = parser.add_argument_group("what to do (default: run the selected cells)")
+    action.add_argument("--matrix", action="store_true", help="print the planned cells; run nothing")
+    action.add_argument("--dry-run", action="store_true",
+                        help="render the configs and print each child command; run nothing")
+    action.add_argument("--summary", action="store_true", help="leaderboard per model and category")
+    action.add_argument("--best", action="store_true", help="the best cell, its config and command")
+    action.add_argument("--sweep", action="store_true", help="run one category of one model as a sweep")
+
+    run = parser.add_argument_group("running")
+    run.add_argument("--parallel", type=int, metavar="N", help="cells at once (default: execution.parallel)")
+    run.add_argument("--devices", metavar="LIST", help="0,1,... | cpu | auto (default: execution.devices)")
+    run.add_argument("--rerun", choices=["failed", "all"], help="run again cells that failed, or all cells")
+    run.add_argument("--timeout", type=float, metavar="S", help="per-cell timeout in seconds")
+
+    report = parser.add_argument_group("reporting")
+    report.add_argument("--format", choices=["table", "csv", "json", "md", "html"], default="table")
+    report.add_argument("--output", metavar="PATH", help="write the summary here instead of stdout")
+    report.add_argument("--model", metavar="M", help="with --best: only this model")
+
+    sweep = parser.add_argument_group("sweeps")
+    sweep.add_argument("--method", choices=["grid", "random", "bayes"], help="sweep search method")
+    sweep.add_argument("--count", type=int, metavar="N", help="number of new trials")
+    sweep.add_argument("--sweep-id", metavar="ID", help="continue (or join) this sweep")
+    sweep.add_argument("--sweep-config", metavar="FILE", help="a W&B-format sweep YAML file")
+    sweep.add_argument("--backend", choices=["auto", "local", "wandb"], default="auto",
+                       help="sweep controller: W&B server, local engine, or auto")
+    return parser
+
+
+# Which module serves which action flag; each exposes ``main(args) -> int``.
+_COMMANDS = (
+    ("matrix", "hyperparameter_system.commands.plan"),
+    ("dry_run", "hyperparameter_system.commands.plan"),
+    ("summary", "hyperparameter_system.commands.report"),
+    ("best", "hyperparameter_system.commands.report"),
+    ("sweep", "hyperparameter_system.commands.sweep"),
+)
+_DEFAULT_COMMAND = "hyperparameter_system.commands.run"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``hpsys``; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    module_name = next((mod for flag, mod in _COMMANDS if getattr(args, flag)), _DEFAULT_COMMAND)
+    try:
+        command = importlib.import_module(module_name)
+        return int(command.main(args))
+    except HpsysError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -16,9 +16,10 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)
 
+# The summary is printed even when a cell failed; the run's exit code is kept.
 demo: $(STAMP)
-	$(PY) -m hyperparameter_system.experiment_runner --all
-	$(PY) -m hyperparameter_system.experiment_runner --summary
+	$(PY) -m hyperparameter_system.experiment_runner --all; status=$$?; \
+	$(PY) -m hyperparameter_system.experiment_runner --summary; exit $$status
 
 # pytest exits 5 when it collects no test; make treats that as failure too.
 test: $(STAMP)

@@ -1,0 +1,461 @@
+"""The results store: one SQLite file (WAL) per experiment, crash-safe by construction.
+
+Lives at ``<output_dir>/<experiment>/results.sqlite`` (:func:`store_path`). Every
+state change is one ``BEGIN IMMEDIATE`` transaction, so a ``kill -9`` at any moment
+loses nothing that was finished, and readers (the summary, a second terminal) see a
+consistent picture while a run is going and after a crash.
+
+Tables:
+    meta      key/value: ``created_at`` (ISO time, the matrix ``now``), ``experiment``,
+              ``metric``, ``goal``, ``schema_version``.
+    cells     one row per cell (cell_id PK, experiment, model, category, option JSON,
+              option_label, run_name, project, "group", config_path, created).
+    attempts  one row per try of a cell (id PK, cell_id, attempt 1.., status,
+              started_at/ended_at unix seconds, duration_s, exit_code, command JSON,
+              overrides JSON (retry overrides), output_dir, log_path, wandb_run_id,
+              wandb_run_dir, metric, best_metric, best_epoch, epochs_run, error_tail,
+              result JSON, runner_pid, runner_host, session, lease_expires, child_pid).
+    epochs    one row per evaluation line of an attempt's metrics.jsonl
+              (attempt_id, seq, epoch, step, metrics JSON); copying is idempotent.
+
+Public API (everything else is private):
+    store_path(output_dir, experiment) -> Path
+    Store.open(path, *, experiment="", metric="val/acc", goal="maximize") -> Store
+    Store.created_at -> datetime                    the matrix ``now`` for resumes
+    Store.meta(key) / Store.set_meta(key, value)
+    Store.register_cells(cells)                     insert-or-ignore Cell rows
+    Store.claim(cell_id, *, session, rerun=None, output_dir_for=...) -> Attempt | None
+    Store.claim_retry(previous, *, overrides, output_dir) -> Attempt | None
+    Store.update_attempt(attempt_id, **columns)     e.g. child_pid, command, log_path
+    Store.finish_attempt(attempt_id, status, **columns)
+    Store.add_epochs(attempt_id, records, start_seq=0) -> int
+    Store.renew_leases(session, lease_s)
+    Store.stale_attempts() -> list[Attempt]         'running' rows of dead runners
+    Store.cell_results() -> list[CellResult]        every cell + latest and best attempt
+    Store.attempts(cell_id=None) -> list[Attempt]
+    Store.epochs(attempt_id) -> list[EpochRow]
+    Store.durations_by_model() -> dict[str, list[float]]
+    Store.transaction() -> context manager yielding the connection (BEGIN IMMEDIATE)
+    Store.close()
+
+A *claim* is the insertion of a ``running`` attempt, decided inside one IMMEDIATE
+transaction: two runner processes on one store can never both claim a cell. A
+``running`` attempt whose runner is dead (its pid is gone on this host, or its lease
+has expired) is *stale*; the runner finishes it (adopting a result the orphaned child
+left, else marking it ``stopped``) before claiming again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+from hyperparameter_system.cell import Cell
+from hyperparameter_system.child_contract import Status
+
+SCHEMA_VERSION = "1"
+STORE_FILE = "results.sqlite"
+DEFAULT_LEASE_S = 120.0
+HOST = socket.gethostname()
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cells (
+    cell_id TEXT PRIMARY KEY, experiment TEXT NOT NULL, model TEXT NOT NULL,
+    category TEXT NOT NULL, option TEXT, option_label TEXT NOT NULL, run_name TEXT NOT NULL,
+    project TEXT NOT NULL, "group" TEXT NOT NULL, config_path TEXT NOT NULL, created TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, cell_id TEXT NOT NULL REFERENCES cells(cell_id),
+    attempt INTEGER NOT NULL, status TEXT NOT NULL, started_at REAL, ended_at REAL,
+    duration_s REAL, exit_code INTEGER, command TEXT, overrides TEXT, output_dir TEXT,
+    log_path TEXT, wandb_run_id TEXT, wandb_run_dir TEXT, metric TEXT, best_metric REAL,
+    best_epoch INTEGER, epochs_run INTEGER, error_tail TEXT, result TEXT,
+    runner_pid INTEGER, runner_host TEXT, session TEXT, lease_expires REAL, child_pid INTEGER,
+    UNIQUE (cell_id, attempt));
+CREATE INDEX IF NOT EXISTS attempts_by_status ON attempts (status);
+CREATE TABLE IF NOT EXISTS epochs (
+    attempt_id INTEGER NOT NULL REFERENCES attempts(id), seq INTEGER NOT NULL,
+    epoch INTEGER, step INTEGER, metrics TEXT NOT NULL, PRIMARY KEY (attempt_id, seq));
+"""
+
+# Columns a caller may set through update_attempt / finish_attempt.
+_UPDATABLE = frozenset({
+    "duration_s", "exit_code", "command", "overrides", "output_dir", "log_path", "wandb_run_id",
+    "wandb_run_dir", "metric", "best_metric", "best_epoch", "epochs_run", "error_tail", "result",
+    "child_pid", "ended_at", "started_at",
+})
+_JSON_COLUMNS = frozenset({"command", "overrides", "result"})
+# Statuses a plain resume does not run again (besides completed / early_terminated):
+# the runner already retried them as far as the policy allows.
+_UNSUCCESSFUL_FINAL = frozenset({Status.FAILED, Status.TIMEOUT, Status.OOM, Status.NONFINITE})
+
+
+def store_path(output_dir: str | os.PathLike[str], experiment: str) -> Path:
+    """Where an experiment's store lives."""
+    return Path(output_dir) / experiment / STORE_FILE
+
+
+@dataclass(frozen=True)
+class CellRow:
+    """A cell as the store remembers it (the option decoded from JSON)."""
+
+    cell_id: str
+    experiment: str
+    model: str
+    category: str
+    option: Any
+    option_label: str
+    run_name: str
+    project: str
+    group: str
+    config_path: str
+    created: str
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of a cell; JSON columns decoded, unset values None."""
+
+    id: int
+    cell_id: str
+    attempt: int
+    status: str
+    started_at: float | None = None
+    ended_at: float | None = None
+    duration_s: float | None = None
+    exit_code: int | None = None
+    command: list[str] | None = None
+    overrides: list[Any] | None = None
+    output_dir: str | None = None
+    log_path: str | None = None
+    wandb_run_id: str | None = None
+    wandb_run_dir: str | None = None
+    metric: str | None = None
+    best_metric: float | None = None
+    best_epoch: int | None = None
+    epochs_run: int | None = None
+    error_tail: str | None = None
+    result: dict[str, Any] | None = None
+    runner_pid: int | None = None
+    runner_host: str | None = None
+    session: str | None = None
+    lease_expires: float | None = None
+    child_pid: int | None = None
+
+
+@dataclass(frozen=True)
+class EpochRow:
+    """One evaluation of an attempt (one metrics.jsonl line)."""
+
+    attempt_id: int
+    seq: int
+    epoch: int | None
+    step: int | None
+    metrics: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """A cell with its latest and its best attempt, what a summary row needs."""
+
+    cell: CellRow
+    latest: Attempt | None
+    best: Attempt | None
+    n_attempts: int
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with this pid exists on this host (and is not a zombie)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+class Store:
+    """A connection to one experiment's store; one per process (thread-safe)."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._conn = conn
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, experiment: str = "",
+             metric: str = "val/acc", goal: str = "maximize") -> Store:
+        """Open (creating when missing) the store at ``path``.
+
+        ``metric``/``goal`` are recorded on creation and decide which attempt is
+        "best"; an existing store keeps its creation time, so run names are stable.
+        """
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(target, timeout=60.0, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        store = cls(target, conn)
+        with store.transaction() as tx:
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                tx.execute(statement)
+            defaults = {"created_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+                        "experiment": experiment, "metric": metric, "goal": goal,
+                        "schema_version": SCHEMA_VERSION}
+            tx.executemany("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", defaults.items())
+        return store
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction: the write lock is taken at BEGIN, so a
+        check-then-write inside it cannot race another process."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            cursor = self._conn.execute(sql, tuple(params))
+            cursor.row_factory = sqlite3.Row
+            return cursor.fetchall()
+
+    # -- meta ---------------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0]["value"] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as tx:
+            tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    @property
+    def created_at(self) -> datetime:
+        """When the store was created: the matrix ``now``, so resumed run names match."""
+        return datetime.fromisoformat(self.meta("created_at") or "")
+
+    # -- writes -------------------------------------------------------------------------
+    def register_cells(self, cells: Iterable[Cell]) -> None:
+        """Remember cells; a cell already known keeps its first row."""
+        now = datetime.now().astimezone().isoformat(timespec="seconds")
+        rows = [(c.cell_id, c.experiment, c.model, c.category, json.dumps(c.option, sort_keys=True),
+                 c.option_label, c.run_name, c.project, c.group, c.config_path, now) for c in cells]
+        with self.transaction() as tx:
+            tx.executemany(
+                'INSERT OR IGNORE INTO cells (cell_id, experiment, model, category, option,'
+                ' option_label, run_name, project, "group", config_path, created)'
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def claim(self, cell_id: str, *, session: str, rerun: str | None = None,
+              output_dir_for: Callable[[int], str] | None = None,
+              lease_s: float = DEFAULT_LEASE_S) -> Attempt | None:
+        """Atomically start the next attempt of a cell, or None when it must not run.
+
+        A cell is claimable when no live runner is running it and: it never
+        finished (plain resume), or its latest outcome was unsuccessful
+        (``rerun="failed"``), or this ``session`` has not run it yet (``rerun="all"``).
+        Stale running rows must be settled (:meth:`finish_attempt`) first.
+        """
+        with self.transaction() as tx:
+            rows = tx.execute("SELECT attempt, status, session FROM attempts WHERE cell_id = ?"
+                              " ORDER BY attempt", (cell_id,)).fetchall()
+            if not _claimable(rows, session, rerun):
+                return None
+            number = (rows[-1][0] if rows else 0) + 1
+            return self._insert_attempt(tx, cell_id, number, session, lease_s, output_dir_for, None)
+
+    def claim_retry(self, previous: Attempt, *, overrides: list[Any] | None = None,
+                    output_dir_for: Callable[[int], str] | None = None,
+                    lease_s: float = DEFAULT_LEASE_S) -> Attempt | None:
+        """Start the retry of ``previous``, unless another runner took the cell since."""
+        with self.transaction() as tx:
+            latest = tx.execute("SELECT MAX(id) FROM attempts WHERE cell_id = ?",
+                                (previous.cell_id,)).fetchone()[0]
+            if latest != previous.id:
+                return None
+            return self._insert_attempt(tx, previous.cell_id, previous.attempt + 1, previous.session or "",
+                                        lease_s, output_dir_for, overrides)
+
+    def _insert_attempt(self, tx: sqlite3.Connection, cell_id: str, number: int, session: str,
+                        lease_s: float, output_dir_for: Callable[[int], str] | None,
+                        overrides: list[Any] | None) -> Attempt:
+        now = time.time()
+        out = output_dir_for(number) if output_dir_for else None
+        cursor = tx.execute(
+            "INSERT INTO attempts (cell_id, attempt, status, started_at, runner_pid, runner_host,"
+            " session, lease_expires, output_dir, overrides) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (cell_id, number, Status.RUNNING.value, now, os.getpid(), HOST, session, now + lease_s,
+             out, json.dumps(overrides) if overrides is not None else None))
+        return Attempt(id=int(cursor.lastrowid or 0), cell_id=cell_id, attempt=number,
+                       status=Status.RUNNING.value, started_at=now, output_dir=out,
+                       overrides=overrides, runner_pid=os.getpid(), runner_host=HOST,
+                       session=session, lease_expires=now + lease_s)
+
+    def update_attempt(self, attempt_id: int, **columns: Any) -> None:
+        """Set some columns of an attempt (JSON columns are encoded here)."""
+        if not columns:
+            return
+        sets, values = _assignments(columns)
+        with self.transaction() as tx:
+            tx.execute(f"UPDATE attempts SET {sets} WHERE id = ?", (*values, attempt_id))
+
+    def finish_attempt(self, attempt_id: int, status: Status | str, **columns: Any) -> bool:
+        """Record the outcome of a running attempt; False when it was no longer running.
+
+        The ``status = 'running'`` guard makes finishing idempotent: a stale row
+        settled by one runner is not overwritten by another.
+        """
+        columns.setdefault("ended_at", time.time())
+        sets, values = _assignments(columns)
+        with self.transaction() as tx:
+            started = tx.execute("SELECT started_at FROM attempts WHERE id = ?", (attempt_id,)).fetchone()
+            if "duration_s" not in columns and started and started[0] is not None:
+                sets += ", duration_s = ?"
+                values.append(max(0.0, float(columns["ended_at"]) - float(started[0])))
+            cursor = tx.execute(f"UPDATE attempts SET status = ?, {sets} WHERE id = ? AND status = ?",
+                                (Status(status).value, *values, attempt_id, Status.RUNNING.value))
+            return cursor.rowcount == 1
+
+    def add_epochs(self, attempt_id: int, records: Iterable[Mapping[str, Any]], start_seq: int = 0) -> int:
+        """Copy metrics.jsonl lines (numbered from ``start_seq``); returns how many were new."""
+        rows = [(attempt_id, start_seq + i, _int_or_none(r.get("epoch")), _int_or_none(r.get("step")),
+                 json.dumps(dict(r), sort_keys=True)) for i, r in enumerate(records)]
+        if not rows:
+            return 0
+        with self.transaction() as tx:
+            before = tx.total_changes
+            tx.executemany("INSERT OR IGNORE INTO epochs (attempt_id, seq, epoch, step, metrics)"
+                           " VALUES (?, ?, ?, ?, ?)", rows)
+            return tx.total_changes - before
+
+    def renew_leases(self, session: str, lease_s: float = DEFAULT_LEASE_S) -> None:
+        """Keep this session's running attempts from looking stale to other runners."""
+        with self.transaction() as tx:
+            tx.execute("UPDATE attempts SET lease_expires = ? WHERE session = ? AND status = ?",
+                       (time.time() + lease_s, session, Status.RUNNING.value))
+
+    # -- reads --------------------------------------------------------------------------
+    def stale_attempts(self) -> list[Attempt]:
+        """Running attempts whose runner is dead here, or whose lease ran out."""
+        now = time.time()
+        stale = []
+        for attempt in self._attempts("WHERE status = ?", (Status.RUNNING.value,)):
+            dead_here = attempt.runner_host == HOST and not pid_alive(attempt.runner_pid or -1)
+            expired = attempt.lease_expires is not None and attempt.lease_expires < now
+            if dead_here or expired:
+                stale.append(attempt)
+        return stale
+
+    def attempts(self, cell_id: str | None = None) -> list[Attempt]:
+        """Attempts in insertion order, of one cell or of all."""
+        if cell_id is None:
+            return self._attempts("", ())
+        return self._attempts("WHERE cell_id = ?", (cell_id,))
+
+    def _attempts(self, where: str, params: tuple[Any, ...]) -> list[Attempt]:
+        rows = self._query(f"SELECT * FROM attempts {where} ORDER BY id", params)
+        return [_attempt_from_row(row) for row in rows]
+
+    def cells(self) -> list[CellRow]:
+        rows = self._query("SELECT * FROM cells ORDER BY model, category, run_name")
+        return [CellRow(**{**dict(row), "option": json.loads(row["option"]) if row["option"] else None})
+                for row in rows]
+
+    def cell_results(self) -> list[CellResult]:
+        """Every cell with its latest attempt and its best attempt by the store's goal."""
+        by_cell: dict[str, list[Attempt]] = {}
+        for attempt in self.attempts():
+            by_cell.setdefault(attempt.cell_id, []).append(attempt)
+        maximize = (self.meta("goal") or "maximize") == "maximize"
+        results = []
+        for cell in self.cells():
+            tries = by_cell.get(cell.cell_id, [])
+            scored = [a for a in tries if a.best_metric is not None]
+            best = (max if maximize else min)(scored, key=lambda a: a.best_metric) if scored else None
+            results.append(CellResult(cell, tries[-1] if tries else None, best, len(tries)))
+        return results
+
+    def epochs(self, attempt_id: int) -> list[EpochRow]:
+        rows = self._query("SELECT * FROM epochs WHERE attempt_id = ? ORDER BY seq", (attempt_id,))
+        return [EpochRow(row["attempt_id"], row["seq"], row["epoch"], row["step"], json.loads(row["metrics"]))
+                for row in rows]
+
+    def durations_by_model(self) -> dict[str, list[float]]:
+        """Wall times of finished successful attempts per model, for ETAs."""
+        rows = self._query(
+            "SELECT c.model, a.duration_s FROM attempts a JOIN cells c USING (cell_id)"
+            " WHERE a.status IN (?, ?) AND a.duration_s IS NOT NULL ORDER BY a.id",
+            (Status.COMPLETED.value, Status.EARLY_TERMINATED.value))
+        out: dict[str, list[float]] = {}
+        for row in rows:
+            out.setdefault(row["model"], []).append(float(row["duration_s"]))
+        return out
+
+
+def _claimable(rows: list[tuple[int, str, str | None]], session: str, rerun: str | None) -> bool:
+    """The claim rule, on a cell's attempts (number, status, session) in order."""
+    if any(status == Status.RUNNING.value for _, status, _ in rows):
+        return False
+    if not rows:
+        return True
+    if rerun == "all":
+        return all(owner != session for _, _, owner in rows)
+    latest = Status(rows[-1][1])
+    if latest.finished_ok:
+        return False
+    if latest in _UNSUCCESSFUL_FINAL:
+        return rerun == "failed" and all(owner != session for _, _, owner in rows)
+    return True  # stopped / interrupted: a plain resume runs it again
+
+
+def _assignments(columns: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    unknown = set(columns) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"unknown attempt columns: {sorted(unknown)}")
+    values = [json.dumps(v, sort_keys=True) if k in _JSON_COLUMNS and v is not None else v
+              for k, v in columns.items()]
+    return ", ".join(f"{k} = ?" for k in columns), values
+
+
+def _attempt_from_row(row: sqlite3.Row) -> Attempt:
+    data = dict(row)
+    for key in _JSON_COLUMNS:
+        if data.get(key) is not None:
+            data[key] = json.loads(data[key])
+    names = {f.name for f in fields(Attempt)}
+    return Attempt(**{k: v for k, v in data.items() if k in names})
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None

@@ -92,3 +92,8 @@ class ExperimentSpec:
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
     models: tuple[ModelEntry, ...] = ()
     categories: tuple[CategoryEntry, ...] = ()
+    # Line of every node of the source file (a ``config.yaml_source.LineIndex``), so
+    # checks made later (category option fields) can still name ``path:line``;
+    # None for specs built in code. ``spec.lines.line_of(("categories", "optimizer",
+    # "options", 2, "lr"))`` -> int, ``spec.lines.error(keypath, reason)`` -> ConfigError.
+    lines: Any = field(default=None, compare=False, repr=False)

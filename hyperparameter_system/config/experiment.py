@@ -1,0 +1,371 @@
+"""Load and check ``experiment_config.yaml`` into a frozen :class:`ExperimentSpec`.
+
+The experiment file is the only thing a user edits by hand for a week of runs,
+so every mistake in it must surface before the first cell starts, as one line
+``path:line: key: reason`` (a :class:`ConfigError`). This module checks the
+file's *structure*: known keys, types, ranges, enums, YACS override keys and
+values, regexes and jinja2 template syntax. Category option values and
+model/category names need the plugins and are checked by the matrix generator,
+which finds their lines through ``spec.lines`` (a :class:`LineIndex`).
+
+Relative paths are resolved against the experiment file's directory, so a
+file behaves the same whatever directory the command is started from.
+Nothing is written and neither torch nor wandb is imported.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from hyperparameter_system.config.spec import (
+    CategoryEntry,
+    ExecutionSettings,
+    ExperimentSpec,
+    ModelEntry,
+    WandbSettings,
+)
+from hyperparameter_system.config.yacs_keys import check_override, describe
+from hyperparameter_system.config.yaml_source import KeyPath, LineIndex, load_yaml_with_lines
+
+__all__ = ["load_experiment"]
+
+_TOP_KEYS = ("experiment", "wandb", "execution", "models", "categories")
+_EXPERIMENT_KEYS = ("name", "metric", "output_dir", "temp_config_dir", "overrides", "plugin_dirs",
+                    "include_baseline")
+_METRIC_KEYS = ("name", "goal")
+_WANDB_KEYS = ("mode", "entity", "project", "run_name")
+_EXECUTION_KEYS = ("parallel", "devices", "timeout", "retries", "min_batch_size")
+_MODEL_KEYS = ("name", "enabled", "base_config", "description", "command", "metric_patterns")
+_CATEGORY_KEYS = ("enabled", "description", "options", "prefix", "label", "sweep")
+_DEVICES_RE = re.compile(r"^(auto|cpu|\d+(,\d+)*)$")
+
+_MISSING = object()
+
+
+def load_experiment(path: str) -> ExperimentSpec:
+    """Read, check and resolve one experiment file.
+
+    Args:
+        path: The experiment YAML; messages name it exactly as given.
+
+    Returns:
+        The validated experiment with absolute paths and ``lines`` set.
+
+    Raises:
+        ConfigError: on the first problem found, located at ``path:line``.
+    """
+    data, index = load_yaml_with_lines(path)
+    reader = _Reader(index, Path(path).resolve().parent)
+    top = reader.mapping((), data, _TOP_KEYS)
+    experiment = reader.mapping(("experiment",), top.get("experiment", _MISSING), _EXPERIMENT_KEYS,
+                                required=("name",))
+    return _build_spec(reader, str(path), top, experiment)
+
+
+def _build_spec(reader: _Reader, path: str, top: dict[str, Any], experiment: dict[str, Any]) -> ExperimentSpec:
+    key = ("experiment",)
+    metric, goal = _metric(reader, experiment.get("metric"))
+    return ExperimentSpec(
+        source_path=path,
+        name=reader.text(key + ("name",), experiment["name"], required=True),
+        metric=metric,
+        goal=goal,
+        output_dir=reader.path(key + ("output_dir",), experiment.get("output_dir", "./output")),
+        temp_config_dir=reader.path(key + ("temp_config_dir",),
+                                    experiment.get("temp_config_dir", "./temp_configs")),
+        overrides=_overrides(reader, experiment.get("overrides")),
+        plugin_dirs=_plugin_dirs(reader, experiment.get("plugin_dirs")),
+        include_baseline=reader.boolean(key + ("include_baseline",), experiment.get("include_baseline", True)),
+        wandb=_wandb(reader, top.get("wandb")),
+        execution=_execution(reader, top.get("execution")),
+        models=_models(reader, top.get("models", _MISSING)),
+        categories=_categories(reader, top.get("categories")),
+        lines=reader.index,
+    )
+
+
+def _metric(reader: _Reader, value: Any) -> tuple[str, str]:
+    """``metric: {name, goal}`` or the shorthand ``metric: val/loss``.
+
+    Without a goal, a metric whose name mentions "loss" or "error" is minimised
+    and any other maximised: the safe guess for accuracy-like and loss-like names.
+    """
+    key: KeyPath = ("experiment", "metric")
+    if value is None:
+        return "val/acc", "maximize"
+    fields = {"name": value} if isinstance(value, str) else reader.mapping(key, value, _METRIC_KEYS,
+                                                                          required=("name",))
+    name = reader.text(key + ("name",), fields["name"], required=True)
+    guess = "minimize" if re.search(r"loss|err", name, re.I) else "maximize"
+    goal = reader.choice(key + ("goal",), fields.get("goal", guess), ("maximize", "minimize"))
+    return name, goal
+
+
+def _overrides(reader: _Reader, value: Any) -> tuple[tuple[str, Any], ...]:
+    """YACS key -> value, dotted (``SOLVER.MAX_EPOCHS: 2``) or nested (``SOLVER: {MAX_EPOCHS: 2}``)."""
+    result: dict[str, Any] = {}
+
+    def walk(keypath: KeyPath, mapping: Any, prefix: str) -> None:
+        for name, item in reader.mapping(keypath, mapping, None).items():
+            yacs_key = prefix + name
+            sub = keypath + (name,)
+            if isinstance(item, dict):
+                walk(sub, item, yacs_key + ".")
+                continue
+            if yacs_key in result:
+                raise reader.index.error(sub, f"{yacs_key} is set twice")
+            try:
+                result[yacs_key] = check_override(yacs_key, item)
+            except ValueError as exc:
+                raise reader.index.error(sub, str(exc)) from None
+
+    if value is not None:
+        walk(("experiment", "overrides"), value, "")
+    return tuple(result.items())
+
+
+def _plugin_dirs(reader: _Reader, value: Any) -> tuple[str, ...]:
+    key: KeyPath = ("experiment", "plugin_dirs")
+    items = reader.sequence(key, [value] if isinstance(value, str) else value)
+    dirs = tuple(reader.path(key + (i,), item) for i, item in enumerate(items))
+    for i, folder in enumerate(dirs):
+        if not Path(folder).is_dir():
+            raise reader.index.error(key + (i,), f"plugin directory not found: {folder}")
+    return dirs
+
+
+def _wandb(reader: _Reader, value: Any) -> WandbSettings:
+    key: KeyPath = ("wandb",)
+    fields = reader.mapping(key, value, _WANDB_KEYS)
+    default = WandbSettings()
+    return WandbSettings(
+        mode=reader.choice(key + ("mode",), fields.get("mode", default.mode),
+                           ("auto", "online", "offline", "disabled")),
+        entity=reader.text(key + ("entity",), fields.get("entity", default.entity)),
+        project_template=reader.template(key + ("project",), fields.get("project", default.project_template)),
+        run_name_template=reader.template(key + ("run_name",),
+                                          fields.get("run_name", default.run_name_template)),
+    )
+
+
+def _execution(reader: _Reader, value: Any) -> ExecutionSettings:
+    key: KeyPath = ("execution",)
+    fields = reader.mapping(key, value, _EXECUTION_KEYS)
+    default = ExecutionSettings()
+    return ExecutionSettings(
+        parallel=reader.integer(key + ("parallel",), fields.get("parallel", default.parallel), minimum=1),
+        devices=_devices(reader, fields.get("devices", default.devices)),
+        timeout_s=reader.number(key + ("timeout",), fields.get("timeout", default.timeout_s), minimum=0),
+        retries=reader.integer(key + ("retries",), fields.get("retries", default.retries), minimum=0),
+        min_batch_size=reader.integer(key + ("min_batch_size",),
+                                      fields.get("min_batch_size", default.min_batch_size), minimum=1),
+    )
+
+
+def _devices(reader: _Reader, value: Any) -> str:
+    """``auto``, ``cpu`` or GPU indices: ``"0,1"``, ``0`` or ``[0, 1]`` all read as ``"0,1"``."""
+    key: KeyPath = ("execution", "devices")
+    if isinstance(value, list) and value and all(type(v) is int for v in value):
+        value = ",".join(str(v) for v in value)
+    elif type(value) is int:
+        value = str(value)
+    text = reader.text(key, value).replace(" ", "")
+    if not _DEVICES_RE.match(text):
+        raise reader.index.error(key, f"expected auto, cpu or GPU indices like 0,1, got {text!r}")
+    indices = text.split(",")
+    if len(set(indices)) != len(indices):
+        raise reader.index.error(key, f"GPU index listed twice in {text!r}")
+    return text
+
+
+def _models(reader: _Reader, value: Any) -> tuple[ModelEntry, ...]:
+    if value is _MISSING or value == []:
+        raise reader.index.error(("models",), "at least one model is required")
+    models: list[ModelEntry] = []
+    first: dict[str, int] = {}
+    for i, item in enumerate(reader.sequence(("models",), value)):
+        model = _model(reader, ("models", i), {"name": item} if isinstance(item, str) else item)
+        if model.name in first:
+            raise reader.index.error(("models", i, "name"),
+                                     f"duplicate model name {model.name!r} (first at line {first[model.name]})")
+        first[model.name] = model.line
+        models.append(model)
+    return tuple(models)
+
+
+def _model(reader: _Reader, key: KeyPath, value: Any) -> ModelEntry:
+    fields = reader.mapping(key, value, _MODEL_KEYS, required=("name",))
+    base_config = fields.get("base_config")
+    if base_config is not None:
+        base_config = reader.path(key + ("base_config",), base_config)
+        if not Path(base_config).is_file():
+            raise reader.index.error(key + ("base_config",), f"model profile not found: {base_config}")
+    return ModelEntry(
+        name=reader.text(key + ("name",), fields["name"], required=True),
+        enabled=reader.boolean(key + ("enabled",), fields.get("enabled", True)),
+        base_config=base_config or "",
+        description=reader.text(key + ("description",), fields.get("description", "")),
+        command=_command(reader, key + ("command",), fields.get("command")),
+        metric_patterns=_metric_patterns(reader, key + ("metric_patterns",), fields.get("metric_patterns")),
+        line=reader.index.line_of(key),
+    )
+
+
+def _command(reader: _Reader, key: KeyPath, value: Any) -> tuple[str, ...] | None:
+    """A list of argument templates; a string is split like a shell would (no shell runs it)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = shlex.split(value)
+        except ValueError as exc:
+            raise reader.index.error(key, f"cannot split command: {exc}") from None
+    args = reader.sequence(key, value)
+    if not args:
+        raise reader.index.error(key, "command must not be empty")
+    out = []
+    for i, arg in enumerate(args):
+        if isinstance(arg, (int, float)) and not isinstance(arg, bool):
+            arg = str(arg)
+        out.append(reader.template(key + (i,), reader.text(key + (i,), arg, required=True)))
+    return tuple(out)
+
+
+def _metric_patterns(reader: _Reader, key: KeyPath, value: Any) -> tuple[tuple[str, str], ...]:
+    """Metric name -> regex with exactly one group (the number to read)."""
+    patterns = []
+    for name, pattern in reader.mapping(key, value, None).items():
+        sub = key + (name,)
+        pattern = reader.text(sub, pattern, required=True)
+        try:
+            groups = re.compile(pattern).groups
+        except re.error as exc:
+            raise reader.index.error(sub, f"invalid regex {pattern!r}: {exc}") from None
+        if groups != 1:
+            raise reader.index.error(sub, f"regex must have exactly one group (the value), got {groups}")
+        patterns.append((name, pattern))
+    return tuple(patterns)
+
+
+def _categories(reader: _Reader, value: Any) -> tuple[CategoryEntry, ...]:
+    entries = []
+    for name, entry in reader.mapping(("categories",), value, None).items():
+        entries.append(_category(reader, ("categories", name), {"options": entry} if isinstance(entry, list)
+                                 else entry))
+    return tuple(entries)
+
+
+def _category(reader: _Reader, key: KeyPath, value: Any) -> CategoryEntry:
+    fields = reader.mapping(key, value, _CATEGORY_KEYS, required=("options",))
+    options = reader.sequence(key + ("options",), fields["options"])
+    if not options:
+        raise reader.index.error(key + ("options",), "options must list at least one option")
+    for i, option in enumerate(options):
+        if option is None:
+            raise reader.index.error(key + ("options", i), "empty option")
+    sweep = fields.get("sweep")
+    return CategoryEntry(
+        name=str(key[-1]),
+        enabled=reader.boolean(key + ("enabled",), fields.get("enabled", True)),
+        description=reader.text(key + ("description",), fields.get("description", "")),
+        options=tuple(options),
+        option_lines=tuple(reader.index.line_of(key + ("options", i)) for i in range(len(options))),
+        prefix=reader.text(key + ("prefix",), fields.get("prefix", "")),
+        label_template=reader.template(key + ("label",), fields.get("label", "")),
+        sweep=None if sweep is None else reader.mapping(key + ("sweep",), sweep, None),
+        line=reader.index.line_of(key),
+    )
+
+
+class _Reader:
+    """Typed access to raw YAML values; each check raises a located ConfigError."""
+
+    def __init__(self, index: LineIndex, base_dir: Path) -> None:
+        self.index = index
+        self.base_dir = base_dir
+        self._jinja = jinja2.Environment()
+
+    def mapping(self, key: KeyPath, value: Any, allowed: tuple[str, ...] | None,
+                required: tuple[str, ...] = ()) -> dict[str, Any]:
+        """A mapping with string keys; ``allowed`` None accepts any key, null reads as empty."""
+        if value is _MISSING:
+            raise self.index.error(key, "required section missing")
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise self.index.error(key, f"expected mapping, got {describe(value)}")
+        for name in value:
+            if not isinstance(name, str):
+                raise self.index.error(key + (name,), f"expected a text key, got {describe(name)}")
+            if allowed is not None and name not in allowed:
+                raise self.index.error(key + (name,), f"unknown key{_did_you_mean(name, allowed)}"
+                                                          f" (known: {', '.join(allowed)})")
+        for name in required:
+            if name not in value:
+                raise self.index.error(key + (name,), "required key missing")
+        return value
+
+    def sequence(self, key: KeyPath, value: Any) -> list[Any]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.index.error(key, f"expected list, got {describe(value)}")
+        return value
+
+    def text(self, key: KeyPath, value: Any, required: bool = False) -> str:
+        if not isinstance(value, str):
+            raise self.index.error(key, f"expected str, got {describe(value)}")
+        if required and not value.strip():
+            raise self.index.error(key, "must not be empty")
+        return value
+
+    def boolean(self, key: KeyPath, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.index.error(key, f"expected bool (true/false), got {describe(value)}")
+        return value
+
+    def integer(self, key: KeyPath, value: Any, minimum: int) -> int:
+        if type(value) is not int:
+            raise self.index.error(key, f"expected int, got {describe(value)}")
+        if value < minimum:
+            raise self.index.error(key, f"must be >= {minimum}, got {value}")
+        return value
+
+    def number(self, key: KeyPath, value: Any, minimum: float) -> float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+            raise self.index.error(key, f"expected a number, got {describe(value)}")
+        if value < minimum:
+            raise self.index.error(key, f"must be >= {minimum}, got {value}")
+        return float(value)
+
+    def choice(self, key: KeyPath, value: Any, choices: tuple[str, ...]) -> Any:
+        if value not in choices or not isinstance(value, str):
+            shown = describe(value) if not isinstance(value, str) else repr(value)
+            raise self.index.error(key, f"expected one of {', '.join(choices)}, got {shown}"
+                                        f"{_did_you_mean(str(value), choices)}")
+        return value
+
+    def template(self, key: KeyPath, value: Any) -> str:
+        """A jinja2 template string, syntax-checked now so a typo fails at plan time."""
+        text = self.text(key, value)
+        try:
+            self._jinja.parse(text)
+        except jinja2.TemplateSyntaxError as exc:
+            raise self.index.error(key, f"invalid jinja2 template {text!r}: {exc.message}") from None
+        return text
+
+    def path(self, key: KeyPath, value: Any) -> str:
+        """An absolute path; a relative one is taken from the experiment file's folder."""
+        text = self.text(key, value, required=True)
+        return str((self.base_dir / Path(text).expanduser()).resolve())
+
+
+def _did_you_mean(name: str, known: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""

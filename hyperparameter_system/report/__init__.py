@@ -1,0 +1,110 @@
+"""The answer of an experiment: summaries, exports, the HTML report and the best cell.
+
+Everything is read from the results store alone, so it works while a matrix
+runs, after a crash, and on another machine that only has the output folder.
+
+Public API:
+    load_summary(output_dir, experiment, *, metric, goal, hint, wandb_entity) -> ExperimentSummary
+    build_summary(cells, *, experiment, metric, goal, ...) -> ExperimentSummary
+    render(summary, fmt) -> str               fmt: table | csv | json | md | html
+    find_best(summary, model=None) -> CellSummary
+    render_best(summary, cell) -> str
+    write_text_atomic(path, text)
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+from hyperparameter_system.errors import HpsysError
+
+from hyperparameter_system.report.best import find_best, render_best
+from hyperparameter_system.report.records import CellSummary, ExperimentSummary, ModelSummary
+from hyperparameter_system.report.summary import build_summary
+
+FORMATS = ("table", "csv", "json", "md", "html")
+
+__all__ = [
+    "FORMATS", "CellSummary", "ExperimentSummary", "ModelSummary", "build_summary", "find_best",
+    "load_summary", "render", "render_best", "write_text_atomic",
+]
+
+
+def load_summary(output_dir: str, experiment: str, *, metric: str, goal: str,
+                 hint: str = "the matrix", wandb_entity: str = "",
+                 models: Sequence[str] | None = None,
+                 categories: Sequence[str] | None = None) -> ExperimentSummary:
+    """Read the experiment's store and judge every cell.
+
+    Args:
+        models: Only these models (each must have cells in the store).
+        categories: Only these categories; baselines are kept, since deltas need them.
+
+    Raises:
+        NoResultsError: when the experiment has no store yet.
+        HpsysError: for a model the store has no cells of (the known ones listed).
+    """
+    from hyperparameter_system.report.gather import open_store, read_cells
+
+    store = open_store(output_dir, experiment, hint)
+    try:
+        cells = read_cells(store)
+    finally:
+        store.close()
+    known = list(dict.fromkeys(c.model for c in cells))
+    for name in models or ():
+        if name not in known:
+            raise HpsysError(f"--models: no results for model '{name}' in experiment "
+                             f"{experiment}; known: {', '.join(known) or 'none'}")
+    cells = [c for c in cells if (not models or c.model in models)
+             and (not categories or c.category in ("baseline", *categories))]
+    return build_summary(cells, experiment=experiment, metric=metric, goal=goal,
+                         store_path=str(store.path), wandb_entity=wandb_entity)
+
+
+def render(summary: ExperimentSummary, fmt: str, *, color: bool = False, width: int | None = None) -> str:
+    """The summary in one of :data:`FORMATS`."""
+    if fmt == "table":
+        from hyperparameter_system.report.text import render_table
+
+        return render_table(summary, color=color, width=width)
+    if fmt == "md":
+        from hyperparameter_system.report.text import render_markdown
+
+        return render_markdown(summary)
+    if fmt == "json":
+        from hyperparameter_system.report.export import render_json
+
+        return render_json(summary)
+    if fmt == "csv":
+        from hyperparameter_system.report.export import render_csv
+
+        return render_csv(summary)
+    if fmt == "html":
+        from hyperparameter_system.report.html import render_html
+
+        return render_html(summary)
+    raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` so a reader sees the old file or the whole new one, never half.
+
+    The temporary file sits beside the target so ``os.replace`` is atomic.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a shared report from colleagues
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,72 @@
+"""``--best``: the winning cell, its rendered config and the command that reproduces it.
+
+The answer a user copies into a paper or a production config: so it prints
+the config file as it is on disk (the child read exactly that file) rather
+than a reconstruction.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hyperparameter_system.errors import HpsysError
+from hyperparameter_system.report import fmt
+from hyperparameter_system.report.links import reproduce_command, wandb_reference
+from hyperparameter_system.report.records import CellSummary, ExperimentSummary
+from hyperparameter_system.report.summary import better
+
+
+def find_best(summary: ExperimentSummary, model: str | None = None) -> CellSummary:
+    """The best finished cell of ``model``, or of every model when None.
+
+    Raises:
+        HpsysError: for a model the store does not know (the known ones are
+            listed) or when no cell has finished yet.
+    """
+    models = summary.models
+    if model is not None:
+        models = tuple(m for m in summary.models if m.model == model)
+        if not models:
+            known = ", ".join(m.model for m in summary.models) or "none"
+            raise HpsysError(f"--model: no results for model '{model}' in experiment "
+                             f"{summary.experiment}; known: {known}")
+    best: CellSummary | None = None
+    for candidate in (m.best for m in models):
+        if candidate is not None and (best is None or better(candidate.metric, best.metric,
+                                                             summary.goal)):
+            best = candidate
+    if best is None:
+        scope = f"model {model}" if model else f"experiment {summary.experiment}"
+        raise HpsysError(f"no finished cell yet for {scope} (see --summary for the status)")
+    return best
+
+
+def render_best(summary: ExperimentSummary, cell: CellSummary) -> str:
+    """The best cell as text: what it is, how good, where its run is, config and command."""
+    record = cell.record
+    wandb = wandb_reference(record, summary.wandb_entity)
+    lines = [
+        f"best cell of experiment {summary.experiment} ({summary.metric}, {summary.goal})",
+        f"  model:     {record.model}",
+        f"  category:  {record.category}",
+        f"  option:    {record.option_label}",
+        f"  run name:  {record.run_name}",
+        f"  {summary.metric}: {fmt.metric(cell.metric)} at epoch {fmt.epoch(cell.best_epoch)}"
+        f" (delta vs baseline {fmt.delta(cell.delta)})",
+        f"  cell id:   {record.cell_id}",
+    ]
+    if wandb["url"] or wandb["path"] or wandb["run_dir"]:
+        lines.append(f"  W&B run:   {wandb['url'] or wandb['path'] or ''}"
+                     + (f" ({wandb['run_dir']})" if wandb["run_dir"] and not wandb["url"] else ""))
+    lines += [f"  config:    {record.config_path}", "", f"# {record.config_path}"]
+    lines.append(_config_text(record.config_path).rstrip("\n"))
+    lines += ["", "# reproduce with:", reproduce_command(record), ""]
+    return "\n".join(lines)
+
+
+def _config_text(path: str) -> str:
+    """The rendered config as the child read it, or a note that it is gone."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        return f"# (config file not readable: {error.strerror or error})"

@@ -1,0 +1,139 @@
+"""Machine-readable summaries: JSON (a versioned schema) and CSV (one row per cell).
+
+JSON schema, version 1 (``schema_version: 1``). Fields are only ever added
+within a version; renaming, removing or changing the meaning of one bumps it::
+
+    {
+      "schema_version": 1,
+      "experiment": str,                  # experiment name
+      "metric": {"name": str, "goal": "maximize" | "minimize"},
+      "store": str,                       # the results.sqlite read
+      "generated_at": str,                # ISO 8601 UTC
+      "status_counts": {status: int},     # over every cell of every model
+      "compute": {"spent_s": float,       # wall seconds of every attempt
+                  "saved_by_early_stopping_s": float},
+      "models": [{
+        "model": str, "project": str,     # model name, W&B project
+        "status_counts": {status: int},
+        "baseline_cell_id": str | null,
+        "best_cell_id": str | null,       # best finished cell, baseline included
+        "best_by_category": {category: cell_id},
+        "cells": [{
+          "cell_id": str, "category": str,        # "baseline" for the baseline
+          "option": any, "option_label": str, "run_name": str,
+          "status": str,                  # pending|running|completed|failed|...
+          "attempts": int,
+          "metric": float | null,         # best value (best so far while running)
+          "best_epoch": int | null, "epochs_run": int | null,
+          "max_epochs": int | null,       # SOLVER.MAX_EPOCHS of the config
+          "delta_vs_baseline": float | null,   # metric - baseline metric
+          "duration_s": float | null,     # newest attempt (so far, if running)
+          "compute_s": float,             # all attempts
+          "saved_by_early_stopping_s": float,
+          "is_best_in_category": bool, "is_best_of_model": bool,
+          "config_path": str, "command": str,  # command reproduces the cell
+          "error": str | null,
+          "wandb": {"run_id": str | null, "run_dir": str | null,
+                    "path": str | null, "url": str | null}
+        }]
+      }]
+    }
+
+Status values are those of ``child_contract.Status``. Cells are ordered
+baseline first, then by category and option label; models in store order.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from hyperparameter_system.report.links import reproduce_command, wandb_reference
+from hyperparameter_system.report.records import CellSummary, ExperimentSummary, ModelSummary
+
+SCHEMA_VERSION = 1
+
+CSV_COLUMNS = (
+    "model", "category", "option_label", "status", "metric", "best_epoch", "epochs_run",
+    "max_epochs", "delta_vs_baseline", "duration_s", "compute_s", "saved_by_early_stopping_s",
+    "is_best_in_category", "is_best_of_model", "attempts", "run_name", "cell_id",
+    "config_path", "wandb_path",
+)
+
+
+def cell_to_dict(cell: CellSummary, entity: str = "") -> dict[str, Any]:
+    """One cell in the JSON schema's shape (also the source of the CSV row)."""
+    record = cell.record
+    latest = record.latest
+    return {
+        "cell_id": record.cell_id,
+        "category": record.category,
+        "option": record.option,
+        "option_label": record.option_label,
+        "run_name": record.run_name,
+        "status": cell.status,
+        "attempts": len(record.attempts),
+        "metric": cell.metric,
+        "best_epoch": cell.best_epoch,
+        "epochs_run": cell.epochs_run,
+        "max_epochs": cell.max_epochs,
+        "delta_vs_baseline": cell.delta,
+        "duration_s": cell.duration_s,
+        "compute_s": cell.compute_s,
+        "saved_by_early_stopping_s": cell.saved_s,
+        "is_best_in_category": cell.is_best_in_category,
+        "is_best_of_model": cell.is_best_of_model,
+        "config_path": record.config_path,
+        "command": reproduce_command(record),
+        "error": (latest.error or None) if latest else None,
+        "wandb": wandb_reference(record, entity),
+    }
+
+
+def model_to_dict(model: ModelSummary, entity: str = "") -> dict[str, Any]:
+    """One model in the JSON schema's shape."""
+    return {
+        "model": model.model,
+        "project": model.project,
+        "status_counts": model.status_counts,
+        "baseline_cell_id": model.baseline.cell_id if model.baseline else None,
+        "best_cell_id": model.best.cell_id if model.best else None,
+        "best_by_category": {k: v.cell_id for k, v in model.best_by_category.items()},
+        "cells": [cell_to_dict(c, entity) for c in model.cells],
+    }
+
+
+def summary_to_dict(summary: ExperimentSummary) -> dict[str, Any]:
+    """The whole summary as the versioned JSON document."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "experiment": summary.experiment,
+        "metric": {"name": summary.metric, "goal": summary.goal},
+        "store": summary.store_path,
+        "generated_at": datetime.fromtimestamp(summary.generated_at, timezone.utc).isoformat(),
+        "status_counts": summary.status_counts,
+        "compute": {"spent_s": summary.compute_s, "saved_by_early_stopping_s": summary.saved_s},
+        "models": [model_to_dict(m, summary.wandb_entity) for m in summary.models],
+    }
+
+
+def render_json(summary: ExperimentSummary) -> str:
+    """The JSON document, indented, keys in schema order, newline-terminated."""
+    return json.dumps(summary_to_dict(summary), indent=2, default=str) + "\n"
+
+
+def render_csv(summary: ExperimentSummary) -> str:
+    """One row per cell; numbers unrounded so a spreadsheet sees the stored values."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for model in summary.models:
+        for cell in model.cells:
+            row = cell_to_dict(cell, summary.wandb_entity)
+            row["model"] = model.model
+            row["wandb_path"] = row["wandb"]["path"] or row["wandb"]["run_dir"] or ""
+            writer.writerow({k: "" if row.get(k) is None else row[k] for k in CSV_COLUMNS})
+    return buffer.getvalue()

@@ -1,0 +1,60 @@
+"""How numbers look to a human: one place, so table, Markdown and HTML agree."""
+
+from __future__ import annotations
+
+from hyperparameter_system.report.records import CellSummary, ModelSummary
+
+BEST_MARK = "*"  # marks the best option of a category (ASCII: pipes and CSV-safe)
+
+
+def metric(value: float | None) -> str:
+    """Four decimals, or a dash when there is no value yet."""
+    return "-" if value is None else f"{value:.4f}"
+
+
+def delta(value: float | None) -> str:
+    """Signed four decimals, so the direction is visible at a glance."""
+    return "-" if value is None else f"{value:+.4f}"
+
+
+def duration(seconds: float | None) -> str:
+    """Seconds, minutes or hours, whichever reads best."""
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f}m"
+    return f"{seconds / 3600:.2f}h"
+
+
+def epoch(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def option(cell: CellSummary) -> str:
+    """The option label with the category-winner mark."""
+    return f"{cell.option_label} {BEST_MARK}" if cell.is_best_in_category else cell.option_label
+
+
+def cell_row(cell: CellSummary) -> list[str]:
+    """The seven summary columns of one cell, as text."""
+    return [cell.category, option(cell), cell.status, metric(cell.metric),
+            epoch(cell.best_epoch), delta(cell.delta), duration(cell.duration_s)]
+
+
+COLUMNS = ["category", "option", "status", "metric", "best epoch", "delta vs baseline", "duration"]
+
+
+def counts(status_counts: dict[str, int]) -> str:
+    """``completed 5, failed 1, running 1`` (statuses sorted)."""
+    return ", ".join(f"{k} {v}" for k, v in sorted(status_counts.items())) or "no cells"
+
+
+def best_line(model: ModelSummary, metric_name: str) -> str:
+    """One sentence naming the model's best cell, or why there is none yet."""
+    if model.best is None:
+        return "best: none finished yet"
+    best = model.best
+    return (f"best: {best.category} / {best.option_label} "
+            f"({metric_name} {metric(best.metric)}, delta {delta(best.delta)})")

@@ -1,0 +1,124 @@
+"""Read an experiment's results store into report records, never needing a runner.
+
+The store is read exactly as it is on disk: while a matrix runs (running and
+pending cells show as such, running ones with their epochs so far) and after a
+crash. An attempt still marked ``running`` whose runner is gone (the store's
+own staleness rule: dead pid on this host, or an expired lease) is reported as
+``interrupted``: its work so far is shown, and the next resume runs it again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from hyperparameter_system.errors import HpsysError
+from hyperparameter_system.report.records import AttemptRecord, CellRecord, EpochPoint
+from hyperparameter_system.store import Attempt, Store, store_path
+
+INTERRUPTED = "interrupted"  # a running attempt whose runner died; not a child status
+
+
+class NoResultsError(HpsysError):
+    """The experiment has no store yet: nothing has run."""
+
+
+def open_store(output_dir: str, experiment: str, hint: str) -> Store:
+    """Open an existing store; never create one (a summary must not write a store).
+
+    Args:
+        output_dir: The experiment's ``output_dir``.
+        experiment: Experiment name.
+        hint: The command that would fill the store, for the error message.
+
+    Raises:
+        NoResultsError: when the store file does not exist.
+    """
+    path = store_path(output_dir, experiment)
+    if not path.is_file():
+        raise NoResultsError(
+            f"no results yet for experiment {experiment} (looked in {path}); run {hint} first")
+    return Store.open(path, experiment=experiment)
+
+
+def read_cells(store: Store) -> list[CellRecord]:
+    """Every cell of the store with all its attempts and the newest attempt's history."""
+    stale = {a.id for a in store.stale_attempts()}
+    by_cell: dict[str, list[Attempt]] = {}
+    for attempt in store.attempts():
+        by_cell.setdefault(attempt.cell_id, []).append(attempt)
+    records = []
+    for row in store.cells():
+        tries = sorted(by_cell.get(row.cell_id, []), key=lambda a: a.attempt)
+        attempts = tuple(
+            _attempt_record(store, a, stale, with_history=(i == len(tries) - 1))
+            for i, a in enumerate(tries))
+        records.append(CellRecord(
+            cell_id=row.cell_id, model=row.model, category=row.category, option=row.option,
+            option_label=row.option_label, run_name=row.run_name, project=row.project,
+            config_path=row.config_path, attempts=attempts,
+            max_epochs=_max_epochs(row.config_path, tries[-1] if tries else None)))
+    return records
+
+
+def _attempt_record(store: Store, attempt: Attempt, stale: set[int], *, with_history: bool) -> AttemptRecord:
+    """Translate one store attempt; history only for the newest (what plots show)."""
+    history: tuple[EpochPoint, ...] = ()
+    if with_history:
+        history = tuple(
+            EpochPoint(epoch=int(e.epoch if e.epoch is not None else e.seq + 1),
+                       metrics={k: float(v) for k, v in e.metrics.items() if _is_number(v)})
+            for e in store.epochs(attempt.id))
+    status = INTERRUPTED if attempt.id in stale else attempt.status
+    result = attempt.result or {}
+    return AttemptRecord(
+        attempt=attempt.attempt,
+        status=status,
+        started_at=attempt.started_at,
+        ended_at=attempt.ended_at,
+        duration_s=attempt.duration_s,
+        best_metric=attempt.best_metric,
+        best_epoch=attempt.best_epoch,
+        epochs_run=attempt.epochs_run,
+        command=tuple(str(a) for a in attempt.command or ()),
+        output_dir=attempt.output_dir or "",
+        wandb_run_id=attempt.wandb_run_id or result.get("wandb_run_id") or "",
+        wandb_run_dir=attempt.wandb_run_dir or result.get("wandb_run_dir") or "",
+        error=(attempt.error_tail or result.get("error") or "").strip(),
+        result=result,
+        history=history,
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _max_epochs(config_path: str, attempt: Attempt | None) -> int | None:
+    """SOLVER.MAX_EPOCHS the attempt ran with: its config, then command-line overrides.
+
+    The runner may pass ``KEY VALUE`` pairs after the config (and retries add
+    their own), so the last ``SOLVER.MAX_EPOCHS`` on the command line wins.
+    """
+    value = _config_max_epochs(config_path)
+    argv: Sequence[Any] = list(attempt.command or ()) + list(attempt.overrides or ()) if attempt else []
+    for i, token in enumerate(argv[:-1]):
+        if token == "SOLVER.MAX_EPOCHS":
+            try:
+                value = int(argv[i + 1])
+            except (TypeError, ValueError):
+                pass
+    return value
+
+
+def _config_max_epochs(config_path: str) -> int | None:
+    """Read SOLVER.MAX_EPOCHS of a rendered config, None if unreadable (a user command)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
+        value = data["SOLVER"]["MAX_EPOCHS"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return None
+    return int(value) if _is_number(value) else None
+

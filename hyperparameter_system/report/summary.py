@@ -1,0 +1,203 @@
+"""Judge cells: metric, delta vs the model's baseline, winners, status counts, compute.
+
+Goal-aware throughout: "best" means highest for a maximized metric and lowest
+for a minimized one. Only cells that finished well (completed or
+early-terminated) can win; a running cell shows its best value so far but
+competes only once it is done, so a half-trained cell never wins the table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Iterable, Sequence
+
+from hyperparameter_system.cell import BASELINE
+from hyperparameter_system.child_contract import Status
+from hyperparameter_system.report.records import (
+    AttemptRecord,
+    CellRecord,
+    CellSummary,
+    ExperimentSummary,
+    ModelSummary,
+)
+
+_WINNING = {Status.COMPLETED.value, Status.EARLY_TERMINATED.value}
+_SAVING = _WINNING  # only a run that ended on its own terms "saved" epochs
+
+
+def better(a: float, b: float, goal: str) -> bool:
+    """True when ``a`` beats ``b`` under ``goal`` (ties are not better)."""
+    return a < b if goal == "minimize" else a > b
+
+
+def best_of(values: Iterable[float], goal: str) -> float | None:
+    """The best of ``values`` under ``goal``, or None when there are none."""
+    found = list(values)
+    if not found:
+        return None
+    return min(found) if goal == "minimize" else max(found)
+
+
+def build_summary(
+    cells: Sequence[CellRecord],
+    *,
+    experiment: str,
+    metric: str,
+    goal: str,
+    store_path: str = "",
+    now: float | None = None,
+    wandb_entity: str = "",
+) -> ExperimentSummary:
+    """Turn the store's cells into the summary every output format renders.
+
+    Args:
+        cells: Every cell of the experiment with its attempts.
+        experiment: Experiment name.
+        metric: The experiment metric, e.g. ``val/acc``.
+        goal: ``maximize`` or ``minimize``.
+        store_path: Where the cells came from (shown in reports).
+        now: POSIX time used for the duration of running attempts.
+        wandb_entity: W&B entity, to build run URLs of online runs.
+    """
+    now = time.time() if now is None else now
+    by_model: dict[str, list[CellRecord]] = {}
+    for record in cells:
+        by_model.setdefault(record.model, []).append(record)
+    models = tuple(
+        _model_summary(name, records, metric, goal, now) for name, records in by_model.items()
+    )
+    counts: Counter[str] = Counter()
+    for model in models:
+        counts.update(model.status_counts)
+    return ExperimentSummary(
+        experiment=experiment,
+        metric=metric,
+        goal=goal,
+        store_path=store_path,
+        generated_at=now,
+        models=models,
+        status_counts=dict(sorted(counts.items())),
+        compute_s=sum(c.compute_s for m in models for c in m.cells),
+        saved_s=sum(c.saved_s for m in models for c in m.cells),
+        wandb_entity=wandb_entity,
+    )
+
+
+def _model_summary(
+    model: str, records: list[CellRecord], metric: str, goal: str, now: float
+) -> ModelSummary:
+    """Judge one model's cells; baseline first, then by category and label."""
+    records = sorted(records, key=lambda r: (r.category != BASELINE, r.category, r.option_label))
+    plain = [_judge(record, metric, goal, now) for record in records]
+    baseline = next((c for c in plain if c["record"].category == BASELINE), None)
+    base_value = baseline["metric"] if baseline and baseline["status"] in _WINNING else None
+    for row in plain:
+        value = row["metric"]
+        row["delta"] = None if value is None or base_value is None else value - base_value
+    winners = _winners(plain, goal)
+    best_cell = _best_row(plain, goal)
+    summaries = tuple(
+        CellSummary(
+            **row,
+            is_best_in_category=winners.get(row["record"].category) is row,
+            is_best_of_model=best_cell is row,
+        )
+        for row in plain
+    )
+    by_id = {s.cell_id: s for s in summaries}
+    return ModelSummary(
+        model=model,
+        project=records[0].project if records else "",
+        cells=summaries,
+        baseline=by_id[baseline["record"].cell_id] if baseline else None,
+        best=by_id[best_cell["record"].cell_id] if best_cell else None,
+        best_by_category={cat: by_id[row["record"].cell_id] for cat, row in winners.items()},
+        status_counts=dict(sorted(Counter(s.status for s in summaries).items())),
+    )
+
+
+def _winners(rows: list[dict], goal: str) -> dict[str, dict]:
+    """The best finished row of each category (the baseline is not a category)."""
+    winners: dict[str, dict] = {}
+    for category in dict.fromkeys(r["record"].category for r in rows):
+        if category == BASELINE:
+            continue
+        best = _best_row([r for r in rows if r["record"].category == category], goal)
+        if best is not None:
+            winners[category] = best
+    return winners
+
+
+def _best_row(rows: list[dict], goal: str) -> dict | None:
+    """The first row with the best metric among rows that finished well."""
+    best: dict | None = None
+    for row in rows:
+        if row["status"] not in _WINNING or row["metric"] is None:
+            continue
+        if best is None or better(row["metric"], best["metric"], goal):
+            best = row
+    return best
+
+
+def _judge(record: CellRecord, metric: str, goal: str, now: float) -> dict:
+    """The numbers of one cell, read from its newest attempt."""
+    latest = record.latest
+    if latest is None:
+        return dict(record=record, status=Status.PENDING.value, metric=None, best_epoch=None,
+                    epochs_run=None, max_epochs=record.max_epochs, duration_s=None,
+                    compute_s=0.0, saved_s=0.0)
+    value, epoch = latest.best_metric, latest.best_epoch
+    if value is None:
+        value, epoch = _best_in_history(latest, metric, goal)
+    epochs_run = latest.epochs_run if latest.epochs_run is not None else (
+        len(latest.history) or None)
+    return dict(
+        record=record,
+        status=latest.status,
+        metric=value,
+        best_epoch=epoch,
+        epochs_run=epochs_run,
+        max_epochs=record.max_epochs,
+        duration_s=_duration(latest, now),
+        compute_s=sum(_duration(a, now) or 0.0 for a in record.attempts),
+        saved_s=_saved_seconds(latest, epochs_run, record.max_epochs),
+    )
+
+
+def _best_in_history(attempt: AttemptRecord, metric: str, goal: str) -> tuple[float | None, int | None]:
+    """Best value so far from the per-epoch history (a running or killed attempt)."""
+    best: tuple[float | None, int | None] = (None, None)
+    for point in attempt.history:
+        value = point.metrics.get(metric)
+        if value is None:
+            continue
+        if best[0] is None or better(float(value), best[0], goal):
+            best = (float(value), point.epoch)
+    return best
+
+
+def _duration(attempt: AttemptRecord, now: float) -> float | None:
+    """Recorded duration, or the time so far for an attempt still running."""
+    if attempt.duration_s is not None:
+        return attempt.duration_s
+    if attempt.started_at is None:
+        return None
+    end = attempt.ended_at if attempt.ended_at is not None else now
+    return max(0.0, end - attempt.started_at)
+
+
+def _saved_seconds(attempt: AttemptRecord, epochs_run: int | None, max_epochs: int | None) -> float:
+    """Cell-seconds not spent because the run stopped before SOLVER.MAX_EPOCHS.
+
+    Seconds per epoch come from the child's own clock (``elapsed_s`` of the last
+    evaluation) when present, so process start-up is not counted as training;
+    otherwise from the attempt's wall time.
+    """
+    if attempt.status not in _SAVING or not epochs_run or not max_epochs or epochs_run >= max_epochs:
+        return 0.0
+    elapsed = attempt.history[-1].metrics.get("elapsed_s") if attempt.history else None
+    total = float(elapsed) if elapsed else attempt.duration_s
+    if not total:
+        return 0.0
+    return (max_epochs - epochs_run) * total / epochs_run

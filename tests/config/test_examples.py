@@ -1,0 +1,39 @@
+"""The shipped experiment files load, and say what their comments promise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hyperparameter_system.config.experiment import load_experiment
+
+ROOT = Path(__file__).resolve().parents[2]
+SIX = ["optimizer", "scheduler", "loss_function", "image_size", "batch_size", "early_stopping"]
+
+
+def test_default_experiment_is_a_small_cpu_matrix_over_all_six_categories():
+    spec = load_experiment(str(ROOT / "experiment_config.yaml"))
+    assert spec.name == "digits_default" and (spec.metric, spec.goal) == ("val/acc", "maximize")
+    overrides = dict(spec.overrides)
+    assert overrides["DATASETS.NAME"] == "digits" and overrides["SOLVER.MAX_EPOCHS"] <= 3
+    assert [c.name for c in spec.categories] == SIX
+    assert all(2 <= len(c.options) <= 3 and c.enabled for c in spec.categories)
+    assert [m.name for m in spec.models if m.enabled] == ["small_cnn"]
+    assert (spec.execution.parallel, spec.execution.devices, spec.wandb.mode) == (2, "auto", "auto")
+    assert spec.output_dir == str(ROOT / "output")
+
+
+def test_gpu_example_has_four_pretrained_timm_models_and_large_images():
+    spec = load_experiment(str(ROOT / "examples" / "cv_classification.yaml"))
+    assert [m.name for m in spec.models] == [
+        "resnet50.tv2_in1k", "efficientnet_b3.ra2_in1k", "efficientnet_b4.ra2_in1k",
+        "swin_base_patch4_window12_384.ms_in1k"]
+    assert [c.name for c in spec.categories] == SIX
+    overrides = dict(spec.overrides)
+    assert overrides["DATASETS.NAME"] == "imagefolder" and overrides["MODEL.PRETRAINED"] is True
+    sizes = next(c for c in spec.categories if c.name == "image_size").options
+    sizes = [s if isinstance(s, int) else s["size"] for s in sizes]
+    assert min(sizes) == 224 and max(sizes) == 1280
+    # "4 models x (1 baseline + options) = 84 cells", as its header says.
+    assert len(spec.models) * (1 + sum(len(c.options) for c in spec.categories)) == 84
+    assert spec.output_dir == str(ROOT / "examples" / "output")
+

@@ -77,6 +77,7 @@ def _attempt_record(store: Store, attempt: Attempt, stale: set[int], *, with_his
         started_at=attempt.started_at,
         ended_at=attempt.ended_at,
         duration_s=attempt.duration_s,
+        metric_name=attempt.metric or str(result.get("metric") or ""),
         best_metric=attempt.best_metric,
         best_epoch=attempt.best_epoch,
         epochs_run=attempt.epochs_run,

@@ -33,6 +33,7 @@ class AttemptRecord:
     started_at: float | None = None
     ended_at: float | None = None
     duration_s: float | None = None
+    metric_name: str = ""  # the metric best_metric is of ("" = unknown)
     best_metric: float | None = None
     best_epoch: int | None = None
     epochs_run: int | None = None

@@ -44,6 +44,7 @@ _EXECUTION_KEYS = ("parallel", "devices", "timeout", "retries", "min_batch_size"
 _MODEL_KEYS = ("name", "enabled", "base_config", "description", "command", "metric_patterns")
 _CATEGORY_KEYS = ("enabled", "description", "options", "prefix", "label", "sweep")
 _DEVICES_RE = re.compile(r"^(auto|cpu|\d+(,\d+)*)$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")
 
 _MISSING = object()
 
@@ -73,7 +74,7 @@ def _build_spec(reader: _Reader, path: str, top: dict[str, Any], experiment: dic
     metric, goal = _metric(reader, experiment.get("metric"))
     return ExperimentSpec(
         source_path=path,
-        name=reader.text(key + ("name",), experiment["name"], required=True),
+        name=_experiment_name(reader, experiment["name"]),
         metric=metric,
         goal=goal,
         output_dir=reader.path(key + ("output_dir",), experiment.get("output_dir", "./output")),
@@ -88,6 +89,15 @@ def _build_spec(reader: _Reader, path: str, top: dict[str, Any], experiment: dic
         categories=_categories(reader, top.get("categories")),
         lines=reader.index,
     )
+
+
+def _experiment_name(reader: _Reader, value: Any) -> str:
+    """The name becomes folder names (output, temp configs), so it must stay one safe path part."""
+    name = reader.text(("experiment", "name"), value, required=True)
+    if not _NAME_RE.fullmatch(name):
+        raise reader.index.error(("experiment", "name"), "may use only letters, digits, '.', '_' and '-' "
+                                                         f"and not start with '.' (it names folders), got {name!r}")
+    return name
 
 
 def _metric(reader: _Reader, value: Any) -> tuple[str, str]:
@@ -176,7 +186,7 @@ def _devices(reader: _Reader, value: Any) -> str:
     elif type(value) is int:
         value = str(value)
     text = reader.text(key, value).replace(" ", "")
-    if not _DEVICES_RE.match(text):
+    if not _DEVICES_RE.fullmatch(text):
         raise reader.index.error(key, f"expected auto, cpu or GPU indices like 0,1, got {text!r}")
     indices = text.split(",")
     if len(set(indices)) != len(indices):
@@ -185,11 +195,12 @@ def _devices(reader: _Reader, value: Any) -> str:
 
 
 def _models(reader: _Reader, value: Any) -> tuple[ModelEntry, ...]:
-    if value is _MISSING or value == []:
+    items = [] if value is _MISSING else reader.sequence(("models",), value)
+    if not items:
         raise reader.index.error(("models",), "at least one model is required")
     models: list[ModelEntry] = []
     first: dict[str, int] = {}
-    for i, item in enumerate(reader.sequence(("models",), value)):
+    for i, item in enumerate(items):
         model = _model(reader, ("models", i), {"name": item} if isinstance(item, str) else item)
         if model.name in first:
             raise reader.index.error(("models", i, "name"),

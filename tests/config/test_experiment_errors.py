@@ -219,6 +219,16 @@ CASES = [
             option: [{name: SGD}]
         """, "option:", 1, "categories.optimizer.option: unknown key; did you mean 'options'? "
                            "(known: enabled, description, options, prefix, label, sweep)"),
+    ("unsafe_experiment_name", """\
+        experiment:
+          name: ../../etc
+        models: [small_cnn]
+        """, "name:", 1, "experiment.name: may use only letters, digits, '.', '_' and '-' and not start "
+                         "with '.' (it names folders), got '../../etc'"),
+    ("models_empty", """\
+        experiment: {name: demo}
+        models:
+        """, "models", 1, "models: at least one model is required"),
     ("model_missing_name", """\
         experiment: {name: demo}
         models:

@@ -1,0 +1,86 @@
+"""The default action: run the selected cells of the matrix (and resume).
+
+``hpsys --all | --models M.. | --categories C..`` plans the matrix with the
+store's creation time as ``now`` (so resumed run names are the same), renders
+every cell's config, validates every child command before the first cell
+starts, then hands the cells to the runner. Exit codes: 0 all selected cells
+succeeded, 1 some ended unsuccessful, 2 a user error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hyperparameter_system.cell import Cell
+from hyperparameter_system.config.spec import ExperimentSpec
+from hyperparameter_system.errors import HpsysError
+from hyperparameter_system.runner import RetryPolicy, RunOptions, Runner, make_progress, make_slots
+from hyperparameter_system.runner.child import build_argv
+from hyperparameter_system.store import Store, store_path
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the selected cells; see the module docstring for exit codes."""
+    if not (args.all or args.models or args.categories):
+        raise HpsysError("nothing selected: pass --all, --models M.. or --categories C.. "
+                         "(or --matrix to see the plan)")
+    from hyperparameter_system.config.experiment import load_experiment
+
+    spec = load_experiment(args.config)
+    options = run_options(spec, args)
+    root = Path(spec.output_dir) / spec.name
+    with Store.open(store_path(spec.output_dir, spec.name), experiment=spec.name,
+                    metric=spec.metric, goal=spec.goal) as store:
+        cells = plan_and_render(spec, args, store)
+        check_commands(cells, root)
+        print(f"{spec.name}: {len(cells)} cell(s) selected, {len(options.slots)} slot(s) "
+              f"[{', '.join(s.label for s in options.slots)}], store {store.path}", flush=True)
+        report = Runner(store, root, options, make_progress(sys.stdout)).run(cells)
+    _print_totals(report.statuses)
+    return report.exit_code
+
+
+def run_options(spec: ExperimentSpec, args: argparse.Namespace) -> RunOptions:
+    """Execution settings from the file, overridden by the command line."""
+    from hyperparameter_system.wandb_integration import resolve_mode
+
+    execution = spec.execution
+    parallel = args.parallel if getattr(args, "parallel", None) is not None else execution.parallel
+    devices = getattr(args, "devices", None) or execution.devices
+    timeout = args.timeout if getattr(args, "timeout", None) is not None else execution.timeout_s
+    return RunOptions(
+        slots=tuple(make_slots(devices, parallel)),
+        timeout_s=float(timeout or 0.0),
+        policy=RetryPolicy(retries=execution.retries, min_batch_size=execution.min_batch_size),
+        rerun=getattr(args, "rerun", None),
+        wandb_mode=resolve_mode(spec.wandb.mode),
+        metric=spec.metric,
+        goal=spec.goal,
+    )
+
+
+def plan_and_render(spec: ExperimentSpec, args: argparse.Namespace, store: Store) -> list[Cell]:
+    """The selected cells, planned at the store's creation time, configs rendered."""
+    from hyperparameter_system import hyperparameter_configs as matrix
+    from hyperparameter_system.plugins import load_plugins
+
+    registry = load_plugins(spec)
+    cells = matrix.plan_matrix(spec, registry, models=args.models, categories=args.categories,
+                               now=store.created_at)
+    matrix.render_cells(cells, spec, registry)
+    return list(cells)
+
+
+def check_commands(cells: list[Cell], root: Path) -> None:
+    """Render every child command now: a broken template fails before hours of work."""
+    for cell in cells:
+        build_argv(cell, root / "check")
+
+
+def _print_totals(statuses: dict[str, str]) -> None:
+    counts: dict[str, int] = {}
+    for status in statuses.values():
+        counts[status] = counts.get(status, 0) + 1
+    print("done: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) if counts else "done: nothing to run")

@@ -1,0 +1,123 @@
+"""One attempt from launch to its row in the store.
+
+:class:`ActiveAttempt` owns a running child: it copies new ``metrics.jsonl``
+lines into the store while the child runs (the summary and the sweep engine
+see live progress), enforces the timeout, and writes the outcome in one
+transaction when the child ends. :func:`settle_stale` finishes attempts a dead
+runner left ``running``, stopping their orphaned children first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hyperparameter_system import child_contract as cc
+from hyperparameter_system.cell import Cell
+from hyperparameter_system.child_contract import Status
+from hyperparameter_system.runner.child import CHILD_LOG, ChildSpec
+from hyperparameter_system.runner.devices import Slot
+from hyperparameter_system.runner.outcome import Outcome, read_outcome
+from hyperparameter_system.runner.process import ChildProcess, stop_orphans
+from hyperparameter_system.store import HOST, Attempt, Store
+
+
+@dataclass
+class ActiveAttempt:
+    """A launched attempt and what the runner knows about it so far."""
+
+    cell: Cell
+    attempt: Attempt
+    slot: Slot
+    spec: ChildSpec
+    proc: ChildProcess
+    overrides: tuple[tuple[str, Any], ...] = ()
+    crashes: int = 0  # failed attempts of this cell before this one, in this run
+    forced: Status | None = None  # a status the runner imposes (timeout, early_terminated)
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def follow_metrics(self, store: Store) -> list[dict[str, Any]]:
+        """Copy metrics lines written since the last call into the store; returns them."""
+        records = cc.read_metrics(self.spec.output_dir / cc.METRICS_FILE)
+        new = records[len(self.records):]
+        if new:
+            store.add_epochs(self.attempt.id, new, start_seq=len(self.records))
+            self.records = records
+        return new
+
+    def check_timeout(self, timeout_s: float) -> None:
+        if timeout_s > 0 and self.forced is None and self.proc.elapsed > timeout_s:
+            self.forced = Status.TIMEOUT
+            self.proc.terminate()
+
+    def stop(self, forced: Status | None = None) -> None:
+        """Ask the child to stop; ``forced`` overrules what the child reports."""
+        if forced is not None and self.forced is None:
+            self.forced = forced
+        self.proc.terminate()
+
+
+def launch(store: Store, cell: Cell, attempt: Attempt, slot: Slot, spec: ChildSpec,
+           overrides: tuple[tuple[str, Any], ...], crashes: int) -> ActiveAttempt | Outcome:
+    """Start the child of a claimed attempt; an unstartable command is a failed attempt."""
+    store.update_attempt(attempt.id, command=spec.argv, log_path=str(spec.log_path),
+                         wandb_run_id=spec.wandb_run_id, output_dir=str(spec.output_dir))
+    try:
+        proc = ChildProcess(spec)
+    except OSError as error:
+        outcome = Outcome(status=Status.FAILED, exit_code=None, metric="",
+                          error_tail=f"cannot start {spec.argv[0]!r}: {error.strerror or error}")
+        store.finish_attempt(attempt.id, outcome.status, error_tail=outcome.error_tail)
+        return outcome
+    store.update_attempt(attempt.id, child_pid=proc.pid)
+    return ActiveAttempt(cell, attempt, slot, spec, proc, overrides, crashes)
+
+
+def finish(store: Store, active: ActiveAttempt, exit_code: int, *, metric: str, goal: str,
+           stopping: bool) -> Outcome:
+    """Read the ended child's files and record the outcome in one transaction."""
+    active.proc.reap_group()
+    active.follow_metrics(store)
+    out = read_outcome(active.spec.output_dir, active.spec.log_path, exit_code, metric=metric, goal=goal,
+                       patterns=active.cell.metric_patterns, forced=active.forced)
+    if stopping and out.result is None and out.status == Status.FAILED:
+        out.status = Status.STOPPED  # killed by our own shutdown, not a crash
+    if out.history:
+        store.add_epochs(active.attempt.id, out.history)
+    record(store, active.attempt.id, out)
+    return out
+
+
+def record(store: Store, attempt_id: int, out: Outcome, **extra: Any) -> bool:
+    """Write an outcome into an attempt row (guarded: only while it is running)."""
+    return store.finish_attempt(
+        attempt_id, out.status, **extra, exit_code=out.exit_code, metric=out.metric, best_metric=out.best_metric,
+        best_epoch=out.best_epoch, epochs_run=out.epochs_run, error_tail=out.error_tail,
+        result=out.result, wandb_run_dir=out.wandb_run_dir)
+
+
+def settle_stale(store: Store, *, metric: str, goal: str, grace_s: float) -> list[tuple[Attempt, Outcome]]:
+    """Finish every attempt a dead runner left running.
+
+    Orphaned children on this host are stopped first (so a cell never runs
+    twice at once); then a result the child managed to write is adopted, and
+    anything else becomes ``stopped`` so a resume runs it again.
+    """
+    settled = []
+    for attempt in store.stale_attempts():
+        if attempt.output_dir and attempt.runner_host == HOST:
+            stop_orphans(attempt.output_dir, grace_s)
+        out_dir = Path(attempt.output_dir or "/nonexistent")
+        log = Path(attempt.log_path) if attempt.log_path else out_dir / CHILD_LOG
+        out = read_outcome(out_dir, log, None, metric=metric, goal=goal)
+        if out.result is None:
+            out.status = Status.STOPPED
+            out.error_tail = "runner died while this attempt ran"
+        store.add_epochs(attempt.id, cc.read_metrics(out_dir / cc.METRICS_FILE))
+        extra = {}
+        if out.result and isinstance(out.result.get("duration_s"), (int, float)):
+            extra["duration_s"] = float(out.result["duration_s"])  # not the time until this resume
+        if record(store, attempt.id, out, **extra):
+            settled.append((attempt, out))
+    return settled

@@ -1,0 +1,131 @@
+"""What one child process gets: its argv, its environment and its output directory.
+
+The argv is always a list (never a shell string), so no value a user writes can
+reach a shell. Secrets (``WANDB_API_KEY`` and friends) reach the child only by
+inheritance of the runner's own environment; nothing here writes them anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from hyperparameter_system import child_contract as cc
+from hyperparameter_system.cell import Cell
+from hyperparameter_system.errors import HpsysError
+from hyperparameter_system.runner.devices import Slot
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+OVERRIDES_ARG = "{{ overrides }}"  # an argument that is exactly this expands to several
+CHILD_LOG = "stdout.log"  # the child's stdout + stderr, captured by the runner
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """Everything needed to start one attempt of a cell."""
+
+    argv: list[str]
+    env: dict[str, str]
+    output_dir: Path
+    log_path: Path
+    wandb_run_id: str
+
+
+def safe_name(text: str) -> str:
+    """A single path component: no separators, no ``..``, never empty."""
+    cleaned = _UNSAFE.sub("_", str(text)).strip("._") or "_"
+    return cleaned[:120]
+
+
+def attempt_dir(output_root: Path, cell: Cell, attempt: int) -> Path:
+    """``<output_dir>/<experiment>/<project>/<run_name>/attempt-<n>`` (a fresh dir per try)."""
+    return output_root / safe_name(cell.project) / safe_name(cell.run_name) / f"attempt-{attempt}"
+
+
+def wandb_run_id(cell: Cell, attempt: int) -> str:
+    """Stable per cell attempt, so a re-launched attempt never collides with another run."""
+    return f"{safe_name(cell.cell_id)[:24]}-a{attempt}".replace(".", "_").replace("+", "_")
+
+
+def flat_overrides(pairs: Sequence[tuple[str, Any]]) -> list[str]:
+    """``(("SOLVER.BASE_LR", 0.01),)`` -> ``["SOLVER.BASE_LR", "0.01"]`` in YACS syntax.
+
+    Non-strings use ``repr`` because YACS reads command-line values with
+    ``literal_eval`` (``True``, ``[0.9, 0.999]``); strings pass as they are.
+    """
+    flat: list[str] = []
+    for key, value in pairs:
+        flat += [str(key), value if isinstance(value, str) else repr(value)]
+    return flat
+
+
+def build_argv(cell: Cell, output_dir: Path, retry_overrides: Sequence[tuple[str, Any]] = ()) -> list[str]:
+    """The child command: the built-in trainer, or the model's own ``command:`` template."""
+    if cell.command is None:
+        return [sys.executable, "-m", "hyperparameter_system.train", "--config-file", cell.config_path,
+                "OUTPUT_DIR", str(output_dir), *flat_overrides(retry_overrides)]
+    overrides = flat_overrides((*cell.overrides, *retry_overrides))
+    variables = {"config_path": cell.config_path, "output_dir": str(output_dir), "python": sys.executable,
+                 "run_name": cell.run_name, "cell_id": cell.cell_id, "model": cell.model,
+                 "category": cell.category, "project": cell.project,
+                 "overrides": " ".join(overrides)}
+    return _render_command(cell.command, variables, overrides)
+
+
+def _render_command(template: Sequence[str], variables: Mapping[str, str], overrides: list[str]) -> list[str]:
+    from jinja2 import StrictUndefined, TemplateError
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False)
+    argv: list[str] = []
+    for arg in template:
+        if arg.strip() == OVERRIDES_ARG:
+            argv += overrides
+            continue
+        try:
+            argv.append(env.from_string(arg).render(**variables))
+        except TemplateError as error:
+            raise HpsysError(f"command: cannot render {arg!r}: {error} "
+                             f"(variables: {', '.join(sorted(variables))})") from error
+    return argv
+
+
+def build_env(cell: Cell, *, attempt: int, slot: Slot, output_dir: Path, wandb_mode: str,
+              run_id: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The runner's own environment plus the W&B and HPS_* variables of this attempt."""
+    env = dict(os.environ if base is None else base)
+    env.update({
+        "WANDB_PROJECT": cell.project,
+        "WANDB_NAME": cell.run_name,
+        "WANDB_RUN_GROUP": cell.group,
+        "WANDB_RUN_ID": run_id,
+        "WANDB_TAGS": ",".join(cell.tags),
+        "WANDB_MODE": wandb_mode,
+        "WANDB_DIR": str(output_dir),
+        "CUDA_VISIBLE_DEVICES": slot.cuda_visible_devices,
+        cc.ENV_CELL_ID: cell.cell_id,
+        cc.ENV_ATTEMPT: str(attempt),
+        cc.ENV_OUTPUT_DIR: str(output_dir),
+        cc.ENV_EXPERIMENT: cell.experiment,
+        cc.ENV_TORCH_THREADS: str(slot.torch_threads),
+        "OMP_NUM_THREADS": str(slot.torch_threads),
+        "PYTHONUNBUFFERED": "1",
+    })
+    if wandb_mode == "disabled":
+        env["WANDB_DISABLED"] = "true"
+    return env
+
+
+def child_spec(cell: Cell, *, attempt: int, slot: Slot, output_root: Path, wandb_mode: str,
+               retry_overrides: Sequence[tuple[str, Any]] = ()) -> ChildSpec:
+    """Assemble argv, env and paths for one attempt (creates nothing on disk)."""
+    out = attempt_dir(output_root, cell, attempt)
+    run_id = wandb_run_id(cell, attempt)
+    return ChildSpec(argv=build_argv(cell, out, retry_overrides),
+                     env=build_env(cell, attempt=attempt, slot=slot, output_dir=out,
+                                   wandb_mode=wandb_mode, run_id=run_id),
+                     output_dir=out, log_path=out / CHILD_LOG, wandb_run_id=run_id)

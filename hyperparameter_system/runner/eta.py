@@ -1,0 +1,47 @@
+"""Estimated time to finish a set of cells, from durations measured in the store.
+
+Each model's cells are assumed to take the median of that model's finished
+attempts (models with no history take the median over all models); the
+estimate then places cells greedily on ``parallel`` slots, longest first, the
+way the scheduler will fill them.
+"""
+
+from __future__ import annotations
+
+import heapq
+import statistics
+from typing import Mapping, Sequence
+
+
+def eta_seconds(durations_by_model: Mapping[str, Sequence[float]], models: Sequence[str],
+                parallel: int = 1, running_elapsed: Sequence[tuple[str, float]] = ()) -> float | None:
+    """Seconds until ``models`` (one entry per pending cell) are done, or None without history.
+
+    Args:
+        durations_by_model: ``Store.durations_by_model()``.
+        models: The model of every cell still to run.
+        parallel: Slots running at once.
+        running_elapsed: ``(model, seconds so far)`` of cells already running.
+    """
+    medians = {m: statistics.median(d) for m, d in durations_by_model.items() if d}
+    if not medians:
+        return None
+    fallback = statistics.median([d for ds in durations_by_model.values() for d in ds])
+    slots = [max(0.0, medians.get(m, fallback) - done) for m, done in running_elapsed]
+    slots += [0.0] * max(0, parallel - len(slots))
+    heapq.heapify(slots)
+    for cost in sorted((medians.get(m, fallback) for m in models), reverse=True):
+        heapq.heappush(slots, heapq.heappop(slots) + cost)
+    return max(slots) if slots else 0.0
+
+
+def format_eta(seconds: float | None) -> str:
+    """``1h02m``, ``3m05s``, ``42s``; ``?`` without history."""
+    if seconds is None:
+        return "?"
+    total = int(round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

@@ -1,0 +1,280 @@
+"""The scheduler loop: claim cells, fill device slots, settle, retry, stop cleanly.
+
+Single-threaded polling keeps every store write in one place and makes signal
+handling simple: the SIGINT handler only sets a flag, the loop then stops all
+children's process groups (SIGTERM, grace, SIGKILL) and records them ``stopped``.
+Cells are pulled lazily from any iterable, so the sweep engine can feed trials
+one at a time as earlier ones finish.
+"""
+
+from __future__ import annotations
+
+import collections
+import signal
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sized
+
+from hyperparameter_system.cell import Cell
+from hyperparameter_system.child_contract import Status
+from hyperparameter_system.runner.attempt import ActiveAttempt, finish, launch, settle_stale
+from hyperparameter_system.runner.child import attempt_dir, child_spec
+from hyperparameter_system.runner.devices import Slot
+from hyperparameter_system.runner.eta import eta_seconds
+from hyperparameter_system.runner.outcome import Outcome
+from hyperparameter_system.runner.progress import PlainProgress, RunningView
+from hyperparameter_system.runner.retry import RetryPlan, RetryPolicy
+from hyperparameter_system.store import DEFAULT_LEASE_S, Attempt, Store
+
+EXIT_OK, EXIT_UNSUCCESSFUL, EXIT_INTERRUPTED = 0, 1, 130
+# Called with (cell, attempt id, all metrics records so far); True stops the cell
+# as early_terminated (the sweep engine's hyperband hook).
+StopRule = Callable[[Cell, int, list[dict[str, Any]]], bool]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: the resolved ``execution:`` settings plus CLI overrides."""
+
+    slots: tuple[Slot, ...]
+    timeout_s: float = 0.0
+    policy: RetryPolicy = RetryPolicy()
+    rerun: str | None = None  # None | "failed" | "all"
+    wandb_mode: str = "offline"
+    metric: str = "val/acc"
+    goal: str = "maximize"
+    grace_s: float = 10.0
+    poll_s: float = 0.1
+    metrics_every_s: float = 1.0
+    lease_s: float = DEFAULT_LEASE_S
+
+
+@dataclass
+class RunReport:
+    """What happened to the selected cells; ``exit_code`` is the runner's."""
+
+    statuses: dict[str, str] = field(default_factory=dict)  # cell id -> latest status
+    launched: int = 0
+    interrupted: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        bad = [s for s in self.statuses.values() if s != Status.RUNNING.value and not Status(s).finished_ok]
+        return EXIT_UNSUCCESSFUL if bad else EXIT_OK
+
+
+@dataclass
+class _Retry:
+    ready_at: float
+    cell: Cell
+    previous: Attempt
+    plan: RetryPlan
+    crashes: int
+
+
+class Runner:
+    """Runs cells on slots against one store; one instance per ``run`` call."""
+
+    def __init__(self, store: Store, output_root: Path, options: RunOptions,
+                 progress: PlainProgress | None = None, stop_rule: StopRule | None = None) -> None:
+        self.store, self.root, self.opt = store, Path(output_root), options
+        self.progress = progress or PlainProgress()
+        self.stop_rule = stop_rule
+        self.session = uuid.uuid4().hex
+        self.active: dict[int, ActiveAttempt] = {}  # slot index -> attempt
+        self.retries: list[_Retry] = []
+        self.report = RunReport()
+        self._stop_signal: int | None = None
+        self._done = 0
+        self._total: int | None = None
+        self._pending_models: collections.Counter[str] = collections.Counter()
+        self._durations = store.durations_by_model()
+        self._last_lease = self._last_metrics = 0.0
+
+    def run(self, cells: Iterable[Cell]) -> RunReport:
+        """Run every claimable cell; returns when all ended or a stop signal was handled."""
+        if isinstance(cells, Sized):
+            self._total = len(cells)
+            self._pending_models.update(c.model for c in cells)  # type: ignore[attr-defined]
+        source = iter(cells)
+        self._settle_stale()
+        previous = self._install_signals()
+        try:
+            with self.progress:
+                self._loop(source)
+        finally:
+            signal.signal(signal.SIGINT, previous[0])
+            signal.signal(signal.SIGTERM, previous[1])
+            self._shutdown()
+        self._collect_statuses()
+        return self.report
+
+    def _loop(self, source: Iterator[Cell]) -> None:
+        exhausted = False
+        while not (exhausted and not self.active and not self.retries):
+            if self._stop_signal is not None:
+                self.report.interrupted = True
+                return
+            self._reap()
+            exhausted = self._fill(source) or exhausted
+            self._tick()
+            time.sleep(self.opt.poll_s)
+
+    # -- launching ----------------------------------------------------------------------
+    def _fill(self, source: Iterator[Cell]) -> bool:
+        """Start work on free slots; True once the cell source is exhausted."""
+        exhausted = False
+        for slot in self.opt.slots:
+            if slot.index in self.active or self._stop_signal is not None:
+                continue
+            retry = self._ready_retry()
+            if retry is not None:
+                self._start_retry(slot, retry)
+                continue
+            cell = next(source, None)
+            while cell is not None and not self._start_new(slot, cell):
+                cell = next(source, None)
+            exhausted = exhausted or cell is None
+        return exhausted
+
+    def _start_new(self, slot: Slot, cell: Cell) -> bool:
+        """Claim and launch a cell; False when it is skipped (done, or another runner has it)."""
+        self.store.register_cells([cell])
+        self._pending_models[cell.model] -= 1
+        self.report.statuses.setdefault(cell.cell_id, Status.PENDING.value)
+        attempt = self.store.claim(cell.cell_id, session=self.session, rerun=self.opt.rerun,
+                                   output_dir_for=lambda n: str(attempt_dir(self.root, cell, n)),
+                                   lease_s=self.opt.lease_s)
+        if attempt is None:
+            self._done += 1
+            self.progress.event(f"skip   {cell.run_name} ({self._latest_status(cell.cell_id)})")
+            return False
+        self._launch(slot, cell, attempt, (), 0)
+        return True
+
+    def _start_retry(self, slot: Slot, retry: _Retry) -> None:
+        attempt = self.store.claim_retry(
+            retry.previous, overrides=[list(kv) for kv in retry.plan.overrides], lease_s=self.opt.lease_s,
+            output_dir_for=lambda n: str(attempt_dir(self.root, retry.cell, n)))
+        if attempt is None:  # another runner took the cell meanwhile
+            self._done += 1
+            return
+        self._launch(slot, retry.cell, attempt, retry.plan.overrides, retry.crashes)
+
+    def _launch(self, slot: Slot, cell: Cell, attempt: Attempt,
+                overrides: tuple[tuple[str, Any], ...], crashes: int) -> None:
+        spec = child_spec(cell, attempt=attempt.attempt, slot=slot, output_root=self.root,
+                          wandb_mode=self.opt.wandb_mode, retry_overrides=overrides)
+        started = launch(self.store, cell, attempt, slot, spec, overrides, crashes)
+        self.report.launched += 1
+        if isinstance(started, Outcome):
+            self._after(cell, attempt, started, overrides, crashes)
+            return
+        self.active[slot.index] = started
+        self.progress.event(f"start  {cell.run_name} [{slot.label}] attempt {attempt.attempt}")
+
+    def _ready_retry(self) -> _Retry | None:
+        now = time.monotonic()
+        for retry in sorted(self.retries, key=lambda r: r.ready_at):
+            if retry.ready_at <= now:
+                self.retries.remove(retry)
+                return retry
+        return None
+
+    # -- settling -----------------------------------------------------------------------
+    def _reap(self) -> None:
+        for index, active in list(self.active.items()):
+            active.check_timeout(self.opt.timeout_s)
+            active.proc.enforce_grace(self.opt.grace_s)
+            code = active.proc.poll()
+            if code is None:
+                continue
+            del self.active[index]
+            out = finish(self.store, active, code, metric=self.opt.metric, goal=self.opt.goal,
+                         stopping=self._stop_signal is not None)
+            self._durations = self.store.durations_by_model()
+            self._after(active.cell, active.attempt, out, active.overrides, active.crashes)
+
+    def _after(self, cell: Cell, attempt: Attempt, out: Outcome,
+               overrides: tuple[tuple[str, Any], ...], crashes: int) -> None:
+        """Report an ended attempt and queue its retry when the policy allows one."""
+        crashes += out.status == Status.FAILED
+        value = "" if out.best_metric is None else f" {out.metric}={out.best_metric:.4g}"
+        self.progress.event(f"{out.status.value:<7} {cell.run_name} attempt {attempt.attempt}{value}")
+        plan = None if self._stop_signal is not None else self.opt.policy.next(cell, out.status, crashes,
+                                                                               overrides)
+        if plan is None:
+            self._done += 1
+            return
+        self.progress.event(f"retry  {cell.run_name} in {plan.delay_s:.0f}s: {plan.reason}")
+        self.retries.append(_Retry(time.monotonic() + plan.delay_s, cell, attempt, plan, crashes))
+
+    def _settle_stale(self) -> None:
+        for attempt, out in settle_stale(self.store, metric=self.opt.metric, goal=self.opt.goal,
+                                         grace_s=self.opt.grace_s):
+            self.progress.event(f"settle attempt {attempt.attempt} of cell {attempt.cell_id[:12]}"
+                                f" left by a dead runner: {out.status.value}")
+
+    # -- periodic -----------------------------------------------------------------------
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if now - self._last_metrics >= self.opt.metrics_every_s:
+            self._last_metrics = now
+            for active in self.active.values():
+                if active.follow_metrics(self.store) and self.stop_rule is not None \
+                        and self.stop_rule(active.cell, active.attempt.id, active.records):
+                    active.stop(Status.EARLY_TERMINATED)
+        if now - self._last_lease >= self.opt.lease_s / 4:
+            self._last_lease = now
+            self.store.renew_leases(self.session, self.opt.lease_s)
+        self._display()
+
+    def _display(self) -> None:
+        views = []
+        for active in self.active.values():
+            last = active.records[-1] if active.records else {}
+            value = last.get(self.opt.metric)
+            views.append(RunningView(active.cell.run_name, active.cell.model, active.slot.label,
+                                     active.attempt.attempt, last.get("epoch"),
+                                     value if isinstance(value, (int, float)) else None,
+                                     active.proc.elapsed))
+        eta = eta_seconds(self._durations, list(self._pending_models.elements()), len(self.opt.slots),
+                          [(a.cell.model, a.proc.elapsed) for a in self.active.values()])
+        self.progress.update(self._done, self._total or self._done + len(views), views, eta,
+                             self.opt.metric)
+
+    # -- stopping -----------------------------------------------------------------------
+    def _install_signals(self) -> tuple[Any, Any]:
+        def handler(signum: int, _frame: Any) -> None:
+            if self._stop_signal is not None:  # a second Ctrl-C: no more grace
+                for active in self.active.values():
+                    active.proc.term_sent_at = 0.0
+            self._stop_signal = signum
+
+        return signal.signal(signal.SIGINT, handler), signal.signal(signal.SIGTERM, handler)
+
+    def _shutdown(self) -> None:
+        """Stop every running child's process group and record each one."""
+        if not self.active:
+            return
+        if self._stop_signal is None:  # an exception unwinds the loop: still a stop, not a crash
+            self._stop_signal = 0
+        self.progress.event(f"stopping {len(self.active)} running cell(s)")
+        for active in self.active.values():
+            active.stop()
+        while self.active:
+            self._reap()
+            time.sleep(0.05)
+        self.retries.clear()
+
+    def _collect_statuses(self) -> None:
+        for cell_id in self.report.statuses:
+            self.report.statuses[cell_id] = self._latest_status(cell_id)
+
+    def _latest_status(self, cell_id: str) -> str:
+        attempts = self.store.attempts(cell_id)
+        return attempts[-1].status if attempts else Status.PENDING.value

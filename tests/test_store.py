@@ -1,0 +1,88 @@
+"""The results store: claims, resume rules, crash safety, read API."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from hyperparameter_system.cell import Cell
+from hyperparameter_system.store import Store, store_path
+
+
+def _cell(name: str) -> Cell:
+    return Cell(cell_id=name, experiment="exp", model="m", category="optimizer", option={"lr": 0.1},
+                option_label=name, run_name=f"opt_{name}", project="m", group="optimizer", tags=(),
+                config_path="/c.yaml")
+
+
+def _claim_all(path: str, session: str, names: list[str], queue: "multiprocessing.Queue[list[str]]") -> None:
+    store = Store.open(path)
+    queue.put([n for n in names if store.claim(n, session=session) is not None])
+
+
+def test_concurrent_processes_never_claim_the_same_cell(tmp_path: Path) -> None:
+    path = store_path(tmp_path, "exp")
+    names = [f"c{i}" for i in range(40)]
+    with Store.open(path) as store:
+        store.register_cells(_cell(n) for n in names)
+    queue: multiprocessing.Queue[list[str]] = multiprocessing.Queue()
+    workers = [multiprocessing.Process(target=_claim_all, args=(str(path), f"s{i}", names, queue)) for i in range(3)]
+    for worker in workers:
+        worker.start()
+    claimed = [queue.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join()
+    flat = sorted(n for got in claimed for n in got)
+    assert flat == sorted(names)
+
+
+def test_resume_rules_and_best_attempt(tmp_path: Path) -> None:
+    with Store.open(store_path(tmp_path, "exp"), goal="maximize") as store:
+        store.register_cells([_cell("a")])
+        first = store.claim("a", session="s1")
+        assert store.claim("a", session="s2") is None  # running elsewhere
+        store.finish_attempt(first.id, "failed", exit_code=1)
+        assert store.claim("a", session="s2") is None  # unsuccessful is final for a plain resume
+        second = store.claim("a", session="s2", rerun="failed")
+        store.finish_attempt(second.id, "completed", best_metric=0.9)
+        assert store.claim("a", session="s3", rerun="failed") is None
+        third = store.claim("a", session="s3", rerun="all")
+        assert store.claim("a", session="s3", rerun="all") is None
+        store.finish_attempt(third.id, "completed", best_metric=0.7)
+        assert store.finish_attempt(third.id, "failed") is False  # finishing is once only
+        [result] = store.cell_results()
+        assert result.best.id == second.id and result.latest.id == third.id and result.n_attempts == 3
+        assert store.durations_by_model()["m"] and len(store.durations_by_model()["m"]) == 2
+
+
+def test_stale_claim_of_a_dead_runner_and_lease_expiry(tmp_path: Path) -> None:
+    path = store_path(tmp_path, "exp")
+    with Store.open(path) as store:
+        store.register_cells([_cell("a"), _cell("b")])
+        mine = store.claim("a", session="s1")
+        expired = store.claim("b", session="s1", lease_s=-1)
+        assert [a.id for a in store.stale_attempts()] == [expired.id]
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        with store.transaction() as tx:  # as if a runner that has exited had claimed it
+            tx.execute("UPDATE attempts SET runner_pid = ? WHERE id = ?", (dead.pid, mine.id))
+        assert {a.id for a in store.stale_attempts()} == {mine.id, expired.id}
+
+
+def test_creation_time_is_kept_and_store_is_readable_by_plain_sqlite(tmp_path: Path) -> None:
+    path = store_path(tmp_path, "exp")
+    with Store.open(path) as store:
+        created = store.created_at
+        store.register_cells([_cell("a")])
+        attempt = store.claim("a", session="s")
+        store.add_epochs(attempt.id, [{"epoch": 1, "val/acc": 0.5}, {"epoch": 2, "val/acc": 0.6}])
+        store.add_epochs(attempt.id, [{"epoch": 2, "val/acc": 0.6}], start_seq=1)  # copied twice: no duplicate
+    with Store.open(path) as again:
+        assert again.created_at == created
+        assert [e.metrics["val/acc"] for e in again.epochs(attempt.id)] == [0.5, 0.6]
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute('SELECT "group", option FROM cells').fetchone() == ("optimizer", '{"lr": 0.1}')

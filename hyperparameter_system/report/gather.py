@@ -9,6 +9,7 @@ own staleness rule: dead pid on this host, or an expired lease) is reported as
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -78,7 +79,7 @@ def _attempt_record(store: Store, attempt: Attempt, stale: set[int], *, with_his
         ended_at=attempt.ended_at,
         duration_s=attempt.duration_s,
         metric_name=attempt.metric or str(result.get("metric") or ""),
-        best_metric=attempt.best_metric,
+        best_metric=attempt.best_metric if _is_number(attempt.best_metric) else None,
         best_epoch=attempt.best_epoch,
         epochs_run=attempt.epochs_run,
         command=tuple(str(a) for a in attempt.command or ()),
@@ -92,7 +93,8 @@ def _attempt_record(store: Store, attempt: Attempt, stale: set[int], *, with_his
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float: NaN from a diverged run must not rank or reach JSON."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _max_epochs(config_path: str, attempt: Attempt | None) -> int | None:

@@ -1,0 +1,286 @@
+"""The interactive front end: pick models and categories, see the matrix, act.
+
+    python hyperparameter_system/run_experiments.py [--config experiment_config.yaml]
+
+On a terminal the menus are questionary prompts (arrow keys move, space
+toggles, enter confirms); when stdin or stdout is not a terminal (a pipe, a CI
+log) they become numbered prompts read with ``input()``, so the same flow can
+be scripted. Every action calls the command line (``experiment_runner.main``)
+with the flags a user would type, so the menus can never do something the CLI
+cannot, and each action prints the equivalent command first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from datetime import datetime
+from typing import Callable, Sequence
+
+if __package__ in (None, ""):  # run as a script: python hyperparameter_system/run_experiments.py
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from hyperparameter_system import experiment_runner
+from hyperparameter_system.config.spec import ExperimentSpec
+from hyperparameter_system.errors import HpsysError
+
+Choice = tuple[str, str]  # (value, description)
+
+ACTIONS: tuple[Choice, ...] = (
+    ("run", "train the selected cells (finished cells are skipped)"),
+    ("dry-run", "render the configs and print each child command; run nothing"),
+    ("summary", "leaderboard per model and category, from the results store"),
+    ("sweep", "search one category of one model with a sweep"),
+    ("select", "choose models and categories again"),
+    ("quit", "leave"),
+)
+
+
+class Quit(Exception):
+    """The user left (Ctrl-C, Ctrl-D, end of piped input, or 'quit')."""
+
+
+class PlainPrompts:
+    """Numbered prompts on plain ``input()``: pipes, CI logs, dumb terminals."""
+
+    def __init__(self, read: Callable[[str], str] = input) -> None:
+        self._read = read
+
+    def _ask(self, prompt: str) -> str:
+        try:
+            return self._read(prompt).strip()
+        except (EOFError, KeyboardInterrupt):
+            raise Quit from None
+
+    def checkbox(self, title: str, choices: Sequence[Choice]) -> list[str]:
+        """Several of ``choices`` by number; an empty answer takes them all."""
+        _print_numbered(title, choices)
+        while True:
+            answer = self._ask("Numbers separated by spaces or commas (Enter = all): ")
+            if not answer:
+                return [value for value, _ in choices]
+            picked = _parse_numbers(answer, len(choices))
+            if picked:
+                return [choices[i][0] for i in picked]
+            print(f"  please enter numbers between 1 and {len(choices)}")
+
+    def select(self, title: str, choices: Sequence[Choice]) -> str:
+        """One of ``choices`` by number; an empty answer takes the first."""
+        _print_numbered(title, choices)
+        while True:
+            answer = self._ask("Number (Enter = 1): ")
+            picked = [0] if not answer else _parse_numbers(answer, len(choices))
+            if len(picked) == 1:
+                return choices[picked[0]][0]
+            print(f"  please enter one number between 1 and {len(choices)}")
+
+    def text(self, title: str, default: str) -> str:
+        return self._ask(f"{title} [{default}]: ") or default
+
+
+class TtyPrompts:
+    """questionary menus: arrow keys, space to toggle, enter to confirm."""
+
+    def checkbox(self, title: str, choices: Sequence[Choice]) -> list[str]:
+        import questionary
+
+        items = [questionary.Choice(title=_titled(v, d), value=v, checked=True) for v, d in choices]
+        answer = questionary.checkbox(
+            title, choices=items, validate=lambda picked: bool(picked) or "pick at least one",
+            instruction="(arrows move, space toggles, enter confirms)").ask()
+        if answer is None:
+            raise Quit
+        return list(answer)
+
+    def select(self, title: str, choices: Sequence[Choice]) -> str:
+        import questionary
+
+        items = [questionary.Choice(title=_titled(v, d), value=v) for v, d in choices]
+        answer = questionary.select(title, choices=items).ask()
+        if answer is None:
+            raise Quit
+        return str(answer)
+
+    def text(self, title: str, default: str) -> str:
+        import questionary
+
+        answer = questionary.text(title, default=default).ask()
+        if answer is None:
+            raise Quit
+        return str(answer).strip() or default
+
+
+def _titled(value: str, description: str) -> str:
+    return f"{value}  - {description}" if description else value
+
+
+def _print_numbered(title: str, choices: Sequence[Choice]) -> None:
+    print(title)
+    for number, (value, description) in enumerate(choices, start=1):
+        print(f"  {number}) {_titled(value, description)}")
+
+
+def _parse_numbers(answer: str, count: int) -> list[int]:
+    """0-based indices of ``"1 3,4"``, or [] when any part is not a valid number."""
+    picked: list[int] = []
+    for part in answer.replace(",", " ").split():
+        if not part.isdigit() or not 1 <= int(part) <= count:
+            return []
+        if int(part) - 1 not in picked:
+            picked.append(int(part) - 1)
+    return picked
+
+
+def model_choices(spec: ExperimentSpec) -> list[Choice]:
+    """Enabled models with their descriptions (the experiment file's, else the plugin's)."""
+    return [(m.name, m.description) for m in spec.models if m.enabled]
+
+
+def category_choices(spec: ExperimentSpec, registry: object | None) -> list[Choice]:
+    """Enabled categories with descriptions and option counts."""
+    out = []
+    for entry in spec.categories:
+        if not entry.enabled:
+            continue
+        description = entry.description or _plugin_description(registry, entry.name)
+        count = f"{len(entry.options)} option{'s' if len(entry.options) != 1 else ''}"
+        out.append((entry.name, f"{description} ({count})" if description else count))
+    return out
+
+
+def _plugin_description(registry: object | None, name: str) -> str:
+    try:
+        return str(getattr(registry.category(name), "description", "") or "")  # type: ignore[union-attr]
+    except Exception:  # noqa: BLE001 - a description is decoration; planning reports real errors
+        return ""
+
+
+def plan_size(spec: ExperimentSpec, models: list[str], categories: list[str]) -> tuple[int, str]:
+    """Cells in the selection and an ETA line (from the runner's history when it has any).
+
+    Planning imports no torch, so this stays instant even for big matrices.
+    """
+    from hyperparameter_system.hyperparameter_configs import plan_matrix
+    from hyperparameter_system.plugins import load_plugins_for
+
+    registry = load_plugins_for(spec)
+    cells = plan_matrix(spec, registry, models=models, categories=categories, now=datetime.now())
+    return len(cells), _eta_text(spec, cells)
+
+
+def _eta_text(spec: ExperimentSpec, cells: list) -> str:
+    """Cells left to run and the runner's ETA from durations measured in the store."""
+    from hyperparameter_system.child_contract import Status
+    from hyperparameter_system.runner.eta import eta_seconds, format_eta
+    from hyperparameter_system.store import Store, store_path
+
+    path = store_path(spec.output_dir, spec.name)
+    if not path.is_file():  # never create a store just to look at it
+        return f"{len(cells)} to run; ETA unknown until some cells have run"
+    with Store.open(path, experiment=spec.name) as store:
+        history = store.durations_by_model()
+        done = {r.cell.cell_id for r in store.cell_results()
+                if r.latest is not None and Status(r.latest.status).finished_ok}
+    todo = [c.model for c in cells if c.cell_id not in done]
+    eta = eta_seconds(history, todo, spec.execution.parallel)
+    return f"{len(todo)} to run; ETA {format_eta(eta)} at parallel {spec.execution.parallel}"
+
+
+def _cli(config: str, *flags: str) -> list[str]:
+    return ["--config", config, *flags]
+
+
+def action_argv(action: str, config: str, models: list[str], categories: list[str],
+                prompts: PlainPrompts | TtyPrompts) -> list[str] | None:
+    """The command line an action stands for (None: nothing to run)."""
+    selection = ["--models", *models, "--categories", *categories]
+    if action == "run":
+        return _cli(config, *selection)
+    if action == "dry-run":
+        return _cli(config, "--dry-run", *selection)
+    if action == "summary":
+        return _cli(config, "--summary")
+    if action == "sweep":
+        model = models[0] if len(models) == 1 else prompts.select(
+            "Sweep which model?", [(m, "") for m in models])
+        category = categories[0] if len(categories) == 1 else prompts.select(
+            "Sweep which category?", [(c, "") for c in categories])
+        count = prompts.text("How many trials?", "10")
+        if not count.isdigit() or int(count) < 1:
+            print(f"  not a positive number: {count!r}")
+            return None
+        return _cli(config, "--sweep", "--models", model, "--categories", category, "--count", count)
+    return None
+
+
+def _select_cells(spec: ExperimentSpec, prompts: PlainPrompts | TtyPrompts) -> tuple[list[str], list[str]]:
+    """Ask for models and categories until the selection plans without error."""
+    registry = _registry_or_none(spec)
+    while True:
+        models = prompts.checkbox("Models", model_choices(spec))
+        categories = prompts.checkbox("Categories", category_choices(spec, registry))
+        try:
+            count, eta = plan_size(spec, models, categories)
+        except HpsysError as error:
+            print(f"error: {error}")
+            continue
+        print(f"Matrix: {count} cells ({len(models)} model(s) x {len(categories)} "
+              f"categor{'y' if len(categories) == 1 else 'ies'}, baselines included). {eta}")
+        return models, categories
+
+
+def _registry_or_none(spec: ExperimentSpec) -> object | None:
+    try:
+        from hyperparameter_system.plugins import load_plugins_for
+
+        return load_plugins_for(spec)
+    except HpsysError:
+        return None
+
+
+def interact(config: str, prompts: PlainPrompts | TtyPrompts) -> int:
+    """The menu loop; returns the exit code of the last command run (0 if none)."""
+    from hyperparameter_system.config.experiment import load_experiment
+
+    spec = load_experiment(config)
+    print(f"Experiment {spec.name} ({config}): metric {spec.metric} ({spec.goal})")
+    code = 0
+    try:
+        models, categories = _select_cells(spec, prompts)
+        while True:
+            action = prompts.select("What next?", ACTIONS)
+            if action == "quit":
+                return code
+            if action == "select":
+                models, categories = _select_cells(spec, prompts)
+                continue
+            argv = action_argv(action, config, models, categories, prompts)
+            if argv is not None:
+                print("$ hpsys " + shlex.join(argv), flush=True)
+                code = experiment_runner.main(argv)
+                print(f"(exit code {code})", flush=True)
+    except Quit:
+        print()
+        return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: menus on a terminal, numbered prompts otherwise."""
+    parser = argparse.ArgumentParser(prog="run_experiments",
+                                     description="Interactive menus over the hpsys command line.")
+    parser.add_argument("--config", default="experiment_config.yaml",
+                        help="experiment file (default: ./experiment_config.yaml)")
+    parser.add_argument("--plain", action="store_true", help="numbered prompts even on a terminal")
+    args = parser.parse_args(argv)
+    tty = sys.stdin.isatty() and sys.stdout.isatty() and not args.plain
+    try:
+        return interact(args.config, TtyPrompts() if tty else PlainPrompts())
+    except HpsysError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return experiment_runner.EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

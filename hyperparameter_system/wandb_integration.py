@@ -1,0 +1,194 @@
+"""Weights & Biases for one training run: mode, naming, logging, never failing the run.
+
+The runner names every cell through ``WANDB_*`` environment variables; a run
+started by hand falls back to the config's WANDB section. wandb is imported
+only when the resolved mode is not ``disabled``. Every call into wandb goes
+through :meth:`WandbRun._guard`: the first exception is logged once and W&B is
+switched off for the rest of the run, because logging trouble must never cost
+a cell its result.
+"""
+
+from __future__ import annotations
+
+import logging
+import netrc
+import os
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+log = logging.getLogger("hyperparameter_system.train")
+
+MODES = ("auto", "online", "offline", "disabled")
+# Older spellings wandb still accepts in WANDB_MODE.
+_MODE_ALIASES = {"dryrun": "offline", "run": "online"}
+WANDB_HOST = "api.wandb.ai"
+
+
+def has_credentials(env: Mapping[str, str] | None = None, netrc_path: str | None = None) -> bool:
+    """Whether an API key is in the environment or ``~/.netrc`` has a W&B login."""
+    env = os.environ if env is None else env
+    if env.get("WANDB_API_KEY"):
+        return True
+    path = netrc_path or env.get("NETRC") or str(Path.home() / ".netrc")
+    try:
+        return netrc.netrc(path).authenticators(WANDB_HOST) is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def resolve_mode(configured: str, env: Mapping[str, str] | None = None, netrc_path: str | None = None) -> str:
+    """The W&B mode to use: ``online``, ``offline`` or ``disabled``.
+
+    ``WANDB_MODE`` in the environment wins over the config; ``auto`` means
+    online only when credentials exist, else offline (``wandb sync`` later).
+    """
+    env = os.environ if env is None else env
+    wanted = env.get("WANDB_MODE") or configured or "auto"
+    wanted = _MODE_ALIASES.get(wanted, wanted)
+    if wanted == "auto":
+        return "online" if has_credentials(env, netrc_path) else "offline"
+    if wanted not in MODES:
+        return "offline"
+    return wanted
+
+
+def flatten_config(cfg: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"SOLVER.BASE_LR": 0.001, ...}`` from a (nested) YACS node, keys sorted."""
+    flat: dict[str, Any] = {}
+    for key in sorted(cfg):
+        value = cfg[key]
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_config(value, f"{name}."))
+        else:
+            flat[name] = list(value) if isinstance(value, tuple) else value
+    return flat
+
+
+def init_kwargs(cfg: Any, output_dir: str | Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``wandb.init``: environment first, then the WANDB section.
+
+    Offline runs land under ``output_dir`` (``dir=``), next to result.json.
+    """
+    env = os.environ if env is None else env
+    w = cfg.WANDB
+    tags_env = env.get("WANDB_TAGS", "")
+    tags = [t.strip() for t in tags_env.split(",") if t.strip()] if tags_env else list(w.TAGS)
+    kwargs: dict[str, Any] = {
+        "project": env.get("WANDB_PROJECT") or w.PROJECT or "hpsys",
+        "entity": env.get("WANDB_ENTITY") or w.ENTITY or None,
+        "name": env.get("WANDB_NAME") or w.NAME or None,
+        "group": env.get("WANDB_RUN_GROUP") or w.GROUP or None,
+        "tags": tags or None,
+        "id": env.get("WANDB_RUN_ID") or None,
+        "mode": resolve_mode(w.MODE, env),
+        "dir": str(output_dir),
+        "config": flatten_config(cfg),
+        "reinit": "finish_previous",
+    }
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def image_grid(images: Any, mean: Any, std: Any, per_row: int = 8) -> Any:
+    """A ``H x W x 3`` uint8 numpy grid of up to 32 normalised ``[N, 3, S, S]`` images."""
+    import torch
+
+    batch = (images[:32].float().cpu() * std + mean).clamp(0, 1)
+    n, c, h, w = batch.shape
+    rows = (n + per_row - 1) // per_row
+    grid = torch.zeros(c, rows * (h + 2), per_row * (w + 2))
+    for i in range(n):
+        r, col = divmod(i, per_row)
+        grid[:, r * (h + 2) + 1 : r * (h + 2) + 1 + h, col * (w + 2) + 1 : col * (w + 2) + 1 + w] = batch[i]
+    return (grid.permute(1, 2, 0).numpy() * 255).astype("uint8")
+
+
+class WandbRun:
+    """One run's W&B session; every method is safe to call whatever happened before.
+
+    Args:
+        cfg: The frozen run config.
+        output_dir: The run's output folder (offline runs go under it).
+    """
+
+    def __init__(self, cfg: Any, output_dir: str | Path) -> None:
+        self.cfg = cfg
+        self.kwargs = init_kwargs(cfg, output_dir)
+        self.mode = self.kwargs["mode"]
+        self.run: Any = None
+        self._wandb: Any = None
+        self._info: tuple[str | None, str | None] = (None, None)
+
+    @property
+    def active(self) -> bool:
+        """Whether a run is open and logging still works."""
+        return self.run is not None
+
+    @property
+    def info(self) -> tuple[str | None, str | None]:
+        """``(run_dir, run_id)`` for result.json (kept after finish), or Nones when no run started."""
+        return self._info
+
+    def start(self) -> None:
+        """Open the run (imports wandb; nothing happens when disabled)."""
+        if self.mode == "disabled":
+            return
+
+        def _start() -> None:
+            import wandb
+
+            self._wandb = wandb
+            Path(self.kwargs["dir"]).mkdir(parents=True, exist_ok=True)
+            self.run = wandb.init(**self.kwargs)
+            self._info = (str(Path(self.run.dir).parent), self.run.id)
+            self.run.define_metric("val/*", step_metric="epoch")
+            log.info("W&B %s run %s in %s", self.mode, self.run.id, self.info[0])
+
+        self._guard("init", _start)
+
+    def log_train(self, iteration: int, values: dict[str, float]) -> None:
+        """Per-iteration scalars (train/loss, train/acc, train/lr)."""
+        if self.active:
+            self._guard("log", lambda: self.run.log({**values, "iteration": iteration}))
+
+    def log_evaluation(self, record: dict[str, Any]) -> None:
+        """One evaluation: val/* and epoch as in metrics.jsonl; epoch-mean train values renamed."""
+        if not self.active:
+            return
+        row = {k: v for k, v in record.items() if not k.startswith("train/")}
+        row.update({f"train/epoch_{k[6:]}": v for k, v in record.items() if k.startswith("train/")})
+        self._guard("log", lambda: self.run.log(row))
+
+    def log_images(self, images: Any, mean: Any, std: Any) -> None:
+        """One grid of (augmented) training images."""
+        if self.active:
+            self._guard("images", lambda: self.run.log({"samples": self._wandb.Image(image_grid(images, mean, std))}))
+
+    def watch(self, model: Any, log_freq: int) -> None:
+        """Gradient and parameter histograms (``WANDB.WATCH``)."""
+        if self.active:
+            self._guard("watch", lambda: self.run.watch(model, log="all", log_freq=max(log_freq, 1)))
+
+    def finish(self, summary: dict[str, Any], exit_code: int) -> None:
+        """Write the summary (best metric, status) and close the run."""
+        if not self.active:
+            return
+
+        def _finish() -> None:
+            self.run.summary.update(summary)
+            self.run.finish(exit_code=exit_code)
+
+        self._guard("finish", _finish)
+        self.run = None
+
+    def _guard(self, what: str, call: Callable[[], Any]) -> None:
+        try:
+            call()
+        except Exception as exc:  # W&B must never fail the run
+            log.warning("W&B %s failed, logging to W&B is off for this run: %s: %s", what, type(exc).__name__, exc)
+            if self.run is not None:
+                try:
+                    self.run.finish(exit_code=1, quiet=True)
+                except Exception:  # already broken; nothing more to do
+                    pass
+            self.run = None

@@ -1,0 +1,87 @@
+"""``--matrix`` and ``--dry-run``: show the planned cells, run nothing.
+
+``--matrix`` prints one table row per cell (model, category, option label,
+run name, W&B project) and the total; it writes nothing and imports neither
+torch nor wandb, so it answers in a blink even for thousands of cells.
+``--dry-run`` also renders every cell's config under ``temp_configs/`` and
+prints the exact child command each cell would run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Sequence
+
+from hyperparameter_system.cell import Cell
+from hyperparameter_system.errors import HpsysError
+
+__all__ = ["child_command", "main", "selection"]
+
+
+def selection(args: argparse.Namespace) -> tuple[list[str] | None, list[str] | None]:
+    """``--models`` / ``--categories`` as lists, None meaning "every enabled one"."""
+    return (list(args.models) if args.models else None,
+            list(args.categories) if args.categories else None)
+
+
+def child_command(cell: Cell, python: str = sys.executable) -> list[str]:
+    """The command a cell's child runs: the built-in trainer or the model's own template.
+
+    The template is rendered as the runner renders it (its variables:
+    ``config_path``, ``output_dir``, ``python``, ``run_name``, ``cell_id``,
+    ``model``, ``category``, ``project``, ``overrides``).
+    """
+    if cell.command is None:
+        return [python, "-m", "hyperparameter_system.train", "--config-file", cell.config_path]
+    from hyperparameter_system.runner.child import build_argv  # the runner's own rendering, one truth
+
+    return build_argv(cell, Path("<output_dir>"))
+
+
+def main(args: argparse.Namespace) -> int:
+    """Plan the selected matrix; print it (``--matrix``) or render it (``--dry-run``)."""
+    from hyperparameter_system.config.experiment import load_experiment
+    from hyperparameter_system.hyperparameter_configs import plan_matrix, render_cells
+    from hyperparameter_system.plugins import load_plugins_for
+
+    spec = load_experiment(args.config)
+    registry = load_plugins_for(spec)
+    models, categories = selection(args)
+    cells = plan_matrix(spec, registry, models=models, categories=categories,
+                        now=datetime.now().replace(second=0, microsecond=0))
+    if not cells:
+        raise HpsysError("the selection has no cells (are all models or categories disabled?)")
+    if getattr(args, "dry_run", False):
+        render_cells(cells, spec, registry)
+        for cell in cells:
+            print(shlex.join(child_command(cell)))
+        print(f"{len(cells)} cells rendered under {spec.temp_config_dir}")
+        return 0
+    _print_table(cells, spec.name)
+    return 0
+
+
+def _print_table(cells: Sequence[Cell], experiment: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{experiment}: planned cells")
+    for column in ("model", "category", "option", "run name", "W&B project"):
+        table.add_column(column, overflow="fold")
+    for cell in cells:
+        table.add_row(*(_text(v) for v in (cell.model, cell.category, cell.option_label, cell.run_name,
+                                           cell.project)))
+    console = Console()
+    console.print(table)
+    models = len({c.model for c in cells})
+    console.print(f"{len(cells)} cells ({models} models)", markup=False)
+
+
+def _text(value: Any) -> Any:
+    from rich.text import Text
+
+    return Text(str(value))  # user text is never parsed as rich markup

@@ -1,0 +1,210 @@
+"""The matrix generator: experiment x plugins -> sorted, validated cells -> rendered configs.
+
+Planning is pure and cheap (yacs and jinja2 only; never torch or wandb), so
+``--matrix`` over 10,000 cells is instant and everything a user wrote is
+checked before the first cell runs (a typo in option 59 must not surface
+after 40 hours). Rendering writes one YACS file per cell, only after every
+cell of the batch was built without error.
+
+A cell's config is ``defaults <- model profile <- experiment overrides <-
+category option``, then the experiment's metric and the W&B fields. Its id is
+a hash of model, category, canonical option and that config *without* the
+volatile fields (the run name's timestamp, WANDB.NAME, OUTPUT_DIR), so a rerun
+a minute later maps onto the same cells and resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Sequence
+
+from yacs.config import CfgNode
+
+from hyperparameter_system.cell import BASELINE, Cell
+from hyperparameter_system.errors import ConfigError, HpsysError
+from hyperparameter_system.matrix_context import MatrixContext, ModelPlan, Option, canonical_json, set_key
+from hyperparameter_system.naming import safe_name, unique_names
+
+__all__ = ["VOLATILE_KEYS", "canonical_json", "cell_config", "plan_cell", "plan_matrix", "render_cells"]
+
+VOLATILE_KEYS = ("OUTPUT_DIR", "WANDB.NAME")
+BASELINE_PREFIX = "base"
+BASELINE_LABEL = "default"
+
+
+def plan_matrix(spec: Any, registry: Any, *, models: Sequence[str] | None = None,
+                categories: Sequence[str] | None = None, now: datetime) -> list[Cell]:
+    """Every cell of the selected matrix, validated and in a stable order.
+
+    Args:
+        spec: The :class:`ExperimentSpec`.
+        registry: The loaded plugins (:func:`plugins.load_plugins_for`).
+        models: Only these models of the experiment (None: every enabled one).
+        categories: Only these categories (None: every enabled one); the
+            baseline cell of each model is always kept.
+        now: Timestamp of the run names (the runner passes its store's creation time).
+
+    Returns:
+        Cells sorted by model, then category (baseline first), then option order.
+
+    Raises:
+        ConfigError: an unknown model or category, or an invalid option (``path:line``).
+        UnknownNameError: a ``--models`` / ``--categories`` name not in the experiment.
+    """
+    ctx = MatrixContext(spec, registry)
+    model_plans = ctx.select_models(models)
+    category_plans = ctx.select_categories(categories)
+    drafts: list[dict[str, Any]] = []
+    for plan in model_plans:
+        if spec.include_baseline:
+            drafts.append(_draft(ctx, plan, None, None, now))
+        for cat in category_plans:
+            for option in cat.options:
+                drafts.append(_draft(ctx, plan, cat, option, now))
+    return _finish(ctx, drafts)
+
+
+def plan_cell(spec: Any, registry: Any, model: str, category: str, option: Any, *, now: datetime,
+              run_name: str | None = None) -> Cell:
+    """One cell outside the matrix (a sweep trial): ``option`` is validated by its category.
+
+    Args:
+        run_name: Use this (sanitised) run name instead of the template's.
+    """
+    ctx = MatrixContext(spec, registry)
+    plan = ctx.model_plan(model)
+    if category == BASELINE:
+        draft = _draft(ctx, plan, None, None, now)
+    else:
+        cat = ctx.category_plan(category, ())
+        draft = _draft(ctx, plan, cat, ctx.validate_option(cat, option, 0, 0), now)
+    if run_name is not None:
+        draft["run_name"] = safe_name(run_name)
+    return _finish(ctx, [draft])[0]
+
+
+def _draft(ctx: MatrixContext, plan: ModelPlan, cat: Any, option: Any, now: datetime) -> dict[str, Any]:
+    """Config, id and names of one cell (names are made unique in :func:`_finish`)."""
+    category = BASELINE if cat is None else cat.name
+    value = None if cat is None else option.value
+    _, changes, cell_id = _identify(ctx, plan, cat, option)
+    prefix = BASELINE_PREFIX if cat is None else cat.prefix
+    label = BASELINE_LABEL if cat is None else option.label
+    run_name = ctx.run_name(plan, category, prefix, label, now)
+    return {"plan": plan, "category": category, "option": value, "label": label, "cell_id": cell_id,
+            "run_name": run_name, "overrides": tuple(ctx.spec.overrides) + tuple(changes)}
+
+
+def _identify(ctx: MatrixContext, plan: ModelPlan, cat: Any, option: Option | None
+              ) -> tuple[CfgNode, list[tuple[str, Any]], str]:
+    """A cell's config, its option's YACS changes and its id (the hash leaves out volatile keys)."""
+    cfg, changes = ctx.cell_config(plan, cat, option)
+    stable = ctx.flat(cfg)
+    for key in VOLATILE_KEYS:
+        stable.pop(key, None)
+    value = None if cat is None or option is None else option.value
+    category = BASELINE if cat is None else cat.name
+    digest = hashlib.sha256(canonical_json([plan.entry.name, category, value, stable]).encode()).hexdigest()
+    return cfg, changes, digest
+
+
+def _finish(ctx: MatrixContext, drafts: list[dict[str, Any]]) -> list[Cell]:
+    """Make run names unique per W&B project (in matrix order) and build the cells."""
+    by_project: dict[str, list[int]] = {}
+    for i, draft in enumerate(drafts):
+        by_project.setdefault(draft["plan"].project, []).append(i)
+    for indices in by_project.values():
+        for i, name in zip(indices, unique_names(drafts[i]["run_name"] for i in indices)):
+            drafts[i]["run_name"] = name
+    seen: dict[str, int] = {}
+    cells = []
+    for i, draft in enumerate(drafts):
+        plan = draft["plan"]
+        if draft["cell_id"] in seen:  # two options that end up as the same config
+            first = drafts[seen[draft["cell_id"]]]
+            raise ConfigError(ctx.spec.source_path, 0, f"categories.{draft['category']}",
+                              f"options {first['label']!r} and {draft['label']!r} give {plan.entry.name} "
+                              "the same config; remove one")
+        seen[draft["cell_id"]] = i
+        cells.append(Cell(
+            cell_id=draft["cell_id"], experiment=ctx.spec.name, model=plan.entry.name,
+            category=draft["category"], option=draft["option"], option_label=draft["label"],
+            run_name=draft["run_name"], project=plan.project, group=draft["category"],
+            tags=tuple(safe_name(t, 64) for t in (plan.entry.name, draft["category"], ctx.spec.name)),
+            config_path=str(ctx.config_dir / plan.folder / f"{draft['run_name']}.yaml"),
+            overrides=draft["overrides"], command=plan.entry.command,
+            metric_patterns=tuple(plan.entry.metric_patterns)))
+    return cells
+
+
+def cell_config(spec: Any, registry: Any, cell: Cell) -> CfgNode:
+    """The full, frozen config of one planned cell (what :func:`render_cells` writes).
+
+    Raises:
+        HpsysError: the experiment changed since the cell was planned (its id differs).
+    """
+    ctx = MatrixContext(spec, registry)
+    return _cell_config(ctx, cell)
+
+
+def _cell_config(ctx: MatrixContext, cell: Cell) -> CfgNode:
+    plan = ctx.model_plan(cell.model)
+    if cell.category == BASELINE:
+        cat, option = None, None
+    else:
+        cat = ctx.category_plan(cell.category, ())
+        option = ctx.validate_option(cat, cell.option, 0, 0)
+    cfg, _, cell_id = _identify(ctx, plan, cat, option)
+    if cell_id != cell.cell_id:
+        raise HpsysError(f"cell {cell.run_name} ({cell.cell_id[:12]}) no longer matches the experiment "
+                         "file; plan the matrix again")
+    set_key(cfg, "WANDB.NAME", cell.run_name)
+    output_dir = Path(ctx.spec.output_dir) / safe_name(ctx.spec.name) / cell.project / cell.run_name
+    set_key(cfg, "OUTPUT_DIR", str(output_dir))
+    cfg.freeze()
+    return cfg
+
+
+def render_cells(cells: Sequence[Cell], spec: Any, registry: Any) -> list[Path]:
+    """Write each cell's config to ``cell.config_path``; nothing is written unless all build.
+
+    Returns:
+        The written paths, in the order of ``cells``.
+    """
+    ctx = MatrixContext(spec, registry)
+    root = ctx.config_dir.resolve()
+    texts = []
+    for cell in cells:
+        path = Path(cell.config_path).resolve()
+        if root not in path.parents:
+            raise HpsysError(f"config path {cell.config_path} is outside {root}")
+        texts.append((path, _header(cell) + ctx.dump(_cell_config(ctx, cell))))
+    for path, text in texts:
+        _write_atomic(path, text)
+    return [path for path, _ in texts]
+
+
+def _header(cell: Cell) -> str:
+    """Comment lines naming the cell; values are JSON-quoted so no name can break the YAML."""
+    rows = [("experiment", cell.experiment), ("model", cell.model), ("category", cell.category),
+            ("option", cell.option), ("label", cell.option_label), ("run name", cell.run_name),
+            ("cell id", cell.cell_id)]
+    lines = ["# hpsys cell config (generated; edits are overwritten on the next plan)"]
+    lines += [f"# {name}: {canonical_json(value)}" for name, value in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

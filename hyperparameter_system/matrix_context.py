@@ -1,0 +1,331 @@
+"""What the matrix generator needs per experiment: checked models, categories and templates.
+
+:class:`MatrixContext` turns an :class:`ExperimentSpec` plus the plugin
+registry into checked building blocks (a base config per model, validated
+options per category, compiled name templates) and caches them, so a matrix
+of 10,000 cells builds each model's base config once and each cell costs one
+cheap clone. Every problem is a ConfigError at the line the user wrote.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Sequence
+
+import jinja2
+import yaml
+from jinja2.sandbox import SandboxedEnvironment
+from yacs.config import CfgNode
+
+from hyperparameter_system.cell import BASELINE
+from hyperparameter_system.config.defaults import get_cfg_defaults
+from hyperparameter_system.config.yacs_keys import check_override
+from hyperparameter_system.config.yaml_source import dotted, load_yaml_with_lines
+from hyperparameter_system.errors import ConfigError, UnknownNameError
+from hyperparameter_system.naming import model_safe, safe_name, unique_names
+from hyperparameter_system.registry import did_you_mean
+
+__all__ = ["CategoryPlan", "canonical_json", "MatrixContext", "ModelPlan", "Option", "set_key"]
+
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~4x faster for 10,000 files
+
+
+@dataclass(frozen=True)
+class Option:
+    """One validated option: canonical value, its label and where the user wrote it."""
+
+    value: Any
+    label: str
+    index: int
+    line: int
+
+
+@dataclass
+class CategoryPlan:
+    """A category of this matrix with its prefix, label rule and validated options."""
+
+    name: str
+    prefix: str
+    category: Any
+    label_template: Any = None
+    options: list[Option] = field(default_factory=list)
+
+
+@dataclass
+class ModelPlan:
+    """A model of this matrix: its entry, W&B project, config folder and base config."""
+
+    entry: Any
+    project: str
+    folder: str
+    base: CfgNode
+
+
+def canonical_json(value: Any) -> str:
+    """The single text form of an option or config: sorted keys, no spaces, ASCII."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def set_key(cfg: CfgNode, key: str, value: Any) -> None:
+    """Set a dotted key on an unfrozen config (``SOLVER.BASE_LR``)."""
+    *parents, leaf = key.split(".")
+    node = cfg
+    for part in parents:
+        node = node[part]
+    node[leaf] = value
+
+
+def _clone(node: CfgNode) -> CfgNode:
+    """A deep copy ~10x faster than ``CfgNode.clone`` (which goes through deepcopy)."""
+    out = CfgNode.__new__(CfgNode)
+    dict.__init__(out)
+    out.__dict__.update(node.__dict__)
+    for key, value in node.items():
+        dict.__setitem__(out, key, _clone(value) if isinstance(value, CfgNode) else
+                         list(value) if isinstance(value, list) else value)
+    return out
+
+
+def _flat(node: CfgNode, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
+    out = {} if out is None else out
+    for key, value in node.items():
+        if isinstance(value, CfgNode):
+            _flat(value, f"{prefix}{key}.", out)
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def _plain(node: Any) -> Any:
+    return {k: _plain(v) for k, v in node.items()} if isinstance(node, dict) else node
+
+
+class MatrixContext:
+    """Checked building blocks of one experiment's matrix (see module docstring)."""
+
+    def __init__(self, spec: Any, registry: Any) -> None:
+        self.spec = spec
+        self.registry = registry
+        self.config_dir = Path(spec.temp_config_dir) / safe_name(spec.name)
+        env = SandboxedEnvironment(undefined=jinja2.StrictUndefined)
+        self._env = env
+        self._run_template = self._compile(("wandb", "run_name"), spec.wandb.run_name_template)
+        self._project_template = self._compile(("wandb", "project"), spec.wandb.project_template)
+        self._models: dict[str, ModelPlan] = {}
+        self._categories: dict[str, CategoryPlan] = {}
+        names = sorted(m.name for m in spec.models)
+        self._folders = dict(zip(names, unique_names(model_safe(n) for n in names)))
+
+    # ----------------------------------------------------------- locations
+    def error(self, keypath: tuple[Any, ...], reason: str, line: int = 0) -> ConfigError:
+        """A ConfigError at ``keypath`` of the experiment file (line from ``spec.lines``)."""
+        err = self.spec.lines.error(keypath, reason) if self.spec.lines is not None else None
+        if err is None:
+            return ConfigError(self.spec.source_path, line, dotted(keypath), reason)
+        if line:
+            err.line = line
+        return err
+
+    def _compile(self, keypath: tuple[Any, ...], text: str) -> jinja2.Template:
+        try:
+            return self._env.from_string(text)
+        except jinja2.TemplateSyntaxError as exc:
+            raise self.error(keypath, f"invalid jinja2 template {text!r}: {exc.message}") from None
+
+    def _render(self, template: jinja2.Template, keypath: tuple[Any, ...], **variables: Any) -> str:
+        try:
+            return template.render(**variables)
+        except jinja2.TemplateError as exc:
+            raise self.error(keypath, f"cannot render template: {exc} (variables: "
+                                      f"{', '.join(sorted(variables))})") from None
+
+    # --------------------------------------------------------------- models
+    def select_models(self, names: Sequence[str] | None) -> list[ModelPlan]:
+        """The chosen models (None: every enabled one), sorted by name."""
+        entries = {m.name: m for m in self.spec.models}
+        if names is None:
+            chosen = [n for n, m in entries.items() if m.enabled]
+        else:
+            for name in names:
+                if name not in entries:
+                    raise UnknownNameError(f"Unknown model {name!r}{did_you_mean(name, entries)}; "
+                                           f"known: {', '.join(sorted(entries))}")
+            chosen = list(dict.fromkeys(names))
+        return [self.model_plan(n) for n in sorted(chosen)]
+
+    def model_plan(self, name: str) -> ModelPlan:
+        if name not in self._models:
+            self._models[name] = self._build_model_plan(name)
+        return self._models[name]
+
+    def _build_model_plan(self, name: str) -> ModelPlan:
+        index, entry = next(((i, m) for i, m in enumerate(self.spec.models) if m.name == name), (None, None))
+        if entry is None:
+            known = sorted(m.name for m in self.spec.models)
+            raise UnknownNameError(f"Unknown model {name!r}{did_you_mean(name, known)}; known: {', '.join(known)}")
+        if entry.command is None and not self.registry.has_model(name):
+            try:
+                self.registry.model_family(name)
+            except UnknownNameError as exc:
+                raise self.error(("models", index, "name"), str(exc), entry.line) from None
+        base = get_cfg_defaults()
+        profile = self._profile_path(entry)
+        profile_keys = self._merge_profile(base, profile) if profile is not None else set()
+        if "MODEL.NAME" not in profile_keys:
+            base.MODEL.NAME = name
+        for key, value in self.spec.overrides:
+            try:
+                set_key(base, key, check_override(key, value))
+            except ValueError as exc:
+                raise self.error(("experiment", "overrides", key), str(exc)) from None
+        base.METRIC.NAME = self.spec.metric
+        base.METRIC.GOAL = self.spec.goal
+        variables = {"model": name, "model_safe": model_safe(name), "experiment": self.spec.name}
+        project = safe_name(self._render(self._project_template, ("wandb", "project"), **variables),
+                            allow_dot=False)
+        base.WANDB.PROJECT = project
+        base.WANDB.ENTITY = self.spec.wandb.entity
+        base.WANDB.MODE = self.spec.wandb.mode
+        return ModelPlan(entry=entry, project=project, folder=self._folders[name], base=base)
+
+    def _profile_path(self, entry: Any) -> Path | None:
+        """``base_config`` of the entry, else ``models/<name>.yaml`` of a plugin folder, else none."""
+        if entry.base_config:
+            return Path(entry.base_config)
+        for folder in self.registry.model_dirs:
+            candidate = (folder / f"{entry.name}.yaml").resolve()
+            if folder.resolve() in candidate.parents and candidate.is_file():
+                return candidate
+        return None
+
+    @staticmethod
+    def _merge_profile(cfg: CfgNode, path: Path) -> set[str]:
+        """Merge a model profile (nested or dotted YACS keys), each key checked at its line."""
+        data, index = load_yaml_with_lines(path)
+        keys: set[str] = set()
+
+        def walk(keypath: tuple[Any, ...], node: Any, prefix: str) -> None:
+            if not isinstance(node, dict):
+                raise index.error(keypath, "a model profile must be a mapping of YACS keys")
+            for key, value in node.items():
+                if isinstance(value, dict):
+                    walk(keypath + (key,), value, f"{prefix}{key}.")
+                    continue
+                try:
+                    set_key(cfg, prefix + str(key), check_override(prefix + str(key), value))
+                except ValueError as exc:
+                    raise index.error(keypath + (key,), str(exc)) from None
+                keys.add(prefix + str(key))
+
+        walk((), data, "")
+        return keys
+
+    # ----------------------------------------------------------- categories
+    def select_categories(self, names: Sequence[str] | None) -> list[CategoryPlan]:
+        """The chosen categories (None: every enabled one), sorted by name.
+
+        A registered category with ``default_options`` (a YAML-only category,
+        or a plugin that declares some) joins even when the experiment file
+        does not mention it: dropping a file into ``categories/`` is enough.
+        """
+        entries = {c.name: c for c in self.spec.categories}
+        dropped = {n: c for n, c in self.registry.categories.items()
+                   if n not in entries and getattr(c, "default_options", ())}
+        known = sorted(set(entries) | set(dropped))
+        if names is None:
+            chosen = [n for n in known if n in dropped or entries[n].enabled]
+        else:
+            for name in names:
+                if name not in known and name != BASELINE:
+                    raise UnknownNameError(f"Unknown category {name!r}{did_you_mean(name, known)}; "
+                                           f"known: {', '.join(known)}")
+            chosen = [n for n in dict.fromkeys(names) if n != BASELINE]
+        return [self.category_plan(n, None) for n in sorted(chosen)]
+
+    def category_plan(self, name: str, options: Sequence[Any] | None) -> CategoryPlan:
+        """The plan of category ``name``; ``options`` None means the experiment's (or defaults)."""
+        key = name if options is None else f"{name}\0adhoc"
+        if key in self._categories:
+            return self._categories[key]
+        entry = next((c for c in self.spec.categories if c.name == name), None)
+        try:
+            category = self.registry.category(name)
+        except UnknownNameError as exc:
+            raise self.error(("categories", name), str(exc), entry.line if entry else 0) from None
+        plan = CategoryPlan(name=name, prefix=safe_name(entry.prefix) if entry and entry.prefix else category.prefix,
+                            category=category)
+        if entry is not None and entry.label_template:
+            plan.label_template = self._compile(("categories", name, "label"), entry.label_template)
+        if options is None:
+            self._add_options(plan, entry, category)
+        self._categories[key] = plan
+        return plan
+
+    def _add_options(self, plan: CategoryPlan, entry: Any, category: Any) -> None:
+        raw = entry.options if entry is not None else category.default_options
+        lines = entry.option_lines if entry is not None else ()
+        first: dict[str, Option] = {}
+        for i, value in enumerate(raw):
+            option = self.validate_option(plan, value, i, lines[i] if i < len(lines) else 0)
+            text = canonical_json(option.value)
+            if text in first:
+                raise self.error(("categories", plan.name, "options", i),
+                                 f"same option as options[{first[text].index}] ({text})", option.line)
+            first[text] = option
+            plan.options.append(option)
+
+    def validate_option(self, plan: CategoryPlan, value: Any, index: int, line: int) -> Option:
+        """Validate one option with its category; errors name ``categories.<cat>.options[i]``."""
+        keypath = ("categories", plan.name, "options", index)
+        try:
+            canonical = plan.category.validate(value)
+            if plan.label_template is not None:
+                fields = canonical if isinstance(canonical, dict) else {"value": canonical}
+                label = self._render(plan.label_template, ("categories", plan.name, "label"),
+                                     option=canonical, **fields)
+            else:
+                label = plan.category.label(canonical)
+        except ValueError as exc:
+            raise self.error(keypath, str(exc), line) from None
+        return Option(value=canonical, label=safe_name(label) if label else "option", index=index, line=line)
+
+    # ---------------------------------------------------------------- cells
+    def cell_config(self, plan: ModelPlan, cat: CategoryPlan | None, option: Option | None
+                    ) -> tuple[CfgNode, list[tuple[str, Any]]]:
+        """The cell's config (unfrozen, without volatile fields) and the option's YACS changes."""
+        cfg = _clone(plan.base)
+        changes: list[tuple[str, Any]] = []
+        if cat is not None and option is not None:
+            before = _flat(cfg)
+            try:
+                cat.category.apply(cfg, option.value)
+            except ValueError as exc:
+                raise self.error(("categories", cat.name, "options", option.index),
+                                 f"{plan.entry.name}: {exc}", option.line) from None
+            after = _flat(cfg)
+            if after.keys() != before.keys():
+                added = sorted(set(after) ^ set(before))
+                raise self.error(("categories", cat.name), f"category plugin changed the schema: {added}")
+            changes = [(k, after[k]) for k in sorted(after) if after[k] != before[k]]
+        cfg.WANDB.GROUP = BASELINE if cat is None else cat.name
+        cfg.WANDB.TAGS = [safe_name(t, 64) for t in (plan.entry.name, cfg.WANDB.GROUP, self.spec.name)]
+        return cfg, changes
+
+    def run_name(self, plan: ModelPlan, category: str, prefix: str, label: str, now: datetime) -> str:
+        text = self._render(self._run_template, ("wandb", "run_name"), prefix=prefix, label=label,
+                            timestamp=now.strftime("%y%m%d%H%M"), model=plan.entry.name,
+                            model_safe=model_safe(plan.entry.name), category=category,
+                            experiment=self.spec.name)
+        return safe_name(text)
+
+    @staticmethod
+    def flat(cfg: CfgNode) -> dict[str, Any]:
+        return _flat(cfg)
+
+    @staticmethod
+    def dump(cfg: CfgNode) -> str:
+        """YAML that ``yacs`` loads back to the identical config."""
+        return yaml.dump(_plain(cfg), Dumper=_Dumper, default_flow_style=False, sort_keys=True)

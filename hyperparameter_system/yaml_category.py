@@ -1,0 +1,129 @@
+"""Categories written as YAML only: a name, a prefix and options of YACS settings.
+
+A practitioner who wants to compare, say, augmentation settings should not
+have to write Python. ``categories/augmentation.yaml``::
+
+    name: augmentation
+    prefix: aug
+    description: train-time augmentation strength
+    label: "flip{{ INPUT.HFLIP_PROB }}_rot{{ INPUT.ROTATION_DEG }}"   # optional jinja2
+    options:
+      - {INPUT.HFLIP_PROB: 0.0, INPUT.ROTATION_DEG: 0.0}
+      - {INPUT.HFLIP_PROB: 0.5, INPUT.ROTATION_DEG: 10}
+
+Each option maps YACS keys to values, checked against the schema
+(``config/yacs_keys.check_override``). The file's ``options`` are the
+category's defaults: the category joins the matrix with them even when the
+experiment file does not mention it, and an experiment entry of the same
+name replaces them with its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import jinja2
+
+from hyperparameter_system.category import BaseCategory
+from hyperparameter_system.config.yacs_keys import check_override
+from hyperparameter_system.config.yaml_source import load_yaml_with_lines
+from hyperparameter_system.naming import format_number
+
+__all__ = ["YamlCategory", "load_yaml_category"]
+
+_KEYS = ("name", "prefix", "description", "label", "options")
+
+
+class _Dotted(dict):
+    """Lets a label template write ``{{ INPUT.HFLIP_PROB }}`` for the key ``INPUT.HFLIP_PROB``."""
+
+    def __getattr__(self, item: str) -> Any:
+        try:
+            return self[item]
+        except KeyError:
+            raise AttributeError(item) from None
+
+
+def _nest(option: Mapping[str, Any]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for key, value in option.items():
+        node = tree
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, _Dotted())
+        node[leaf] = value
+    return {k: (_Dotted(v) if isinstance(v, dict) else v) for k, v in tree.items()}
+
+
+class YamlCategory(BaseCategory):
+    """A category whose options are plain ``YACS.KEY: value`` mappings."""
+
+    def __init__(self, name: str, prefix: str, description: str = "", label_template: str = "",
+                 default_options: tuple[Any, ...] = ()) -> None:
+        self.name = name
+        self.prefix = prefix
+        self.description = description
+        self._template = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(label_template) \
+            if label_template else None
+        self.default_options = tuple(self.validate(o) for o in default_options)
+
+    def validate(self, option: Any) -> dict[str, Any]:
+        if not isinstance(option, Mapping) or not option:
+            raise ValueError(f"expected a mapping of YACS keys to values, got {option!r}")
+        return {key: check_override(key, option[key]) for key in sorted(option)}
+
+    def apply(self, cfg: Any, option: Any) -> None:
+        for key, value in option.items():
+            node = cfg
+            *parents, leaf = key.split(".")
+            for part in parents:
+                node = node[part]
+            node[leaf] = value
+
+    def label(self, option: Any) -> str:
+        if self._template is not None:
+            return self._template.render(**_nest(option))
+        return "_".join(f"{key.rsplit('.', 1)[-1].lower()}{_short(value)}" for key, value in option.items())
+
+    def sweep_parameters(self) -> dict[str, Any]:
+        """Each key seen in the default options, over the values the options give it."""
+        values: dict[str, list[Any]] = {}
+        for option in self.default_options:
+            for key, value in option.items():
+                if value not in values.setdefault(key, []):
+                    values[key].append(value)
+        return {key: {"values": vals} for key, vals in sorted(values.items())}
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "-".join(format_number(v) for v in value)
+    return format_number(value) if not isinstance(value, str) else value
+
+
+def load_yaml_category(path: str | Path) -> YamlCategory:
+    """Read one YAML category file; mistakes are ConfigErrors at ``path:line``."""
+    data, index = load_yaml_with_lines(path)
+    if not isinstance(data, dict):
+        raise index.error((), "a category file must be a mapping with name, prefix and options")
+    for key in data:
+        if key not in _KEYS:
+            raise index.error((key,), f"unknown key (known: {', '.join(_KEYS)})")
+    for key in ("name", "prefix"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise index.error((key,), "required text key missing or empty")
+    options = data.get("options") or []
+    if not isinstance(options, list):
+        raise index.error(("options",), "expected a list of YACS key -> value mappings")
+    for i, option in enumerate(options):
+        try:
+            YamlCategory.validate(None, option)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise index.error(("options", i), str(exc)) from None
+    try:
+        return YamlCategory(data["name"], data["prefix"], str(data.get("description", "")),
+                            str(data.get("label", "")), tuple(options))
+    except jinja2.TemplateSyntaxError as exc:
+        raise index.error(("label",), f"invalid jinja2 template: {exc.message}") from None
+

@@ -62,9 +62,17 @@ class ChildProcess:
             self.killed = True
             signal_group(self.pid, signal.SIGKILL)
 
-    def reap_group(self) -> None:
-        """After the leader exited, make sure no grandchild of its group lingers."""
-        signal_group(self.pid, signal.SIGKILL)
+    def reap_group(self, wait_s: float = 2.0) -> None:
+        """After the leader exited, make sure no grandchild of its group lingers.
+
+        Waits (briefly) until the kernel has dropped the whole group, so that once
+        the runner reports a cell ended, nothing of it is left, not even a zombie.
+        """
+        if not signal_group(self.pid, signal.SIGKILL):
+            return
+        deadline = time.monotonic() + wait_s
+        while group_alive(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
 
 
 def signal_group(pgid: int, signum: int) -> bool:

@@ -37,3 +37,18 @@ def test_gpu_example_has_four_pretrained_timm_models_and_large_images():
     assert len(spec.models) * (1 + sum(len(c.options) for c in spec.categories)) == 84
     assert spec.output_dir == str(ROOT / "examples" / "output")
 
+
+
+def test_shipped_files_plan_with_the_built_in_plugins():
+    """Every option of both files is valid for the built-in category plugins."""
+    from datetime import datetime
+
+    from hyperparameter_system.hyperparameter_configs import plan_matrix
+    from hyperparameter_system.plugins import load_plugins_for
+
+    counts = {}
+    for name in ("experiment_config.yaml", "examples/cv_classification.yaml"):
+        spec = load_experiment(str(ROOT / name))
+        counts[name] = len(plan_matrix(spec, load_plugins_for(spec), now=datetime(2026, 11, 1)))
+    # digits: 1 enabled model x (baseline + 16 options); GPU example: 4 x (1 + 20).
+    assert counts == {"experiment_config.yaml": 17, "examples/cv_classification.yaml": 84}

@@ -158,9 +158,10 @@ def _wandb(reader: _Reader, value: Any) -> WandbSettings:
         mode=reader.choice(key + ("mode",), fields.get("mode", default.mode),
                            ("auto", "online", "offline", "disabled")),
         entity=reader.text(key + ("entity",), fields.get("entity", default.entity)),
-        project_template=reader.template(key + ("project",), fields.get("project", default.project_template)),
+        project_template=reader.template(key + ("project",), fields.get("project", default.project_template),
+                                         required=True),
         run_name_template=reader.template(key + ("run_name",),
-                                          fields.get("run_name", default.run_name_template)),
+                                          fields.get("run_name", default.run_name_template), required=True),
     )
 
 
@@ -362,9 +363,9 @@ class _Reader:
                                         f"{_did_you_mean(str(value), choices)}")
         return value
 
-    def template(self, key: KeyPath, value: Any) -> str:
+    def template(self, key: KeyPath, value: Any, required: bool = False) -> str:
         """A jinja2 template string, syntax-checked now so a typo fails at plan time."""
-        text = self.text(key, value)
+        text = self.text(key, value, required)
         try:
             self._jinja.parse(text)
         except jinja2.TemplateSyntaxError as exc:

@@ -180,6 +180,12 @@ CASES = [
             options: [{name: SGD, lr: 0.1}]
         """, "label", 1, "categories.optimizer.label: invalid jinja2 template '{{ name }_lr{{ lr }}': "
                          "unexpected '}'"),
+    ("empty_wandb_project", """\
+        experiment: {name: demo}
+        models: [small_cnn]
+        wandb:
+          project: ""
+        """, "project", 1, "wandb.project: must not be empty"),
     ("bad_jinja_command", """\
         experiment: {name: demo}
         models:

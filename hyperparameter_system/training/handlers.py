@@ -136,7 +136,7 @@ def attach_early_stopping(trainer: Engine, evaluator: Engine, cfg: Any) -> None:
         patience=int(cfg.EARLY_STOPPING.PATIENCE),
         score_function=_score_function(cfg.METRIC.NAME, cfg.METRIC.GOAL),
         trainer=trainer,
-        min_delta=float(cfg.EARLY_STOPPING.MIN_DELTA),
+        threshold=float(cfg.EARLY_STOPPING.MIN_DELTA),
     )
     evaluator.add_event_handler(Events.COMPLETED, handler)
 

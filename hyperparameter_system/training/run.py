@@ -90,7 +90,9 @@ def execute(prep: Prepared, stop: StopRequest) -> int:
     except Exception as exc:
         log.error("training failed:\n%s", traceback.format_exc())
         first = (str(exc).strip().splitlines() or [""])[0]
-        status, code, error = Status.FAILED, cc.EXIT_FAILED, f"{type(exc).__name__}: {first}"
+        # Model plugins report unloadable weights as a RuntimeError whose text says it all.
+        text = first if type(exc) is RuntimeError and first else f"{type(exc).__name__}: {first}"
+        status, code, error = Status.FAILED, cc.EXIT_FAILED, text
     if error:
         log.error("run ended %s: %s", status.value, error)
     result = tracker.result(status, prep.config_path, wandb.info, error)

@@ -123,7 +123,7 @@ def _get(cfg: Any, dotted_key: str) -> Any:
 def _yacs_error(path: str, exc: Exception) -> ConfigError:
     """Turn yacs's messages into ``path:line: KEY: reason``."""
     text = str(exc.args[0]) if exc.args else str(exc)
-    unknown = re.search(r"Non-existent config key: (\S+)", text)
+    unknown = re.search(r"Non-existent (?:config )?key: (\S+)", text)
     if unknown:
         key = unknown.group(1)
         return ConfigError(path, line_of(path, key), key, "no such config key")

@@ -196,9 +196,12 @@ class MatrixContext:
         if entry.base_config:
             return Path(entry.base_config)
         for folder in self.registry.model_dirs:
-            candidate = (folder / f"{entry.name}.yaml").resolve()
-            if folder.resolve() in candidate.parents and candidate.is_file():
-                return candidate
+            try:  # a model name is user text: it may be too long or point outside the folder
+                candidate = (folder / f"{entry.name}.yaml").resolve()
+                if folder.resolve() in candidate.parents and candidate.is_file():
+                    return candidate
+            except (OSError, ValueError):
+                continue
         return None
 
     @staticmethod

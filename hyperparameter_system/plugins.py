@@ -135,9 +135,12 @@ def _load(folders: Iterable[Path], entry_points: bool) -> Registry:
 
 
 def _call(manager: pluggy.PluginManager, hook: str, add: Callable[[Any, str], None]) -> None:
-    """Call each implementation with a ``register`` bound to its source, in a stable order."""
-    impls = sorted(getattr(manager.hook, hook).get_hookimpls(), key=lambda impl: impl.plugin_name)
-    for impl in impls:
+    """Call each implementation with a ``register`` bound to its source, in load order.
+
+    Load order (built-in folders, extra folders, entry points) decides which of
+    two duplicates is named first in the error.
+    """
+    for impl in getattr(manager.hook, hook).get_hookimpls():
         def register(item: Any, _source: str = impl.plugin_name) -> None:
             add(item, _source)
         try:

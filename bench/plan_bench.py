@@ -1,0 +1,56 @@
+"""Benchmark: plan and render a 10,000-cell matrix; the goal is planning in under 2 s.
+
+Builds an in-memory experiment (100 timm models x 99 optimizer options + one
+baseline each = 10,000 cells), times ``plan_matrix`` and ``render_cells`` (into
+a temporary folder) in this one run, and prints both times and the ratio of
+the planning time to the 2 s goal (below 1.0 meets it).
+
+    python bench/plan_bench.py
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hyperparameter_system.config.spec import CategoryEntry, ExperimentSpec, ModelEntry  # noqa: E402
+from hyperparameter_system.hyperparameter_configs import plan_matrix, render_cells  # noqa: E402
+from hyperparameter_system.plugins import load_plugins  # noqa: E402
+
+GOAL_S = 2.0
+MODELS = 100
+OPTIONS = 99
+
+
+def build_spec(root: Path) -> ExperimentSpec:
+    registry = load_plugins()
+    models = tuple(ModelEntry(name=n) for n in registry.model_names() if n != "small_cnn")[:MODELS]
+    options = tuple({"name": "AdamW", "lr": 1e-5 * (i + 1), "weight_decay": 0.01} for i in range(OPTIONS))
+    return ExperimentSpec(source_path=str(root / "bench.yaml"), name="bench", output_dir=str(root / "out"),
+                          temp_config_dir=str(root / "temp_configs"), models=models,
+                          categories=(CategoryEntry(name="optimizer", options=options),))
+
+
+def main() -> int:
+    registry = load_plugins()
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = build_spec(Path(tmp))
+        start = time.perf_counter()
+        cells = plan_matrix(spec, registry, now=datetime(2026, 1, 1))
+        plan_s = time.perf_counter() - start
+        start = time.perf_counter()
+        render_cells(cells, spec, registry)
+        render_s = time.perf_counter() - start
+    print(f"cells: {len(cells)}")
+    print(f"plan_matrix:  {plan_s:.2f} s  (ratio to the {GOAL_S:.0f} s goal: {plan_s / GOAL_S:.2f})")
+    print(f"render_cells: {render_s:.2f} s  ({1000 * render_s / len(cells):.2f} ms per config)")
+    return 0 if len(cells) == MODELS * (OPTIONS + 1) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""Plugin loading: built-in folders, a dropped-in file, YAML categories, entry points, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from hyperparameter_system.errors import ConfigError, PluginError, UnknownNameError
+from hyperparameter_system.plugins import CHECKOUT_ROOT, clear_cache, load_plugins, plugin_folders
+
+BUILTIN = plugin_folders()
+
+EXTRA_CATEGORY = '''
+from hyperparameter_system.category import BaseCategory
+from hyperparameter_system.hookspecs import hookimpl
+
+class Dropout(BaseCategory):
+    name, prefix = "{name}", "drop"
+    def validate(self, option):
+        if not 0 <= option < 1:
+            raise ValueError(f"dropout must be in [0, 1), but got {{option}}")
+        return float(option)
+    def apply(self, cfg, option):
+        cfg.MODEL.DROPOUT = option
+    def label(self, option):
+        return f"p{{option}}"
+
+@hookimpl
+def register_categories(register):
+    register(Dropout())
+'''
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    clear_cache()
+    yield
+    clear_cache()
+
+
+def _write(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def test_builtins_load_from_the_checkout_without_importing_packages_named_categories():
+    registry = load_plugins()
+    assert sorted(registry.categories) == ["batch_size", "early_stopping", "image_size", "loss_function",
+                                           "optimizer", "scheduler"]
+    assert {"small_cnn", "resnet50.tv2_in1k", "tv/resnet18"} <= set(registry.model_names())
+    assert "categories" not in sys.modules and "models" not in sys.modules
+    assert load_plugins() is registry  # loaded once per process
+
+
+def test_dropped_in_python_category(tmp_path):
+    _write(tmp_path / "mine", "dropout.py", EXTRA_CATEGORY.format(name="dropout"))
+    registry = load_plugins([*BUILTIN, tmp_path / "mine"])
+    dropout = registry.category("dropout")
+    assert dropout.label(dropout.validate(0.5)) == "p0.5"
+
+
+def test_duplicate_category_names_both_sources(tmp_path):
+    path = _write(tmp_path / "mine", "opt2.py", EXTRA_CATEGORY.format(name="optimizer"))
+    with pytest.raises(PluginError, match=r"category 'optimizer' registered twice: by .*optimizer\.py and by "
+                                          + str(path).replace(".", r"\.")):
+        load_plugins([*BUILTIN, tmp_path / "mine"])
+
+
+def test_unknown_names_list_known_ones():
+    registry = load_plugins()
+    with pytest.raises(UnknownNameError, match=r"Unknown category 'optimzer'.*'optimizer'.*known: batch_size, "
+                                               r"early_stopping, image_size"):
+        registry.category("optimzer")
+    with pytest.raises(UnknownNameError, match=r"Unknown model 'resnet50\.tv2_in1'; did you mean 'resnet50\.tv2_in1k'"):
+        registry.model_family("resnet50.tv2_in1")
+
+
+def test_misspelt_hook_fails_loudly(tmp_path):
+    _write(tmp_path / "bad", "typo.py", """
+        from hyperparameter_system.hookspecs import hookimpl
+
+        @hookimpl
+        def register_categoris(register):
+            pass
+        """)
+    with pytest.raises(PluginError, match="register_categoris"):
+        load_plugins([tmp_path / "bad"])
+
+
+def test_yaml_only_category(tmp_path):
+    _write(tmp_path / "cats", "augmentation.yaml", """
+        name: augmentation
+        prefix: aug
+        description: augmentation strength
+        label: "flip{{ INPUT.HFLIP_PROB }}"
+        options:
+          - {INPUT.HFLIP_PROB: 0.0, INPUT.ROTATION_DEG: 0}
+          - {INPUT.HFLIP_PROB: 0.5, INPUT.ROTATION_DEG: 10}
+        """)
+    category = load_plugins([tmp_path / "cats"]).category("augmentation")
+    option = category.validate({"INPUT.HFLIP_PROB": 0.5, "INPUT.ROTATION_DEG": 10})
+    assert option == {"INPUT.HFLIP_PROB": 0.5, "INPUT.ROTATION_DEG": 10.0}
+    assert category.label(option) == "flip0.5"
+    assert len(category.default_options) == 2
+    assert category.sweep_parameters()["INPUT.HFLIP_PROB"] == {"values": [0.0, 0.5]}
+
+
+def test_yaml_category_with_unknown_yacs_key_points_at_its_line(tmp_path):
+    path = _write(tmp_path / "cats", "aug.yaml", """
+        name: aug
+        prefix: aug
+        options:
+          - {INPUT.HFLIP_PROB: 0.5}
+          - {INPUT.HFLIP_PROBB: 0.5}
+        """)
+    with pytest.raises(ConfigError) as info:
+        load_plugins([tmp_path / "cats"])
+    assert str(info.value).startswith(f"{path}:6: options[1]: unknown YACS key 'INPUT.HFLIP_PROBB'; did you mean")
+
+
+def test_disable_plugins_by_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("HPSYS_DISABLE_PLUGINS", "image_size,timm_models")
+    registry = load_plugins()
+    assert "image_size" not in registry.categories and "timm" not in registry.model_families
+
+
+def test_entry_point_plugin_in_a_fresh_process(tmp_path):
+    """A package installed with an entry point in group hyperparameter_system (a real dist-info on sys.path)."""
+    site = tmp_path / "site"
+    _write(site / "hpsys_dropout", "__init__.py", EXTRA_CATEGORY.format(name="dropout"))
+    _write(site / "hpsys_dropout-1.0.dist-info", "METADATA", "Metadata-Version: 2.1\nName: hpsys-dropout\nVersion: 1.0\n")
+    _write(site / "hpsys_dropout-1.0.dist-info", "entry_points.txt", "[hyperparameter_system]\ndropout = hpsys_dropout\n")
+    code = ("import json; from hyperparameter_system.plugins import load_plugins as L; r = L(); "
+            "print(json.dumps([sorted(r.categories), r.category_source('dropout')]))")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+
+    def run(extra_env):
+        out = subprocess.run([sys.executable, "-c", code], env={**env, **extra_env}, cwd=tmp_path,
+                             capture_output=True, text=True, check=False)
+        return out
+
+    names, source = json.loads(run({}).stdout)
+    assert "dropout" in names and "optimizer" in names and source.startswith("entry point dropout")
+    limited = run({"HPSYS_PLUGINS": "someone_else"})
+    assert "Unknown category 'dropout'" in limited.stderr  # HPSYS_PLUGINS limits entry points
+
+
+def test_folders_next_to_the_experiment_win(tmp_path):
+    _write(tmp_path / "categories", "only.py", EXTRA_CATEGORY.format(name="only"))
+    folders = plugin_folders(tmp_path)
+    assert folders[0] == (tmp_path / "categories").resolve()
+    assert folders[1] == (CHECKOUT_ROOT / "models").resolve()

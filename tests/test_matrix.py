@@ -155,7 +155,7 @@ def test_plan_cell_for_a_sweep_trial_renders_like_a_matrix_cell(tmp_path):
     spec = make_spec(tmp_path)
     trial = plan_cell(spec, REGISTRY, "small_cnn", "optimizer", {"name": "SGD", "lr": 0.02}, now=NOW,
                       run_name="trial 1/../x")
-    assert trial.run_name == "trial_1_x" and trial.option["lr"] == 0.02
+    assert trial.run_name == "trial_1___x" and trial.option["lr"] == 0.02
     path = render_cells([trial], spec, REGISTRY)[0]
     cfg = get_cfg_defaults()
     cfg.merge_from_file(str(path))

@@ -64,9 +64,9 @@ def run_options(spec: ExperimentSpec, args: argparse.Namespace) -> RunOptions:
 def plan_and_render(spec: ExperimentSpec, args: argparse.Namespace, store: Store) -> list[Cell]:
     """The selected cells, planned at the store's creation time, configs rendered."""
     from hyperparameter_system import hyperparameter_configs as matrix
-    from hyperparameter_system.plugins import load_plugins
+    from hyperparameter_system.plugins import load_plugins_for
 
-    registry = load_plugins(spec)
+    registry = load_plugins_for(spec)
     cells = matrix.plan_matrix(spec, registry, models=args.models, categories=args.categories,
                                now=store.created_at)
     matrix.render_cells(cells, spec, registry)

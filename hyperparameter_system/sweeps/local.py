@@ -1,0 +1,228 @@
+"""The local sweep controller: the W&B engine choosing trials, the runner running them.
+
+No W&B server is needed. The open-source engine (``sweeps.next_run``) picks
+each next point from the trials so far; the runner (``runner.Runner``) runs
+each trial as a child process exactly like a matrix cell (own process group,
+log file, timeout, retries, live copy of ``metrics.jsonl`` into the store)
+and pulls trials lazily, one per free slot, so ``--parallel N`` runs N side by
+side and bayes sees every finished trial before proposing the next.
+
+Hyperband acts while trials run: the runner hands every new evaluation
+(polled every ~0.2 s) to :meth:`LocalSweep._stop_rule`, which asks
+``sweeps.stop_runs`` once per new report, in order, so a burst of lines read
+in one poll is judged exactly as if each had been seen alone. A stopped trial
+gets SIGTERM (the trainer ends at the next iteration with status
+``stopped``), is recorded ``early_terminated``, and its saved epochs
+(``SOLVER.MAX_EPOCHS - epochs run``) go into ``sweep_trials.epochs_saved``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from hyperparameter_system import child_contract as cc
+from hyperparameter_system.cell import Cell
+from hyperparameter_system.child_contract import Status
+from hyperparameter_system.errors import HpsysError
+from hyperparameter_system.runner import Runner, RunOptions
+from hyperparameter_system.runner.progress import PlainProgress
+from hyperparameter_system.store import Store
+from hyperparameter_system.sweeps.engine import suggest, to_stop, to_sweep_runs
+from hyperparameter_system.sweeps.space import contains
+from hyperparameter_system.sweeps.state import SweepRecord, SweepState, TrialRecord
+from hyperparameter_system.sweeps.trial import TrialPlanner
+
+__all__ = ["LocalSweep", "SweepOutcome", "max_epochs_of"]
+
+_SETTLED = (Status.COMPLETED.value, Status.EARLY_TERMINATED.value)
+
+
+@dataclass
+class SweepOutcome:
+    """What one invocation did: its trial numbers and the runner's exit code."""
+
+    sweep_id: str
+    trials: list[int] = field(default_factory=list)
+    exit_code: int = 0
+    exhausted: bool = False  # a grid ran out of points
+
+
+@dataclass
+class LocalSweep:
+    """One invocation of a local sweep (new, or continued with ``--sweep-id``).
+
+    Attributes:
+        store: The experiment's results store.
+        record: The sweep (its engine config is what the engine sees).
+        planner: Turns points into rendered trial cells.
+        output_root: Root of trial output folders.
+        options: Runner options (slots = ``--parallel``, timeout, retries, W&B mode).
+        count: New trials to run now (None: until a grid is exhausted).
+        progress: Where the runner reports events.
+    """
+
+    store: Store
+    record: SweepRecord
+    planner: TrialPlanner
+    output_root: Path
+    options: RunOptions
+    count: int | None
+    progress: PlainProgress | None = None
+    state: SweepState = field(init=False)
+    _trial_of: dict[str, int] = field(default_factory=dict, init=False)
+    _live: dict[int, list[float]] = field(default_factory=dict, init=False)
+    _judged: dict[int, int] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self.state = SweepState(self.store)
+
+    @property
+    def sweep_id(self) -> str:
+        return self.record.sweep_id
+
+    @property
+    def metric(self) -> str:
+        return self.record.config["metric"]["name"]
+
+    def run(self) -> SweepOutcome:
+        """Run up to ``count`` new trials; the sweep's state survives any crash."""
+        outcome = SweepOutcome(self.sweep_id)
+        previous = os.environ.get(cc.ENV_SWEEP_ID)
+        os.environ[cc.ENV_SWEEP_ID] = self.sweep_id  # children inherit it (their W&B config carries it)
+        try:
+            runner = Runner(self.store, self.output_root, self.options, self.progress, stop_rule=self._stop_rule)
+            report = runner.run(self._trials(outcome))
+        finally:
+            if previous is None:
+                os.environ.pop(cc.ENV_SWEEP_ID, None)
+            else:
+                os.environ[cc.ENV_SWEEP_ID] = previous
+        self.sync()
+        outcome.exit_code = report.exit_code
+        return outcome
+
+    # -- choosing trials ------------------------------------------------------------------
+    def _trials(self, outcome: SweepOutcome) -> Iterator[Cell]:
+        """Trial cells, each decided when the runner has a free slot for it."""
+        while self.count is None or len(outcome.trials) < self.count:
+            trials = self.sync()
+            point = suggest(self.record.config, to_sweep_runs(trials, self.metric),
+                            seed=f"{self.sweep_id}:{len(trials)}")
+            if point is None:
+                outcome.exhausted = True
+                return
+            self._check_support(point)
+            number = self.state.reserve_trial(self.sweep_id, point)
+            try:
+                cell = self.planner.trial_cell(point, number)
+            except BaseException:
+                self.state.update_trial(self.sweep_id, number, status=Status.FAILED.value, ended_at=time.time())
+                raise
+            self.state.update_trial(self.sweep_id, number, cell_id=cell.cell_id, status=Status.RUNNING.value)
+            self._trial_of[cell.cell_id] = number
+            outcome.trials.append(number)
+            yield cell
+
+    def _check_support(self, point: dict[str, Any]) -> None:
+        """Every sampled value must lie in its declared distribution (else the engine misbehaved)."""
+        for name, spec in self.record.config["parameters"].items():
+            if name not in point or not contains(spec, point[name]):
+                raise HpsysError(f"sweep engine proposed {name}={point.get(name)!r}, outside {spec}; "
+                                 f"this is a bug (sweeps {self._engine_version()})")
+
+    @staticmethod
+    def _engine_version() -> str:
+        from importlib.metadata import version
+
+        return version("sweeps")
+
+    # -- hyperband ------------------------------------------------------------------------
+    def _stop_rule(self, cell: Cell, attempt_id: int, records: list[dict[str, Any]]) -> bool:
+        """True when hyperband stops this trial at one of its new reports."""
+        number = self._trial_of.get(cell.cell_id)
+        if number is None:
+            return False
+        history = metric_history(records, self.metric)
+        self._live[number] = history
+        self.state.update_trial(self.sweep_id, number, history=history, attempt_id=attempt_id)
+        if not self.record.config.get("early_terminate"):
+            return False
+        others = [t for t in self.state.trials(self.sweep_id) if t.trial != number]
+        for seen in range(self._judged.get(number, 0) + 1, len(history) + 1):
+            self._judged[number] = seen
+            runs = to_sweep_runs([*map(self._with_live, others), _running(number, history[:seen])], self.metric)
+            if str(number) in to_stop(self.record.config, runs):
+                self.progress_event(f"hyperband stops trial {number} after {seen} evaluation(s)")
+                return True
+        return False
+
+    def _with_live(self, trial: TrialRecord) -> TrialRecord:
+        live = self._live.get(trial.trial, [])
+        if len(live) > len(trial.history):
+            return _replace(trial, history=live)
+        return trial
+
+    def progress_event(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress.event(text)
+
+    # -- bookkeeping ----------------------------------------------------------------------
+    def sync(self) -> list[TrialRecord]:
+        """Copy each unsettled trial's latest attempt (status, metric, curve) into its row."""
+        cells = {row.cell_id: row for row in self.store.cells()}
+        for trial in self.state.trials(self.sweep_id):
+            if trial.status in _SETTLED:
+                continue
+            attempts = self.store.attempts(trial.cell_id) if trial.cell_id else []
+            if not attempts:
+                if trial.status == Status.PENDING.value or trial.cell_id not in self._trial_of:
+                    self.state.update_trial(self.sweep_id, trial.trial, status=Status.STOPPED.value)
+                continue
+            latest = attempts[-1]
+            history = metric_history([e.metrics for e in self.store.epochs(latest.id)], self.metric)
+            columns: dict[str, Any] = {"attempt_id": latest.id, "status": latest.status, "history": history,
+                                       "best_metric": latest.best_metric, "epochs_run": latest.epochs_run,
+                                       "ended_at": latest.ended_at}
+            if latest.status == Status.EARLY_TERMINATED.value and trial.cell_id in cells:
+                total = max_epochs_of(cells[trial.cell_id].config_path)
+                if total is not None:
+                    columns["epochs_saved"] = max(0, total - int(latest.epochs_run or len(history)))
+            self.state.update_trial(self.sweep_id, trial.trial, **columns)
+        return self.state.trials(self.sweep_id)
+
+
+def metric_history(records: list[dict[str, Any]], metric: str) -> list[float]:
+    """The metric of each evaluation line that has it, in order."""
+    values = []
+    for record in records:
+        value = record.get(metric)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            values.append(float(value))
+    return values
+
+
+def max_epochs_of(config_path: str) -> int | None:
+    """SOLVER.MAX_EPOCHS of a rendered config, or None when unreadable."""
+    import yaml
+
+    try:
+        with open(config_path, encoding="utf-8") as handle:
+            return int(yaml.safe_load(handle)["SOLVER"]["MAX_EPOCHS"])
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
+        return None
+
+
+def _running(number: int, history: list[float]) -> TrialRecord:
+    return TrialRecord(sweep_id="", trial=number, cell_id="", attempt_id=None, params={},
+                       status=Status.RUNNING.value, epochs_run=None, epochs_saved=None, best_metric=None,
+                       history=history, started_at=None, ended_at=None)
+
+
+def _replace(trial: TrialRecord, **changes: Any) -> TrialRecord:
+    import dataclasses
+
+    return dataclasses.replace(trial, **changes)

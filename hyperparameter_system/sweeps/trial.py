@@ -1,0 +1,222 @@
+"""From a sampled point to a runnable trial cell.
+
+A trial is a matrix cell like any other: the point's category fields become a
+category option (``category.option_from_sweep`` -> ``validate``), its YACS
+parameters become experiment-level overrides, and the matrix generator plans
+and renders the config. Only the identity changes: each trial is its own cell
+(``sha256(config id, sweep id, trial number)``) with the run name
+``<matrix run name>_<sweep id>-t<NNN>``, so two trials that draw the same point,
+or a trial equal to a matrix cell, never share a row in the store.
+
+Where each parameter goes (``route``):
+
+* from a sweep *file*: the file's ``parameter_map``, then the default
+  name -> YACS table, then a dotted YACS key as written, then the category's
+  own sweep fields;
+* from the category (its ``sweep:`` block or the plugin's space): the
+  category's fields, except ``parameter_map`` entries and dotted YACS keys.
+
+A YACS key outside hpsys's schema (``SOLVER.MARGIN``) reaches only a model
+with its own ``command:`` (through ``{{ overrides }}``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+from hyperparameter_system.cell import BASELINE, Cell
+from hyperparameter_system.errors import ConfigError, HpsysError
+from hyperparameter_system.naming import format_number, safe_name
+from hyperparameter_system.sweeps.config import SweepSpec
+from hyperparameter_system.sweeps.yacs_map import check_value, in_schema, resolve_key, unknown_key_hint
+
+__all__ = ["TrialPlanner", "trial_cell_id"]
+
+SWEEP_CATEGORY = "sweep"  # the category of trials of a sweep that names none
+
+
+def trial_cell_id(config_cell_id: str, sweep_id: str, trial: int) -> str:
+    return hashlib.sha256(f"{config_cell_id}:{sweep_id}:{trial}".encode()).hexdigest()
+
+
+@dataclass
+class TrialPlanner:
+    """Builds and renders the cells of one sweep's trials.
+
+    Attributes:
+        spec: The experiment.
+        registry: Loaded plugins.
+        model: The swept model.
+        category: The swept category, or None (a pure YACS sweep).
+        sweep: The checked sweep config.
+        sweep_id: Id of the sweep (part of every trial's identity).
+        now: Timestamp of the run names (the store's creation time).
+        from_file: Whether the parameters came from a sweep file (routing order).
+    """
+
+    spec: Any
+    registry: Any
+    model: str
+    category: str | None
+    sweep: SweepSpec
+    sweep_id: str
+    now: datetime
+    from_file: bool
+    routes: dict[str, str | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        fields = set(self.registry.category(self.category).sweep_parameters()) if self.category else set()
+        self.routes = {name: self._route(name, spec, fields) for name, spec in self.sweep.parameters.items()}
+
+    def _route(self, name: str, spec: Mapping[str, Any], fields: set[str]) -> str | None:
+        """The YACS key (or section, for a nested block) a parameter sets; None = a category field."""
+        mapped = resolve_key(name, self.sweep.parameter_map)
+        explicit = name in self.sweep.parameter_map or ("." in name and name == name.upper())
+        if self.category and not self.from_file and not explicit:
+            return None
+        if mapped is not None:
+            return mapped
+        if "parameters" in spec and name == name.upper():
+            return name  # a nested YACS section: SOLVER: {parameters: {BASE_LR: ...}}
+        if self.category and name in fields:
+            return None
+        known = f"fields of category {self.category}: {', '.join(sorted(fields))}; " if self.category else ""
+        raise self._error(name, f"parameter {name!r} sets nothing: it is no YACS key and no category field"
+                                f" ({known}add it to parameter_map:, e.g. {name}: SOLVER.SOMETHING)")
+
+    def _error(self, name: str, reason: str) -> ConfigError:
+        return ConfigError(self.sweep.source, 0, f"parameters.{name}", reason)
+
+    def split(self, point: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+        """A point -> (category option fields, YACS overrides in parameter order)."""
+        fields: dict[str, Any] = {}
+        yacs: list[tuple[str, Any]] = []
+        for name, value in point.items():
+            key = self.routes.get(name)
+            if key is None:
+                fields[name] = value
+                continue
+            for leaf, leaf_value in _flatten_value(key, value, self.sweep.parameters[name]):
+                try:
+                    yacs.append((leaf, check_value(leaf, leaf_value)))
+                except ValueError as error:
+                    raise self._error(name, f"{leaf}: {error}") from None
+        return fields, yacs
+
+    def build(self, point: Mapping[str, Any]) -> Cell:
+        """Plan (without rendering) the cell a point gives, with its matrix identity."""
+        return self._plan(point)[0]
+
+    def _plan(self, point: Mapping[str, Any]) -> tuple[Cell, Any, list[tuple[str, Any]]]:
+        """The planned cell, the experiment with the point's YACS overrides, and the
+        overrides outside the schema (for a model's own command).
+
+        Raises:
+            ConfigError: the point is not a valid option of the category, or a
+                YACS value does not fit its key; located at the sweep's source.
+        """
+        from hyperparameter_system.hyperparameter_configs import plan_cell
+
+        fields, yacs = self.split(point)
+        inside = [(k, v) for k, v in yacs if in_schema(k)]
+        outside = [(k, v) for k, v in yacs if not in_schema(k)]
+        self._check_outside(outside)
+        spec = dataclasses.replace(self.spec, overrides=_merge(self.spec.overrides, inside))
+        category, option = self._option(fields)
+        try:
+            cell = plan_cell(spec, self.registry, self.model, category, option, now=self.now)
+        except ConfigError as error:
+            raise ConfigError(self.sweep.source, 0, "parameters",
+                              f"point {point} is not a valid {category} option: {error.reason}") from None
+        self._check_applied(cell, inside)
+        return cell, spec, outside
+
+    def _option(self, fields: dict[str, Any]) -> tuple[str, Any]:
+        if not self.category:
+            return BASELINE, None
+        if not fields:
+            return BASELINE, None
+        category = self.registry.category(self.category)
+        try:
+            return self.category, category.option_from_sweep(fields)
+        except (ValueError, TypeError, KeyError) as error:
+            raise ConfigError(self.sweep.source, 0, "parameters",
+                              f"point {fields} is not a valid {self.category} option: {error}") from None
+
+    def _check_outside(self, outside: list[tuple[str, Any]]) -> None:
+        entry = next(m for m in self.spec.models if m.name == self.model)
+        if outside and entry.command is None:
+            key = outside[0][0]
+            raise ConfigError(self.sweep.source, 0, "parameters",
+                              f"unknown YACS key {key!r}{unknown_key_hint(key)} (keys outside hpsys's schema"
+                              f" reach only a model with its own command:)")
+
+    def _check_applied(self, cell: Cell, inside: list[tuple[str, Any]]) -> None:
+        """A swept YACS value the category option then overwrote would be a silent no-op."""
+        final = dict(cell.overrides)
+        for key, value in inside:
+            if final.get(key) != value:
+                name = next((n for n, k in self.routes.items() if k and key.startswith(k)), key)
+                raise self._error(name, f"{key} is set by category {self.category}'s option after the sweep"
+                                        f" value {value!r}; sweep the category's own field instead")
+
+    def trial_cell(self, point: Mapping[str, Any], trial: int) -> Cell:
+        """The rendered, uniquely named cell of one trial (its config written to disk)."""
+        from hyperparameter_system.hyperparameter_configs import render_cells
+
+        planned, spec, outside = self._plan(point)
+        run_name = safe_name(f"{planned.run_name}_{self.sweep_id}-t{trial:03d}")
+        config_path = str(_sibling(planned.config_path, run_name))
+        named = dataclasses.replace(planned, run_name=run_name, config_path=config_path)
+        render_cells([named], spec, self.registry)
+        category = self.category or SWEEP_CATEGORY
+        option, label = named.option, named.option_label
+        if named.category == BASELINE:
+            option, label = dict(point), _label(point)
+        return dataclasses.replace(
+            named, cell_id=trial_cell_id(planned.cell_id, self.sweep_id, trial), category=category,
+            group=category, option=option, option_label=label,
+            tags=tuple(dict.fromkeys((*named.tags[:1], category, *named.tags[2:], f"sweep-{self.sweep_id}"))),
+            overrides=tuple(named.overrides) + tuple(outside))
+
+
+def _flatten_value(key: str, value: Any, spec: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    if "parameters" in spec and isinstance(value, Mapping):
+        out: list[tuple[str, Any]] = []
+        for sub, sub_value in value.items():
+            out += _flatten_value(f"{key}.{sub}", sub_value, spec["parameters"].get(sub, {}))
+        return out
+    return [(key, value)]
+
+
+def _merge(base: tuple[tuple[str, Any], ...], extra: list[tuple[str, Any]]) -> tuple[tuple[str, Any], ...]:
+    keys = {k for k, _ in extra}
+    return tuple((k, v) for k, v in base if k not in keys) + tuple(extra)
+
+
+def _sibling(path: str, run_name: str) -> Any:
+    from pathlib import Path
+
+    return Path(path).with_name(f"{run_name}.yaml")
+
+
+def _label(point: Mapping[str, Any]) -> str:
+    parts = []
+    for name, value in point.items():
+        if isinstance(value, Mapping):
+            parts.append(_label(value))
+        else:
+            parts.append(f"{name}{format_number(value)}")
+    return safe_name("_".join(parts) or "point", 80)
+
+
+def check_points(planner: TrialPlanner, points: list[Mapping[str, Any]]) -> None:
+    """Plan (render nothing) each point: a bad one fails before any trial starts."""
+    for point in points:
+        planner.build(point)
+    if not points:
+        raise HpsysError("the sweep has no point to run")

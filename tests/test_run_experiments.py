@@ -1,0 +1,145 @@
+"""The interactive front end, end to end: piped numbered prompts and a real terminal.
+
+The piped session trains two real cells (digits, small_cnn, one epoch) and
+reads the summary back; the terminal session runs in a pseudo-terminal under
+pexpect, moving with arrow keys, toggling with space and reading the screen.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from hyperparameter_system.store import Store, store_path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "hyperparameter_system" / "run_experiments.py"
+DOWN, SPACE, ENTER = "\x1b[B", " ", "\r"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _experiment(root: Path) -> Path:
+    path = root / "exp.yaml"
+    path.write_text(textwrap.dedent(f"""
+        experiment:
+          name: menus
+          output_dir: {root / 'out'}
+          temp_config_dir: {root / 'temp_configs'}
+          overrides:
+            DATASETS.NAME: digits
+            DATASETS.MAX_TRAIN_SAMPLES: 200
+            INPUT.SIZE: 8
+            SOLVER.MAX_EPOCHS: 1
+            DEVICE: cpu
+        wandb: {{mode: offline}}
+        execution: {{parallel: 2, devices: cpu, retries: 0}}
+        models:
+          - name: small_cnn
+            description: the tiny CNN
+        categories:
+          optimizer:
+            description: which optimizer
+            options: [{{name: AdamW, lr: 0.003}}, {{name: Adam, lr: 0.001}}]
+          early_stopping:
+            description: stop when the metric stalls
+            options: [{{patience: 1, min_delta: 0.0}}]
+    """))
+    return path
+
+
+@pytest.fixture(scope="module")
+def piped_session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    """Piped answers: all models, the early_stopping category, run, summary, quit."""
+    root = tmp_path_factory.mktemp("menus")
+    config = _experiment(root)
+    answers = "\n".join(["", "2", "1", "3", "6"]) + "\n"
+    done = subprocess.run([sys.executable, str(SCRIPT), "--config", str(config)], input=answers,
+                          capture_output=True, text=True, timeout=300, cwd=root)
+    return config, done
+
+
+@pytest.mark.slow
+def test_piped_session_runs_the_selection_and_shows_its_summary(piped_session):
+    config, done = piped_session
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert "1) small_cnn  - the tiny CNN" in out
+    assert "2) early_stopping  - stop when the metric stalls (1 option)" in out
+    assert "Matrix: 2 cells" in out  # baseline + one early_stopping option
+    assert f"$ hpsys --config {config} --models small_cnn --categories early_stopping" in out
+    with Store.open(store_path(config.parent / "out", "menus")) as store:
+        results = store.cell_results()
+    assert sorted(r.cell.category for r in results) == ["baseline", "early_stopping"]
+    assert all(r.latest.status == "completed" for r in results)
+    summary = out.split(f"$ hpsys --config {config} --summary", 1)[1]
+    for result in results:  # the summary shows the stored values
+        assert f"{result.latest.best_metric:.4f}" in summary
+    assert "completed 2" in summary
+
+
+def test_piped_input_rejects_bad_numbers_and_ends_on_eof(tmp_path: Path):
+    config = _experiment(tmp_path)
+    done = subprocess.run([sys.executable, str(SCRIPT), "--config", str(config)],
+                          input="7\n1\n1 2\n", capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    assert "please enter numbers between 1 and 1" in done.stdout
+    assert "Matrix: 4 cells" in done.stdout  # baseline + 2 optimizers + 1 early stopping
+    assert "What next?" in done.stdout and not (tmp_path / "out").exists()
+
+
+def test_bad_experiment_file_is_one_line_exit_2(tmp_path: Path):
+    config = tmp_path / "exp.yaml"
+    config.write_text("experiment:\n  nmae: x\n")
+    done = subprocess.run([sys.executable, str(SCRIPT), "--config", str(config)],
+                          input="", capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: {config}:2:") and done.stderr.count("\n") == 1
+
+
+def _screen(child) -> str:
+    return ANSI.sub("", child.before + (child.after if isinstance(child.after, str) else ""))
+
+
+@pytest.mark.slow
+def test_terminal_menus_with_arrow_keys_and_space(piped_session):
+    pexpect = pytest.importorskip("pexpect")
+    config, _ = piped_session
+    env = dict(os.environ, TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1", COLUMNS="120")
+    child = pexpect.spawn(sys.executable, [str(SCRIPT), "--config", str(config)], env=env,
+                          dimensions=(40, 120), encoding="utf-8", timeout=60, cwd=str(config.parent))
+
+    def keys(*sequence: str) -> None:
+        for key in sequence:  # one key at a time, as a person types: each redraw settles
+            time.sleep(0.25)
+            child.send(key)
+
+    child.expect("Models")
+    child.expect("the tiny CNN")
+    keys(ENTER)  # keep the one model
+    child.expect("Categories")
+    child.expect("stop when the metric stalls")
+    keys(DOWN, SPACE, ENTER)  # untick early_stopping, keep optimizer
+    child.expect(r"Matrix: (\d+) cells")
+    assert child.match.group(1) == "3"  # baseline + two optimizers
+    child.expect("ETA")
+    child.expect("What next")
+    keys(DOWN, ENTER)  # dry run
+    child.expect(r"\$ hpsys --config \S+ --dry-run --models small_cnn --categories optimizer")
+    child.expect(r"\(exit code (\d+)\)")
+    assert child.match.group(1) == "0"
+    assert "hyperparameter_system.train" in _screen(child)
+    child.expect("What next")
+    keys(DOWN, DOWN, ENTER)  # summary
+    child.expect(r"\(exit code 0\)")
+    assert "early_stopping" in _screen(child) and "completed 2" in _screen(child)
+    child.expect("What next")
+    keys(DOWN, DOWN, DOWN, DOWN, DOWN, ENTER)  # quit
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0

@@ -75,7 +75,7 @@ class TrialPlanner:
     def _route(self, name: str, spec: Mapping[str, Any], fields: set[str]) -> str | None:
         """The YACS key (or section, for a nested block) a parameter sets; None = a category field."""
         mapped = resolve_key(name, self.sweep.parameter_map)
-        explicit = name in self.sweep.parameter_map or ("." in name and name == name.upper())
+        explicit = name in self.sweep.parameter_map or ("." in name and name == name.upper()) or in_schema(name)
         if self.category and not self.from_file and not explicit:
             return None
         if mapped is not None:

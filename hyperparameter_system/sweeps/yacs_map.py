@@ -89,7 +89,7 @@ def resolve_key(name: str, extra: Mapping[str, str] | None = None) -> str | None
         return extra[name]
     if name in DEFAULT_PARAMETER_MAP:
         return DEFAULT_PARAMETER_MAP[name]
-    if "." in name and name == name.upper():
+    if ("." in name and name == name.upper()) or in_schema(name):
         return name
     return None
 

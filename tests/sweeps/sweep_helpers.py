@@ -1,0 +1,64 @@
+"""Helpers for sweep tests: experiment files whose model is a scripted curve command.
+
+The curve command (``curve_trial.py``) is a real child process the runner
+drives like any user's ``command:``; it writes metrics.jsonl one epoch at a
+time and honours SIGTERM, which is all hyperband and resume need.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CURVE_SCRIPT = Path(__file__).with_name("curve_trial.py")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write_experiment(folder: Path, *, sweep: dict[str, Any] | None = None, curves: list[list[float]] | None = None,
+                     epochs: int = 3, epoch_s: float = 0.4, name: str = "sweeptest") -> Path:
+    """An experiment file with one command model ``curves`` and an optional optimizer ``sweep:`` block."""
+    command = ["{{ python }}", str(CURVE_SCRIPT), "--output", "{{ output_dir }}", "--epoch-s", str(epoch_s)]
+    if curves is not None:
+        (folder / "curves.json").write_text(json.dumps(curves))
+        command += ["--curves", str(folder / "curves.json")]
+    command.append("{{ overrides }}")
+    experiment: dict[str, Any] = {
+        "experiment": {"name": name, "output_dir": "./out", "temp_config_dir": "./temp_configs",
+                       "overrides": {"SOLVER.MAX_EPOCHS": epochs}},
+        "models": [{"name": "curves", "command": command}],
+        "categories": {"optimizer": {"options": [{"name": "AdamW", "lr": 0.001}]}},
+        "execution": {"parallel": 1, "retries": 0},
+        "wandb": {"mode": "offline"},
+    }
+    if sweep is not None:
+        experiment["categories"]["optimizer"]["sweep"] = sweep
+    path = folder / "experiment_config.yaml"
+    path.write_text(yaml.safe_dump(experiment, sort_keys=False))
+    return path
+
+
+def hpsys(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess (the way a user does)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "hyperparameter_system.experiment_runner", *args], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def sweep_rows(folder: Path, name: str = "sweeptest") -> list[dict[str, Any]]:
+    """Every sweep_trials row of the experiment's store, in trial order."""
+    import sqlite3
+
+    conn = sqlite3.connect(folder / "out" / name / "results.sqlite")
+    conn.row_factory = sqlite3.Row
+    try:
+        rows = conn.execute("SELECT * FROM sweep_trials ORDER BY sweep_id, trial").fetchall()
+    finally:
+        conn.close()
+    return [{**dict(r), "params": json.loads(r["params"]), "history": json.loads(r["history"] or "[]")}
+            for r in rows]

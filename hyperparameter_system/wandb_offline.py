@@ -87,14 +87,14 @@ def read_offline_run(run_dir: str | Path) -> OfflineRun:
         if kind == "run":
             _apply_run(run, record.run)
         elif kind == "config":
-            _apply_items(run.config, record.config.update, nested=True)
+            _apply_items(run.config, record.config.update)
         elif kind == "history":
             row: dict[str, Any] = {}
-            _apply_items(row, record.history.item, nested=False)
+            _apply_items(row, record.history.item)
             run.history.append(row)
             last_values.update({k: v for k, v in row.items() if not k.startswith("_")})
         elif kind == "summary":
-            _apply_items(run.summary, record.summary.update, nested=False)
+            _apply_items(run.summary, record.summary.update)
             for item in record.summary.remove:
                 run.summary.pop(_item_key(item), None)
     run.summary = {**last_values, **run.summary}
@@ -152,18 +152,22 @@ def _apply_run(run: OfflineRun, rec: Any) -> None:
     if rec.tags:
         run.tags = list(rec.tags)
     if rec.HasField("config"):
-        _apply_items(run.config, rec.config.update, nested=True)
+        _apply_items(run.config, rec.config.update)
 
 
 def _item_key(item: Any) -> str:
     return "/".join(item.nested_key) if item.nested_key else item.key
 
 
-def _apply_items(target: dict[str, Any], items: Any, *, nested: bool) -> None:
-    """Decode ``key``/``value_json`` items; ``nested`` keeps nested keys as dicts."""
+def _apply_items(target: dict[str, Any], items: Any) -> None:
+    """Decode ``key``/``value_json`` items; a multi-part ``nested_key`` becomes nested dicts.
+
+    wandb flattens a logged dict (an image's metadata, a nested config) into
+    multi-part keys, while a flat name such as ``val/acc`` is a one-part key.
+    """
     for item in items:
         value = json.loads(item.value_json) if item.value_json else None
-        if nested and item.nested_key:
+        if len(item.nested_key) > 1:
             node = target
             for part in item.nested_key[:-1]:
                 node = node.setdefault(part, {})

@@ -12,7 +12,7 @@ import torch
 from hyperparameter_system.config.defaults import get_cfg_defaults
 from hyperparameter_system.plugins import load_plugins
 
-from conftest import REPO, child_env
+from train_helpers import REPO, child_env
 
 FAMILIES = ("small_cnn", "timm", "torchvision")
 

@@ -11,7 +11,7 @@ import pytest
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.train import main
 
-from conftest import REPO, child_env, start_child
+from train_helpers import REPO, child_env, start_child
 
 
 def test_small_cnn_learns_digits_in_two_epochs(train_run):

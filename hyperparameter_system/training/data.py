@@ -197,10 +197,9 @@ def _read_csv(cfg: Any, key: str) -> list[tuple[Path, str]]:
     base = Path(cfg.DATASETS.ROOT) if cfg.DATASETS.ROOT else path.parent
     with open(path, newline="", encoding="utf-8") as handle:
         rows = [r for r in csv.reader(handle) if r and any(cell.strip() for cell in r)]
-    if rows and rows[0][0].strip().lower() in ("path", "file", "filename", "image", "image_path"):
-        rows = rows[1:]
+    header = bool(rows) and rows[0][0].strip().lower() in ("path", "file", "filename", "image", "image_path")
     out: list[tuple[Path, str]] = []
-    for number, row in enumerate(rows, start=1):
+    for number, row in enumerate(rows[1:] if header else rows, start=2 if header else 1):
         if len(row) < 2:
             raise HpsysError(f"{path}:{number}: DATASETS.{key}: expected 'path,label', got {row!r}")
         file = Path(row[0].strip())

@@ -31,7 +31,7 @@ from hyperparameter_system.errors import ConfigError
 from hyperparameter_system.sweeps.yacs_map import in_schema
 from hyperparameter_system.sweeps.space import GRID_FORMS, ParameterError, flatten, form_of, normalize_parameters
 
-__all__ = ["METHODS", "SweepSpec", "hyperband_bands", "load_sweep_file", "parse_sweep"]
+__all__ = ["METHODS", "SweepSpec", "check_method", "hyperband_bands", "load_sweep_file", "parse_sweep"]
 
 METHODS = ("grid", "random", "bayes")
 _KEYS = ("method", "metric", "parameters", "count", "results_dir_base", "early_terminate", "parameter_map",
@@ -148,7 +148,8 @@ def parse_sweep(data: Mapping[str, Any], locate: Locate, *, metric: str, goal: s
         parameters = normalize_parameters(raw_params)
     except ParameterError as error:
         keypath = ("parameters", *error.path) if "parameters" in data else ()
-        raise locate(keypath, f"{'.'.join(error.path) or 'parameters'}: {error.reason}") from None
+        reason = error.reason if keypath else f"{'.'.join(error.path) or 'parameters'}: {error.reason}"
+        raise locate(keypath, reason) from None
     name, metric_goal = _metric(data.get("metric"), locate, metric, goal)
     spec = SweepSpec(
         method=method, metric=name, goal=metric_goal, parameters=parameters,
@@ -156,11 +157,21 @@ def parse_sweep(data: Mapping[str, Any], locate: Locate, *, metric: str, goal: s
         count=_count(data.get("count"), locate),
         results_dir_base=_results_dir(data.get("results_dir_base"), locate, base_dir),
         parameter_map=_parameter_map(data, locate), source=source)
-    if spec.method == "grid" and spec.grid_size() is None:
-        bad = [n for n, s in flatten(parameters).items() if form_of(s) not in GRID_FORMS][0]
-        raise locate(("method",), f"grid search needs enumerable parameters (value, values, int_uniform,"
-                                  f" q_uniform); {bad!r} is {form_of(flatten(parameters)[bad])}")
+    check_method(spec, locate)
     return spec
+
+
+def check_method(spec: SweepSpec, locate: Locate) -> None:
+    """Forms the chosen method's engine cannot handle fail here, not inside the engine."""
+    forms = {name: form_of(s) for name, s in flatten(spec.parameters).items()}
+    if spec.method == "bayes" and "categorical_w_probabilities" in forms.values():
+        name = next(n for n, f in forms.items() if f == "categorical_w_probabilities")
+        raise locate(("method",), f"bayes cannot use probabilities (parameter {name!r}): the engine models"
+                                  " values only; drop probabilities or use random")
+    if spec.method == "grid" and spec.grid_size() is None:
+        bad = [n for n, f in forms.items() if f not in GRID_FORMS][0]
+        raise locate(("method",), f"grid search needs enumerable parameters (value, values, int_uniform,"
+                                  f" q_uniform); {bad!r} is {forms[bad]}")
 
 
 def _metric(value: Any, locate: Locate, metric: str, goal: str) -> tuple[str, str]:

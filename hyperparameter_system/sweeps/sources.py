@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperparameter_system.errors import ConfigError, HpsysError
-from hyperparameter_system.sweeps.config import SweepSpec, block_locator, load_sweep_file, parse_sweep
+from hyperparameter_system.sweeps.config import SweepSpec, block_locator, check_method, load_sweep_file, parse_sweep
 
 __all__ = ["resolve_sweep", "spec_from_json", "spec_to_json"]
 
@@ -36,10 +36,9 @@ def resolve_sweep(spec: Any, registry: Any, category: str | None, *, sweep_file:
     else:
         raise HpsysError("a sweep needs --categories C (its search space) or --sweep-config FILE")
     chosen = method or sweep.method or ("grid" if sweep.grid_size() is not None else "random")
-    if chosen == "grid" and sweep.grid_size() is None:
-        raise HpsysError(f"{sweep.source}: --method grid needs enumerable parameters (value, values,"
-                         " int_uniform, q_uniform); use random or bayes")
-    return dataclasses.replace(sweep, method=chosen), bool(sweep_file)
+    sweep = dataclasses.replace(sweep, method=chosen)
+    check_method(sweep, lambda keypath, reason: ConfigError(sweep.source, 0, "method", f"{chosen}: {reason}"))
+    return sweep, bool(sweep_file)
 
 
 def _from_category(spec: Any, registry: Any, name: str) -> SweepSpec:

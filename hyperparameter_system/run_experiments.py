@@ -133,9 +133,10 @@ def _parse_numbers(answer: str, count: int) -> list[int]:
     return picked
 
 
-def model_choices(spec: ExperimentSpec) -> list[Choice]:
-    """Enabled models with their descriptions (the experiment file's, else the plugin's)."""
-    return [(m.name, m.description) for m in spec.models if m.enabled]
+def model_choices(spec: ExperimentSpec, registry: object | None = None) -> list[Choice]:
+    """Enabled models with their descriptions (the experiment file's, else the family's)."""
+    return [(m.name, m.description or _plugin_description(registry, "model_family", m.name))
+            for m in spec.models if m.enabled]
 
 
 def category_choices(spec: ExperimentSpec, registry: object | None) -> list[Choice]:
@@ -144,15 +145,16 @@ def category_choices(spec: ExperimentSpec, registry: object | None) -> list[Choi
     for entry in spec.categories:
         if not entry.enabled:
             continue
-        description = entry.description or _plugin_description(registry, entry.name)
+        description = entry.description or _plugin_description(registry, "category", entry.name)
         count = f"{len(entry.options)} option{'s' if len(entry.options) != 1 else ''}"
         out.append((entry.name, f"{description} ({count})" if description else count))
     return out
 
 
-def _plugin_description(registry: object | None, name: str) -> str:
+def _plugin_description(registry: object | None, lookup: str, name: str) -> str:
+    """``registry.<lookup>(name).description``, or "" when there is none."""
     try:
-        return str(getattr(registry.category(name), "description", "") or "")  # type: ignore[union-attr]
+        return str(getattr(getattr(registry, lookup)(name), "description", "") or "")
     except Exception:  # noqa: BLE001 - a description is decoration; planning reports real errors
         return ""
 
@@ -219,7 +221,7 @@ def _select_cells(spec: ExperimentSpec, prompts: PlainPrompts | TtyPrompts) -> t
     """Ask for models and categories until the selection plans without error."""
     registry = _registry_or_none(spec)
     while True:
-        models = prompts.checkbox("Models", model_choices(spec))
+        models = prompts.checkbox("Models", model_choices(spec, registry))
         categories = prompts.checkbox("Categories", category_choices(spec, registry))
         try:
             count, eta = plan_size(spec, models, categories)

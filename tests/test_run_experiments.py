@@ -143,3 +143,16 @@ def test_terminal_menus_with_arrow_keys_and_space(piped_session):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def test_sweep_action_asks_which_model_category_and_count():
+    from hyperparameter_system.run_experiments import PlainPrompts, action_argv
+
+    answers = iter(["2", "1", "5"])  # second model, first category, five trials
+    prompts = PlainPrompts(read=lambda _prompt: next(answers))
+    argv = action_argv("sweep", "exp.yaml", ["small_cnn", "tv/resnet18"],
+                       ["optimizer", "loss_function"], prompts)
+    assert argv == ["--config", "exp.yaml", "--sweep", "--models", "tv/resnet18",
+                    "--categories", "optimizer", "--count", "5"]
+    refused = PlainPrompts(read=lambda _prompt: "zero")
+    assert action_argv("sweep", "exp.yaml", ["m"], ["c"], refused) is None

@@ -58,3 +58,18 @@ def best_line(model: ModelSummary, metric_name: str) -> str:
     best = model.best
     return (f"best: {best.category} / {best.option_label} "
             f"({metric_name} {metric(best.metric)}, delta {delta(best.delta)})")
+
+
+def problems(model: ModelSummary) -> list[str]:
+    """One line per cell that ended badly: status and the first line of its error."""
+    lines = []
+    for cell in model.cells:
+        latest = cell.record.latest
+        if latest is None or cell.status in ("completed", "early_terminated", "running"):
+            continue
+        if cell.status == "interrupted":
+            first = "its runner died mid-run; the next run of the matrix resumes it"
+        else:
+            first = latest.error.splitlines()[0] if latest.error else "no error text"
+        lines.append(f"{cell.category} / {cell.option_label}: {cell.status}: {first[:200]}")
+    return lines

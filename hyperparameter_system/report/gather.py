@@ -86,7 +86,8 @@ def _attempt_record(store: Store, attempt: Attempt, stale: set[int], *, with_his
         output_dir=attempt.output_dir or "",
         wandb_run_id=attempt.wandb_run_id or result.get("wandb_run_id") or "",
         wandb_run_dir=attempt.wandb_run_dir or result.get("wandb_run_dir") or "",
-        error=(attempt.error_tail or result.get("error") or "").strip(),
+        # The child's own one-line error says what happened; the log tail is the fallback.
+        error=str(result.get("error") or attempt.error_tail or "").strip(),
         result=result,
         history=history,
     )

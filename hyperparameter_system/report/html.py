@@ -58,6 +58,7 @@ times the measured seconds per epoch).</p>
 {% endfor %}
 </table>
 <p>&#9733; best option of its category; bold row: best cell of the model.</p>
+{% if m.problems %}<ul class="problems">{% for p in m.problems %}<li>{{ p }}</li>{% endfor %}</ul>{% endif %}
 {% if m.best %}
 <div class="best">
 <h3>Best cell: {{ m.best.category }} / {{ m.best.label }}</h3>
@@ -107,7 +108,7 @@ def _model_context(model: ModelSummary, s: ExperimentSummary) -> dict[str, Any]:
             curves.append({"category": category, "png": png})
     return {
         "name": model.model, "project": model.project, "counts": fmt.counts(model.status_counts),
-        "rows": rows, "best": best, "heatmap": plots.heatmap(model, s.metric, s.goal),
+        "rows": rows, "best": best, "problems": fmt.problems(model), "heatmap": plots.heatmap(model, s.metric, s.goal),
         "curves": curves,
         "compute_spent": fmt.duration(sum(c.compute_s for c in model.cells)),
         "compute_saved": fmt.duration(sum(c.saved_s for c in model.cells)),

@@ -43,6 +43,8 @@ def render_table(summary: ExperimentSummary, *, width: int | None = None, color:
         console.print(table)
         console.print(f"  {fmt.best_line(model, summary.metric)}")
         console.print(f"  status: {fmt.counts(model.status_counts)}")
+        for line in fmt.problems(model):
+            console.print(f"  ! {line}", markup=False)
     console.print(_compute_line(summary))
     console.print(f"{fmt.BEST_MARK} best option of its category; bold: best cell of the model")
     return buffer.getvalue()
@@ -63,6 +65,9 @@ def _md_model(model: ModelSummary, metric_name: str) -> list[str]:
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", fmt.best_line(model, metric_name), "",
               f"status: {fmt.counts(model.status_counts)}", ""]
+    lines += [f"- {_md_escape(line)}" for line in fmt.problems(model)]
+    if fmt.problems(model):
+        lines.append("")
     return lines
 
 

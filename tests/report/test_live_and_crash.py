@@ -110,7 +110,8 @@ def test_summary_after_the_runner_was_killed(store_with_standin):
     table = subprocess.run([sys.executable, "-m", "hyperparameter_system.experiment_runner",
                             "--config", str(config), "--summary"], capture_output=True, text=True)
     assert table.returncode == 0
-    assert "interrupted" in table.stdout and "0.7400" in table.stdout
+    assert "0.7400" in table.stdout
+    assert "AdamW: interrupted: its runner died mid-run" in table.stdout
 
 
 def test_missing_store_is_one_line_and_exit_2(tmp_path: Path):

@@ -141,6 +141,8 @@ def test_table_and_markdown_show_every_cell_and_the_winner(real_run, truth):
         assert f"best: {truth[best]['cell'].category} / {best} " in text
         assert f"{best} *" in text  # best option of its category is marked
         assert "nonfinite 1" in text and "completed 4" in text
+        failed = next(t for t in truth.values() if t["attempt"].status == "nonfinite")
+        assert f"{failed['cell'].option_label}: nonfinite: {failed['result']['error']}" in text
 
 
 class _Images(HTMLParser):

@@ -52,7 +52,8 @@ def heatmap(model: ModelSummary, metric: str, goal: str) -> str | None:
     finite = [abs(v) for row in grid for v in row if not math.isnan(v)]
     limit = max(finite) if finite and max(finite) > 0 else 1.0
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(2.2 + 2.0 * width, 0.9 + 0.7 * len(rows)))
+    # Capped: a sweep can put dozens of trials in one category row.
+    fig, ax = plt.subplots(figsize=(min(2.2 + 2.0 * width, 24.0), 0.9 + 0.7 * len(rows)))
     image = ax.imshow(grid, cmap="RdYlGn", vmin=-limit, vmax=limit, aspect="auto")
     for y, row in enumerate(rows):
         for x, cell in enumerate(row):

@@ -22,6 +22,8 @@ import pytest
 from hyperparameter_system.child_contract import RESULT_FILE, read_result
 from hyperparameter_system.store import Store
 
+pytestmark = pytest.mark.slow  # the session fixture trains five real cells
+
 MAX_EPOCHS = 3  # SOLVER.MAX_EPOCHS of the session's matrix (tests/report/conftest.py)
 
 

@@ -20,7 +20,12 @@ from datetime import datetime
 from typing import Callable, Sequence
 
 if __package__ in (None, ""):  # run as a script: python hyperparameter_system/run_experiments.py
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # Python put this file's folder first on sys.path, where the package's own
+    # ``sweeps`` would shadow the third-party ``sweeps`` engine: put the
+    # checkout root there instead.
+    _HERE = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+    sys.path.insert(0, os.path.dirname(_HERE))
 
 from hyperparameter_system import experiment_runner
 from hyperparameter_system.config.spec import ExperimentSpec

@@ -55,10 +55,10 @@ def _experiment(root: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def piped_session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
-    """Piped answers: all models, the early_stopping category, run, summary, quit."""
+    """Piped answers: all models, early_stopping; run; sweep one trial; summary; quit."""
     root = tmp_path_factory.mktemp("menus")
     config = _experiment(root)
-    answers = "\n".join(["", "2", "1", "3", "6"]) + "\n"
+    answers = "\n".join(["", "2", "1", "4", "1", "3", "6"]) + "\n"
     done = subprocess.run([sys.executable, str(SCRIPT), "--config", str(config)], input=answers,
                           capture_output=True, text=True, timeout=300, cwd=root)
     return config, done
@@ -73,14 +73,17 @@ def test_piped_session_runs_the_selection_and_shows_its_summary(piped_session):
     assert "2) early_stopping  - stop when the metric stalls (1 option)" in out
     assert "Matrix: 2 cells" in out  # baseline + one early_stopping option
     assert f"$ hpsys --config {config} --models small_cnn --categories early_stopping" in out
+    sweep = f"$ hpsys --config {config} --sweep --models small_cnn --categories early_stopping --count 1"
+    assert sweep in out
+    assert out.count("(exit code 0)") == 3  # run, sweep, summary
     with Store.open(store_path(config.parent / "out", "menus")) as store:
         results = store.cell_results()
-    assert sorted(r.cell.category for r in results) == ["baseline", "early_stopping"]
-    assert all(r.latest.status == "completed" for r in results)
+    assert sorted(r.cell.category for r in results) == ["baseline", "early_stopping", "early_stopping"]
+    assert all(r.latest.status == "completed" for r in results)  # two matrix cells + one trial
     summary = out.split(f"$ hpsys --config {config} --summary", 1)[1]
-    for result in results:  # the summary shows the stored values
+    for result in results:  # the summary shows the stored values, the sweep trial included
         assert f"{result.latest.best_metric:.4f}" in summary
-    assert "completed 2" in summary
+    assert "completed 3" in summary
 
 
 def test_piped_input_rejects_bad_numbers_and_ends_on_eof(tmp_path: Path):
@@ -137,7 +140,7 @@ def test_terminal_menus_with_arrow_keys_and_space(piped_session):
     child.expect("What next")
     keys(DOWN, DOWN, ENTER)  # summary
     child.expect(r"\(exit code 0\)")
-    assert "early_stopping" in _screen(child) and "completed 2" in _screen(child)
+    assert "early_stopping" in _screen(child) and "completed 3" in _screen(child)
     child.expect("What next")
     keys(DOWN, DOWN, DOWN, DOWN, DOWN, ENTER)  # quit
     child.expect(pexpect.EOF)

@@ -182,6 +182,9 @@ def _duration(attempt: AttemptRecord, now: float) -> float | None:
     """Recorded duration, or the time so far for an attempt still running."""
     if attempt.duration_s is not None:
         return attempt.duration_s
+    if attempt.status == "interrupted":  # its runner died: the clock stopped at the last report
+        last = attempt.history[-1].metrics.get("elapsed_s") if attempt.history else None
+        return float(last) if last is not None else None
     if attempt.started_at is None:
         return None
     end = attempt.ended_at if attempt.ended_at is not None else now

@@ -106,6 +106,7 @@ def test_summary_after_the_runner_was_killed(store_with_standin):
     cells = _cells_by_label(report)
     assert cells["AdamW"]["status"] == "interrupted"
     assert cells["AdamW"]["metric"] == 0.74 and cells["AdamW"]["epochs_run"] == 2
+    assert cells["AdamW"]["duration_s"] == 2.0  # stops at the last report, not at "now"
     assert report["status_counts"] == {"completed": 1, "interrupted": 1, "pending": 1}
     table = subprocess.run([sys.executable, "-m", "hyperparameter_system.experiment_runner",
                             "--config", str(config), "--summary"], capture_output=True, text=True)

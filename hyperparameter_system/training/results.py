@@ -52,7 +52,9 @@ class RunTracker:
         if value is not None and self.is_better(float(value)):
             self.best_metric, self.best_epoch = float(value), int(record["epoch"])
 
-    def result(self, status: Status, config_path: str, wandb_info: tuple[str | None, str | None], error: str | None) -> dict[str, Any]:
+    def result(
+        self, status: Status, config_path: str, wandb_info: tuple[str | None, str | None], error: str | None
+    ) -> dict[str, Any]:
         """The result.json payload, every key of ``RESULT_KEYS`` present."""
         payload = {
             "status": status.value,

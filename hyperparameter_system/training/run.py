@@ -81,55 +81,43 @@ def execute(prep: Prepared, stop: StopRequest) -> int:
         _train(prep, stop, tracker, wandb, tb)
         if stop.requested:
             status, code, error = Status.STOPPED, cc.EXIT_STOPPED, f"stopped by {stop.signal_name}"
-    except h.NonFiniteLossError as exc:
-        status, code, error = Status.NONFINITE, cc.EXIT_NONFINITE, str(exc)
-    except torch.cuda.OutOfMemoryError as exc:
-        first = (str(exc).splitlines() or [""])[0]
-        error = f"CUDA out of memory at DATALOADER.BATCH_SIZE {cfg.DATALOADER.BATCH_SIZE}; try a smaller batch: {first}"
-        status, code = Status.OOM, cc.EXIT_OOM
     except Exception as exc:
-        log.error("training failed:\n%s", traceback.format_exc())
-        first = (str(exc).strip().splitlines() or [""])[0]
-        # Model plugins report unloadable weights as a RuntimeError whose text says it all.
-        text = first if type(exc) is RuntimeError and first else f"{type(exc).__name__}: {first}"
-        status, code, error = Status.FAILED, cc.EXIT_FAILED, text
-    if error:
+        status, code, error = classify_failure(exc, cfg)
         log.error("run ended %s: %s", status.value, error)
-    result = tracker.result(status, prep.config_path, wandb.info, error)
-    cc.write_json_atomic(out / cc.RESULT_FILE, result)
+    cc.write_json_atomic(out / cc.RESULT_FILE, tracker.result(status, prep.config_path, wandb.info, error))
     if tb is not None:
         tb.close()
     summary = {f"best/{tracker.metric}": tracker.best_metric, "best_epoch": tracker.best_epoch, "status": status.value}
     wandb.finish(summary, exit_code=code)
-    log.info("result %s: status %s, best %s %s", out / cc.RESULT_FILE, status.value, tracker.metric, tracker.best_metric)
+    log.info("status %s, best %s %s", status.value, tracker.metric, tracker.best_metric)
     return code
+
+
+def classify_failure(exc: Exception, cfg: Any) -> tuple[Status, int, str]:
+    """Map an exception out of training to (status, exit code, one-line error)."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    if isinstance(exc, h.NonFiniteLossError):
+        return Status.NONFINITE, cc.EXIT_NONFINITE, first
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        batch = cfg.DATALOADER.BATCH_SIZE
+        return Status.OOM, cc.EXIT_OOM, f"CUDA out of memory at DATALOADER.BATCH_SIZE {batch} (try a smaller one): {first}"
+    log.error("training failed:\n%s", traceback.format_exc())
+    # Model plugins report unloadable weights as a RuntimeError whose text says it all.
+    text = first if type(exc) is RuntimeError and first else f"{type(exc).__name__}: {first}"
+    return Status.FAILED, cc.EXIT_FAILED, text
 
 
 def _train(prep: Prepared, stop: StopRequest, tracker: RunTracker, wandb: WandbRun, tb: Any) -> None:
     """Build model and solver, attach the handlers, run the engine."""
-    cfg, data, device = prep.cfg, prep.data, prep.device
+    cfg, data, device, s = prep.cfg, prep.data, prep.device, prep.cfg.SOLVER
     model = prep.build_model(str(cfg.MODEL.NAME), int(cfg.MODEL.NUM_CLASSES) or data.num_classes, cfg).to(device)
     loss_fn = build_loss(cfg).to(device)
     optimizer = build_optimizer(cfg, model.parameters())
     scheduler = build_scheduler(cfg, optimizer, len(data.train_loader))
-    s = cfg.SOLVER
     controller = LrController(optimizer, scheduler, int(s.WARMUP_ITERS), float(s.WARMUP_FACTOR), str(s.WARMUP_METHOD))
     trainer = create_trainer(model, optimizer, loss_fn, device, prep.amp, float(s.GRAD_CLIP), int(s.GRAD_ACCUM))
     evaluator = create_evaluator(model, loss_fn, device, prep.amp)
-
-    h.attach_train_stats(trainer, tracker)
-    h.attach_nonfinite_guard(trainer)
-    stop.attach(trainer)
-    _attach_train_logging(trainer, controller, int(cfg.LOG_PERIOD), [wandb, tb])
-    h.attach_lr_controller_iterations(trainer, controller)
-    sinks = [lambda r: cc.append_jsonl(Path(cfg.OUTPUT_DIR) / cc.METRICS_FILE, r), h.log_record, wandb.log_evaluation]
-    if tb is not None:
-        sinks.append(tb.log_evaluation)
-    h.attach_evaluation(trainer, evaluator, data.val_loader, period=int(cfg.EVAL_PERIOD),
-                        lr=lambda: controller.last_used_lr, tracker=tracker, sinks=sinks)
-    h.attach_lr_controller_epochs(trainer, controller)
-    if cfg.EARLY_STOPPING.ENABLE:
-        h.attach_early_stopping(trainer, evaluator, cfg)
+    _attach_handlers(prep, trainer, evaluator, controller, stop, tracker, [wandb, tb])
     if cfg.CHECKPOINT.ENABLE:
         to_save = {"model": model, "optimizer": optimizer, "trainer": trainer}
         h.attach_checkpoints(trainer, evaluator, to_save, cfg, Path(cfg.OUTPUT_DIR) / "checkpoints")
@@ -145,17 +133,35 @@ def _train(prep: Prepared, stop: StopRequest, tracker: RunTracker, wandb: WandbR
     trainer.run(data.train_loader, max_epochs=int(s.MAX_EPOCHS))
 
 
+def _attach_handlers(prep: Prepared, trainer: Any, evaluator: Any, controller: LrController, stop: StopRequest,
+                     tracker: RunTracker, loggers: list[Any]) -> None:
+    """The handlers in the order they must fire (stats and guards first, lr steps last)."""
+    cfg = prep.cfg
+    loggers = [logger for logger in loggers if logger is not None]
+    h.attach_train_stats(trainer, tracker)
+    h.attach_nonfinite_guard(trainer)
+    stop.attach(trainer)
+    _attach_train_logging(trainer, controller, int(cfg.LOG_PERIOD), loggers)
+    h.attach_lr_controller_iterations(trainer, controller)
+    metrics_file = Path(cfg.OUTPUT_DIR) / cc.METRICS_FILE
+    sinks = [lambda record: cc.append_jsonl(metrics_file, record), h.log_record]
+    sinks += [logger.log_evaluation for logger in loggers]
+    h.attach_evaluation(trainer, evaluator, prep.data.val_loader, period=int(cfg.EVAL_PERIOD),
+                        lr=lambda: controller.last_used_lr, tracker=tracker, sinks=sinks)
+    h.attach_lr_controller_epochs(trainer, controller)
+    if cfg.EARLY_STOPPING.ENABLE:
+        h.attach_early_stopping(trainer, evaluator, cfg)
+
+
 def _attach_train_logging(trainer: Any, controller: LrController, period: int, loggers: list[Any]) -> None:
     """Every ``period`` iterations: train/loss, train/acc and train/lr to W&B and TensorBoard."""
     from ignite.engine import Events
-
-    active = [logger for logger in loggers if logger is not None]
 
     def log_iteration(engine: Any) -> None:
         out = engine.state.output
         values = {"train/loss": out["loss"], "train/acc": out["correct"] / max(out["count"], 1.0),
                   "train/lr": controller.lr}
-        for logger in active:
+        for logger in loggers:
             logger.log_train(engine.state.iteration, values)
 
     trainer.add_event_handler(Events.ITERATION_COMPLETED(every=max(period, 1)), log_iteration)

@@ -90,9 +90,11 @@ def check_config(cfg: Any, path: str) -> None:
             raise ConfigError(path, line_of(path, key), key, f"must be {rule} {low}, got {value!r}")
     fraction = cfg.DATASETS.VAL_FRACTION
     if not 0.0 < fraction < 1.0:
-        raise ConfigError(path, line_of(path, "DATASETS.VAL_FRACTION"), "DATASETS.VAL_FRACTION", f"must be between 0 and 1, got {fraction}")
+        key = "DATASETS.VAL_FRACTION"
+        raise ConfigError(path, line_of(path, key), key, f"must be between 0 and 1, got {fraction}")
     if len(cfg.INPUT.PIXEL_MEAN) != 3 or len(cfg.INPUT.PIXEL_STD) != 3:
-        raise ConfigError(path, line_of(path, "INPUT.PIXEL_MEAN"), "INPUT.PIXEL_MEAN", "PIXEL_MEAN and PIXEL_STD need 3 values each")
+        key = "INPUT.PIXEL_MEAN"
+        raise ConfigError(path, line_of(path, key), key, "PIXEL_MEAN and PIXEL_STD need 3 values each")
 
 
 def line_of(path: str, dotted_key: str) -> int:
@@ -130,5 +132,6 @@ def _yacs_error(path: str, exc: Exception) -> ConfigError:
     typed = re.search(r"Type mismatch \((.+?) vs\. (.+?)\) with values \((.*) vs\. (.*)\) for config key: (\S+)", text)
     if typed:
         key = typed.group(5)
-        return ConfigError(path, line_of(path, key), key, f"expected a value like {typed.group(3)}, got {typed.group(4)!r}")
+        reason = f"expected a value like {typed.group(3)}, got {typed.group(4)!r}"
+        return ConfigError(path, line_of(path, key), key, reason)
     return ConfigError(path, 0, "", text)

@@ -107,18 +107,20 @@ def test_config_file_output_dir_command_line_and_env_precedence(tmp_path, monkey
 def test_child_process_trains_digits_without_torchvision_or_timm(tmp_path):
     """The digits path must not pay torchvision's / timm's import time in every cell."""
     code = (
-        "import sys; from hyperparameter_system.train import main; rc = main(sys.argv[1:]); "
-        "print('heavy:', sorted(m for m in ('torchvision', 'timm') if m in sys.modules)); sys.exit(rc)"
+        "import sys, torch; from hyperparameter_system.train import main; rc = main(sys.argv[1:]); "
+        "print('heavy:', sorted(m for m in ('torchvision', 'timm') if m in sys.modules)); "
+        "print('threads:', torch.get_num_threads()); sys.exit(rc)"
     )
     out = tmp_path / "child"
     import subprocess
 
     proc = subprocess.run(
         [sys.executable, "-c", code, "INPUT.SIZE", "8", "SOLVER.MAX_EPOCHS", "1", "OUTPUT_DIR", str(out)],
-        cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=120,
+        cwd=REPO, env=child_env(HPS_TORCH_THREADS="3"), capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert "heavy: []" in proc.stdout
+    assert "threads: 3" in proc.stdout  # HPS_TORCH_THREADS
     assert json.loads((out / cc.RESULT_FILE).read_text())["status"] == "completed"
 
 

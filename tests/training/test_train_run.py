@@ -151,3 +151,42 @@ def _wait_for_first_evaluation(metrics: Path, child) -> None:
             pytest.fail(f"child ended early: {child.communicate()[1]}")
         time.sleep(0.1)
     pytest.fail("no evaluation within 90 s")
+
+
+OOM_PLUGIN = '''
+import torch
+from hyperparameter_system.hookspecs import hookimpl
+from hyperparameter_system.model_spec import ModelSpec
+
+
+class MemoryBound(torch.nn.Module):
+    """Raises CUDA's own out-of-memory error above 32 samples, as a too-small GPU would."""
+
+    def __init__(self, num_classes):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, num_classes)
+
+    def forward(self, x):
+        if x.shape[0] > 32:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(family="memory_bound", names=lambda: ("memory_bound",),
+                       build=lambda name, n, cfg: MemoryBound(n)))
+'''
+
+
+def test_out_of_memory_ends_oom_with_exit_4_naming_the_batch_size(train_run, tmp_path, monkeypatch):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "memory_bound.py").write_text(OOM_PLUGIN)
+    monkeypatch.setenv("HPSYS_PLUGIN_PATH", str(plugins))
+    run = train_run({"MODEL.NAME": "memory_bound", "DATALOADER.BATCH_SIZE": 64})
+    assert run.code == cc.EXIT_OOM
+    assert run.result["status"] == "oom"
+    assert "DATALOADER.BATCH_SIZE 64" in run.result["error"]
+    small = train_run({"MODEL.NAME": "memory_bound", "DATALOADER.BATCH_SIZE": 32, "SOLVER.MAX_EPOCHS": 1})
+    assert small.code == 0

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Sequence
 
 if __package__ in (None, ""):  # run as a script: python hyperparameter_system/experiment_runner.py
-    sys.path.insert(0, __import__("os").path.dirname(__import__("os").path.dirname(__file__)))
+    # This file's folder must leave sys.path (the package's own ``sweeps`` would
+    # shadow the third-party engine); the checkout root takes its place.
+    _HERE = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [os.path.dirname(_HERE)] + [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
 from hyperparameter_system.errors import HpsysError
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.config.spec import ExperimentSpec
@@ -31,10 +33,16 @@ def main(args: argparse.Namespace) -> int:
     spec = load_experiment(args.config)
     options = run_options(spec, args)
     root = Path(spec.output_dir) / spec.name
+    plan = planner(spec, args)
+    # Every user error (bad option, broken command template) surfaces here,
+    # before the store or any config file is written.
+    check_commands(plan(datetime.now()), root)
     with Store.open(store_path(spec.output_dir, spec.name), experiment=spec.name,
                     metric=spec.metric, goal=spec.goal) as store:
-        cells = plan_and_render(spec, args, store)
-        check_commands(cells, root)
+        cells = plan(store.created_at)
+        render(cells, spec)
+        # Registered up front so a summary taken mid-run shows the cells still pending.
+        store.register_cells(cells)
         print(f"{spec.name}: {len(cells)} cell(s) selected, {len(options.slots)} slot(s) "
               f"[{', '.join(s.label for s in options.slots)}], store {store.path}", flush=True)
         report = Runner(store, root, options, make_progress(sys.stdout)).run(cells)
@@ -61,16 +69,26 @@ def run_options(spec: ExperimentSpec, args: argparse.Namespace) -> RunOptions:
     )
 
 
-def plan_and_render(spec: ExperimentSpec, args: argparse.Namespace, store: Store) -> list[Cell]:
-    """The selected cells, planned at the store's creation time, configs rendered."""
+def planner(spec: ExperimentSpec, args: argparse.Namespace) -> Callable[[datetime], list[Cell]]:
+    """Plan the selected cells at a given ``now`` (the store's creation time on resume)."""
     from hyperparameter_system import hyperparameter_configs as matrix
     from hyperparameter_system.plugins import load_plugins_for
 
     registry = load_plugins_for(spec)
-    cells = matrix.plan_matrix(spec, registry, models=args.models, categories=args.categories,
-                               now=store.created_at)
-    matrix.render_cells(cells, spec, registry)
-    return list(cells)
+
+    def plan(now: datetime) -> list[Cell]:
+        return list(matrix.plan_matrix(spec, registry, models=args.models,
+                                       categories=args.categories, now=now))
+
+    return plan
+
+
+def render(cells: list[Cell], spec: ExperimentSpec) -> None:
+    """Write every cell's config (all or nothing, see ``render_cells``)."""
+    from hyperparameter_system import hyperparameter_configs as matrix
+    from hyperparameter_system.plugins import load_plugins_for
+
+    matrix.render_cells(cells, spec, load_plugins_for(spec))
 
 
 def check_commands(cells: list[Cell], root: Path) -> None:

@@ -32,10 +32,13 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.errors import HpsysError
+
+if TYPE_CHECKING:
+    from hyperparameter_system.training.signals import StopRequest
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -74,7 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stop.restore()
 
 
-def _main(args: argparse.Namespace, stop: object) -> int:
+def _main(args: argparse.Namespace, stop: StopRequest) -> int:
+    """Load and check the config, prepare (exit 2 on user errors), then train."""
     try:
         from hyperparameter_system.training.validate import load_config
 
@@ -96,7 +100,7 @@ def _main(args: argparse.Namespace, stop: object) -> int:
     logging.getLogger("hyperparameter_system.train").info(
         "config %s\n%s", config_path or "(defaults)", cfg.dump(), extra={"file_only": True}
     )
-    return execute(prep, stop)  # type: ignore[arg-type]
+    return execute(prep, stop)
 
 
 def _set_threads() -> None:

@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from hyperparameter_system.child_contract import ENV_SWEEP_ID
+
 log = logging.getLogger("hyperparameter_system.train")
 
 MODES = ("auto", "online", "offline", "disabled")
@@ -74,6 +76,9 @@ def init_kwargs(cfg: Any, output_dir: str | Path, env: Mapping[str, str] | None 
     w = cfg.WANDB
     tags_env = env.get("WANDB_TAGS", "")
     tags = [t.strip() for t in tags_env.split(",") if t.strip()] if tags_env else list(w.TAGS)
+    config = flatten_config(cfg)
+    if env.get(ENV_SWEEP_ID):  # a local sweep trial: its run says which sweep it belongs to
+        config["sweep_id"] = env[ENV_SWEEP_ID]
     kwargs: dict[str, Any] = {
         "project": env.get("WANDB_PROJECT") or w.PROJECT or "hpsys",
         "entity": env.get("WANDB_ENTITY") or w.ENTITY or None,
@@ -83,7 +88,7 @@ def init_kwargs(cfg: Any, output_dir: str | Path, env: Mapping[str, str] | None 
         "id": env.get("WANDB_RUN_ID") or None,
         "mode": resolve_mode(w.MODE, env),
         "dir": str(output_dir),
-        "config": flatten_config(cfg),
+        "config": config,
         "reinit": "finish_previous",
     }
     return {k: v for k, v in kwargs.items() if v is not None}

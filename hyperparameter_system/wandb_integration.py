@@ -193,7 +193,7 @@ class WandbRun:
             log.warning("W&B %s failed, logging to W&B is off for this run: %s: %s", what, type(exc).__name__, exc)
             if self.run is not None:
                 try:
-                    self.run.finish(exit_code=1, quiet=True)
+                    self.run.finish(exit_code=1)
                 except Exception:  # already broken; nothing more to do
                     pass
             self.run = None

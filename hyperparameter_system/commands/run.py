@@ -10,6 +10,7 @@ succeeded, 1 some ended unsuccessful, 2 a user error, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Callable
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.config.spec import ExperimentSpec
 from hyperparameter_system.errors import HpsysError
+from hyperparameter_system.plugins import ENV_PATH as PLUGIN_PATH_ENV
 from hyperparameter_system.runner import RetryPolicy, RunOptions, Runner, make_progress, make_slots
 from hyperparameter_system.runner.child import build_argv
 from hyperparameter_system.store import Store, store_path
@@ -66,7 +68,16 @@ def run_options(spec: ExperimentSpec, args: argparse.Namespace) -> RunOptions:
         wandb_mode=resolve_mode(spec.wandb.mode),
         metric=spec.metric,
         goal=spec.goal,
+        extra_env=((PLUGIN_PATH_ENV, plugin_path(spec)),),
     )
+
+
+def plugin_path(spec: ExperimentSpec) -> str:
+    """The experiment's plugin folders, so a child started anywhere builds the same models."""
+    from hyperparameter_system.plugins import plugin_folders
+
+    folders = plugin_folders(Path(spec.source_path).parent, spec.plugin_dirs)
+    return os.pathsep.join(str(folder) for folder in folders)
 
 
 def planner(spec: ExperimentSpec, args: argparse.Namespace) -> Callable[[datetime], list[Cell]]:

@@ -8,7 +8,6 @@ inheritance of the runner's own environment; nothing here writes them anywhere.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +16,9 @@ from typing import Any, Mapping, Sequence
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.errors import HpsysError
+from hyperparameter_system.naming import safe_name
 from hyperparameter_system.runner.devices import Slot
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 OVERRIDES_ARG = "{{ overrides }}"  # an argument that is exactly this expands to several
 CHILD_LOG = "stdout.log"  # the child's stdout + stderr, captured by the runner
 
@@ -33,12 +32,6 @@ class ChildSpec:
     output_dir: Path
     log_path: Path
     wandb_run_id: str
-
-
-def safe_name(text: str) -> str:
-    """A single path component: no separators, no ``..``, never empty."""
-    cleaned = _UNSAFE.sub("_", str(text)).strip("._") or "_"
-    return cleaned[:120]
 
 
 def attempt_dir(output_root: Path, cell: Cell, attempt: int) -> Path:
@@ -95,9 +88,11 @@ def _render_command(template: Sequence[str], variables: Mapping[str, str], overr
 
 
 def build_env(cell: Cell, *, attempt: int, slot: Slot, output_dir: Path, wandb_mode: str,
-              run_id: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The runner's own environment plus the W&B and HPS_* variables of this attempt."""
+              run_id: str, base: Mapping[str, str] | None = None,
+              extra: Sequence[tuple[str, str]] = ()) -> dict[str, str]:
+    """The runner's own environment, ``extra``, then the W&B and HPS_* variables of this attempt."""
     env = dict(os.environ if base is None else base)
+    env.update(extra)
     env.update({
         "WANDB_PROJECT": cell.project,
         "WANDB_NAME": cell.run_name,
@@ -121,11 +116,12 @@ def build_env(cell: Cell, *, attempt: int, slot: Slot, output_dir: Path, wandb_m
 
 
 def child_spec(cell: Cell, *, attempt: int, slot: Slot, output_root: Path, wandb_mode: str,
-               retry_overrides: Sequence[tuple[str, Any]] = ()) -> ChildSpec:
+               retry_overrides: Sequence[tuple[str, Any]] = (),
+               extra_env: Sequence[tuple[str, str]] = ()) -> ChildSpec:
     """Assemble argv, env and paths for one attempt (creates nothing on disk)."""
     out = attempt_dir(output_root, cell, attempt)
     run_id = wandb_run_id(cell, attempt)
     return ChildSpec(argv=build_argv(cell, out, retry_overrides),
                      env=build_env(cell, attempt=attempt, slot=slot, output_dir=out,
-                                   wandb_mode=wandb_mode, run_id=run_id),
+                                   wandb_mode=wandb_mode, run_id=run_id, extra=extra_env),
                      output_dir=out, log_path=out / CHILD_LOG, wandb_run_id=run_id)

@@ -49,6 +49,9 @@ class RunOptions:
     poll_s: float = 0.1
     metrics_every_s: float = 1.0
     lease_s: float = DEFAULT_LEASE_S
+    # Variables every child gets besides its cell's own: the experiment's plugin
+    # folders (HPSYS_PLUGIN_PATH), a sweep's id (HPS_SWEEP_ID).
+    extra_env: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -168,7 +171,8 @@ class Runner:
     def _launch(self, slot: Slot, cell: Cell, attempt: Attempt,
                 overrides: tuple[tuple[str, Any], ...], crashes: int) -> None:
         spec = child_spec(cell, attempt=attempt.attempt, slot=slot, output_root=self.root,
-                          wandb_mode=self.opt.wandb_mode, retry_overrides=overrides)
+                          wandb_mode=self.opt.wandb_mode, retry_overrides=overrides,
+                          extra_env=self.opt.extra_env)
         started = launch(self.store, cell, attempt, slot, spec, overrides, crashes)
         self.report.launched += 1
         if isinstance(started, Outcome):

@@ -18,7 +18,7 @@ gets SIGTERM (the trainer ends at the next iteration with status
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,16 +91,11 @@ class LocalSweep:
     def run(self) -> SweepOutcome:
         """Run up to ``count`` new trials; the sweep's state survives any crash."""
         outcome = SweepOutcome(self.sweep_id)
-        previous = os.environ.get(cc.ENV_SWEEP_ID)
-        os.environ[cc.ENV_SWEEP_ID] = self.sweep_id  # children inherit it (their W&B config carries it)
-        try:
-            runner = Runner(self.store, self.output_root, self.options, self.progress, stop_rule=self._stop_rule)
-            report = runner.run(self._trials(outcome))
-        finally:
-            if previous is None:
-                os.environ.pop(cc.ENV_SWEEP_ID, None)
-            else:
-                os.environ[cc.ENV_SWEEP_ID] = previous
+        # Every trial learns its sweep id (its W&B run config carries it).
+        options = dataclasses.replace(
+            self.options, extra_env=(*self.options.extra_env, (cc.ENV_SWEEP_ID, self.sweep_id)))
+        runner = Runner(self.store, self.output_root, options, self.progress, stop_rule=self._stop_rule)
+        report = runner.run(self._trials(outcome))
         self.sync()
         outcome.exit_code = report.exit_code
         return outcome
@@ -223,6 +218,4 @@ def _running(number: int, history: list[float]) -> TrialRecord:
 
 
 def _replace(trial: TrialRecord, **changes: Any) -> TrialRecord:
-    import dataclasses
-
     return dataclasses.replace(trial, **changes)

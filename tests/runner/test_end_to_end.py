@@ -91,3 +91,35 @@ categories:
             assert list(Path(result.best.output_dir).glob("wandb/offline-run-*/run-*.wandb"))
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert [p for p in files if canary.encode() in p.read_bytes()] == []
+
+
+@pytest.mark.slow
+def test_model_plugin_next_to_the_experiment_file_trains_in_the_child(tmp_path: Path) -> None:
+    """A user's own models/*.py is found by the child too, wherever the child starts."""
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "tiny_mlp.py").write_text('''
+from hyperparameter_system.hookspecs import hookimpl
+from hyperparameter_system.model_spec import ModelSpec
+
+
+def build(name, num_classes, cfg):
+    import torch.nn as nn
+
+    side = cfg.INPUT.SIZE
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * side * side, 32), nn.ReLU(), nn.Linear(32, num_classes))
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(family="tiny_mlp", names=lambda: {"tiny_mlp"}, build=build, description="a user's MLP"))
+''')
+    (tmp_path / "exp.yaml").write_text("""
+experiment: {name: own, overrides: {INPUT.SIZE: 8, SOLVER.MAX_EPOCHS: 1}}
+models: [{name: tiny_mlp}]
+wandb: {mode: disabled}
+""")
+    done = _cli(tmp_path, "--all")
+    assert done.returncode == 0, done.stdout + done.stderr
+    with Store.open(store_path(tmp_path / "output", "own")) as store:
+        (result,) = store.cell_results()
+    assert result.latest.status == "completed" and result.latest.best_metric > 0.3

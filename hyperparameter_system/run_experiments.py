@@ -171,28 +171,11 @@ def plan_size(spec: ExperimentSpec, models: list[str], categories: list[str]) ->
     """
     from hyperparameter_system.hyperparameter_configs import plan_matrix
     from hyperparameter_system.plugins import load_plugins_for
+    from hyperparameter_system.runner.eta import eta_line
 
     registry = load_plugins_for(spec)
     cells = plan_matrix(spec, registry, models=models, categories=categories, now=datetime.now())
-    return len(cells), _eta_text(spec, cells)
-
-
-def _eta_text(spec: ExperimentSpec, cells: list) -> str:
-    """Cells left to run and the runner's ETA from durations measured in the store."""
-    from hyperparameter_system.child_contract import Status
-    from hyperparameter_system.runner.eta import eta_seconds, format_eta
-    from hyperparameter_system.store import Store, store_path
-
-    path = store_path(spec.output_dir, spec.name)
-    if not path.is_file():  # never create a store just to look at it
-        return f"{len(cells)} to run; ETA unknown until some cells have run"
-    with Store.open(path, experiment=spec.name) as store:
-        history = store.durations_by_model()
-        done = {r.cell.cell_id for r in store.cell_results()
-                if r.latest is not None and Status(r.latest.status).finished_ok}
-    todo = [c.model for c in cells if c.cell_id not in done]
-    eta = eta_seconds(history, todo, spec.execution.parallel)
-    return f"{len(todo)} to run; ETA {format_eta(eta)} at parallel {spec.execution.parallel}"
+    return len(cells), eta_line(spec.output_dir, spec.name, cells, spec.execution.parallel)
 
 
 def _cli(config: str, *flags: str) -> list[str]:

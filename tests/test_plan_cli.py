@@ -73,3 +73,29 @@ def test_bad_option_is_one_line_and_exit_2(tmp_path):
     assert out.stderr.strip() == (f"error: {path}:10: categories.optimizer.options[1]: "
                                   "lr must be > 0, but got lr=-0.1")
     assert not (tmp_path / "temp_configs").exists()
+
+
+def test_matrix_and_dry_run_show_an_eta_once_the_store_has_history(tmp_path):
+    from datetime import datetime
+
+    from hyperparameter_system.config.experiment import load_experiment
+    from hyperparameter_system.hyperparameter_configs import plan_matrix
+    from hyperparameter_system.plugins import load_plugins_for
+    from hyperparameter_system.store import Store, store_path
+
+    path = _experiment(tmp_path)
+    before = subprocess.run([sys.executable, "-m", "hyperparameter_system.experiment_runner", "--config", str(path),
+                             "--matrix"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert "5 to run; ETA unknown" in before.stdout
+    spec = load_experiment(str(path))
+    cells = plan_matrix(spec, load_plugins_for(spec), now=datetime(2026, 11, 23, 12, 0))
+    with Store.open(store_path(spec.output_dir, spec.name), experiment=spec.name) as store:
+        store.register_cells(cells[:2])
+        for cell in cells[:2]:  # two finished cells of 40 s each: 3 left at parallel 1 -> 2 minutes
+            attempt = store.claim(cell.cell_id, session="s", output_dir_for=lambda n: str(tmp_path / "o"))
+            store.finish_attempt(attempt.id, "completed", duration_s=40.0)
+    for flag in ("--matrix", "--dry-run"):
+        after = subprocess.run([sys.executable, "-m", "hyperparameter_system.experiment_runner", "--config",
+                                str(path), flag, "--parallel", "1"], cwd=tmp_path, capture_output=True, text=True,
+                               timeout=120)
+        assert "3 to run; ETA 2m00s at parallel 1" in after.stdout, after.stdout + after.stderr

@@ -47,6 +47,7 @@ def main(args: argparse.Namespace) -> int:
     from hyperparameter_system.config.experiment import load_experiment
     from hyperparameter_system.hyperparameter_configs import plan_matrix, render_cells
     from hyperparameter_system.plugins import load_plugins_for
+    from hyperparameter_system.runner.eta import eta_line
 
     spec = load_experiment(args.config)
     registry = load_plugins_for(spec)
@@ -55,17 +56,19 @@ def main(args: argparse.Namespace) -> int:
                         now=datetime.now().replace(second=0, microsecond=0))
     if not cells:
         raise HpsysError("the selection has no cells (are all models or categories disabled?)")
+    parallel = args.parallel or spec.execution.parallel
+    eta = eta_line(spec.output_dir, spec.name, cells, parallel)
     if getattr(args, "dry_run", False):
         render_cells(cells, spec, registry)
         for cell in cells:
             print(shlex.join(child_command(cell)))
-        print(f"{len(cells)} cells rendered under {spec.temp_config_dir}")
+        print(f"{len(cells)} cells rendered under {spec.temp_config_dir}; {eta}")
         return 0
-    _print_table(cells, spec.name)
+    _print_table(cells, spec.name, eta)
     return 0
 
 
-def _print_table(cells: Sequence[Cell], experiment: str) -> None:
+def _print_table(cells: Sequence[Cell], experiment: str, eta: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -75,10 +78,11 @@ def _print_table(cells: Sequence[Cell], experiment: str) -> None:
     for cell in cells:
         table.add_row(*(_text(v) for v in (cell.model, cell.category, cell.option_label, cell.run_name,
                                            cell.project)))
-    console = Console()
+    # Off a terminal (a pipe, a CI log) rich would wrap at 80 columns; keep rows whole.
+    console = Console(width=None if sys.stdout.isatty() else 200)
     console.print(table)
     models = len({c.model for c in cells})
-    console.print(f"{len(cells)} cells ({models} models)", markup=False)
+    console.print(f"{len(cells)} cells ({models} models); {eta}", markup=False)
 
 
 def _text(value: Any) -> Any:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import heapq
 import statistics
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+if TYPE_CHECKING:
+    from hyperparameter_system.cell import Cell
 
 
 def eta_seconds(durations_by_model: Mapping[str, Sequence[float]], models: Sequence[str],
@@ -45,3 +48,23 @@ def format_eta(seconds: float | None) -> str:
     if hours:
         return f"{hours}h{minutes:02d}m"
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def eta_line(output_dir: str, experiment: str, cells: Sequence["Cell"], parallel: int) -> str:
+    """``"12 to run; ETA 3m05s at parallel 2"`` from the experiment's store, if it has one.
+
+    Cells whose latest attempt succeeded are not counted. A missing store is
+    never created just to look at it: the line then says the ETA is unknown.
+    """
+    from hyperparameter_system.child_contract import Status
+    from hyperparameter_system.store import Store, store_path
+
+    path = store_path(output_dir, experiment)
+    if not path.is_file():
+        return f"{len(cells)} to run; ETA unknown until some cells have run"
+    with Store.open(path, experiment=experiment) as store:
+        history = store.durations_by_model()
+        done = {r.cell.cell_id for r in store.cell_results()
+                if r.latest is not None and Status(r.latest.status).finished_ok}
+    todo = [c.model for c in cells if c.cell_id not in done]
+    return f"{len(todo)} to run; ETA {format_eta(eta_seconds(history, todo, parallel))} at parallel {parallel}"

@@ -54,13 +54,14 @@ import socket
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.child_contract import Status
+from hyperparameter_system.store_rows import (  # re-exported: readers import them from here
+    JSON_COLUMNS, Attempt, CellResult, CellRow, EpochRow, attempt_from_row, int_or_none)
 
 SCHEMA_VERSION = "1"
 STORE_FILE = "results.sqlite"
@@ -93,7 +94,6 @@ _UPDATABLE = frozenset({
     "wandb_run_dir", "metric", "best_metric", "best_epoch", "epochs_run", "error_tail", "result",
     "child_pid", "ended_at", "started_at",
 })
-_JSON_COLUMNS = frozenset({"command", "overrides", "result"})
 # Statuses a plain resume does not run again (besides completed / early_terminated):
 # the runner already retried them as far as the policy allows.
 _UNSUCCESSFUL_FINAL = frozenset({Status.FAILED, Status.TIMEOUT, Status.OOM, Status.NONFINITE})
@@ -102,75 +102,6 @@ _UNSUCCESSFUL_FINAL = frozenset({Status.FAILED, Status.TIMEOUT, Status.OOM, Stat
 def store_path(output_dir: str | os.PathLike[str], experiment: str) -> Path:
     """Where an experiment's store lives."""
     return Path(output_dir) / experiment / STORE_FILE
-
-
-@dataclass(frozen=True)
-class CellRow:
-    """A cell as the store remembers it (the option decoded from JSON)."""
-
-    cell_id: str
-    experiment: str
-    model: str
-    category: str
-    option: Any
-    option_label: str
-    run_name: str
-    project: str
-    group: str
-    config_path: str
-    created: str
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One try of a cell; JSON columns decoded, unset values None."""
-
-    id: int
-    cell_id: str
-    attempt: int
-    status: str
-    started_at: float | None = None
-    ended_at: float | None = None
-    duration_s: float | None = None
-    exit_code: int | None = None
-    command: list[str] | None = None
-    overrides: list[Any] | None = None
-    output_dir: str | None = None
-    log_path: str | None = None
-    wandb_run_id: str | None = None
-    wandb_run_dir: str | None = None
-    metric: str | None = None
-    best_metric: float | None = None
-    best_epoch: int | None = None
-    epochs_run: int | None = None
-    error_tail: str | None = None
-    result: dict[str, Any] | None = None
-    runner_pid: int | None = None
-    runner_host: str | None = None
-    session: str | None = None
-    lease_expires: float | None = None
-    child_pid: int | None = None
-
-
-@dataclass(frozen=True)
-class EpochRow:
-    """One evaluation of an attempt (one metrics.jsonl line)."""
-
-    attempt_id: int
-    seq: int
-    epoch: int | None
-    step: int | None
-    metrics: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class CellResult:
-    """A cell with its latest and its best attempt, what a summary row needs."""
-
-    cell: CellRow
-    latest: Attempt | None
-    best: Attempt | None
-    n_attempts: int
 
 
 def pid_alive(pid: int) -> bool:
@@ -346,7 +277,7 @@ class Store:
 
     def add_epochs(self, attempt_id: int, records: Iterable[Mapping[str, Any]], start_seq: int = 0) -> int:
         """Copy metrics.jsonl lines (numbered from ``start_seq``); returns how many were new."""
-        rows = [(attempt_id, start_seq + i, _int_or_none(r.get("epoch")), _int_or_none(r.get("step")),
+        rows = [(attempt_id, start_seq + i, int_or_none(r.get("epoch")), int_or_none(r.get("step")),
                  json.dumps(dict(r), sort_keys=True)) for i, r in enumerate(records)]
         if not rows:
             return 0
@@ -382,7 +313,7 @@ class Store:
 
     def _attempts(self, where: str, params: tuple[Any, ...]) -> list[Attempt]:
         rows = self._query(f"SELECT * FROM attempts {where} ORDER BY id", params)
-        return [_attempt_from_row(row) for row in rows]
+        return [attempt_from_row(row) for row in rows]
 
     def cells(self) -> list[CellRow]:
         rows = self._query("SELECT * FROM cells ORDER BY model, category, run_name")
@@ -440,22 +371,6 @@ def _assignments(columns: Mapping[str, Any]) -> tuple[str, list[Any]]:
     unknown = set(columns) - _UPDATABLE
     if unknown:
         raise ValueError(f"unknown attempt columns: {sorted(unknown)}")
-    values = [json.dumps(v, sort_keys=True) if k in _JSON_COLUMNS and v is not None else v
+    values = [json.dumps(v, sort_keys=True) if k in JSON_COLUMNS and v is not None else v
               for k, v in columns.items()]
     return ", ".join(f"{k} = ?" for k in columns), values
-
-
-def _attempt_from_row(row: sqlite3.Row) -> Attempt:
-    data = dict(row)
-    for key in _JSON_COLUMNS:
-        if data.get(key) is not None:
-            data[key] = json.loads(data[key])
-    names = {f.name for f in fields(Attempt)}
-    return Attempt(**{k: v for k, v in data.items() if k in names})
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None

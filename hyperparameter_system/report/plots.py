@@ -59,7 +59,9 @@ def heatmap(model: ModelSummary, metric: str, goal: str) -> str | None:
         for x, cell in enumerate(row):
             mark = " *" if cell.is_best_in_category else ""
             text = f"{cell.option_label[:22]}{mark}\n{_delta_text(cell.delta, cell.status)}"
-            ax.text(x, y, text, ha="center", va="center", fontsize=7)
+            # The colour map's ends are dark: white text stays readable there.
+            dark = not math.isnan(grid[y][x]) and abs(grid[y][x]) > 0.7 * limit
+            ax.text(x, y, text, ha="center", va="center", fontsize=7, color="white" if dark else "black")
     ax.set_yticks(range(len(categories)), labels=categories)
     ax.set_xticks(range(width), labels=[f"option {i + 1}" for i in range(width)])
     ax.set_title(f"{model.model}: {metric} vs baseline")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 
 from hyperparameter_system.category import BaseCategory
 from hyperparameter_system.config.yacs_keys import check_override
@@ -59,14 +60,14 @@ def _nest(option: Mapping[str, Any]) -> dict[str, Any]:
 class YamlCategory(BaseCategory):
     """A category whose options are plain ``YACS.KEY: value`` mappings."""
 
-    def __init__(self, name: str, prefix: str, description: str = "", label_template: str = "",
-                 default_options: tuple[Any, ...] = ()) -> None:
+    def __init__(self, name: str, prefix: str, description: str = "", label_template: str = "") -> None:
         self.name = name
         self.prefix = prefix
         self.description = description
-        self._template = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(label_template) \
+        # Sandboxed like the experiment file's own templates: both are user text.
+        self._template = SandboxedEnvironment(undefined=jinja2.StrictUndefined).from_string(label_template) \
             if label_template else None
-        self.default_options = tuple(self.validate(o) for o in default_options)
+        self.default_options: tuple[Any, ...] = ()  # canonical; :func:`load_yaml_category` fills them
 
     def validate(self, option: Any) -> dict[str, Any]:
         if not isinstance(option, Mapping) or not option:
@@ -82,8 +83,12 @@ class YamlCategory(BaseCategory):
             node[leaf] = value
 
     def label(self, option: Any) -> str:
+        """The label template rendered with the option's keys (ValueError when one is missing)."""
         if self._template is not None:
-            return self._template.render(**_nest(option))
+            try:
+                return self._template.render(**_nest(option))
+            except jinja2.TemplateError as exc:
+                raise ValueError(f"label template cannot be rendered for this option: {exc}") from None
         return "_".join(f"{key.rsplit('.', 1)[-1].lower()}{_short(value)}" for key, value in option.items())
 
     def sweep_parameters(self) -> dict[str, Any]:
@@ -116,14 +121,18 @@ def load_yaml_category(path: str | Path) -> YamlCategory:
     options = data.get("options") or []
     if not isinstance(options, list):
         raise index.error(("options",), "expected a list of YACS key -> value mappings")
-    for i, option in enumerate(options):
-        try:
-            YamlCategory.validate(None, option)  # type: ignore[arg-type]
-        except ValueError as exc:
-            raise index.error(("options", i), str(exc)) from None
     try:
-        return YamlCategory(data["name"], data["prefix"], str(data.get("description", "")),
-                            str(data.get("label", "")), tuple(options))
+        category = YamlCategory(data["name"], data["prefix"], str(data.get("description", "")),
+                                str(data.get("label", "")))
     except jinja2.TemplateSyntaxError as exc:
         raise index.error(("label",), f"invalid jinja2 template: {exc.message}") from None
+    defaults = []
+    for i, option in enumerate(options):
+        try:  # the label too, so a template naming a key the option lacks fails here, at this line
+            defaults.append(category.validate(option))
+            category.label(defaults[-1])
+        except ValueError as exc:
+            raise index.error(("options", i), str(exc)) from None
+    category.default_options = tuple(defaults)
+    return category
 

@@ -126,6 +126,22 @@ def test_yaml_category_with_unknown_yacs_key_points_at_its_line(tmp_path):
     assert str(info.value).startswith(f"{path}:6: options[1]: unknown YACS key 'INPUT.HFLIP_PROBB'; did you mean")
 
 
+def test_yaml_category_label_naming_a_key_its_option_lacks_is_a_located_error(tmp_path):
+    path = _write(tmp_path / "cats", "aug.yaml", """
+        name: aug
+        prefix: aug
+        label: "flip{{ INPUT.HFLIP_PROB }}"
+        options:
+          - {INPUT.HFLIP_PROB: 0.5}
+          - {INPUT.ROTATION_DEG: 10}
+        """)
+    with pytest.raises(ConfigError) as info:
+        load_plugins([tmp_path / "cats"])
+    message = str(info.value)
+    assert message.startswith(f"{path}:7: options[1]: label template cannot be rendered for this option")
+    assert "HFLIP_PROB" in message
+
+
 def test_disable_plugins_by_name(tmp_path, monkeypatch):
     monkeypatch.setenv("HPSYS_DISABLE_PLUGINS", "image_size,timm_models")
     registry = load_plugins()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from hyperparameter_system.category import BaseCategory
-from hyperparameter_system.config.yacs_keys import default_value
+from hyperparameter_system.config.yacs_keys import default_value, set_key
 from hyperparameter_system.hookspecs import hookimpl
 from hyperparameter_system.naming import format_number
 from hyperparameter_system.option_fields import OptionFields, choose_name, sweep_point
@@ -67,8 +67,7 @@ class SchedulerCategory(BaseCategory):
         cfg.SOLVER.SCHEDULER = option["name"]
         for field, value in option.items():
             if field != "name":
-                section, key = _KEYS[field].split(".")
-                cfg[section][key] = list(value) if isinstance(value, list) else value
+                set_key(cfg, _KEYS[field], list(value) if isinstance(value, list) else value)
 
     def label(self, option: Any) -> str:
         """The name plus every field that differs from the schema default (short and readable)."""

@@ -25,8 +25,9 @@ from typing import Any, Sequence
 from yacs.config import CfgNode
 
 from hyperparameter_system.cell import BASELINE, Cell
+from hyperparameter_system.config.yacs_keys import set_key
 from hyperparameter_system.errors import ConfigError, HpsysError
-from hyperparameter_system.matrix_context import MatrixContext, ModelPlan, Option, canonical_json, set_key
+from hyperparameter_system.matrix_context import MatrixContext, ModelPlan, Option, canonical_json
 from hyperparameter_system.naming import safe_name, unique_names
 
 __all__ = ["VOLATILE_KEYS", "canonical_json", "cell_config", "plan_cell", "plan_matrix", "render_cells"]

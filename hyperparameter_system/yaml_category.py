@@ -27,7 +27,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from hyperparameter_system.category import BaseCategory
-from hyperparameter_system.config.yacs_keys import check_override
+from hyperparameter_system.config.yacs_keys import check_override, set_key
 from hyperparameter_system.config.yaml_source import load_yaml_with_lines
 from hyperparameter_system.naming import format_number
 
@@ -76,11 +76,7 @@ class YamlCategory(BaseCategory):
 
     def apply(self, cfg: Any, option: Any) -> None:
         for key, value in option.items():
-            node = cfg
-            *parents, leaf = key.split(".")
-            for part in parents:
-                node = node[part]
-            node[leaf] = value
+            set_key(cfg, key, value)
 
     def label(self, option: Any) -> str:
         """The label template rendered with the option's keys (ValueError when one is missing)."""

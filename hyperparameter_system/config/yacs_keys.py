@@ -18,7 +18,7 @@ from yacs.config import CfgNode
 
 from hyperparameter_system.config.defaults import get_cfg_defaults
 
-__all__ = ["check_override", "default_value", "describe", "leaf_keys", "suggest_key"]
+__all__ = ["check_override", "default_value", "describe", "leaf_keys", "set_key", "suggest_key"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -83,6 +83,15 @@ def _require_leaf(key: str) -> None:
     if isinstance(_schema()[key], CfgNode):
         children = ", ".join(leaf for leaf in leaf_keys() if leaf.startswith(key + "."))
         raise ValueError(f"{key} is a section, not a setting; its keys: {children}")
+
+
+def set_key(cfg: CfgNode, key: str, value: Any) -> None:
+    """Set a dotted key on an unfrozen config (``SOLVER.BASE_LR``)."""
+    *parents, leaf = key.split(".")
+    node = cfg
+    for part in parents:
+        node = node[part]
+    node[leaf] = value
 
 
 def describe(value: Any) -> str:

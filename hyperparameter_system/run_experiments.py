@@ -17,7 +17,7 @@ import os
 import shlex
 import sys
 from datetime import datetime
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 if __package__ in (None, ""):  # run as a script: python hyperparameter_system/run_experiments.py
     # Python put this file's folder first on sys.path, where the package's own
@@ -30,6 +30,9 @@ if __package__ in (None, ""):  # run as a script: python hyperparameter_system/r
 from hyperparameter_system import experiment_runner
 from hyperparameter_system.config.spec import ExperimentSpec
 from hyperparameter_system.errors import HpsysError
+
+if TYPE_CHECKING:
+    from hyperparameter_system.registry import Registry
 
 Choice = tuple[str, str]  # (value, description)
 
@@ -138,13 +141,13 @@ def _parse_numbers(answer: str, count: int) -> list[int]:
     return picked
 
 
-def model_choices(spec: ExperimentSpec, registry: object | None = None) -> list[Choice]:
+def model_choices(spec: ExperimentSpec, registry: Registry) -> list[Choice]:
     """Enabled models with their descriptions (the experiment file's, else the family's)."""
     return [(m.name, m.description or _plugin_description(registry, "model_family", m.name))
             for m in spec.models if m.enabled]
 
 
-def category_choices(spec: ExperimentSpec, registry: object | None) -> list[Choice]:
+def category_choices(spec: ExperimentSpec, registry: Registry) -> list[Choice]:
     """Enabled categories with descriptions and option counts."""
     out = []
     for entry in spec.categories:
@@ -156,7 +159,7 @@ def category_choices(spec: ExperimentSpec, registry: object | None) -> list[Choi
     return out
 
 
-def _plugin_description(registry: object | None, lookup: str, name: str) -> str:
+def _plugin_description(registry: Registry, lookup: str, name: str) -> str:
     """``registry.<lookup>(name).description``, or "" when there is none."""
     try:
         return str(getattr(getattr(registry, lookup)(name), "description", "") or "")
@@ -164,16 +167,15 @@ def _plugin_description(registry: object | None, lookup: str, name: str) -> str:
         return ""
 
 
-def plan_size(spec: ExperimentSpec, models: list[str], categories: list[str]) -> tuple[int, str]:
+def plan_size(spec: ExperimentSpec, registry: Registry, models: list[str],
+              categories: list[str]) -> tuple[int, str]:
     """Cells in the selection and an ETA line (from the runner's history when it has any).
 
     Planning imports no torch, so this stays instant even for big matrices.
     """
     from hyperparameter_system.hyperparameter_configs import plan_matrix
-    from hyperparameter_system.plugins import load_plugins_for
     from hyperparameter_system.runner.eta import eta_line
 
-    registry = load_plugins_for(spec)
     cells = plan_matrix(spec, registry, models=models, categories=categories, now=datetime.now())
     return len(cells), eta_line(spec.output_dir, spec.name, cells, spec.execution.parallel)
 
@@ -205,14 +207,14 @@ def action_argv(action: str, config: str, models: list[str], categories: list[st
     return None
 
 
-def _select_cells(spec: ExperimentSpec, prompts: PlainPrompts | TtyPrompts) -> tuple[list[str], list[str]]:
+def _select_cells(spec: ExperimentSpec, registry: Registry,
+                  prompts: PlainPrompts | TtyPrompts) -> tuple[list[str], list[str]]:
     """Ask for models and categories until the selection plans without error."""
-    registry = _registry_or_none(spec)
     while True:
         models = prompts.checkbox("Models", model_choices(spec, registry))
         categories = prompts.checkbox("Categories", category_choices(spec, registry))
         try:
-            count, eta = plan_size(spec, models, categories)
+            count, eta = plan_size(spec, registry, models, categories)
         except HpsysError as error:
             print(f"error: {error}")
             continue
@@ -221,30 +223,25 @@ def _select_cells(spec: ExperimentSpec, prompts: PlainPrompts | TtyPrompts) -> t
         return models, categories
 
 
-def _registry_or_none(spec: ExperimentSpec) -> object | None:
-    try:
-        from hyperparameter_system.plugins import load_plugins_for
-
-        return load_plugins_for(spec)
-    except HpsysError:
-        return None
-
-
 def interact(config: str, prompts: PlainPrompts | TtyPrompts) -> int:
     """The menu loop; returns the exit code of the last command run (0 if none)."""
     from hyperparameter_system.config.experiment import load_experiment
+    from hyperparameter_system.plugins import load_plugins_for
 
     spec = load_experiment(config)
+    # A broken plugin is the experiment's error, not the selection's: asking
+    # again could never fix it, so it ends the session like the CLI does.
+    registry = load_plugins_for(spec)
     print(f"Experiment {spec.name} ({config}): metric {spec.metric} ({spec.goal})")
     code = 0
     try:
-        models, categories = _select_cells(spec, prompts)
+        models, categories = _select_cells(spec, registry, prompts)
         while True:
             action = prompts.select("What next?", ACTIONS)
             if action == "quit":
                 return code
             if action == "select":
-                models, categories = _select_cells(spec, prompts)
+                models, categories = _select_cells(spec, registry, prompts)
                 continue
             argv = action_argv(action, config, models, categories, prompts)
             if argv is not None:

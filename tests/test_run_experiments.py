@@ -105,6 +105,17 @@ def test_bad_experiment_file_is_one_line_exit_2(tmp_path: Path):
     assert done.stderr.startswith(f"error: {config}:2:") and done.stderr.count("\n") == 1
 
 
+def test_broken_plugin_next_to_the_experiment_is_one_line_exit_2(tmp_path: Path):
+    config = _experiment(tmp_path)
+    (tmp_path / "categories").mkdir()
+    (tmp_path / "categories" / "broken.yaml").write_text("name: augmentation\nprefix: aug\noptions: [1]\n")
+    done = subprocess.run([sys.executable, str(SCRIPT), "--config", str(config)],
+                          input="\n\n\n\n", capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2  # asking for another selection could never mend the plugin
+    assert done.stderr.startswith(f"error: {tmp_path / 'categories' / 'broken.yaml'}:3:")
+    assert done.stderr.count("\n") == 1 and "Models" not in done.stdout
+
+
 def _screen(child) -> str:
     return ANSI.sub("", child.before + (child.after if isinstance(child.after, str) else ""))
 

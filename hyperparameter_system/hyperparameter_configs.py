@@ -77,12 +77,7 @@ def plan_cell(spec: Any, registry: Any, model: str, category: str, option: Any, 
         run_name: Use this (sanitised) run name instead of the template's.
     """
     ctx = MatrixContext(spec, registry)
-    plan = ctx.model_plan(model)
-    if category == BASELINE:
-        draft = _draft(ctx, plan, None, None, now)
-    else:
-        cat = ctx.category_plan(category, ())
-        draft = _draft(ctx, plan, cat, ctx.validate_option(cat, option, 0, 0), now)
+    draft = _draft(ctx, ctx.model_plan(model), *ctx.single_option(category, option), now)
     if run_name is not None:
         draft["run_name"] = safe_name(run_name)
     return _finish(ctx, [draft])[0]
@@ -153,13 +148,7 @@ def cell_config(spec: Any, registry: Any, cell: Cell) -> CfgNode:
 
 
 def _cell_config(ctx: MatrixContext, cell: Cell) -> CfgNode:
-    plan = ctx.model_plan(cell.model)
-    if cell.category == BASELINE:
-        cat, option = None, None
-    else:
-        cat = ctx.category_plan(cell.category, ())
-        option = ctx.validate_option(cat, cell.option, 0, 0)
-    cfg, _, cell_id = _identify(ctx, plan, cat, option)
+    cfg, _, cell_id = _identify(ctx, ctx.model_plan(cell.model), *ctx.single_option(cell.category, cell.option))
     if cell_id != cell.cell_id:
         raise HpsysError(f"cell {cell.run_name} ({cell.cell_id[:12]}) no longer matches the experiment "
                          "file; plan the matrix again")

@@ -237,11 +237,16 @@ class MatrixContext:
                     raise UnknownNameError(f"Unknown category {name!r}{did_you_mean(name, known)}; "
                                            f"known: {', '.join(known)}")
             chosen = [n for n in dict.fromkeys(names) if n != BASELINE]
-        return [self.category_plan(n, None) for n in sorted(chosen)]
+        return [self.category_plan(n) for n in sorted(chosen)]
 
-    def category_plan(self, name: str, options: Sequence[Any] | None) -> CategoryPlan:
-        """The plan of category ``name``; ``options`` None means the experiment's (or defaults)."""
-        key = name if options is None else f"{name}\0adhoc"
+    def category_plan(self, name: str, with_options: bool = True) -> CategoryPlan:
+        """The plan of category ``name``, with the experiment's options (or the category's defaults).
+
+        Args:
+            with_options: False leaves the options out (nothing of them is
+                validated): a sweep trial or a re-rendered cell brings its own.
+        """
+        key = name if with_options else f"{name}\0adhoc"
         if key in self._categories:
             return self._categories[key]
         entry = next((c for c in self.spec.categories if c.name == name), None)
@@ -253,7 +258,7 @@ class MatrixContext:
                             category=category)
         if entry is not None and entry.label_template:
             plan.label_template = self._compile(("categories", name, "label"), entry.label_template)
-        if options is None:
+        if with_options:
             self._add_options(plan, entry, category)
         self._categories[key] = plan
         return plan
@@ -270,6 +275,13 @@ class MatrixContext:
                                  f"same option as options[{first[text].index}] ({text})", option.line)
             first[text] = option
             plan.options.append(option)
+
+    def single_option(self, category: str, value: Any) -> tuple[CategoryPlan | None, Option | None]:
+        """The plan and validated option of one cell outside the matrix (None, None: the baseline)."""
+        if category == BASELINE:
+            return None, None
+        plan = self.category_plan(category, with_options=False)
+        return plan, self.validate_option(plan, value, 0, 0)
 
     def validate_option(self, plan: CategoryPlan, value: Any, index: int, line: int) -> Option:
         """Validate one option with its category; errors name ``categories.<cat>.options[i]``."""

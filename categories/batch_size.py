@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from hyperparameter_system.category import BaseCategory
 from hyperparameter_system.hookspecs import hookimpl
-from hyperparameter_system.option_fields import OptionFields, sweep_point
+from hyperparameter_system.option_fields import OptionFields
 
 
 class BatchSizeCategory(BaseCategory):
@@ -51,9 +51,6 @@ class BatchSizeCategory(BaseCategory):
 
     def sweep_parameters(self) -> dict[str, Any]:
         return {"size": {"values": [16, 32, 64, 128]}, "scale_lr": {"values": [False, True]}}
-
-    def option_from_sweep(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return sweep_point(params, self.name)
 
 
 @hookimpl

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 from hyperparameter_system.category import BaseCategory
 from hyperparameter_system.hookspecs import hookimpl
 from hyperparameter_system.naming import format_number
-from hyperparameter_system.option_fields import OptionFields, sweep_point
+from hyperparameter_system.option_fields import OptionFields
 
 
 class EarlyStoppingCategory(BaseCategory):
@@ -44,9 +44,6 @@ class EarlyStoppingCategory(BaseCategory):
     def sweep_parameters(self) -> dict[str, Any]:
         return {"patience": {"values": [1, 2, 3, 5]},
                 "min_delta": {"distribution": "uniform", "min": 0.0, "max": 0.02}}
-
-    def option_from_sweep(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return sweep_point(params, self.name)
 
 
 @hookimpl

@@ -23,7 +23,7 @@ from typing import Any, Mapping
 from hyperparameter_system.category import BaseCategory
 from hyperparameter_system.hookspecs import hookimpl
 from hyperparameter_system.naming import format_number
-from hyperparameter_system.option_fields import OptionFields, sweep_point
+from hyperparameter_system.option_fields import OptionFields
 
 MIN_SIZE = 8
 MEMORY_EXPONENT = 2.5
@@ -71,9 +71,6 @@ class ImageSizeCategory(BaseCategory):
 
     def sweep_parameters(self) -> dict[str, Any]:
         return {"size": {"values": [16, 24, 32, 48, 64]}}
-
-    def option_from_sweep(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return sweep_point(params, self.name)
 
 
 @hookimpl

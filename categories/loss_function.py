@@ -12,7 +12,7 @@ from typing import Any, Mapping
 from hyperparameter_system.category import BaseCategory
 from hyperparameter_system.hookspecs import hookimpl
 from hyperparameter_system.naming import format_number
-from hyperparameter_system.option_fields import OptionFields, choose_name, sweep_point
+from hyperparameter_system.option_fields import OptionFields, choose_name
 
 _FIELDS = {"CrossEntropyLoss": (), "FocalLoss": ("alpha", "gamma"), "LabelSmoothingLoss": ("smoothing",)}
 _KEYS = {"alpha": "FOCAL_ALPHA", "gamma": "FOCAL_GAMMA", "smoothing": "LABEL_SMOOTHING"}
@@ -60,7 +60,7 @@ class LossFunctionCategory(BaseCategory):
         }
 
     def option_from_sweep(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        params = sweep_point(params, self.name)
+        params = super().option_from_sweep(params)
         allowed = ("name",) + _FIELDS.get(params.get("name"), ())
         return {key: value for key, value in params.items() if key in allowed}
 

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from hyperparameter_system.category import BaseCategory
 from hyperparameter_system.hookspecs import hookimpl
 from hyperparameter_system.naming import format_number
-from hyperparameter_system.option_fields import OptionFields, choose_name, sweep_point
+from hyperparameter_system.option_fields import OptionFields, choose_name
 
 _COMMON = ("name", "lr", "weight_decay")
 _FIELDS = {"AdamW": _COMMON + ("betas",), "Adam": _COMMON + ("betas",),
@@ -81,7 +81,7 @@ class OptimizerCategory(BaseCategory):
 
     def option_from_sweep(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Keep only the fields the sampled optimizer has (a sweep may sample momentum for AdamW)."""
-        params = sweep_point(params, self.name)
+        params = super().option_from_sweep(params)
         allowed = _FIELDS.get(params.get("name"), _COMMON)
         return {key: value for key, value in params.items() if key in allowed}
 

@@ -14,7 +14,7 @@ from hyperparameter_system.category import BaseCategory
 from hyperparameter_system.config.yacs_keys import default_value, set_key
 from hyperparameter_system.hookspecs import hookimpl
 from hyperparameter_system.naming import format_number
-from hyperparameter_system.option_fields import OptionFields, choose_name, sweep_point
+from hyperparameter_system.option_fields import OptionFields, choose_name
 
 _WARMUP = ("warmup_iters", "warmup_factor")
 _FIELDS = {
@@ -87,7 +87,7 @@ class SchedulerCategory(BaseCategory):
 
     def option_from_sweep(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Keep only the fields the sampled scheduler has."""
-        params = sweep_point(params, self.name)
+        params = super().option_from_sweep(params)
         allowed = ("name",) + _FIELDS.get(params.get("name"), ()) + _WARMUP
         return {key: value for key, value in params.items() if key in allowed}
 

@@ -48,5 +48,10 @@ class BaseCategory(ABC):
         return {}
 
     def option_from_sweep(self, params: Mapping[str, Any]) -> Any:
-        """Turn one sampled sweep point (flat or nested dict) into an option for validate()."""
-        return dict(params)
+        """Turn one sampled sweep point into an option for validate().
+
+        Sweeps may nest the fields under the category name (``{optimizer: {lr: ..}}``)
+        or give them flat (``{lr: ..}``); both read as the flat dict of fields.
+        """
+        inner = params.get(self.name)
+        return dict(inner) if isinstance(inner, Mapping) and len(params) == 1 else dict(params)

@@ -15,7 +15,7 @@ from typing import Any, Collection, Mapping
 from hyperparameter_system.config.yacs_keys import default_value
 from hyperparameter_system.registry import did_you_mean
 
-__all__ = ["OptionFields", "choose_name", "sweep_point"]
+__all__ = ["OptionFields", "choose_name"]
 
 
 def choose_name(value: Any, choices: Collection[str], what: str) -> str:
@@ -94,12 +94,3 @@ class OptionFields:
         except ValueError:
             raise ValueError(f"{field} must be a list of finite numbers, but got {field}={value!r}") from None
 
-
-def sweep_point(params: Mapping[str, Any], category: str) -> dict[str, Any]:
-    """A sampled sweep point as a flat dict of option fields.
-
-    Sweeps may nest the fields under the category name (``{optimizer: {lr: ..}}``)
-    or give them flat (``{lr: ..}``); both read the same.
-    """
-    inner = params.get(category)
-    return dict(inner) if isinstance(inner, Mapping) and len(params) == 1 else dict(params)

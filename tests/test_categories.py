@@ -84,6 +84,19 @@ def test_sweep_space_round_trips(name):
         point = _sample(parameters)
         option = category.validate(category.option_from_sweep(point))
         assert category.label(option)
+        # A point nested under the category's name reads as the same option.
+        assert category.validate(category.option_from_sweep({name: point})) == option
+
+
+def test_a_plugin_without_its_own_option_from_sweep_reads_nested_points():
+    from hyperparameter_system.category import BaseCategory
+
+    class Dropout(BaseCategory):
+        name, prefix = "dropout", "drop"
+        validate = apply = label = lambda self, *args: None
+
+    assert Dropout().option_from_sweep({"dropout": {"p": 0.1}}) == {"p": 0.1}
+    assert Dropout().option_from_sweep({"p": 0.1, "dropout": {"q": 1}}) == {"p": 0.1, "dropout": {"q": 1}}
 
 
 def test_optimizer_rules():

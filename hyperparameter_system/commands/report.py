@@ -13,6 +13,7 @@ import shutil
 import sys
 
 from hyperparameter_system.config.experiment import load_experiment
+from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.report import (
     find_best,
     load_summary,
@@ -39,7 +40,11 @@ def main(args: argparse.Namespace) -> int:
         width = shutil.get_terminal_size((120, 24)).columns if to_terminal else None
         text = render(summary, fmt, color=to_terminal, width=width)
     if args.output:
-        write_text_atomic(args.output, text)
+        try:
+            write_text_atomic(args.output, text)
+        except OSError as error:  # a folder, a missing parent we may not create, a full disk
+            raise HpsysError(f"--output: cannot write {args.output}: "
+                             f"{error.strerror or error}") from None
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)

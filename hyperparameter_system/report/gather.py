@@ -10,6 +10,7 @@ own staleness rule: dead pid on this host, or an expired lease) is reported as
 from __future__ import annotations
 
 import math
+import sqlite3
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -34,12 +35,16 @@ def open_store(output_dir: str, experiment: str, hint: str) -> Store:
 
     Raises:
         NoResultsError: when the store file does not exist.
+        HpsysError: when the file is not an SQLite store (damaged, or another file).
     """
     path = store_path(output_dir, experiment)
     if not path.is_file():
         raise NoResultsError(
             f"no results yet for experiment {experiment} (looked in {path}); run {hint} first")
-    return Store.open(path, experiment=experiment)
+    try:
+        return Store.open(path, experiment=experiment)
+    except sqlite3.DatabaseError as error:
+        raise HpsysError(f"{path}: not a readable results store ({error})") from None
 
 
 def read_cells(store: Store) -> list[CellRecord]:

@@ -19,11 +19,9 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from hyperparameter_system.errors import HpsysError
-
 from hyperparameter_system.report.best import find_best, render_best
 from hyperparameter_system.report.records import CellSummary, ExperimentSummary, ModelSummary
-from hyperparameter_system.report.summary import build_summary
+from hyperparameter_system.report.summary import build_summary, require_known
 
 FORMATS = ("table", "csv", "json", "md", "html")
 
@@ -41,11 +39,13 @@ def load_summary(output_dir: str, experiment: str, *, metric: str, goal: str,
 
     Args:
         models: Only these models (each must have cells in the store).
-        categories: Only these categories; baselines are kept, since deltas need them.
+        categories: Only these categories (each must have cells in the store);
+            baselines are kept, since deltas need them.
 
     Raises:
         NoResultsError: when the experiment has no store yet.
-        HpsysError: for a model the store has no cells of (the known ones listed).
+        HpsysError: for a model or category the store has no cells of (the
+            known ones listed).
     """
     from hyperparameter_system.report.gather import open_store, read_cells
 
@@ -54,11 +54,10 @@ def load_summary(output_dir: str, experiment: str, *, metric: str, goal: str,
         cells = read_cells(store)
     finally:
         store.close()
-    known = list(dict.fromkeys(c.model for c in cells))
-    for name in models or ():
-        if name not in known:
-            raise HpsysError(f"--models: no results for model '{name}' in experiment "
-                             f"{experiment}; known: {', '.join(known) or 'none'}")
+    require_known("--models", "model", models or (),
+                  list(dict.fromkeys(c.model for c in cells)), experiment)
+    require_known("--categories", "category", categories or (),
+                  list(dict.fromkeys(c.category for c in cells)), experiment)
     cells = [c for c in cells if (not models or c.model in models)
              and (not categories or c.category in ("baseline", *categories))]
     return build_summary(cells, experiment=experiment, metric=metric, goal=goal,

@@ -13,7 +13,7 @@ from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.report import fmt
 from hyperparameter_system.report.links import reproduce_command, wandb_reference
 from hyperparameter_system.report.records import CellSummary, ExperimentSummary
-from hyperparameter_system.report.summary import better
+from hyperparameter_system.report.summary import better, require_known
 
 
 def find_best(summary: ExperimentSummary, model: str | None = None) -> CellSummary:
@@ -25,11 +25,8 @@ def find_best(summary: ExperimentSummary, model: str | None = None) -> CellSumma
     """
     models = summary.models
     if model is not None:
-        models = tuple(m for m in summary.models if m.model == model)
-        if not models:
-            known = ", ".join(m.model for m in summary.models) or "none"
-            raise HpsysError(f"--model: no results for model '{model}' in experiment "
-                             f"{summary.experiment}; known: {known}")
+        require_known("--model", "model", [model], [m.model for m in models], summary.experiment)
+        models = tuple(m for m in models if m.model == model)
     best: CellSummary | None = None
     for candidate in (m.best for m in models):
         if candidate is not None and (best is None or better(candidate.metric, best.metric,

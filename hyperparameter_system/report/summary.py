@@ -14,6 +14,7 @@ from typing import Iterable, Sequence
 
 from hyperparameter_system.cell import BASELINE
 from hyperparameter_system.child_contract import Status
+from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.report.records import (
     AttemptRecord,
     CellRecord,
@@ -24,6 +25,19 @@ from hyperparameter_system.report.records import (
 
 _WINNING = {Status.COMPLETED.value, Status.EARLY_TERMINATED.value}
 _SAVING = _WINNING  # only a run that ended on its own terms "saved" epochs
+
+
+def require_known(flag: str, kind: str, names: Iterable[str], known: Sequence[str],
+                  experiment: str) -> None:
+    """Refuse a name the store has no cells of: a typo must not pass for "no results".
+
+    Raises:
+        HpsysError: naming ``flag``, the name and the known ones.
+    """
+    for name in names:
+        if name not in known:
+            raise HpsysError(f"{flag}: no results for {kind} '{name}' in experiment "
+                             f"{experiment}; known: {', '.join(known) or 'none'}")
 
 
 def better(a: float, b: float, goal: str) -> bool:

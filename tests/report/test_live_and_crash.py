@@ -1,4 +1,5 @@
-"""``--summary`` while a runner holds a cell, and after that runner was killed with -9.
+"""``--summary`` while a runner holds a cell, after that runner was killed with -9, and
+the user errors a summary meets (no store, a damaged one, a bad flag value).
 
 A real second process plays the runner: it claims a cell in the real store,
 records two evaluations through the store's API and waits. The summary is then
@@ -124,3 +125,39 @@ def test_missing_store_is_one_line_and_exit_2(tmp_path: Path):
     assert done.stderr == (f"error: no results yet for experiment live (looked in {expected}); "
                            f"run `hpsys --all --config {config}` first\n")
     assert not expected.exists() and done.stdout == ""
+
+
+def _summary_cli(config: Path, *flags: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hyperparameter_system.experiment_runner",
+                           "--config", str(config), "--summary", *flags],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_unwritable_output_is_one_line_and_exit_2(store_with_standin, tmp_path: Path):
+    config, _ = store_with_standin
+    (tmp_path / "taken").mkdir()
+    done = _summary_cli(config, "--output", str(tmp_path / "taken"))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == f"error: --output: cannot write {tmp_path / 'taken'}: Is a directory\n"
+    assert list((tmp_path / "taken").iterdir()) == [] and not list(tmp_path.glob(".taken.*"))
+
+
+def test_damaged_store_is_one_line_and_exit_2(tmp_path: Path):
+    config = _experiment(tmp_path)
+    db = store_path(tmp_path / "out", "live")
+    db.parent.mkdir(parents=True)
+    db.write_text("not an sqlite file\n")
+    done = _summary_cli(config)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == f"error: {db}: not a readable results store (file is not a database)\n"
+
+
+def test_unknown_category_is_refused_like_an_unknown_model(store_with_standin):
+    config, _ = store_with_standin
+    done = _summary_cli(config, "--categories", "optimizr")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == ("error: --categories: no results for category 'optimizr' in experiment "
+                           "live; known: baseline, optimizer\n")
+    kept = _summary_cli(config, "--categories", "optimizer", "--format", "json")
+    assert {c["category"] for c in json.loads(kept.stdout)["models"][0]["cells"]} == {
+        "baseline", "optimizer"}

@@ -45,14 +45,6 @@ def better(a: float, b: float, goal: str) -> bool:
     return a < b if goal == "minimize" else a > b
 
 
-def best_of(values: Iterable[float], goal: str) -> float | None:
-    """The best of ``values`` under ``goal``, or None when there are none."""
-    found = list(values)
-    if not found:
-        return None
-    return min(found) if goal == "minimize" else max(found)
-
-
 def build_summary(
     cells: Sequence[CellRecord],
     *,

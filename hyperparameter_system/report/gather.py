@@ -106,11 +106,11 @@ def _is_number(value: Any) -> bool:
 def _max_epochs(config_path: str, attempt: Attempt | None) -> int | None:
     """SOLVER.MAX_EPOCHS the attempt ran with: its config, then command-line overrides.
 
-    The runner may pass ``KEY VALUE`` pairs after the config (and retries add
-    their own), so the last ``SOLVER.MAX_EPOCHS`` on the command line wins.
+    The runner may pass ``KEY VALUE`` pairs after the config (a retry's own
+    overrides among them), so the last ``SOLVER.MAX_EPOCHS`` on the command line wins.
     """
     value = _config_max_epochs(config_path)
-    argv: Sequence[Any] = list(attempt.command or ()) + list(attempt.overrides or ()) if attempt else []
+    argv: Sequence[Any] = (attempt.command or []) if attempt else []
     for i, token in enumerate(argv[:-1]):
         if token == "SOLVER.MAX_EPOCHS":
             try:

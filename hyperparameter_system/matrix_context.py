@@ -22,7 +22,7 @@ from yacs.config import CfgNode
 
 from hyperparameter_system.cell import BASELINE
 from hyperparameter_system.config.defaults import get_cfg_defaults
-from hyperparameter_system.config.yacs_keys import check_override, set_key
+from hyperparameter_system.config.yacs_keys import check_mapping, check_override, set_key
 from hyperparameter_system.config.yaml_source import dotted, load_yaml_with_lines
 from hyperparameter_system.errors import ConfigError, UnknownNameError
 from hyperparameter_system.naming import model_safe, safe_name, unique_names
@@ -198,24 +198,10 @@ class MatrixContext:
     @staticmethod
     def _merge_profile(cfg: CfgNode, path: Path) -> set[str]:
         """Merge a model profile (nested or dotted YACS keys), each key checked at its line."""
-        data, index = load_yaml_with_lines(path)
-        keys: set[str] = set()
-
-        def walk(keypath: tuple[Any, ...], node: Any, prefix: str) -> None:
-            if not isinstance(node, dict):
-                raise index.error(keypath, "a model profile must be a mapping of YACS keys")
-            for key, value in node.items():
-                if isinstance(value, dict):
-                    walk(keypath + (key,), value, f"{prefix}{key}.")
-                    continue
-                try:
-                    set_key(cfg, prefix + str(key), check_override(prefix + str(key), value))
-                except ValueError as exc:
-                    raise index.error(keypath + (key,), str(exc)) from None
-                keys.add(prefix + str(key))
-
-        walk((), data, "")
-        return keys
+        settings = check_mapping(*load_yaml_with_lines(path))
+        for key, value in settings.items():
+            set_key(cfg, key, value)
+        return set(settings)
 
     # ----------------------------------------------------------- categories
     def select_categories(self, names: Sequence[str] | None) -> list[CategoryPlan]:

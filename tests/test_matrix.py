@@ -160,3 +160,13 @@ def test_plan_cell_for_a_sweep_trial_renders_like_a_matrix_cell(tmp_path):
     cfg = get_cfg_defaults()
     cfg.merge_from_file(str(path))
     assert (cfg.SOLVER.OPTIMIZER, cfg.SOLVER.BASE_LR) == ("SGD", 0.02)
+
+
+def test_model_profile_setting_a_key_twice_is_an_error_at_the_second(tmp_path):
+    profile = tmp_path / "profile.yaml"
+    profile.write_text("SOLVER.BASE_LR: 0.1\nSOLVER:\n  BASE_LR: 0.2\n", encoding="utf-8")
+    spec = make_spec(tmp_path, models=(ModelEntry(name="small_cnn", base_config=str(profile)),))
+    with pytest.raises(ConfigError) as caught:
+        _plan(spec)
+    assert str(caught.value) == f"{profile}:3: SOLVER.BASE_LR: SOLVER.BASE_LR is set twice"
+    assert not (tmp_path / "temp_configs").exists()

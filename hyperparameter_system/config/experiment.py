@@ -30,7 +30,7 @@ from hyperparameter_system.config.spec import (
     ModelEntry,
     WandbSettings,
 )
-from hyperparameter_system.config.yacs_keys import check_override, describe
+from hyperparameter_system.config.yacs_keys import check_mapping, describe
 from hyperparameter_system.config.yaml_source import KeyPath, LineIndex, load_yaml_with_lines
 
 __all__ = ["load_experiment"]
@@ -119,25 +119,8 @@ def _metric(reader: _Reader, value: Any) -> tuple[str, str]:
 
 def _overrides(reader: _Reader, value: Any) -> tuple[tuple[str, Any], ...]:
     """YACS key -> value, dotted (``SOLVER.MAX_EPOCHS: 2``) or nested (``SOLVER: {MAX_EPOCHS: 2}``)."""
-    result: dict[str, Any] = {}
-
-    def walk(keypath: KeyPath, mapping: Any, prefix: str) -> None:
-        for name, item in reader.mapping(keypath, mapping, None).items():
-            yacs_key = prefix + name
-            sub = keypath + (name,)
-            if isinstance(item, dict):
-                walk(sub, item, yacs_key + ".")
-                continue
-            if yacs_key in result:
-                raise reader.index.error(sub, f"{yacs_key} is set twice")
-            try:
-                result[yacs_key] = check_override(yacs_key, item)
-            except ValueError as exc:
-                raise reader.index.error(sub, str(exc)) from None
-
-    if value is not None:
-        walk(("experiment", "overrides"), value, "")
-    return tuple(result.items())
+    key: KeyPath = ("experiment", "overrides")
+    return tuple(check_mapping(reader.mapping(key, value, None), reader.index, key).items())
 
 
 def _plugin_dirs(reader: _Reader, value: Any) -> tuple[str, ...]:

@@ -17,8 +17,9 @@ from typing import Any
 from yacs.config import CfgNode
 
 from hyperparameter_system.config.defaults import get_cfg_defaults
+from hyperparameter_system.config.yaml_source import KeyPath, LineIndex
 
-__all__ = ["check_override", "default_value", "describe", "leaf_keys", "set_key", "suggest_key"]
+__all__ = ["check_mapping", "check_override", "default_value", "describe", "leaf_keys", "set_key", "suggest_key"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -75,6 +76,36 @@ def check_override(key: str, value: Any) -> Any:
     """
     _require_leaf(key)
     return _coerce(value, _schema()[key])
+
+
+def check_mapping(node: Any, index: LineIndex, keypath: KeyPath = ()) -> dict[str, Any]:
+    """YACS settings written nested (``SOLVER: {BASE_LR: 0.1}``) or dotted, checked and flattened.
+
+    Used for experiment overrides and model profiles alike. Each problem is a
+    ConfigError at its line; a key reached twice (dotted and nested) is one.
+
+    Returns:
+        Dotted key -> value normalised by :func:`check_override`, in file order.
+    """
+    result: dict[str, Any] = {}
+
+    def walk(keypath: KeyPath, node: Any, prefix: str) -> None:
+        if not isinstance(node, dict):
+            raise index.error(keypath, f"expected mapping, got {describe(node)}")
+        for name, item in node.items():
+            key, sub = f"{prefix}{name}", keypath + (name,)
+            if isinstance(item, dict):
+                walk(sub, item, key + ".")
+                continue
+            if key in result:
+                raise index.error(sub, f"{key} is set twice")
+            try:
+                result[key] = check_override(key, item)
+            except ValueError as exc:
+                raise index.error(sub, str(exc)) from None
+
+    walk(keypath, node, "")
+    return result
 
 
 def _require_leaf(key: str) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from hyperparameter_system.report.records import CellSummary, ModelSummary
+from hyperparameter_system.child_contract import Status
+from hyperparameter_system.report.records import INTERRUPTED, CellSummary, ModelSummary
+from hyperparameter_system.report.summary import FINISHED
 
 BEST_MARK = "*"  # marks the best option of a category (ASCII: pipes and CSV-safe)
 
@@ -65,9 +67,9 @@ def problems(model: ModelSummary) -> list[str]:
     lines = []
     for cell in model.cells:
         latest = cell.record.latest
-        if latest is None or cell.status in ("completed", "early_terminated", "running"):
+        if latest is None or cell.status in FINISHED or cell.status == Status.RUNNING.value:
             continue
-        if cell.status == "interrupted":
+        if cell.status == INTERRUPTED:
             first = "its runner died mid-run; the next run of the matrix resumes it"
         else:
             first = latest.error.splitlines()[0] if latest.error else "no error text"

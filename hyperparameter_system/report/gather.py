@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from hyperparameter_system.errors import HpsysError
-from hyperparameter_system.report.records import AttemptRecord, CellRecord, EpochPoint
+from hyperparameter_system.report.records import INTERRUPTED, AttemptRecord, CellRecord, EpochPoint
 from hyperparameter_system.store import Attempt, Store, store_path
-
-INTERRUPTED = "interrupted"  # a running attempt whose runner died; not a child status
 
 
 class NoResultsError(HpsysError):

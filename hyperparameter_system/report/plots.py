@@ -13,8 +13,7 @@ import math
 from typing import Any
 
 from hyperparameter_system.report.records import ModelSummary
-
-_FINISHED = ("completed", "early_terminated")
+from hyperparameter_system.report.summary import FINISHED
 
 
 def _pyplot() -> Any:
@@ -73,7 +72,7 @@ def _delta_text(delta: float | None, status: str) -> str:
     """The delta, with the status when the cell has not finished well."""
     if delta is None:
         return status
-    return f"{delta:+.4f}" if status in _FINISHED else f"{delta:+.4f}\n({status})"
+    return f"{delta:+.4f}" if status in FINISHED else f"{delta:+.4f}\n({status})"
 
 
 def learning_curves(model: ModelSummary, category: str, metric: str) -> str | None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+INTERRUPTED = "interrupted"  # a running attempt whose runner died; not a child status
+
 
 @dataclass(frozen=True)
 class EpochPoint:

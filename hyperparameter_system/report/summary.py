@@ -16,6 +16,7 @@ from hyperparameter_system.cell import BASELINE
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.report.records import (
+    INTERRUPTED,
     AttemptRecord,
     CellRecord,
     CellSummary,
@@ -23,8 +24,9 @@ from hyperparameter_system.report.records import (
     ModelSummary,
 )
 
-_WINNING = {Status.COMPLETED.value, Status.EARLY_TERMINATED.value}
-_SAVING = _WINNING  # only a run that ended on its own terms "saved" epochs
+# Statuses of a run that ended on its own terms: only these can win, and only
+# these "saved" the epochs they did not run.
+FINISHED = frozenset({Status.COMPLETED.value, Status.EARLY_TERMINATED.value})
 
 
 def require_known(flag: str, kind: str, names: Iterable[str], known: Sequence[str],
@@ -97,7 +99,7 @@ def _model_summary(
     records = sorted(records, key=lambda r: (r.category != BASELINE, r.category, r.option_label))
     plain = [_judge(record, metric, goal, now) for record in records]
     baseline = next((c for c in plain if c["record"].category == BASELINE), None)
-    base_value = baseline["metric"] if baseline and baseline["status"] in _WINNING else None
+    base_value = baseline["metric"] if baseline and baseline["status"] in FINISHED else None
     for row in plain:
         value = row["metric"]
         row["delta"] = None if value is None or base_value is None else value - base_value
@@ -139,7 +141,7 @@ def _best_row(rows: list[dict], goal: str) -> dict | None:
     """The first row with the best metric among rows that finished well."""
     best: dict | None = None
     for row in rows:
-        if row["status"] not in _WINNING or row["metric"] is None:
+        if row["status"] not in FINISHED or row["metric"] is None:
             continue
         if best is None or better(row["metric"], best["metric"], goal):
             best = row
@@ -188,7 +190,7 @@ def _duration(attempt: AttemptRecord, now: float) -> float | None:
     """Recorded duration, or the time so far for an attempt still running."""
     if attempt.duration_s is not None:
         return attempt.duration_s
-    if attempt.status == "interrupted":  # its runner died: the clock stopped at the last report
+    if attempt.status == INTERRUPTED:  # its runner died: the clock stopped at the last report
         last = attempt.history[-1].metrics.get("elapsed_s") if attempt.history else None
         return float(last) if last is not None else None
     if attempt.started_at is None:
@@ -204,7 +206,7 @@ def _saved_seconds(attempt: AttemptRecord, epochs_run: int | None, max_epochs: i
     evaluation) when present, so process start-up is not counted as training;
     otherwise from the attempt's wall time.
     """
-    if attempt.status not in _SAVING or not epochs_run or not max_epochs or epochs_run >= max_epochs:
+    if attempt.status not in FINISHED or not epochs_run or not max_epochs or epochs_run >= max_epochs:
         return 0.0
     elapsed = attempt.history[-1].metrics.get("elapsed_s") if attempt.history else None
     total = float(elapsed) if elapsed else attempt.duration_s

@@ -65,8 +65,9 @@ def _md_model(model: ModelSummary, metric_name: str) -> list[str]:
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", fmt.best_line(model, metric_name), "",
               f"status: {fmt.counts(model.status_counts)}", ""]
-    lines += [f"- {_md_escape(line)}" for line in fmt.problems(model)]
-    if fmt.problems(model):
+    problems = fmt.problems(model)
+    lines += [f"- {_md_escape(line)}" for line in problems]
+    if problems:
         lines.append("")
     return lines
 

@@ -24,13 +24,14 @@ Public API (everything else is private):
     Store.created_at -> datetime                    the matrix ``now`` for resumes
     Store.meta(key) / Store.set_meta(key, value)
     Store.register_cells(cells)                     insert-or-ignore Cell rows
-    Store.claim(cell_id, *, session, rerun=None, output_dir_for=...) -> Attempt | None
-    Store.claim_retry(previous, *, overrides, output_dir) -> Attempt | None
+    Store.claim(cell_id, *, session, rerun=None, output_dir_for=None, lease_s=...) -> Attempt | None
+    Store.claim_retry(previous, *, overrides=None, output_dir_for=None, lease_s=...) -> Attempt | None
     Store.update_attempt(attempt_id, **columns)     e.g. child_pid, command, log_path
-    Store.finish_attempt(attempt_id, status, **columns)
+    Store.finish_attempt(attempt_id, status, **columns) -> bool
     Store.add_epochs(attempt_id, records, start_seq=0) -> int
     Store.renew_leases(session, lease_s)
     Store.stale_attempts() -> list[Attempt]         'running' rows of dead runners
+    Store.cells() -> list[CellRow]
     Store.cell_results() -> list[CellResult]        every cell + latest and best attempt
     Store.attempts(cell_id=None) -> list[Attempt]
     Store.epochs(attempt_id) -> list[EpochRow]

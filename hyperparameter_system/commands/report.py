@@ -30,15 +30,13 @@ def main(args: argparse.Namespace) -> int:
     spec = load_experiment(args.config)
     summary = load_summary(spec.output_dir, spec.name, metric=spec.metric, goal=spec.goal,
                            hint=_run_hint(args.config), wandb_entity=spec.wandb.entity,
-                           models=getattr(args, "models", None),
-                           categories=getattr(args, "categories", None))
-    if getattr(args, "best", False):
-        text = render_best(summary, find_best(summary, getattr(args, "model", None)))
+                           models=args.models, categories=args.categories)
+    if args.best:
+        text = render_best(summary, find_best(summary, args.model))
     else:
-        fmt = getattr(args, "format", "table") or "table"
-        to_terminal = not args.output and fmt == "table" and sys.stdout.isatty()
+        to_terminal = not args.output and args.format == "table" and sys.stdout.isatty()
         width = shutil.get_terminal_size((120, 24)).columns if to_terminal else None
-        text = render(summary, fmt, color=to_terminal, width=width)
+        text = render(summary, args.format, color=to_terminal, width=width)
     if args.output:
         try:
             write_text_atomic(args.output, text)

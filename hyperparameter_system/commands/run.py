@@ -14,7 +14,7 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.config.spec import ExperimentSpec
@@ -24,25 +24,31 @@ from hyperparameter_system.runner import RetryPolicy, RunOptions, Runner, make_p
 from hyperparameter_system.runner.child import build_argv
 from hyperparameter_system.store import Store, store_path
 
+if TYPE_CHECKING:
+    from hyperparameter_system.registry import Registry
+
 
 def main(args: argparse.Namespace) -> int:
     """Run the selected cells; see the module docstring for exit codes."""
     if not (args.all or args.models or args.categories):
         raise HpsysError("nothing selected: pass --all, --models M.. or --categories C.. "
                          "(or --matrix to see the plan)")
+    from hyperparameter_system import hyperparameter_configs as matrix
     from hyperparameter_system.config.experiment import load_experiment
+    from hyperparameter_system.plugins import load_plugins_for
 
     spec = load_experiment(args.config)
     options = run_options(spec, args)
     root = Path(spec.output_dir) / spec.name
-    plan = planner(spec, args)
+    registry = load_plugins_for(spec)
+    plan = planner(spec, registry, args)
     # Every user error (bad option, broken command template) surfaces here,
     # before the store or any config file is written.
     check_commands(plan(datetime.now()), root)
     with Store.open(store_path(spec.output_dir, spec.name), experiment=spec.name,
                     metric=spec.metric, goal=spec.goal) as store:
         cells = plan(store.created_at)
-        render(cells, spec)
+        matrix.render_cells(cells, spec, registry)  # all or nothing
         # Registered up front so a summary taken mid-run shows the cells still pending.
         store.register_cells(cells)
         print(f"{spec.name}: {len(cells)} cell(s) selected, {len(options.slots)} slot(s) "
@@ -80,26 +86,16 @@ def plugin_path(spec: ExperimentSpec) -> str:
     return os.pathsep.join(str(folder) for folder in folders)
 
 
-def planner(spec: ExperimentSpec, args: argparse.Namespace) -> Callable[[datetime], list[Cell]]:
+def planner(spec: ExperimentSpec, registry: Registry,
+            args: argparse.Namespace) -> Callable[[datetime], list[Cell]]:
     """Plan the selected cells at a given ``now`` (the store's creation time on resume)."""
     from hyperparameter_system import hyperparameter_configs as matrix
-    from hyperparameter_system.plugins import load_plugins_for
-
-    registry = load_plugins_for(spec)
 
     def plan(now: datetime) -> list[Cell]:
         return list(matrix.plan_matrix(spec, registry, models=args.models,
                                        categories=args.categories, now=now))
 
     return plan
-
-
-def render(cells: list[Cell], spec: ExperimentSpec) -> None:
-    """Write every cell's config (all or nothing, see ``render_cells``)."""
-    from hyperparameter_system import hyperparameter_configs as matrix
-    from hyperparameter_system.plugins import load_plugins_for
-
-    matrix.render_cells(cells, spec, load_plugins_for(spec))
 
 
 def check_commands(cells: list[Cell], root: Path) -> None:

@@ -121,16 +121,14 @@ def _new_id() -> str:
 def _run(session: _Session, store: Store, options: Any, backend: str, args: argparse.Namespace) -> int:
     from hyperparameter_system.runner import make_progress
     from hyperparameter_system.sweeps.local import LocalSweep
-    from hyperparameter_system.sweeps.sources import spec_to_json
-    from hyperparameter_system.sweeps.state import SweepRecord, SweepState
+    from hyperparameter_system.sweeps.state import SweepState
 
     planner, sweep = session.planner, session.sweep
     if backend == "wandb":
         return _run_cloud(session, store, options)
-    record = session.record or SweepRecord(
-        session.sweep_id, store.meta("experiment") or "", planner.model, planner.category or "", backend,
-        sweep.method, sweep.engine_config(), spec_to_json(sweep, from_file=planner.from_file), time.time())
-    if session.record is None:
+    record = session.record
+    if record is None:
+        record = _new_record(session, session.sweep_id, backend)
         SweepState(store).create(record)
     print(f"sweep {record.sweep_id}: {sweep.method} over {', '.join(sweep.parameters)} for {planner.model}"
           f" ({planner.category or 'YACS keys'}), metric {sweep.metric} ({sweep.goal}), "
@@ -148,8 +146,7 @@ def _run_cloud(session: _Session, store: Store, options: Any) -> int:
     """Create the W&B sweep (or join ``--sweep-id``) and run this machine's agent."""
     from hyperparameter_system.naming import model_safe
     from hyperparameter_system.sweeps.cloud import CloudSweep
-    from hyperparameter_system.sweeps.sources import spec_to_json
-    from hyperparameter_system.sweeps.state import SweepRecord, SweepState
+    from hyperparameter_system.sweeps.state import SweepState
 
     planner, sweep, spec = session.planner, session.sweep, session.planner.spec
     cloud = CloudSweep(store, planner, session.output_root, options, project=model_safe(planner.model),
@@ -157,14 +154,23 @@ def _run_cloud(session: _Session, store: Store, options: Any) -> int:
     sweep_id = session.sweep_id if session.joined else cloud.create(sweep.engine_config())
     state = SweepState(store)
     if state.sweep(sweep_id) is None:
-        state.create(SweepRecord(sweep_id, spec.name, planner.model, planner.category or "", "wandb",
-                                 sweep.method, sweep.engine_config(),
-                                 spec_to_json(sweep, from_file=planner.from_file), time.time()))
+        state.create(_new_record(session, sweep_id, "wandb"))
     print(f"W&B sweep {sweep_id} in project {cloud.project}; join from other machines with"
           f" --sweep --backend wandb --sweep-id {sweep_id}", flush=True)
     cloud.run(sweep_id, session.count)
     trials = state.trials(sweep_id)
     return 0 if all(t.status in ("completed", "early_terminated") for t in trials) else 1
+
+
+def _new_record(session: _Session, sweep_id: str, backend: str) -> Any:
+    """The ``sweeps`` row of a sweep started now (the spec kept as JSON, so ``--sweep-id`` reuses it)."""
+    from hyperparameter_system.sweeps.sources import spec_to_json
+    from hyperparameter_system.sweeps.state import SweepRecord
+
+    planner, sweep = session.planner, session.sweep
+    return SweepRecord(sweep_id, planner.spec.name, planner.model, planner.category or "", backend,
+                       sweep.method, sweep.engine_config(), spec_to_json(sweep, from_file=planner.from_file),
+                       time.time())
 
 
 def _print_trials(trials: list[Any], sweep: Any, new: list[int]) -> None:

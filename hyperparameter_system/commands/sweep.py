@@ -144,6 +144,7 @@ def _run(session: _Session, store: Store, options: Any, backend: str, args: argp
 
 def _run_cloud(session: _Session, store: Store, options: Any) -> int:
     """Create the W&B sweep (or join ``--sweep-id``) and run this machine's agent."""
+    from hyperparameter_system.child_contract import Status
     from hyperparameter_system.naming import model_safe
     from hyperparameter_system.sweeps.cloud import CloudSweep
     from hyperparameter_system.sweeps.state import SweepState
@@ -159,7 +160,7 @@ def _run_cloud(session: _Session, store: Store, options: Any) -> int:
           f" --sweep --backend wandb --sweep-id {sweep_id}", flush=True)
     cloud.run(sweep_id, session.count)
     trials = state.trials(sweep_id)
-    return 0 if all(t.status in ("completed", "early_terminated") for t in trials) else 1
+    return 0 if all(Status(t.status).finished_ok for t in trials) else 1
 
 
 def _new_record(session: _Session, sweep_id: str, backend: str) -> Any:

@@ -61,7 +61,7 @@ def read_outcome(output_dir: Path, log_path: Path, exit_code: int | None, *, met
         _from_patterns(out, _read_text(log_path), patterns, goal)
     if out.best_metric is None and result is None:
         _from_history(out, cc.read_metrics(output_dir / cc.METRICS_FILE), goal)
-    if status not in (Status.COMPLETED, Status.EARLY_TERMINATED):
+    if not status.finished_ok:
         error = (result or {}).get("error")
         tail = "\n".join(_read_text(log_path).splitlines()[-ERROR_TAIL_LINES:])
         out.error_tail = "\n".join(part for part in (error, tail) if part) or None

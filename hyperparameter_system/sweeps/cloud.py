@@ -115,7 +115,7 @@ class CloudSweep:
         out = started if isinstance(started, Outcome) else self._wait(started)
         state.update_trial(sweep_id, number, attempt_id=attempt.id, status=out.status.value,
                            best_metric=out.best_metric, epochs_run=out.epochs_run, ended_at=time.time())
-        if out.status not in (Status.COMPLETED, Status.EARLY_TERMINATED):
+        if not out.status.finished_ok:
             raise HpsysError(f"trial {number} ended {out.status.value}: {(out.error_tail or '').splitlines()[-1:]}")
 
     def _wait(self, active: ActiveAttempt) -> Outcome:

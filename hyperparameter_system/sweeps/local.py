@@ -38,8 +38,6 @@ from hyperparameter_system.sweeps.trial import TrialPlanner
 
 __all__ = ["LocalSweep", "SweepOutcome", "max_epochs_of"]
 
-_SETTLED = (Status.COMPLETED.value, Status.EARLY_TERMINATED.value)
-
 
 @dataclass
 class SweepOutcome:
@@ -170,7 +168,7 @@ class LocalSweep:
         """Copy each unsettled trial's latest attempt (status, metric, curve) into its row."""
         cells = {row.cell_id: row for row in self.store.cells()}
         for trial in self.state.trials(self.sweep_id):
-            if trial.status in _SETTLED:
+            if Status(trial.status).finished_ok:
                 continue
             attempts = self.store.attempts(trial.cell_id) if trial.cell_id else []
             if not attempts:

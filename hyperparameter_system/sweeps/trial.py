@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from hyperparameter_system.cell import BASELINE, Cell
-from hyperparameter_system.errors import ConfigError, HpsysError
+from hyperparameter_system.errors import ConfigError
 from hyperparameter_system.naming import format_number, safe_name
 from hyperparameter_system.sweeps.config import SweepSpec
 from hyperparameter_system.sweeps.yacs_map import check_value, in_schema, resolve_key, unknown_key_hint
@@ -106,10 +106,6 @@ class TrialPlanner:
                 except ValueError as error:
                     raise self._error(name, f"{leaf}: {error}") from None
         return fields, yacs
-
-    def build(self, point: Mapping[str, Any]) -> Cell:
-        """Plan (without rendering) the cell a point gives, with its matrix identity."""
-        return self._plan(point)[0]
 
     def _plan(self, point: Mapping[str, Any]) -> tuple[Cell, Any, list[tuple[str, Any]]]:
         """The planned cell, the experiment with the point's YACS overrides, and the
@@ -212,11 +208,3 @@ def _label(point: Mapping[str, Any]) -> str:
         else:
             parts.append(f"{name}{format_number(value)}")
     return safe_name("_".join(parts) or "point", 80)
-
-
-def check_points(planner: TrialPlanner, points: list[Mapping[str, Any]]) -> None:
-    """Plan (render nothing) each point: a bad one fails before any trial starts."""
-    for point in points:
-        planner.build(point)
-    if not points:
-        raise HpsysError("the sweep has no point to run")

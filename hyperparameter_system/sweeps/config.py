@@ -28,7 +28,7 @@ from typing import Any, Callable, Hashable, Mapping
 
 from hyperparameter_system.config.yaml_source import LineIndex, dotted, load_yaml_with_lines
 from hyperparameter_system.errors import ConfigError
-from hyperparameter_system.sweeps.yacs_map import in_schema
+from hyperparameter_system.sweeps.yacs_map import is_yacs_key
 from hyperparameter_system.sweeps.space import GRID_FORMS, ParameterError, flatten, form_of, normalize_parameters
 
 __all__ = ["METHODS", "SweepSpec", "check_method", "hyperband_bands", "load_sweep_file", "parse_sweep"]
@@ -214,7 +214,7 @@ def _parameter_map(data: Mapping[str, Any], locate: Locate) -> dict[str, str]:
         if not isinstance(block, Mapping):
             raise locate((key,), "expected a mapping of sweep parameter name -> YACS key")
         for name, target in block.items():
-            if not isinstance(target, str) or not (in_schema(target) or ("." in target and target == target.upper())):
+            if not isinstance(target, str) or not is_yacs_key(target):
                 raise locate((key, name), f"expected a dotted YACS key such as SOLVER.BASE_LR, got {target!r}")
             merged[str(name)] = target
     return merged

@@ -32,7 +32,7 @@ from hyperparameter_system.cell import BASELINE, Cell
 from hyperparameter_system.errors import ConfigError
 from hyperparameter_system.naming import format_number, safe_name
 from hyperparameter_system.sweeps.config import SweepSpec
-from hyperparameter_system.sweeps.yacs_map import check_value, in_schema, resolve_key, unknown_key_hint
+from hyperparameter_system.sweeps.yacs_map import check_value, in_schema, is_yacs_key, resolve_key, unknown_key_hint
 
 __all__ = ["TrialPlanner", "trial_cell_id"]
 
@@ -75,7 +75,7 @@ class TrialPlanner:
     def _route(self, name: str, spec: Mapping[str, Any], fields: set[str]) -> str | None:
         """The YACS key (or section, for a nested block) a parameter sets; None = a category field."""
         mapped = resolve_key(name, self.sweep.parameter_map)
-        explicit = name in self.sweep.parameter_map or ("." in name and name == name.upper()) or in_schema(name)
+        explicit = name in self.sweep.parameter_map or is_yacs_key(name)
         if self.category and not self.from_file and not explicit:
             return None
         if mapped is not None:

@@ -39,11 +39,12 @@ into the cell's config; they reach a model's own ``command:`` through its
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Mapping
 
 from hyperparameter_system.config.yacs_keys import check_override, leaf_keys, suggest_key
 
-__all__ = ["DEFAULT_PARAMETER_MAP", "in_schema", "resolve_key"]
+__all__ = ["DEFAULT_PARAMETER_MAP", "in_schema", "is_yacs_key", "resolve_key"]
 
 DEFAULT_PARAMETER_MAP: dict[str, str] = {
     "base_lr": "SOLVER.BASE_LR",
@@ -75,7 +76,17 @@ DEFAULT_PARAMETER_MAP: dict[str, str] = {
 
 def in_schema(key: str) -> bool:
     """True when ``key`` is a settable key of hpsys's own YACS schema."""
-    return key in set(leaf_keys())
+    return key in _leaf_set()
+
+
+@functools.lru_cache(maxsize=1)
+def _leaf_set() -> frozenset[str]:
+    return frozenset(leaf_keys())
+
+
+def is_yacs_key(name: str) -> bool:
+    """A name that sets itself: a schema key, or dotted upper case (a user command's ``SOLVER.MARGIN``)."""
+    return ("." in name and name == name.upper()) or in_schema(name)
 
 
 def resolve_key(name: str, extra: Mapping[str, str] | None = None) -> str | None:
@@ -89,7 +100,7 @@ def resolve_key(name: str, extra: Mapping[str, str] | None = None) -> str | None
         return extra[name]
     if name in DEFAULT_PARAMETER_MAP:
         return DEFAULT_PARAMETER_MAP[name]
-    if ("." in name and name == name.upper()) or in_schema(name):
+    if is_yacs_key(name):
         return name
     return None
 

@@ -37,6 +37,8 @@ Public API (everything else is private):
     Store.epochs(attempt_id) -> list[EpochRow]
     Store.durations_by_model() -> dict[str, list[float]]
     Store.transaction() -> context manager yielding the connection (BEGIN IMMEDIATE)
+    Store.query(sql, params=()) -> list[sqlite3.Row]   a read, without the write lock
+    Store.create_tables(schema)                     another feature's tables (sweeps)
     Store.close()
 
 A *claim* is the insertion of a ``running`` attempt, decided inside one IMMEDIATE
@@ -143,8 +145,7 @@ class Store:
         conn.execute("PRAGMA synchronous=NORMAL")
         store = cls(target, conn)
         with store.transaction() as tx:
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                tx.execute(statement)
+            _create_tables(tx, _SCHEMA)
             defaults = {"created_at": datetime.now().astimezone().isoformat(timespec="seconds"),
                         "experiment": experiment, "metric": metric, "goal": goal,
                         "schema_version": SCHEMA_VERSION}
@@ -174,7 +175,14 @@ class Store:
                 raise
             self._conn.execute("COMMIT")
 
-    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+    def create_tables(self, schema: str) -> None:
+        """Run ``CREATE ... IF NOT EXISTS`` statements (``;``-separated) in one transaction;
+        how a feature keeps its own tables in the experiment's store."""
+        with self.transaction() as tx:
+            _create_tables(tx, schema)
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        """Rows of one read; no write lock is taken (WAL readers see the last commit)."""
         with self._lock:
             cursor = self._conn.execute(sql, tuple(params))
             cursor.row_factory = sqlite3.Row
@@ -182,7 +190,7 @@ class Store:
 
     # -- meta ---------------------------------------------------------------------------
     def meta(self, key: str) -> str | None:
-        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
         return rows[0]["value"] if rows else None
 
     def set_meta(self, key: str, value: str) -> None:
@@ -313,11 +321,11 @@ class Store:
         return self._attempts("WHERE cell_id = ?", (cell_id,))
 
     def _attempts(self, where: str, params: tuple[Any, ...]) -> list[Attempt]:
-        rows = self._query(f"SELECT * FROM attempts {where} ORDER BY id", params)
+        rows = self.query(f"SELECT * FROM attempts {where} ORDER BY id", params)
         return [attempt_from_row(row) for row in rows]
 
     def cells(self) -> list[CellRow]:
-        rows = self._query("SELECT * FROM cells ORDER BY model, category, run_name")
+        rows = self.query("SELECT * FROM cells ORDER BY model, category, run_name")
         return [CellRow(**{**dict(row), "option": json.loads(row["option"]) if row["option"] else None})
                 for row in rows]
 
@@ -336,13 +344,13 @@ class Store:
         return results
 
     def epochs(self, attempt_id: int) -> list[EpochRow]:
-        rows = self._query("SELECT * FROM epochs WHERE attempt_id = ? ORDER BY seq", (attempt_id,))
+        rows = self.query("SELECT * FROM epochs WHERE attempt_id = ? ORDER BY seq", (attempt_id,))
         return [EpochRow(row["attempt_id"], row["seq"], row["epoch"], row["step"], json.loads(row["metrics"]))
                 for row in rows]
 
     def durations_by_model(self) -> dict[str, list[float]]:
         """Wall times of finished successful attempts per model, for ETAs."""
-        rows = self._query(
+        rows = self.query(
             "SELECT c.model, a.duration_s FROM attempts a JOIN cells c USING (cell_id)"
             " WHERE a.status IN (?, ?) AND a.duration_s IS NOT NULL ORDER BY a.id",
             (Status.COMPLETED.value, Status.EARLY_TERMINATED.value))
@@ -350,6 +358,11 @@ class Store:
         for row in rows:
             out.setdefault(row["model"], []).append(float(row["duration_s"]))
         return out
+
+
+def _create_tables(tx: sqlite3.Connection, schema: str) -> None:
+    for statement in filter(str.strip, schema.split(";")):
+        tx.execute(statement)
 
 
 def _claimable(rows: list[tuple[int, str, str | None]], session: str, rerun: str | None) -> bool:

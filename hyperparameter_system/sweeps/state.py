@@ -81,9 +81,7 @@ class SweepState:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        with store.transaction() as tx:
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                tx.execute(statement)
+        store.create_tables(_SCHEMA)
 
     def create(self, record: SweepRecord) -> None:
         with self.store.transaction() as tx:
@@ -134,7 +132,4 @@ class SweepState:
                                "history": json.loads(row["history"] or "[]")}) for row in rows]
 
     def _rows(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-        with self.store.transaction() as tx:
-            cursor = tx.execute(sql, params)
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row)) for row in cursor.fetchall()]
+        return [dict(row) for row in self.store.query(sql, params)]

@@ -9,9 +9,14 @@ thread, between iterations, where the state is consistent.
 from __future__ import annotations
 
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ignite.engine import Engine, Events
+if TYPE_CHECKING:
+    from ignite.engine import Engine
+
+# ignite (and torch under it) is imported only in ``attach``: ``install`` runs
+# first thing in the child, before those seconds of imports, so that a SIGTERM
+# during start-up already ends as ``stopped`` rather than killing the process.
 
 
 class StopRequest:
@@ -48,6 +53,7 @@ class StopRequest:
         ``skip_completed`` avoids COMPLETED handlers: a stopped run should
         exit promptly, not start more work.
         """
+        from ignite.engine import Events
 
         def check(engine: Engine) -> None:
             if self.requested:

@@ -38,13 +38,18 @@ def resolve_device(name: str) -> torch.device:
     """``auto`` -> CUDA when available, else CPU; anything else as written.
 
     Raises:
-        HpsysError: A CUDA device was asked for but none is usable.
+        HpsysError: Not a device name, or a CUDA device that is not usable here.
     """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise HpsysError(f"DEVICE: {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise HpsysError(f"DEVICE: {name!r} asked for but CUDA is not available here")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise HpsysError(f"DEVICE: {name!r} asked for but only {torch.cuda.device_count()} CUDA device(s) exist")
     return device
 
 

@@ -190,3 +190,11 @@ def test_out_of_memory_ends_oom_with_exit_4_naming_the_batch_size(train_run, tmp
     assert "DATALOADER.BATCH_SIZE 64" in run.result["error"]
     small = train_run({"MODEL.NAME": "memory_bound", "DATALOADER.BATCH_SIZE": 32, "SOLVER.MAX_EPOCHS": 1})
     assert small.code == 0
+
+
+def test_a_device_name_torch_does_not_know_is_a_user_error(tmp_path, capsys):
+    code = main(["DEVICE", "gpu", "OUTPUT_DIR", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == cc.EXIT_CONFIG
+    assert err == "error: DEVICE: 'gpu' is not a device; use auto, cpu, cuda or cuda:N"
+    assert not (tmp_path / "out").exists()

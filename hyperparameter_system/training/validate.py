@@ -73,28 +73,39 @@ def load_config(config_file: str | None, opts: Sequence[str]) -> Any:
         cfg.merge_from_list(list(opts))
     except (KeyError, ValueError, AssertionError) as exc:
         raise _yacs_error("<command line>", exc) from None
-    check_config(cfg, where)
+    check_config(cfg, where, command_line=opts[0::2])
     return cfg
 
 
-def check_config(cfg: Any, path: str) -> None:
-    """Check names and ranges; the first problem raises, located in ``path``."""
+def check_config(cfg: Any, path: str, command_line: Sequence[str] = ()) -> None:
+    """Check names and ranges; the first problem raises, located where its value came from.
+
+    Args:
+        cfg: The merged config.
+        path: The config file (or ``<command line>``).
+        command_line: Keys set by ``KEY VALUE`` pairs: they won over the file,
+            so their errors point at the command line, not at the file's line.
+    """
+
+    def error(key: str, reason: str) -> ConfigError:
+        if key in command_line:
+            return ConfigError("<command line>", 0, key, reason)
+        return ConfigError(path, line_of(path, key), key, reason)
+
     for key, allowed in _CHOICES.items():
         value = _get(cfg, key)
         if value not in allowed:
-            raise ConfigError(path, line_of(path, key), key, f"must be one of {', '.join(allowed)}, got {value!r}")
+            raise error(key, f"must be one of {', '.join(allowed)}, got {value!r}")
     for key, low, inclusive in _MINIMA:
         value = _get(cfg, key)
         if value < low or (value == low and not inclusive):
             rule = ">=" if inclusive else ">"
-            raise ConfigError(path, line_of(path, key), key, f"must be {rule} {low}, got {value!r}")
+            raise error(key, f"must be {rule} {low}, got {value!r}")
     fraction = cfg.DATASETS.VAL_FRACTION
     if not 0.0 < fraction < 1.0:
-        key = "DATASETS.VAL_FRACTION"
-        raise ConfigError(path, line_of(path, key), key, f"must be between 0 and 1, got {fraction}")
+        raise error("DATASETS.VAL_FRACTION", f"must be between 0 and 1, got {fraction}")
     if len(cfg.INPUT.PIXEL_MEAN) != 3 or len(cfg.INPUT.PIXEL_STD) != 3:
-        key = "INPUT.PIXEL_MEAN"
-        raise ConfigError(path, line_of(path, key), key, "PIXEL_MEAN and PIXEL_STD need 3 values each")
+        raise error("INPUT.PIXEL_MEAN", "PIXEL_MEAN and PIXEL_STD need 3 values each")
 
 
 def line_of(path: str, dotted_key: str) -> int:

@@ -82,6 +82,15 @@ def test_bad_value_in_config_file_names_file_and_line(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_bad_command_line_value_is_not_blamed_on_the_config_file(tmp_path, capsys):
+    config = tmp_path / "cell.yaml"
+    config.write_text("SOLVER:\n  OPTIMIZER: SGD\n")
+    code = main(["--config-file", str(config), "SOLVER.OPTIMIZER", "Adamm", "OUTPUT_DIR", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == cc.EXIT_CONFIG
+    assert err == "error: <command line>: SOLVER.OPTIMIZER: must be one of AdamW, Adam, SGD, got 'Adamm'"
+
+
 def test_unknown_model_is_a_user_error(tmp_path, capsys):
     code = main(["MODEL.NAME", "'resnet5O'", "OUTPUT_DIR", str(tmp_path / "out")])
     assert code == cc.EXIT_CONFIG

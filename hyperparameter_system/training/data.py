@@ -133,11 +133,9 @@ def _digits(cfg: Any) -> tuple[TensorImages, TensorImages, list[str]]:
     digits = load_digits()
     images = torch.from_numpy(digits.images).float().div_(16.0).unsqueeze(1)
     labels = torch.from_numpy(digits.target).long()
-    fraction = float(cfg.DATASETS.VAL_FRACTION)
-    if not 0.0 < fraction < 1.0:
-        raise HpsysError(f"DATASETS.VAL_FRACTION: must be between 0 and 1, got {fraction}")
-    train_idx, val_idx = train_test_split(
-        torch.arange(len(labels)).numpy(), test_size=fraction, stratify=labels.numpy(), random_state=int(cfg.SEED)
+    train_idx, val_idx = train_test_split(  # VAL_FRACTION's range is checked with the config (validate.py)
+        torch.arange(len(labels)).numpy(), test_size=float(cfg.DATASETS.VAL_FRACTION), stratify=labels.numpy(),
+        random_state=int(cfg.SEED),
     )
     images = resize_batch(images, int(cfg.INPUT.SIZE)).clamp_(0.0, 1.0).expand(-1, 3, -1, -1).contiguous()
     mean, std = channel_stats(cfg)

@@ -15,6 +15,7 @@ import torch
 from hyperparameter_system.errors import HpsysError
 
 _DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
+AMP_DTYPES = tuple(_DTYPES)  # the SOLVER.AMP_DTYPE values
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def resolve_amp(cfg: Any, device: torch.device) -> AmpSettings:
     """
     dtype_name = str(cfg.SOLVER.AMP_DTYPE)
     if dtype_name not in _DTYPES:
-        raise HpsysError(f"SOLVER.AMP_DTYPE: must be float16 or bfloat16, got {dtype_name!r}")
+        raise HpsysError(f"SOLVER.AMP_DTYPE: must be one of {', '.join(AMP_DTYPES)}, got {dtype_name!r}")
     dtype = _DTYPES[dtype_name]
     on_cuda = device.type == "cuda"
     enabled = bool(cfg.SOLVER.AMP) and (on_cuda or dtype is torch.bfloat16)

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from hyperparameter_system.errors import ConfigError
 from hyperparameter_system.training.data import DATASET_NAMES
+from hyperparameter_system.training.device import AMP_DTYPES
 from hyperparameter_system.training.losses import LOSS_NAMES
 from hyperparameter_system.training.optim import OPTIMIZER_NAMES, SCHEDULER_NAMES, WARMUP_METHODS
 from hyperparameter_system.wandb_integration import MODES
@@ -23,7 +24,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "SOLVER.OPTIMIZER": OPTIMIZER_NAMES,
     "SOLVER.SCHEDULER": SCHEDULER_NAMES,
     "SOLVER.WARMUP_METHOD": WARMUP_METHODS,
-    "SOLVER.AMP_DTYPE": ("float16", "bfloat16"),
+    "SOLVER.AMP_DTYPE": AMP_DTYPES,
     "LOSS.NAME": LOSS_NAMES,
     "DATASETS.NAME": DATASET_NAMES,
     "METRIC.NAME": ("val/acc", "val/f1", "val/loss"),

@@ -117,7 +117,6 @@ class WandbRun:
     """
 
     def __init__(self, cfg: Any, output_dir: str | Path) -> None:
-        self.cfg = cfg
         self.kwargs = init_kwargs(cfg, output_dir)
         self.mode = self.kwargs["mode"]
         self.run: Any = None
@@ -165,7 +164,7 @@ class WandbRun:
         self._guard("log", lambda: self.run.log(row))
 
     def log_images(self, images: Any, mean: Any, std: Any) -> None:
-        """One grid of (augmented) training images."""
+        """One grid of sample images (the trainer passes its first validation batch)."""
         if self.active:
             self._guard("images", lambda: self.run.log({"samples": self._wandb.Image(image_grid(images, mean, std))}))
 

@@ -155,7 +155,7 @@ _C.WANDB.GROUP = ""
 _C.WANDB.TAGS = []
 # Call wandb.watch on the model (gradients and parameters histograms).
 _C.WANDB.WATCH = False
-# Log one grid of training images at the start.
+# Log one grid of sample images (the first validation batch) at the start.
 _C.WANDB.LOG_IMAGES = True
 
 # ---------------------------------------------------------------- tensorboard

@@ -156,7 +156,7 @@ class LocalSweep:
     def _with_live(self, trial: TrialRecord) -> TrialRecord:
         live = self._live.get(trial.trial, [])
         if len(live) > len(trial.history):
-            return _replace(trial, history=live)
+            return dataclasses.replace(trial, history=live)
         return trial
 
     def progress_event(self, text: str) -> None:
@@ -213,7 +213,3 @@ def _running(number: int, history: list[float]) -> TrialRecord:
     return TrialRecord(sweep_id="", trial=number, cell_id="", attempt_id=None, params={},
                        status=Status.RUNNING.value, epochs_run=None, epochs_saved=None, best_metric=None,
                        history=history, started_at=None, ended_at=None)
-
-
-def _replace(trial: TrialRecord, **changes: Any) -> TrialRecord:
-    return dataclasses.replace(trial, **changes)

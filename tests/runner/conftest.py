@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Iterator
 
 import pytest
 
@@ -42,7 +42,7 @@ class Harness:
 
 
 @pytest.fixture
-def harness(tmp_path: Path) -> Callable[[], Harness]:
+def harness(tmp_path: Path) -> Iterator[Harness]:
     made = Harness(tmp_path)
     yield made
     made.store.close()

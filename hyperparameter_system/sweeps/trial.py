@@ -29,10 +29,11 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from hyperparameter_system.cell import BASELINE, Cell
+from hyperparameter_system.config.yacs_keys import suggest_key
 from hyperparameter_system.errors import ConfigError
 from hyperparameter_system.naming import format_number, safe_name
 from hyperparameter_system.sweeps.config import SweepSpec
-from hyperparameter_system.sweeps.yacs_map import check_value, in_schema, is_yacs_key, resolve_key, unknown_key_hint
+from hyperparameter_system.sweeps.yacs_map import check_value, in_schema, is_yacs_key, resolve_key
 
 __all__ = ["TrialPlanner", "trial_cell_id"]
 
@@ -148,7 +149,7 @@ class TrialPlanner:
         if outside and entry.command is None:
             key = outside[0][0]
             raise ConfigError(self.sweep.source, 0, "parameters",
-                              f"unknown YACS key {key!r}{unknown_key_hint(key)} (keys outside hpsys's schema"
+                              f"unknown YACS key {key!r}{suggest_key(key)} (keys outside hpsys's schema"
                               f" reach only a model with its own command:)")
 
     def _check_applied(self, cell: Cell, inside: list[tuple[str, Any]]) -> None:

@@ -42,7 +42,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Mapping
 
-from hyperparameter_system.config.yacs_keys import check_override, leaf_keys, suggest_key
+from hyperparameter_system.config.yacs_keys import check_override, leaf_keys
 
 __all__ = ["DEFAULT_PARAMETER_MAP", "in_schema", "is_yacs_key", "resolve_key"]
 
@@ -112,8 +112,3 @@ def check_value(key: str, value: Any) -> Any:
         ValueError: the value does not fit the key's type (e.g. a float for an int key).
     """
     return check_override(key, value) if in_schema(key) else value
-
-
-def unknown_key_hint(key: str) -> str:
-    """`` did you mean X?`` for a key that is not in the schema."""
-    return suggest_key(key)

@@ -117,7 +117,7 @@ def _from_patterns(out: Outcome, text: str, patterns: Sequence[tuple[str, str]],
 
 
 def parse_metric_patterns(text: str, patterns: Sequence[tuple[str, str]]) -> dict[str, list[float]]:
-    """All values of every pattern, in order of appearance (used by tests and sweeps)."""
+    """All values of every pattern (its first group as a float), in order of appearance."""
     return {name: [float(m.group(1)) for m in re.finditer(regex, text, flags=re.MULTILINE)]
             for name, regex in patterns}
 

@@ -22,7 +22,7 @@ Public API (everything else is private):
     store_path(output_dir, experiment) -> Path
     Store.open(path, *, experiment="", metric="val/acc", goal="maximize") -> Store
     Store.created_at -> datetime                    the matrix ``now`` for resumes
-    Store.meta(key) / Store.set_meta(key, value)
+    Store.meta(key)
     Store.register_cells(cells)                     insert-or-ignore Cell rows
     Store.claim(cell_id, *, session, rerun=None, output_dir_for=None, lease_s=...) -> Attempt | None
     Store.claim_retry(previous, *, overrides=None, output_dir_for=None, lease_s=...) -> Attempt | None
@@ -192,10 +192,6 @@ class Store:
     def meta(self, key: str) -> str | None:
         rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
         return rows[0]["value"] if rows else None
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self.transaction() as tx:
-            tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     @property
     def created_at(self) -> datetime:

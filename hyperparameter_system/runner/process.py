@@ -80,9 +80,7 @@ def signal_group(pgid: int, signum: int) -> bool:
     try:
         os.killpg(pgid, signum)
         return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+    except (ProcessLookupError, PermissionError):
         return False
 
 

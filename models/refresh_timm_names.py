@@ -39,21 +39,15 @@ def write_names(path: Path, names: list[str], source: str) -> None:
     path.write_text(header + "\n".join(names) + "\n", encoding="utf-8")
 
 
-def read_names(path: Path) -> tuple[str, ...]:
-    """Read a list written by :func:`write_names` (comments and blanks skipped)."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
-
-
 def main() -> int:
     """Rewrite both lists and say how many names each holds."""
     import timm
     import torchvision
 
-    write_names(TIMM_FILE, timm_names(), f"timm {timm.__version__}")
-    write_names(TORCHVISION_FILE, torchvision_names(), f"torchvision {torchvision.__version__}")
-    print(f"{TIMM_FILE.name}: {len(read_names(TIMM_FILE))} names")
-    print(f"{TORCHVISION_FILE.name}: {len(read_names(TORCHVISION_FILE))} names")
+    for path, names, source in ((TIMM_FILE, timm_names(), f"timm {timm.__version__}"),
+                                (TORCHVISION_FILE, torchvision_names(), f"torchvision {torchvision.__version__}")):
+        write_names(path, names, source)
+        print(f"{path.name}: {len(names)} names")
     return 0
 
 

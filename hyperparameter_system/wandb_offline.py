@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -25,6 +26,19 @@ from hyperparameter_system.errors import HpsysError
 _FILE_HEADER_LEN = 7
 _IDENT = b":W&B"
 _BLOCK = 32 * 1024
+def wait_for_offline_run(run_dir: str | Path, timeout_s: float = 30.0) -> OfflineRun:
+    """Read a run once W&B's service has written it completely (or ``timeout_s`` passed).
+
+    Returns the last read either way; check ``finished`` when it matters.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        run = read_offline_run(run_dir)
+        if run.finished or time.monotonic() >= deadline:
+            return run
+        time.sleep(0.1)
+
+
 _CHUNK_HEADER = struct.Struct("<IHB")  # crc32c, length, type
 _FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
 
@@ -43,6 +57,9 @@ class OfflineRun:
         tags: Run tags.
         run_id: The run id.
         path: The ``.wandb`` file read.
+        finished: The run's exit record was read: the file is complete. W&B's
+            service writes the file in its own process, so right after
+            ``wandb.finish()`` (or a child's exit) it may still be catching up.
     """
 
     config: dict[str, Any] = field(default_factory=dict)
@@ -54,6 +71,7 @@ class OfflineRun:
     tags: list[str] = field(default_factory=list)
     run_id: str = ""
     path: Path | None = None
+    finished: bool = False
 
 
 def find_offline_runs(root: str | Path) -> list[Path]:
@@ -97,6 +115,8 @@ def read_offline_run(run_dir: str | Path) -> OfflineRun:
             _apply_items(run.summary, record.summary.update)
             for item in record.summary.remove:
                 run.summary.pop(_item_key(item), None)
+        elif kind == "exit":
+            run.finished = True
     run.summary = {**last_values, **run.summary}
     run.config.pop("_wandb", None)
     return run

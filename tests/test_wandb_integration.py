@@ -12,7 +12,7 @@ import pytest
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.config.defaults import get_cfg_defaults
 from hyperparameter_system.wandb_integration import flatten_config, init_kwargs, resolve_mode
-from hyperparameter_system.wandb_offline import find_offline_runs, read_offline_run
+from hyperparameter_system.wandb_offline import find_offline_runs, wait_for_offline_run
 
 from training.train_helpers import train_run  # noqa: F401  (the in-process run fixture)
 
@@ -68,7 +68,8 @@ def test_offline_run_lands_in_output_dir_and_reads_back_equal_to_metrics(train_r
     assert run.code == 0
     dirs = find_offline_runs(run.out)
     assert len(dirs) == 1 and str(dirs[0]) == run.result["wandb_run_dir"]
-    offline = read_offline_run(dirs[0])
+    offline = wait_for_offline_run(dirs[0])
+    assert offline.finished
     assert (offline.project, offline.name, offline.group, offline.tags) == (
         "small_cnn", "opt_AdamW_lr0.001_2607091200", "optimizer", ["optimizer", "small_cnn"])
     assert offline.run_id == run.result["wandb_run_id"]

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from hyperparameter_system.errors import HpsysError
-from hyperparameter_system.wandb_offline import find_offline_runs, read_offline_run
+from hyperparameter_system.wandb_offline import find_offline_runs, read_offline_run, wait_for_offline_run
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +25,8 @@ def offline_run(tmp_path_factory):
     run.summary["best/val/acc"] = 0.93
     run_id = run.id
     run.finish()
+    # W&B's service may still be writing the file: every test reads a complete one.
+    assert all(wait_for_offline_run(d).finished for d in find_offline_runs(root))
     return root, run_id
 
 

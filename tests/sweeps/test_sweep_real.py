@@ -12,7 +12,7 @@ from sweep_helpers import hpsys, sweep_rows
 
 @pytest.mark.slow
 def test_local_grid_sweep_trains_real_trials_that_carry_the_sweep_id(workdir: Path):
-    from hyperparameter_system.wandb_offline import find_offline_runs, read_offline_run
+    from hyperparameter_system.wandb_offline import find_offline_runs, wait_for_offline_run
 
     experiment = {
         "experiment": {"name": "realsweep", "output_dir": "./out", "temp_config_dir": "./temp_configs",
@@ -32,8 +32,8 @@ def test_local_grid_sweep_trains_real_trials_that_carry_the_sweep_id(workdir: Pa
     rows = sweep_rows(workdir, "realsweep")
     assert [r["status"] for r in rows] == ["completed", "completed"]
     sweep_id = rows[0]["sweep_id"]
-    runs = [read_offline_run(p) for p in find_offline_runs(workdir / "out")]
-    assert len(runs) == 2
+    runs = [wait_for_offline_run(p) for p in find_offline_runs(workdir / "out")]
+    assert len(runs) == 2 and all(run.finished for run in runs)
     assert {run.config["sweep_id"] for run in runs} == {sweep_id}
     assert sorted(run.config["SOLVER.BASE_LR"] for run in runs) == [0.003, 0.01]
     assert all(run.summary["val/acc"] > 0.3 for run in runs)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import Any, Mapping
+
+from hyperparameter_system.atomic import write_text_atomic
 
 
 class Status(str, Enum):
@@ -71,22 +72,8 @@ METRICS_LINE_KEYS = ("epoch", "step", "lr", "elapsed_s")
 
 
 def write_json_atomic(path: str | os.PathLike[str], payload: Mapping[str, Any]) -> None:
-    """Write JSON so that a reader sees the old file or the whole new one, never half.
-
-    The temporary file lives in the same directory so ``os.replace`` is atomic.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2, sort_keys=True, default=_json_default)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON so that a reader sees the old file or the whole new one, never half."""
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=_json_default))
 
 
 def append_jsonl(path: str | os.PathLike[str], record: Mapping[str, Any]) -> None:

@@ -16,14 +16,13 @@ a minute later maps onto the same cells and resumes.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
 from yacs.config import CfgNode
 
+from hyperparameter_system.atomic import write_text_atomic
 from hyperparameter_system.cell import BASELINE, Cell
 from hyperparameter_system.config.yacs_keys import set_key
 from hyperparameter_system.errors import ConfigError, HpsysError
@@ -174,7 +173,7 @@ def render_cells(cells: Sequence[Cell], spec: Any, registry: Any) -> list[Path]:
             raise HpsysError(f"config path {cell.config_path} is outside {root}")
         texts.append((path, _header(cell) + ctx.dump(_cell_config(ctx, cell))))
     for path, text in texts:
-        _write_atomic(path, text)
+        write_text_atomic(path, text, durable=False)  # rebuilt by every run
     return [path for path, _ in texts]
 
 
@@ -186,15 +185,3 @@ def _header(cell: Cell) -> str:
     lines = ["# hpsys cell config (generated; edits are overwritten on the next plan)"]
     lines += [f"# {name}: {canonical_json(value)}" for name, value in rows]
     return "\n".join(lines) + "\n"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -14,11 +14,9 @@ Public API:
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import Sequence
 
+from hyperparameter_system.atomic import write_text_atomic
 from hyperparameter_system.report.best import find_best, render_best
 from hyperparameter_system.report.records import CellSummary, ExperimentSummary, ModelSummary
 from hyperparameter_system.report.summary import build_summary, require_known
@@ -87,23 +85,3 @@ def render(summary: ExperimentSummary, fmt: str, *, color: bool = False, width: 
 
         return render_html(summary)
     raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
-
-
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` so a reader sees the old file or the whole new one, never half.
-
-    The temporary file sits beside the target so ``os.replace`` is atomic.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a shared report from colleagues
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

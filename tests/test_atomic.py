@@ -1,0 +1,45 @@
+"""Atomic writes: whole files only, readable by colleagues, nothing left behind."""
+
+from __future__ import annotations
+
+import stat
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from hyperparameter_system.atomic import write_text_atomic
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_writes_whole_files_that_others_can_read(tmp_path: Path) -> None:
+    target = tmp_path / "deep" / "report.html"
+    write_text_atomic(target, "old")
+    write_text_atomic(target, "new", durable=False)
+    assert target.read_text() == "new"
+    assert _mode(target) == 0o644
+    assert [p.name for p in target.parent.iterdir()] == ["report.html"]  # no temporary file left
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "result.json"
+    write_text_atomic(target, "complete")
+    with pytest.raises(TypeError):
+        write_text_atomic(target, 42)  # type: ignore[arg-type]
+    assert target.read_text() == "complete"
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+
+
+def test_rendered_cell_configs_are_readable_by_others(tmp_path: Path) -> None:
+    from hyperparameter_system.config.experiment import load_experiment
+    from hyperparameter_system.hyperparameter_configs import plan_matrix, render_cells
+    from hyperparameter_system.plugins import load_plugins_for
+
+    (tmp_path / "exp.yaml").write_text("experiment: {name: perms}\nmodels: [small_cnn]\n")
+    spec = load_experiment(str(tmp_path / "exp.yaml"))
+    registry = load_plugins_for(spec)
+    paths = render_cells(plan_matrix(spec, registry, now=datetime(2026, 11, 23)), spec, registry)
+    assert paths and all(_mode(p) == 0o644 for p in paths)

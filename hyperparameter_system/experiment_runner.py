@@ -25,6 +25,7 @@ if __package__ in (None, ""):  # run as a script: python hyperparameter_system/e
     _HERE = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [os.path.dirname(_HERE)] + [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
+from hyperparameter_system.config.experiment import DEFAULT_CONFIG
 from hyperparameter_system.errors import HpsysError
 
 EXIT_USER_ERROR = 2
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hpsys",
         description="Plan, run, summarise and sweep a hyperparameter experiment matrix.",
     )
-    parser.add_argument("--config", default="experiment_config.yaml",
+    parser.add_argument("--config", default=DEFAULT_CONFIG,
                         help="experiment file (default: ./experiment_config.yaml)")
     select = parser.add_argument_group("selection")
     select.add_argument("--all", action="store_true", help="every enabled model and category")

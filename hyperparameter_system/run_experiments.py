@@ -28,6 +28,7 @@ if __package__ in (None, ""):  # run as a script: python hyperparameter_system/r
     sys.path.insert(0, os.path.dirname(_HERE))
 
 from hyperparameter_system import experiment_runner
+from hyperparameter_system.config.experiment import DEFAULT_CONFIG
 from hyperparameter_system.config.spec import ExperimentSpec
 from hyperparameter_system.errors import HpsysError
 
@@ -257,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: menus on a terminal, numbered prompts otherwise."""
     parser = argparse.ArgumentParser(prog="run_experiments",
                                      description="Interactive menus over the hpsys command line.")
-    parser.add_argument("--config", default="experiment_config.yaml",
+    parser.add_argument("--config", default=DEFAULT_CONFIG,
                         help="experiment file (default: ./experiment_config.yaml)")
     parser.add_argument("--plain", action="store_true", help="numbered prompts even on a terminal")
     args = parser.parse_args(argv)

@@ -12,7 +12,7 @@ import shlex
 import shutil
 import sys
 
-from hyperparameter_system.config.experiment import load_experiment
+from hyperparameter_system.config.experiment import DEFAULT_CONFIG, load_experiment
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.report import (
     find_best,
@@ -21,8 +21,6 @@ from hyperparameter_system.report import (
     render_best,
     write_text_atomic,
 )
-
-DEFAULT_CONFIG = "experiment_config.yaml"
 
 
 def main(args: argparse.Namespace) -> int:

@@ -33,7 +33,9 @@ from hyperparameter_system.config.spec import (
 from hyperparameter_system.config.yacs_keys import check_mapping, describe
 from hyperparameter_system.config.yaml_source import KeyPath, LineIndex, load_yaml_with_lines
 
-__all__ = ["load_experiment"]
+__all__ = ["DEFAULT_CONFIG", "load_experiment"]
+
+DEFAULT_CONFIG = "experiment_config.yaml"  # what every command reads without --config
 
 _TOP_KEYS = ("experiment", "wandb", "execution", "models", "categories")
 _EXPERIMENT_KEYS = ("name", "metric", "output_dir", "temp_config_dir", "overrides", "plugin_dirs",

@@ -31,6 +31,19 @@ from hyperparameter_system.errors import HpsysError
 EXIT_USER_ERROR = 2
 
 
+def _at_least(minimum: float, kind: type = int):
+    """An argparse type that refuses values below ``minimum`` (argparse exits 2)."""
+
+    def parse(text: str) -> float:
+        value = kind(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     """All flags of every command; the action flags choose the command module."""
     parser = argparse.ArgumentParser(
@@ -53,10 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     action.add_argument("--sweep", action="store_true", help="run one category of one model as a sweep")
 
     run = parser.add_argument_group("running")
-    run.add_argument("--parallel", type=int, metavar="N", help="cells at once (default: execution.parallel)")
+    run.add_argument("--parallel", type=_at_least(1), metavar="N", help="cells at once (default: execution.parallel)")
     run.add_argument("--devices", metavar="LIST", help="0,1,... | cpu | auto (default: execution.devices)")
     run.add_argument("--rerun", choices=["failed", "all"], help="run again cells that failed, or all cells")
-    run.add_argument("--timeout", type=float, metavar="S", help="per-cell timeout in seconds")
+    run.add_argument("--timeout", type=_at_least(0, float), metavar="S", help="per-cell timeout in seconds")
 
     report = parser.add_argument_group("reporting")
     report.add_argument("--format", choices=["table", "csv", "json", "md", "html"], default="table")
@@ -65,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sweep = parser.add_argument_group("sweeps")
     sweep.add_argument("--method", choices=["grid", "random", "bayes"], help="sweep search method")
-    sweep.add_argument("--count", type=int, metavar="N", help="number of new trials")
+    sweep.add_argument("--count", type=_at_least(1), metavar="N", help="number of new trials")
     sweep.add_argument("--sweep-id", metavar="ID", help="continue (or join) this sweep")
     sweep.add_argument("--sweep-config", metavar="FILE", help="a W&B-format sweep YAML file")
     sweep.add_argument("--backend", choices=["auto", "local", "wandb"], default="auto",

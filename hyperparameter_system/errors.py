@@ -9,6 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none).
+
+    Library errors (timm, torch, hub) can run to pages; a cell's error text and a
+    user's message keep only the line that says what happened.
+    """
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 class HpsysError(Exception):
     """Base class of user-facing errors (printed as one line, exit code 2)."""
 

@@ -8,6 +8,7 @@ timm, torchvision) belong inside ``build``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Collection
 
 
@@ -27,3 +28,10 @@ class ModelSpec:
     names: Callable[[], Collection[str]]
     build: Callable[[str, int, Any], Any]
     description: str = ""
+
+
+def read_name_list(path: Path) -> tuple[str, ...]:
+    """Model names shipped as a text file (one a line, ``#`` comments), so that
+    ``names()`` answers without importing the library that builds them."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))

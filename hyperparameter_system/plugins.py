@@ -36,7 +36,8 @@ from hyperparameter_system.errors import ConfigError, PluginError
 from hyperparameter_system.registry import Registry
 from hyperparameter_system.yaml_category import load_yaml_category
 
-__all__ = ["CHECKOUT_ROOT", "clear_cache", "load_plugins", "load_plugins_for", "plugin_folders"]
+__all__ = ["CHECKOUT_ROOT", "clear_cache", "experiment_plugin_folders", "load_plugins", "load_plugins_for",
+           "plugin_folders"]
 
 CHECKOUT_ROOT = Path(__file__).resolve().parents[1]
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
@@ -90,10 +91,15 @@ def load_plugins(search_dirs: Sequence[str | Path] | None = None, *, entry_point
     return _cache[key]
 
 
-def load_plugins_for(spec: Any) -> Registry:
-    """The registry for one experiment: folders next to its file, then its ``plugin_dirs``."""
+def experiment_plugin_folders(spec: Any) -> list[Path]:
+    """One experiment's plugin folders: those next to its file, then its ``plugin_dirs``."""
     experiment_dir = Path(spec.source_path).resolve().parent if spec.source_path else None
-    return load_plugins(plugin_folders(experiment_dir, spec.plugin_dirs))
+    return plugin_folders(experiment_dir, spec.plugin_dirs)
+
+
+def load_plugins_for(spec: Any) -> Registry:
+    """The registry for one experiment (see :func:`experiment_plugin_folders`)."""
+    return load_plugins(experiment_plugin_folders(spec))
 
 
 def clear_cache() -> None:

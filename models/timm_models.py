@@ -13,8 +13,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from hyperparameter_system.errors import first_line
 from hyperparameter_system.hookspecs import hookimpl
-from hyperparameter_system.model_spec import ModelSpec
+from hyperparameter_system.model_spec import ModelSpec, read_name_list
 
 NAMES_FILE = Path(__file__).resolve().parent / "timm_model_names.txt"
 
@@ -27,8 +28,7 @@ _OPTIONAL_KWARGS = ("img_size", "drop_path_rate")
 @lru_cache(maxsize=1)
 def names() -> tuple[str, ...]:
     """Every timm name this install knows (pretrained tags and bare architectures)."""
-    lines = NAMES_FILE.read_text(encoding="utf-8").splitlines()
-    return tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+    return read_name_list(NAMES_FILE)
 
 
 def build(name: str, num_classes: int, cfg: Any) -> Any:
@@ -65,7 +65,7 @@ def build(name: str, num_classes: int, cfg: Any) -> Any:
             del kwargs[refused]
         except Exception as exc:
             if pretrained:  # the architecture exists, so the weights were the problem
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                first = first_line(exc)
                 raise RuntimeError(f"could not load pretrained weights for {name}: {first}") from exc
             raise
 

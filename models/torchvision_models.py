@@ -12,8 +12,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from hyperparameter_system.errors import first_line
 from hyperparameter_system.hookspecs import hookimpl
-from hyperparameter_system.model_spec import ModelSpec
+from hyperparameter_system.model_spec import ModelSpec, read_name_list
 
 PREFIX = "tv/"
 NAMES_FILE = Path(__file__).resolve().parent / "torchvision_model_names.txt"
@@ -22,8 +23,7 @@ NAMES_FILE = Path(__file__).resolve().parent / "torchvision_model_names.txt"
 @lru_cache(maxsize=1)
 def names() -> tuple[str, ...]:
     """Every ``tv/`` name (classification models of the installed torchvision)."""
-    lines = NAMES_FILE.read_text(encoding="utf-8").splitlines()
-    return tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+    return read_name_list(NAMES_FILE)
 
 
 def build(name: str, num_classes: int, cfg: Any) -> Any:
@@ -49,7 +49,7 @@ def build(name: str, num_classes: int, cfg: Any) -> Any:
             return model
         model = models.get_model(arch, weights=models.get_model_weights(arch).DEFAULT)
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise RuntimeError(f"could not load pretrained weights for {name}: {first}") from exc
     _replace_head(model, num_classes)
     return model

@@ -80,10 +80,9 @@ def run_options(spec: ExperimentSpec, args: argparse.Namespace) -> RunOptions:
 
 def plugin_path(spec: ExperimentSpec) -> str:
     """The experiment's plugin folders, so a child started anywhere builds the same models."""
-    from hyperparameter_system.plugins import plugin_folders
+    from hyperparameter_system.plugins import experiment_plugin_folders
 
-    folders = plugin_folders(Path(spec.source_path).parent, spec.plugin_dirs)
-    return os.pathsep.join(str(folder) for folder in folders)
+    return os.pathsep.join(str(folder) for folder in experiment_plugin_folders(spec))
 
 
 def planner(spec: ExperimentSpec, registry: Registry,

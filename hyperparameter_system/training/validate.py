@@ -12,7 +12,8 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
-from hyperparameter_system.errors import ConfigError
+from hyperparameter_system.config.yaml_source import load_yaml_with_lines
+from hyperparameter_system.errors import ConfigError, HpsysError
 from hyperparameter_system.training.data import DATASET_NAMES
 from hyperparameter_system.training.device import AMP_DTYPES
 from hyperparameter_system.training.losses import LOSS_NAMES
@@ -110,21 +111,13 @@ def check_config(cfg: Any, path: str, command_line: Sequence[str] = ()) -> None:
 
 
 def line_of(path: str, dotted_key: str) -> int:
-    """1-based line of ``dotted_key`` in the YAML file ``path``, or 0 when not there."""
+    """1-based line of ``dotted_key`` in the YAML file ``path`` (else of the mapping
+    that should hold it), or 0 when ``path`` is no readable YAML file."""
     try:
-        import yaml
-
-        node = yaml.compose(Path(path).read_text(encoding="utf-8"))
-    except Exception:  # not a file (command line) or not YAML: no line to give
+        _, lines = load_yaml_with_lines(path)
+    except HpsysError:  # the command line, or a file that is not YAML: no line to give
         return 0
-    for part in dotted_key.split("."):
-        if not isinstance(node, yaml.MappingNode):
-            return 0
-        match = next(((k, v) for k, v in node.value if getattr(k, "value", None) == part), None)
-        if match is None:
-            return 0
-        key_node, node = match
-    return key_node.start_mark.line + 1
+    return lines.line_of(tuple(dotted_key.split(".")))
 
 
 def _get(cfg: Any, dotted_key: str) -> Any:

@@ -20,7 +20,8 @@ Tables:
 
 Public API (everything else is private):
     store_path(output_dir, experiment) -> Path
-    Store.open(path, *, experiment="", metric="val/acc", goal="maximize") -> Store
+    Store.open(path, *, experiment="", metric="val/acc", goal="maximize", created_at=None) -> Store
+    Store.peek_created_at(path) -> datetime | None   read-only: no store is created
     Store.created_at -> datetime                    the matrix ``now`` for resumes
     Store.meta(key)
     Store.register_cells(cells)                     insert-or-ignore Cell rows
@@ -132,11 +133,12 @@ class Store:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, experiment: str = "",
-             metric: str = "val/acc", goal: str = "maximize") -> Store:
+             metric: str = "val/acc", goal: str = "maximize", created_at: datetime | None = None) -> Store:
         """Open (creating when missing) the store at ``path``.
 
         ``metric``/``goal`` are recorded on creation and decide which attempt is
         "best"; an existing store keeps its creation time, so run names are stable.
+        ``created_at`` is the creation time to record for a new store (default: now).
         """
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -146,11 +148,30 @@ class Store:
         store = cls(target, conn)
         with store.transaction() as tx:
             _create_tables(tx, _SCHEMA)
-            defaults = {"created_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+            created = (created_at or datetime.now()).astimezone().isoformat(timespec="seconds")
+            defaults = {"created_at": created,
                         "experiment": experiment, "metric": metric, "goal": goal,
                         "schema_version": SCHEMA_VERSION}
             tx.executemany("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", defaults.items())
         return store
+
+    @staticmethod
+    def peek_created_at(path: str | os.PathLike[str]) -> datetime | None:
+        """An existing store's creation time, read without creating or writing anything.
+
+        None when there is no store yet, or it cannot be read without writing.
+        """
+        if not Path(path).is_file():
+            return None
+        try:
+            conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=60.0)
+            try:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'created_at'").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return None
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
 
     def close(self) -> None:
         with self._lock:

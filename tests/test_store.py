@@ -86,3 +86,17 @@ def test_creation_time_is_kept_and_store_is_readable_by_plain_sqlite(tmp_path: P
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute('SELECT "group", option FROM cells').fetchone() == ("optimizer", '{"lr": 0.1}')
+
+
+def test_creation_time_can_be_read_before_opening_and_set_on_creation(tmp_path: Path) -> None:
+    from datetime import datetime
+
+    path = store_path(tmp_path, "exp")
+    assert Store.peek_created_at(path) is None
+    assert not path.parent.exists()  # looking creates nothing
+    planned = datetime(2026, 11, 23, 12, 0)
+    with Store.open(path, experiment="exp", created_at=planned) as store:
+        assert store.created_at == planned.astimezone()
+    assert Store.peek_created_at(path) == planned.astimezone()
+    with Store.open(path, experiment="exp", created_at=datetime(2030, 1, 1)) as store:
+        assert store.created_at == planned.astimezone()  # an existing store keeps its time

@@ -42,12 +42,16 @@ def main(args: argparse.Namespace) -> int:
     root = Path(spec.output_dir) / spec.name
     registry = load_plugins_for(spec)
     plan = planner(spec, registry, args)
+    path = store_path(spec.output_dir, spec.name)
+    # Run names carry the store's creation time, so a resume names cells as before.
+    now = Store.peek_created_at(path) or datetime.now().replace(microsecond=0)
+    cells = plan(now)
     # Every user error (bad option, broken command template) surfaces here,
     # before the store or any config file is written.
-    check_commands(plan(datetime.now()), root)
-    with Store.open(store_path(spec.output_dir, spec.name), experiment=spec.name,
-                    metric=spec.metric, goal=spec.goal) as store:
-        cells = plan(store.created_at)
+    check_commands(cells, root)
+    with Store.open(path, experiment=spec.name, metric=spec.metric, goal=spec.goal, created_at=now) as store:
+        if store.created_at != now.astimezone():  # another runner created the store meanwhile
+            cells = plan(store.created_at)
         matrix.render_cells(cells, spec, registry)  # all or nothing
         # Registered up front so a summary taken mid-run shows the cells still pending.
         store.register_cells(cells)

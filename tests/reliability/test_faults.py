@@ -101,7 +101,7 @@ def test_sigint_stops_every_child_group_and_records_stopped(tmp_path: Path) -> N
 
 
 def test_two_concurrent_runners_never_run_a_cell_twice(tmp_path: Path) -> None:
-    cells_json, markers, cells = _matrix(tmp_path, 8, sleep=0.4)  # long enough for both to start
+    cells_json, markers, cells = _matrix(tmp_path, 8, sleep=1.0)  # long enough for both to start, even on a loaded machine
     argv = runner_argv(cells_json, tmp_path / "out" / "exp", "--parallel", "2")
     runners = [subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
     assert [r.wait(timeout=120) for r in runners] == [0, 0]

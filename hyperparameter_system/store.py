@@ -70,6 +70,7 @@ from hyperparameter_system.store_rows import (  # re-exported: readers import th
 SCHEMA_VERSION = "1"
 STORE_FILE = "results.sqlite"
 DEFAULT_LEASE_S = 120.0
+_BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another process's transaction
 HOST = socket.gethostname()
 
 _SCHEMA = """
@@ -142,8 +143,8 @@ class Store:
         """
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(target, timeout=60.0, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        conn = sqlite3.connect(target, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        _switch_to_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         store = cls(target, conn)
         with store.transaction() as tx:
@@ -164,7 +165,7 @@ class Store:
         if not Path(path).is_file():
             return None
         try:
-            conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=60.0)
+            conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=_BUSY_TIMEOUT_S)
             try:
                 row = conn.execute("SELECT value FROM meta WHERE key = 'created_at'").fetchone()
             finally:
@@ -380,6 +381,24 @@ class Store:
 def _create_tables(tx: sqlite3.Connection, schema: str) -> None:
     for statement in filter(str.strip, schema.split(";")):
         tx.execute(statement)
+
+
+def _switch_to_wal(conn: sqlite3.Connection) -> None:
+    """Put the database in WAL mode, waiting out another process doing the same.
+
+    Two runners started together on a new experiment both switch the fresh file
+    to WAL; SQLite answers the loser "database is locked" at once, without
+    waiting for its busy timeout, so the wait is done here.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _claimable(rows: list[tuple[int, str, str | None]], session: str, rerun: str | None) -> bool:

@@ -23,6 +23,33 @@ def _claim_all(path: str, session: str, names: list[str], queue: "multiprocessin
     queue.put([n for n in names if store.claim(n, session=session) is not None])
 
 
+def _open_together(path: str, barrier: "multiprocessing.synchronize.Barrier",
+                   queue: "multiprocessing.Queue[str]") -> None:
+    barrier.wait()
+    try:
+        with Store.open(path, experiment="exp") as store:
+            queue.put(store.meta("experiment") or "")
+    except Exception as error:  # reported to the test, which names it
+        queue.put(f"{type(error).__name__}: {error}")
+
+
+def test_runners_started_together_all_open_a_new_store(tmp_path: Path) -> None:
+    """Two runners launched at once on a new experiment both create the same store."""
+    path = str(store_path(tmp_path, "exp"))
+    for _ in range(5):  # the race is narrow: try it several times
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        for leftover in Path(path).parent.iterdir():
+            leftover.unlink()
+        barrier, queue = multiprocessing.Barrier(4), multiprocessing.Queue()
+        workers = [multiprocessing.Process(target=_open_together, args=(path, barrier, queue)) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        results = [queue.get(timeout=120) for _ in workers]
+        for worker in workers:
+            worker.join()
+        assert results == ["exp"] * 4
+
+
 def test_concurrent_processes_never_claim_the_same_cell(tmp_path: Path) -> None:
     path = store_path(tmp_path, "exp")
     names = [f"c{i}" for i in range(40)]

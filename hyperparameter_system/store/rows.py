@@ -1,7 +1,7 @@
 """The rows the results store hands out: cells, attempts, epochs, summary rows.
 
 Plain frozen data decoded from SQLite (JSON columns parsed), so readers such
-as the summary never touch SQL. ``store.py`` re-exports them.
+as the summary never touch SQL. The package re-exports them.
 """
 
 from __future__ import annotations

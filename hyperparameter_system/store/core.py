@@ -1,52 +1,9 @@
-"""The results store: one SQLite file (WAL) per experiment, crash-safe by construction.
+"""The results store's connection: one per process, every write one IMMEDIATE transaction.
 
-Lives at ``<output_dir>/<experiment>/results.sqlite`` (:func:`store_path`). Every
-state change is one ``BEGIN IMMEDIATE`` transaction, so a ``kill -9`` at any moment
-loses nothing that was finished, and readers (the summary, a second terminal) see a
-consistent picture while a run is going and after a crash.
-
-Tables:
-    meta      key/value: ``created_at`` (ISO time, the matrix ``now``), ``experiment``,
-              ``metric``, ``goal``, ``schema_version``.
-    cells     one row per cell (cell_id PK, experiment, model, category, option JSON,
-              option_label, run_name, project, "group", config_path, created).
-    attempts  one row per try of a cell (id PK, cell_id, attempt 1.., status,
-              started_at/ended_at unix seconds, duration_s, exit_code, command JSON,
-              overrides JSON (retry overrides), output_dir, log_path, wandb_run_id,
-              wandb_run_dir, metric, best_metric, best_epoch, epochs_run, error_tail,
-              result JSON, runner_pid, runner_host, session, lease_expires, child_pid).
-    epochs    one row per evaluation line of an attempt's metrics.jsonl
-              (attempt_id, seq, epoch, step, metrics JSON); copying is idempotent.
-
-Public API (everything else is private):
-    store_path(output_dir, experiment) -> Path
-    Store.open(path, *, experiment="", metric="val/acc", goal="maximize", created_at=None) -> Store
-    Store.peek_created_at(path) -> datetime | None   read-only: no store is created
-    Store.created_at -> datetime                    the matrix ``now`` for resumes
-    Store.meta(key)
-    Store.register_cells(cells)                     insert-or-ignore Cell rows
-    Store.claim(cell_id, *, session, rerun=None, output_dir_for=None, lease_s=...) -> Attempt | None
-    Store.claim_retry(previous, *, overrides=None, output_dir_for=None, lease_s=...) -> Attempt | None
-    Store.update_attempt(attempt_id, **columns)     e.g. child_pid, command, log_path
-    Store.finish_attempt(attempt_id, status, **columns) -> bool
-    Store.add_epochs(attempt_id, records, start_seq=0) -> int
-    Store.renew_leases(session, lease_s)
-    Store.stale_attempts() -> list[Attempt]         'running' rows of dead runners
-    Store.cells() -> list[CellRow]
-    Store.cell_results() -> list[CellResult]        every cell + latest and best attempt
-    Store.attempts(cell_id=None) -> list[Attempt]
-    Store.epochs(attempt_id) -> list[EpochRow]
-    Store.durations_by_model() -> dict[str, list[float]]
-    Store.transaction() -> context manager yielding the connection (BEGIN IMMEDIATE)
-    Store.query(sql, params=()) -> list[sqlite3.Row]   a read, without the write lock
-    Store.create_tables(schema)                     another feature's tables (sweeps)
-    Store.close()
-
-A *claim* is the insertion of a ``running`` attempt, decided inside one IMMEDIATE
-transaction: two runner processes on one store can never both claim a cell. A
-``running`` attempt whose runner is dead (its pid is gone on this host, or its lease
-has expired) is *stale*; the runner finishes it (adopting a result the orphaned child
-left, else marking it ``stopped``) before claiming again.
+See the package docstring for the tables and the public API. Every SQLite or
+OS error of the store file leaves here as one :class:`StoreError` line
+(``errors.translated``), and :meth:`Store.check_file` tells a runner that the
+file it opened was deleted or replaced.
 """
 
 from __future__ import annotations
@@ -54,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import sqlite3
 import threading
 import time
@@ -64,64 +20,11 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.child_contract import Status
-from hyperparameter_system.store_rows import (  # re-exported: readers import them from here
-    JSON_COLUMNS, Attempt, CellResult, CellRow, EpochRow, attempt_from_row, int_or_none)
-
-SCHEMA_VERSION = "1"
-STORE_FILE = "results.sqlite"
-DEFAULT_LEASE_S = 120.0
-_BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another process's transaction
-HOST = socket.gethostname()
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS cells (
-    cell_id TEXT PRIMARY KEY, experiment TEXT NOT NULL, model TEXT NOT NULL,
-    category TEXT NOT NULL, option TEXT, option_label TEXT NOT NULL, run_name TEXT NOT NULL,
-    project TEXT NOT NULL, "group" TEXT NOT NULL, config_path TEXT NOT NULL, created TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS attempts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, cell_id TEXT NOT NULL REFERENCES cells(cell_id),
-    attempt INTEGER NOT NULL, status TEXT NOT NULL, started_at REAL, ended_at REAL,
-    duration_s REAL, exit_code INTEGER, command TEXT, overrides TEXT, output_dir TEXT,
-    log_path TEXT, wandb_run_id TEXT, wandb_run_dir TEXT, metric TEXT, best_metric REAL,
-    best_epoch INTEGER, epochs_run INTEGER, error_tail TEXT, result TEXT,
-    runner_pid INTEGER, runner_host TEXT, session TEXT, lease_expires REAL, child_pid INTEGER,
-    UNIQUE (cell_id, attempt));
-CREATE INDEX IF NOT EXISTS attempts_by_status ON attempts (status);
-CREATE TABLE IF NOT EXISTS epochs (
-    attempt_id INTEGER NOT NULL REFERENCES attempts(id), seq INTEGER NOT NULL,
-    epoch INTEGER, step INTEGER, metrics TEXT NOT NULL, PRIMARY KEY (attempt_id, seq));
-"""
-
-# Columns a caller may set through update_attempt / finish_attempt.
-_UPDATABLE = frozenset({
-    "duration_s", "exit_code", "command", "overrides", "output_dir", "log_path", "wandb_run_id",
-    "wandb_run_dir", "metric", "best_metric", "best_epoch", "epochs_run", "error_tail", "result",
-    "child_pid", "ended_at", "started_at",
-})
-# Statuses a plain resume does not run again (besides completed / early_terminated):
-# the runner already retried them as far as the policy allows.
-_UNSUCCESSFUL_FINAL = frozenset({Status.FAILED, Status.TIMEOUT, Status.OOM, Status.NONFINITE})
-
-
-def store_path(output_dir: str | os.PathLike[str], experiment: str) -> Path:
-    """Where an experiment's store lives."""
-    return Path(output_dir) / experiment / STORE_FILE
-
-
-def pid_alive(pid: int) -> bool:
-    """True when a process with this pid exists on this host (and is not a zombie)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            return handle.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return True
+from hyperparameter_system.store.errors import FileIdentity, translated
+from hyperparameter_system.store.rows import Attempt, CellResult, CellRow, EpochRow, attempt_from_row, int_or_none
+from hyperparameter_system.store.schema import (
+    BUSY_TIMEOUT_S, DEFAULT_LEASE_S, HOST, SCHEMA, SCHEMA_VERSION, assignments, claimable, create_tables,
+    pid_alive, switch_to_wal)
 
 
 class Store:
@@ -131,6 +34,7 @@ class Store:
         self.path = path
         self._conn = conn
         self._lock = threading.RLock()
+        self._identity = FileIdentity.of(path)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, experiment: str = "",
@@ -142,18 +46,26 @@ class Store:
         ``created_at`` is the creation time to record for a new store (default: now).
         """
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(target, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-        _switch_to_wal(conn)
-        conn.execute("PRAGMA synchronous=NORMAL")
-        store = cls(target, conn)
-        with store.transaction() as tx:
-            _create_tables(tx, _SCHEMA)
-            created = (created_at or datetime.now()).astimezone().isoformat(timespec="seconds")
-            defaults = {"created_at": created,
-                        "experiment": experiment, "metric": metric, "goal": goal,
-                        "schema_version": SCHEMA_VERSION}
-            tx.executemany("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", defaults.items())
+        with translated(target):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+            try:
+                switch_to_wal(conn)
+                conn.execute("PRAGMA synchronous=NORMAL")
+                store = cls(target, conn)
+            except BaseException:
+                conn.close()
+                raise
+        created = (created_at or datetime.now()).astimezone().isoformat(timespec="seconds")
+        defaults = {"created_at": created, "experiment": experiment, "metric": metric, "goal": goal,
+                    "schema_version": SCHEMA_VERSION}
+        try:
+            with store.transaction() as tx:
+                create_tables(tx, SCHEMA)
+                tx.executemany("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", defaults.items())
+        except BaseException:
+            store.close()
+            raise
         return store
 
     @staticmethod
@@ -165,7 +77,7 @@ class Store:
         if not Path(path).is_file():
             return None
         try:
-            conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=_BUSY_TIMEOUT_S)
+            conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
             try:
                 row = conn.execute("SELECT value FROM meta WHERE key = 'created_at'").fetchone()
             finally:
@@ -188,27 +100,37 @@ class Store:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One IMMEDIATE transaction: the write lock is taken at BEGIN, so a
         check-then-write inside it cannot race another process."""
-        with self._lock:
+        with self._lock, translated(self.path):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:  # SQLite may have rolled back a failed COMMIT itself
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
 
     def create_tables(self, schema: str) -> None:
         """Run ``CREATE ... IF NOT EXISTS`` statements (``;``-separated) in one transaction;
         how a feature keeps its own tables in the experiment's store."""
         with self.transaction() as tx:
-            _create_tables(tx, schema)
+            create_tables(tx, schema)
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         """Rows of one read; no write lock is taken (WAL readers see the last commit)."""
-        with self._lock:
+        with self._lock, translated(self.path):
             cursor = self._conn.execute(sql, tuple(params))
             cursor.row_factory = sqlite3.Row
             return cursor.fetchall()
+
+    def check_file(self) -> None:
+        """Raise :class:`StoreError` when the store file was deleted or replaced.
+
+        SQLite keeps writing into an unlinked file through its open descriptor,
+        so without this a run would "succeed" into a store nobody can read.
+        """
+        self._identity.check(self.path)
 
     # -- meta ---------------------------------------------------------------------------
     def meta(self, key: str) -> str | None:
@@ -245,7 +167,7 @@ class Store:
         with self.transaction() as tx:
             rows = tx.execute("SELECT attempt, status, session FROM attempts WHERE cell_id = ?"
                               " ORDER BY attempt", (cell_id,)).fetchall()
-            if not _claimable(rows, session, rerun):
+            if not claimable(rows, session, rerun):
                 return None
             number = (rows[-1][0] if rows else 0) + 1
             return self._insert_attempt(tx, cell_id, number, session, lease_s, output_dir_for, None)
@@ -281,7 +203,7 @@ class Store:
         """Set some columns of an attempt (JSON columns are encoded here)."""
         if not columns:
             return
-        sets, values = _assignments(columns)
+        sets, values = assignments(columns)
         with self.transaction() as tx:
             tx.execute(f"UPDATE attempts SET {sets} WHERE id = ?", (*values, attempt_id))
 
@@ -292,7 +214,7 @@ class Store:
         settled by one runner is not overwritten by another.
         """
         columns.setdefault("ended_at", time.time())
-        sets, values = _assignments(columns)
+        sets, values = assignments(columns)
         with self.transaction() as tx:
             started = tx.execute("SELECT started_at FROM attempts WHERE id = ?", (attempt_id,)).fetchone()
             if "duration_s" not in columns and started and started[0] is not None:
@@ -376,51 +298,3 @@ class Store:
         for row in rows:
             out.setdefault(row["model"], []).append(float(row["duration_s"]))
         return out
-
-
-def _create_tables(tx: sqlite3.Connection, schema: str) -> None:
-    for statement in filter(str.strip, schema.split(";")):
-        tx.execute(statement)
-
-
-def _switch_to_wal(conn: sqlite3.Connection) -> None:
-    """Put the database in WAL mode, waiting out another process doing the same.
-
-    Two runners started together on a new experiment both switch the fresh file
-    to WAL; SQLite answers the loser "database is locked" at once, without
-    waiting for its busy timeout, so the wait is done here.
-    """
-    deadline = time.monotonic() + _BUSY_TIMEOUT_S
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or time.monotonic() >= deadline:
-                raise
-            time.sleep(0.05)
-
-
-def _claimable(rows: list[tuple[int, str, str | None]], session: str, rerun: str | None) -> bool:
-    """The claim rule, on a cell's attempts (number, status, session) in order."""
-    if any(status == Status.RUNNING.value for _, status, _ in rows):
-        return False
-    if not rows:
-        return True
-    if rerun == "all":
-        return all(owner != session for _, _, owner in rows)
-    latest = Status(rows[-1][1])
-    if latest.finished_ok:
-        return False
-    if latest in _UNSUCCESSFUL_FINAL:
-        return rerun == "failed" and all(owner != session for _, _, owner in rows)
-    return True  # stopped / interrupted: a plain resume runs it again
-
-
-def _assignments(columns: Mapping[str, Any]) -> tuple[str, list[Any]]:
-    unknown = set(columns) - _UPDATABLE
-    if unknown:
-        raise ValueError(f"unknown attempt columns: {sorted(unknown)}")
-    values = [json.dumps(v, sort_keys=True) if k in JSON_COLUMNS and v is not None else v
-              for k, v in columns.items()]
-    return ", ".join(f"{k} = ?" for k in columns), values

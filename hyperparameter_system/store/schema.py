@@ -1,0 +1,124 @@
+"""The store's tables and the rules that live in SQL: schema, claim rule, column checks.
+
+Kept apart from the connection class so the rules read on their own: which
+columns a caller may set, when a cell may be claimed again, how the file is
+put into WAL mode.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from hyperparameter_system.child_contract import Status
+from hyperparameter_system.store.rows import JSON_COLUMNS
+
+SCHEMA_VERSION = "1"
+STORE_FILE = "results.sqlite"
+DEFAULT_LEASE_S = 120.0
+BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another process's transaction
+HOST = socket.gethostname()
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cells (
+    cell_id TEXT PRIMARY KEY, experiment TEXT NOT NULL, model TEXT NOT NULL,
+    category TEXT NOT NULL, option TEXT, option_label TEXT NOT NULL, run_name TEXT NOT NULL,
+    project TEXT NOT NULL, "group" TEXT NOT NULL, config_path TEXT NOT NULL, created TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, cell_id TEXT NOT NULL REFERENCES cells(cell_id),
+    attempt INTEGER NOT NULL, status TEXT NOT NULL, started_at REAL, ended_at REAL,
+    duration_s REAL, exit_code INTEGER, command TEXT, overrides TEXT, output_dir TEXT,
+    log_path TEXT, wandb_run_id TEXT, wandb_run_dir TEXT, metric TEXT, best_metric REAL,
+    best_epoch INTEGER, epochs_run INTEGER, error_tail TEXT, result TEXT,
+    runner_pid INTEGER, runner_host TEXT, session TEXT, lease_expires REAL, child_pid INTEGER,
+    UNIQUE (cell_id, attempt));
+CREATE INDEX IF NOT EXISTS attempts_by_status ON attempts (status);
+CREATE TABLE IF NOT EXISTS epochs (
+    attempt_id INTEGER NOT NULL REFERENCES attempts(id), seq INTEGER NOT NULL,
+    epoch INTEGER, step INTEGER, metrics TEXT NOT NULL, PRIMARY KEY (attempt_id, seq));
+"""
+
+# Columns a caller may set through update_attempt / finish_attempt.
+UPDATABLE = frozenset({
+    "duration_s", "exit_code", "command", "overrides", "output_dir", "log_path", "wandb_run_id",
+    "wandb_run_dir", "metric", "best_metric", "best_epoch", "epochs_run", "error_tail", "result",
+    "child_pid", "ended_at", "started_at",
+})
+# Statuses a plain resume does not run again (besides completed / early_terminated):
+# the runner already retried them as far as the policy allows.
+_UNSUCCESSFUL_FINAL = frozenset({Status.FAILED, Status.TIMEOUT, Status.OOM, Status.NONFINITE})
+
+
+def store_path(output_dir: str | os.PathLike[str], experiment: str) -> Path:
+    """Where an experiment's store lives."""
+    return Path(output_dir) / experiment / STORE_FILE
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with this pid exists on this host (and is not a zombie)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def create_tables(tx: sqlite3.Connection, schema: str) -> None:
+    for statement in filter(str.strip, schema.split(";")):
+        tx.execute(statement)
+
+
+def switch_to_wal(conn: sqlite3.Connection) -> None:
+    """Put the database in WAL mode, waiting out another process doing the same.
+
+    Two runners started together on a new experiment both switch the fresh file
+    to WAL; SQLite answers the loser "database is locked" at once, without
+    waiting for its busy timeout, so the wait is done here.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
+def claimable(rows: list[tuple[int, str, str | None]], session: str, rerun: str | None) -> bool:
+    """The claim rule, on a cell's attempts (number, status, session) in order."""
+    if any(status == Status.RUNNING.value for _, status, _ in rows):
+        return False
+    if not rows:
+        return True
+    if rerun == "all":
+        return all(owner != session for _, _, owner in rows)
+    latest = Status(rows[-1][1])
+    if latest.finished_ok:
+        return False
+    if latest in _UNSUCCESSFUL_FINAL:
+        return rerun == "failed" and all(owner != session for _, _, owner in rows)
+    return True  # stopped / interrupted: a plain resume runs it again
+
+
+def assignments(columns: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """``SET`` clause and values for attempt columns (JSON columns encoded)."""
+    unknown = set(columns) - UPDATABLE
+    if unknown:
+        raise ValueError(f"unknown attempt columns: {sorted(unknown)}")
+    values = [json.dumps(v, sort_keys=True) if k in JSON_COLUMNS and v is not None else v
+              for k, v in columns.items()]
+    return ", ".join(f"{k} = ?" for k in columns), values

@@ -33,6 +33,10 @@ class Cell:
             (experiment overrides then the option), for user commands.
         command: The model's own command template, or None for the built-in trainer.
         metric_patterns: ``(metric name, regex)`` pairs for a user command's output.
+        cwd: Folder the child starts in ("" = the runner's own).
+        env: ``(name, jinja2 template)`` pairs of extra environment for a user command.
+        wandb_logging: Who makes the W&B run of a user command: ``runner``,
+            ``script`` or ``off`` (the built-in trainer logs itself).
     """
 
     cell_id: str
@@ -49,6 +53,9 @@ class Cell:
     overrides: tuple[tuple[str, Any], ...] = ()
     command: tuple[str, ...] | None = None
     metric_patterns: tuple[tuple[str, str], ...] = ()
+    cwd: str = ""
+    env: tuple[tuple[str, str], ...] = ()
+    wandb_logging: str = "runner"
 
     @property
     def is_baseline(self) -> bool:

@@ -132,7 +132,8 @@ def _finish(ctx: MatrixContext, drafts: list[dict[str, Any]]) -> list[Cell]:
             tags=tuple(safe_name(t, 64) for t in (plan.entry.name, draft["category"], ctx.spec.name)),
             config_path=str(ctx.config_dir / plan.folder / f"{draft['run_name']}.yaml"),
             overrides=draft["overrides"], command=plan.entry.command,
-            metric_patterns=tuple(plan.entry.metric_patterns)))
+            metric_patterns=tuple(plan.entry.metric_patterns), cwd=plan.entry.cwd, env=plan.entry.env,
+            wandb_logging=plan.entry.wandb))
     return cells
 
 

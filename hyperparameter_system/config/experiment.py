@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,9 @@ from hyperparameter_system.config.spec import (
     CategoryEntry,
     ExecutionSettings,
     ExperimentSpec,
-    ModelEntry,
     WandbSettings,
 )
+from hyperparameter_system.config.model_entries import read_models
 from hyperparameter_system.config.yacs_keys import check_mapping, describe
 from hyperparameter_system.config.yaml_source import KeyPath, LineIndex, load_yaml_with_lines
 
@@ -43,7 +42,6 @@ _EXPERIMENT_KEYS = ("name", "metric", "output_dir", "temp_config_dir", "override
 _METRIC_KEYS = ("name", "goal")
 _WANDB_KEYS = ("mode", "entity", "project", "run_name")
 _EXECUTION_KEYS = ("parallel", "devices", "timeout", "retries", "min_batch_size")
-_MODEL_KEYS = ("name", "enabled", "base_config", "description", "command", "metric_patterns")
 _CATEGORY_KEYS = ("enabled", "description", "options", "prefix", "label", "sweep")
 _DEVICES_RE = re.compile(r"^(auto|cpu|\d+(,\d+)*)$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")
@@ -87,7 +85,7 @@ def _build_spec(reader: _Reader, path: str, top: dict[str, Any], experiment: dic
         include_baseline=reader.boolean(key + ("include_baseline",), experiment.get("include_baseline", True)),
         wandb=_wandb(reader, top.get("wandb")),
         execution=_execution(reader, top.get("execution")),
-        models=_models(reader, top.get("models", _MISSING)),
+        models=read_models(reader, [] if "models" not in top else top["models"]),
         categories=_categories(reader, top.get("categories")),
         lines=reader.index,
     )
@@ -180,76 +178,6 @@ def _devices(reader: _Reader, value: Any) -> str:
     return text
 
 
-def _models(reader: _Reader, value: Any) -> tuple[ModelEntry, ...]:
-    items = [] if value is _MISSING else reader.sequence(("models",), value)
-    if not items:
-        raise reader.index.error(("models",), "at least one model is required")
-    models: list[ModelEntry] = []
-    first: dict[str, int] = {}
-    for i, item in enumerate(items):
-        model = _model(reader, ("models", i), {"name": item} if isinstance(item, str) else item)
-        if model.name in first:
-            raise reader.index.error(("models", i, "name"),
-                                     f"duplicate model name {model.name!r} (first at line {first[model.name]})")
-        first[model.name] = model.line
-        models.append(model)
-    return tuple(models)
-
-
-def _model(reader: _Reader, key: KeyPath, value: Any) -> ModelEntry:
-    fields = reader.mapping(key, value, _MODEL_KEYS, required=("name",))
-    base_config = fields.get("base_config")
-    if base_config is not None:
-        base_config = reader.path(key + ("base_config",), base_config)
-        if not Path(base_config).is_file():
-            raise reader.index.error(key + ("base_config",), f"model profile not found: {base_config}")
-    return ModelEntry(
-        name=reader.text(key + ("name",), fields["name"], required=True),
-        enabled=reader.boolean(key + ("enabled",), fields.get("enabled", True)),
-        base_config=base_config or "",
-        description=reader.text(key + ("description",), fields.get("description", "")),
-        command=_command(reader, key + ("command",), fields.get("command")),
-        metric_patterns=_metric_patterns(reader, key + ("metric_patterns",), fields.get("metric_patterns")),
-        line=reader.index.line_of(key),
-    )
-
-
-def _command(reader: _Reader, key: KeyPath, value: Any) -> tuple[str, ...] | None:
-    """A list of argument templates; a string is split like a shell would (no shell runs it)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = shlex.split(value)
-        except ValueError as exc:
-            raise reader.index.error(key, f"cannot split command: {exc}") from None
-    args = reader.sequence(key, value)
-    if not args:
-        raise reader.index.error(key, "command must not be empty")
-    out = []
-    for i, arg in enumerate(args):
-        if isinstance(arg, (int, float)) and not isinstance(arg, bool):
-            arg = str(arg)
-        out.append(reader.template(key + (i,), reader.text(key + (i,), arg, required=True)))
-    return tuple(out)
-
-
-def _metric_patterns(reader: _Reader, key: KeyPath, value: Any) -> tuple[tuple[str, str], ...]:
-    """Metric name -> regex with exactly one group (the number to read)."""
-    patterns = []
-    for name, pattern in reader.mapping(key, value, None).items():
-        sub = key + (name,)
-        pattern = reader.text(sub, pattern, required=True)
-        try:
-            groups = re.compile(pattern).groups
-        except re.error as exc:
-            raise reader.index.error(sub, f"invalid regex {pattern!r}: {exc}") from None
-        if groups != 1:
-            raise reader.index.error(sub, f"regex must have exactly one group (the value), got {groups}")
-        patterns.append((name, pattern))
-    return tuple(patterns)
-
-
 def _categories(reader: _Reader, value: Any) -> tuple[CategoryEntry, ...]:
     entries = []
     for name, entry in reader.mapping(("categories",), value, None).items():
@@ -259,9 +187,11 @@ def _categories(reader: _Reader, value: Any) -> tuple[CategoryEntry, ...]:
 
 
 def _category(reader: _Reader, key: KeyPath, value: Any) -> CategoryEntry:
-    fields = reader.mapping(key, value, _CATEGORY_KEYS, required=("options",))
-    options = reader.sequence(key + ("options",), fields["options"])
-    if not options:
+    """One category entry; without ``options`` it runs the category's own defaults
+    (a YAML category file's options), which the matrix generator checks exist."""
+    fields = reader.mapping(key, value, _CATEGORY_KEYS)
+    options = reader.sequence(key + ("options",), fields.get("options"))
+    if not options and "options" in fields:
         raise reader.index.error(key + ("options",), "options must list at least one option")
     for i, option in enumerate(options):
         if option is None:

@@ -12,6 +12,10 @@ from typing import Any, Literal
 
 WandbMode = Literal["auto", "online", "offline", "disabled"]
 MetricGoal = Literal["maximize", "minimize"]
+WandbLogging = Literal["runner", "script", "off"]
+# A key_map target: None drops the key, a text renames it, pairs of
+# (script key, jinja2 template of ``value``) set one or more keys from it.
+KeyMapTarget = None | str | tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,14 @@ class ModelEntry:
     arguments); None means the built-in trainer. ``metric_patterns`` maps a
     metric name to a regex with one group, read from the command's output when
     it writes no result.json.
+
+    A command may bring its own config world: ``cwd`` (absolute; the child
+    starts there, default the experiment file's folder), ``env`` (name ->
+    template, never written to a file), ``schema`` (``FILE.py:NAME`` of a yacs
+    CfgNode or a YAML file: the script's full defaults; with it ``base_config``
+    is the script's own config file), ``overrides`` in the script's keys,
+    ``key_map`` (hpsys key -> :data:`KeyMapTarget`) and ``wandb`` (who makes
+    the cell's W&B run).
     """
 
     name: str
@@ -53,6 +65,12 @@ class ModelEntry:
     description: str = ""
     command: tuple[str, ...] | None = None
     metric_patterns: tuple[tuple[str, str], ...] = ()
+    cwd: str = ""
+    env: tuple[tuple[str, str], ...] = ()
+    schema: str = ""  # "" = hpsys's own schema; else an absolute "FILE.py:NAME" or YAML path
+    overrides: tuple[tuple[str, Any], ...] = ()  # dotted script key -> value (checked at plan time)
+    key_map: tuple[tuple[str, KeyMapTarget], ...] = ()
+    wandb: WandbLogging = "runner"
     line: int = 0  # line in the experiment file, for error messages
 
 

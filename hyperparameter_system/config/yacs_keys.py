@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import functools
 import math
-from typing import Any
+from typing import Any, Callable
 
 from yacs.config import CfgNode
 
@@ -78,11 +78,14 @@ def check_override(key: str, value: Any) -> Any:
     return _coerce(value, _schema()[key])
 
 
-def check_mapping(node: Any, index: LineIndex, keypath: KeyPath = ()) -> dict[str, Any]:
+def check_mapping(node: Any, index: LineIndex, keypath: KeyPath = (),
+                  check: Callable[[str, Any], Any] = check_override) -> dict[str, Any]:
     """YACS settings written nested (``SOLVER: {BASE_LR: 0.1}``) or dotted, checked and flattened.
 
     Used for experiment overrides and model profiles alike. Each problem is a
     ConfigError at its line; a key reached twice (dotted and nested) is one.
+    ``check`` (key, value) -> value, raising ValueError, is hpsys's schema by
+    default; a user script's schema brings its own.
 
     Returns:
         Dotted key -> value normalised by :func:`check_override`, in file order.
@@ -100,7 +103,7 @@ def check_mapping(node: Any, index: LineIndex, keypath: KeyPath = ()) -> dict[st
             if key in result:
                 raise index.error(sub, f"{key} is set twice")
             try:
-                result[key] = check_override(key, item)
+                result[key] = check(key, item)
             except ValueError as exc:
                 raise index.error(sub, str(exc)) from None
 

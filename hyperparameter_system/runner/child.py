@@ -32,6 +32,7 @@ class ChildSpec:
     output_dir: Path
     log_path: Path
     wandb_run_id: str
+    cwd: str = ""  # the folder the child starts in ("" = the runner's own)
 
 
 def attempt_dir(output_root: Path, cell: Cell, attempt: int) -> Path:
@@ -62,11 +63,34 @@ def build_argv(cell: Cell, output_dir: Path, retry_overrides: Sequence[tuple[str
         return [sys.executable, "-m", "hyperparameter_system.train", "--config-file", cell.config_path,
                 "OUTPUT_DIR", str(output_dir), *flat_overrides(retry_overrides)]
     overrides = flat_overrides((*cell.overrides, *retry_overrides))
-    variables = {"config_path": cell.config_path, "output_dir": str(output_dir), "python": sys.executable,
-                 "run_name": cell.run_name, "cell_id": cell.cell_id, "model": cell.model,
-                 "category": cell.category, "project": cell.project,
-                 "overrides": " ".join(overrides)}
-    return _render_command(cell.command, variables, overrides)
+    return _render_command(cell.command, template_variables(cell, output_dir, overrides), overrides)
+
+
+def template_variables(cell: Cell, output_dir: Path, overrides: list[str]) -> dict[str, str]:
+    """What a model's ``command:`` and ``env:`` templates may use."""
+    return {"config_path": cell.config_path, "output_dir": str(output_dir), "python": sys.executable,
+            "run_name": cell.run_name, "cell_id": cell.cell_id, "model": cell.model,
+            "category": cell.category, "project": cell.project, "group": cell.group,
+            "overrides": " ".join(overrides)}
+
+
+def render_env(cell: Cell, output_dir: Path, retry_overrides: Sequence[tuple[str, Any]] = ()) -> dict[str, str]:
+    """The model's ``env:`` with its templates rendered (values live only in the child's environment)."""
+    if not cell.env:
+        return {}
+    from jinja2 import StrictUndefined, TemplateError
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(undefined=StrictUndefined)
+    variables = template_variables(cell, output_dir, flat_overrides((*cell.overrides, *retry_overrides)))
+    rendered = {}
+    for name, template in cell.env:
+        try:
+            rendered[name] = env.from_string(template).render(**variables)
+        except TemplateError as error:
+            raise HpsysError(f"env: {name}: cannot render {template!r}: {error} "
+                             f"(variables: {', '.join(sorted(variables))})") from error
+    return rendered
 
 
 def _render_command(template: Sequence[str], variables: Mapping[str, str], overrides: list[str]) -> list[str]:
@@ -89,10 +113,15 @@ def _render_command(template: Sequence[str], variables: Mapping[str, str], overr
 
 def build_env(cell: Cell, *, attempt: int, slot: Slot, output_dir: Path, wandb_mode: str,
               run_id: str, base: Mapping[str, str] | None = None,
-              extra: Sequence[tuple[str, str]] = ()) -> dict[str, str]:
-    """The runner's own environment, ``extra``, then the W&B and HPS_* variables of this attempt."""
+              extra: Sequence[tuple[str, str]] = (), own: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The runner's own environment, ``extra``, the model's ``own`` env, then the W&B and HPS_* variables.
+
+    The W&B and HPS_* variables come last: a model's env cannot break the
+    one-project-per-model promise or the child contract.
+    """
     env = dict(os.environ if base is None else base)
     env.update(extra)
+    env.update(own or {})
     env.update({
         "WANDB_PROJECT": cell.project,
         "WANDB_NAME": cell.run_name,
@@ -123,5 +152,6 @@ def child_spec(cell: Cell, *, attempt: int, slot: Slot, output_root: Path, wandb
     run_id = wandb_run_id(cell, attempt)
     return ChildSpec(argv=build_argv(cell, out, retry_overrides),
                      env=build_env(cell, attempt=attempt, slot=slot, output_dir=out,
-                                   wandb_mode=wandb_mode, run_id=run_id, extra=extra_env),
-                     output_dir=out, log_path=out / CHILD_LOG, wandb_run_id=run_id)
+                                   wandb_mode=wandb_mode, run_id=run_id, extra=extra_env,
+                                   own=render_env(cell, out, retry_overrides)),
+                     output_dir=out, log_path=out / CHILD_LOG, wandb_run_id=run_id, cwd=cell.cwd)

@@ -28,7 +28,7 @@ class ChildProcess:
         self.started = time.monotonic()
         self._log: IO[bytes] = open(spec.log_path, "ab")
         try:
-            self.popen = subprocess.Popen(spec.argv, env=spec.env, stdin=subprocess.DEVNULL,
+            self.popen = subprocess.Popen(spec.argv, env=spec.env, cwd=spec.cwd or None, stdin=subprocess.DEVNULL,
                                           stdout=self._log, stderr=subprocess.STDOUT,
                                           start_new_session=True, close_fds=True)
         except OSError:

@@ -3,14 +3,20 @@
 Logs of CI jobs and ``nohup`` runs stay readable (no cursor tricks when stdout is
 not a TTY); a person at a terminal sees cells done/total, every running cell with
 its epoch and latest metric, and the ETA.
+
+A reader that goes away (``hpsys --all | head -2``) is not a crash: the first
+write into the closed pipe marks the progress ``closed`` and points the stream's
+file descriptor at /dev/null (so no later print, nor Python's flush at exit,
+raises); the scheduler sees ``closed`` and stops like on Ctrl-C.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from hyperparameter_system.runner.eta import format_eta
 
@@ -33,15 +39,26 @@ class PlainProgress:
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
+        self.closed = False  # the reader of the stream went away
 
     def __enter__(self) -> PlainProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stream.flush()
+        self._write(self.stream.flush)
 
     def event(self, text: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {text}", file=self.stream, flush=True)
+        self._write(lambda: print(f"[{time.strftime('%H:%M:%S')}] {text}", file=self.stream, flush=True))
+
+    def _write(self, call: Callable[[], object]) -> None:
+        """Run one write; a closed pipe silences the stream instead of raising."""
+        if self.closed:
+            return
+        try:
+            call()
+        except BrokenPipeError:
+            self.closed = True
+            silence(self.stream)
 
     def update(self, done: int, total: int, running: list[RunningView], eta: float | None,
                metric: str) -> None:
@@ -64,12 +81,13 @@ class LiveProgress(PlainProgress):
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.live.__exit__(*exc)
+        self._write(lambda: self.live.__exit__(*exc))
 
     def event(self, text: str) -> None:
         from rich.markup import escape
 
-        self.live.console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {escape(text)}", highlight=False)
+        self._write(lambda: self.live.console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {escape(text)}",
+                                                    highlight=False))
 
     def update(self, done: int, total: int, running: list[RunningView], eta: float | None,
                metric: str) -> None:
@@ -84,7 +102,20 @@ class LiveProgress(PlainProgress):
             table.add_row(view.slot, view.model, view.run_name, str(view.attempt),
                           "-" if view.epoch is None else str(view.epoch), value,
                           format_eta(view.elapsed_s))
-        self.live.update(table)
+        self._write(lambda: self.live.update(table))
+
+
+def silence(stream: TextIO) -> None:
+    """Point ``stream``'s descriptor at /dev/null: what is still buffered, or printed later, goes nowhere."""
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):  # not backed by a descriptor (a StringIO)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def make_progress(stream: TextIO | None = None) -> PlainProgress:

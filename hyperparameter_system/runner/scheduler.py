@@ -119,6 +119,8 @@ class Runner:
     def _loop(self, source: Iterator[Cell]) -> None:
         exhausted = False
         while not (exhausted and not self.active and not self.retries):
+            if self.progress.closed and self._stop_signal is None:  # stdout's reader left (``| head``)
+                self._stop_signal = signal.SIGPIPE
             if self._stop_signal is not None:
                 self.report.interrupted = True
                 return
@@ -267,9 +269,9 @@ class Runner:
             return
         if self._stop_signal is None:  # an exception unwinds the loop: still a stop, not a crash
             self._stop_signal = 0
-        self.progress.event(f"stopping {len(self.active)} running cell(s)")
-        for active in self.active.values():
+        for active in self.active.values():  # first, so nothing below can leave a child behind
             active.stop()
+        self.progress.event(f"stopping {len(self.active)} running cell(s)")
         while self.active:
             self._reap()
             time.sleep(0.05)

@@ -149,7 +149,8 @@ def test_damaged_store_is_one_line_and_exit_2(tmp_path: Path):
     db.write_text("not an sqlite file\n")
     done = _summary_cli(config)
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr == f"error: {db}: not a readable results store (file is not a database)\n"
+    assert done.stderr.startswith(f"error: {db}: not a readable results store (file is not a database);")
+    assert "--rebuild-store" in done.stderr and done.stderr.count("\n") == 1
 
 
 def test_unknown_category_is_refused_like_an_unknown_model(store_with_standin):

@@ -7,7 +7,9 @@ the same guarantees and the same permissions.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 
 # mkstemp creates 0600 files; results and configs are meant to be shared with
@@ -38,3 +40,42 @@ def write_text_atomic(path: str | os.PathLike[str], text: str, *, durable: bool 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# What write_text_atomic's mkstemp names look like: "." + target name + "." + 8 characters.
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}$")
+# A younger temporary file may be another runner's write in progress: leave it.
+STALE_TEMP_S = 30.0
+
+
+def remove_stale_temps(folder: str | os.PathLike[str], *, depth: int = 0,
+                       older_than_s: float = STALE_TEMP_S) -> int:
+    """Delete temporary files an interrupted :func:`write_text_atomic` left behind.
+
+    A kill between ``mkstemp`` and ``os.replace`` leaves ``.name.yaml.XXXXXXXX``
+    beside the target; a new run calls this on the folders it writes into.
+
+    Args:
+        folder: Where to look; a missing folder has nothing to remove.
+        depth: How many folder levels below ``folder`` to search too (W&B's
+            own ``wandb`` folders are never entered).
+        older_than_s: Only files not modified for this long are removed.
+
+    Returns:
+        How many files were removed.
+    """
+    removed = 0
+    cutoff = time.time() - older_than_s
+    top = Path(folder)
+    for current, dirs, files in os.walk(top):
+        level = len(Path(current).relative_to(top).parts)
+        dirs[:] = [] if level >= depth else [d for d in dirs if d != "wandb"]
+        for name in files:
+            path = Path(current) / name
+            try:
+                if _TEMP_NAME.match(name) and path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except OSError:  # gone meanwhile, or not ours to remove
+                continue
+    return removed

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.cell import Cell
@@ -97,23 +97,35 @@ def record(store: Store, attempt_id: int, out: Outcome, **extra: Any) -> bool:
         result=out.result, wandb_run_dir=out.wandb_run_dir)
 
 
-def settle_stale(store: Store, *, metric: str, goal: str, grace_s: float) -> list[tuple[Attempt, Outcome]]:
+def settle_stale(store: Store, *, metric: str, goal: str, grace_s: float,
+                 patterns_for: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+                 ) -> list[tuple[Attempt, Outcome]]:
     """Finish every attempt a dead runner left running.
 
-    Orphaned children on this host are stopped first (so a cell never runs
-    twice at once); then a result the child managed to write is adopted, and
-    anything else becomes ``stopped`` so a resume runs it again.
+    Orphaned children on this host are stopped first, all within one grace
+    period (so a cell never runs twice at once); then a result the child managed
+    to write is adopted. A user's command that had already ended on its own is
+    read through its cell's ``metric_patterns`` (``patterns_for``: cell id ->
+    patterns) and counts as completed when its log holds the metric; anything
+    else becomes ``stopped`` so a resume runs it again.
     """
     settled = []
-    for attempt in store.stale_attempts():
-        if attempt.output_dir and attempt.runner_host == HOST:
-            stop_orphans(attempt.output_dir, grace_s)
+    stale = store.stale_attempts()
+    local = [a for a in stale if a.output_dir and a.runner_host == HOST]
+    still_running = stop_orphans({a.output_dir for a in local if a.output_dir}, grace_s)
+    ended = {a.id for a in local if a.output_dir not in still_running}
+    for attempt in stale:
         out_dir = Path(attempt.output_dir or "/nonexistent")
         log = Path(attempt.log_path) if attempt.log_path else out_dir / CHILD_LOG
-        out = read_outcome(out_dir, log, None, metric=metric, goal=goal)
-        if out.result is None:
+        patterns = (patterns_for or {}).get(attempt.cell_id, ()) if attempt.id in ended else ()
+        out = read_outcome(out_dir, log, None, metric=metric, goal=goal, patterns=patterns)
+        if out.result is None and patterns and out.best_metric is not None:
+            out.status, out.error_tail = Status.COMPLETED, None  # it ended on its own and printed its metric
+        elif out.result is None:
             out.status = Status.STOPPED
             out.error_tail = "runner died while this attempt ran"
+        if out.history:
+            store.add_epochs(attempt.id, out.history)
         store.add_epochs(attempt.id, cc.read_metrics(out_dir / cc.METRICS_FILE))
         extra = {}
         if out.result and isinstance(out.result.get("duration_s"), (int, float)):

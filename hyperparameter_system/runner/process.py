@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Collection, Iterable, Iterator
 
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.runner.child import ChildSpec
@@ -74,6 +74,15 @@ class ChildProcess:
         while group_alive(self.pid) and time.monotonic() < deadline:
             time.sleep(0.01)
 
+    def stop_leftovers(self, grace_s: float) -> None:
+        """Stop what the ended child started outside its group (``wandb-core``), within ``grace_s``.
+
+        The child's own group is :meth:`reap_group`'s; this finds the rest by
+        their environment, so nothing a cell started outlives it by more than the grace.
+        """
+        found = find_attempt_processes([str(self.spec.output_dir)]).get(str(self.spec.output_dir), {})
+        stop_groups(set(found.values()) - {self.pid}, grace_s)
+
 
 def signal_group(pgid: int, signum: int) -> bool:
     """Signal a process group; False when it no longer exists."""
@@ -89,67 +98,83 @@ def group_alive(pgid: int) -> bool:
     return signal_group(pgid, 0)
 
 
-def stop_group(pgid: int, grace_s: float) -> None:
-    """SIGTERM, wait up to ``grace_s``, SIGKILL: for orphans this runner did not start."""
-    if not signal_group(pgid, signal.SIGTERM):
-        return
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        if not _group_has_live_member(pgid):
-            return
-        time.sleep(0.05)
-    signal_group(pgid, signal.SIGKILL)
+def stop_groups(pgids: Iterable[int], grace_s: float) -> None:
+    """SIGTERM every group at once, wait up to one ``grace_s`` for all, SIGKILL the rest.
 
-
-def _group_has_live_member(pgid: int) -> bool:
-    """Like :func:`group_alive` but ignores zombies nobody reaped yet (orphans' parents)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return group_alive(pgid)
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
-
-
-def find_orphans(output_dir: str) -> list[int]:
-    """Pids of live processes that are children of an attempt writing to ``output_dir``.
-
-    A runner killed with SIGKILL leaves its children running; the resuming runner
-    finds them by the ``HPS_OUTPUT_DIR`` in their environment (Linux /proc), so it
-    never runs a cell twice at once.
+    For processes this runner did not start as children (orphans of a dead runner,
+    a cell's helpers that left its group): all of them share one grace period, so
+    stopping ten costs no more than stopping one.
     """
+    groups = {pgid for pgid in pgids if pgid != os.getpgrp() and signal_group(pgid, signal.SIGTERM)}
+    deadline = time.monotonic() + grace_s
+    while groups and time.monotonic() < deadline:
+        time.sleep(0.05)
+        groups &= _live_groups()
+    for pgid in groups:
+        signal_group(pgid, signal.SIGKILL)
+
+
+def _proc_entries() -> Iterator[Path]:
+    """``/proc/<pid>`` of every other process (nothing where there is no /proc)."""
     proc = Path("/proc")
-    if not proc.is_dir():
-        return []
-    needle = f"{cc.ENV_OUTPUT_DIR}={output_dir}".encode()
-    found = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
+    if proc.is_dir():
+        yield from (e for e in proc.iterdir() if e.name.isdigit() and int(e.name) != os.getpid())
+
+
+def _stat_fields(entry: Path) -> list[str] | None:
+    """``/proc/<pid>/stat`` after the command name: state, ppid, pgrp, ...; None when gone."""
+    try:
+        return (entry / "stat").read_text().rsplit(")", 1)[-1].split()
+    except OSError:
+        return None
+
+
+def _live_groups() -> set[int]:
+    """Process groups with at least one member that is not a zombie (orphans' parents may not reap)."""
+    groups = set()
+    for entry in _proc_entries():
+        fields = _stat_fields(entry)
+        if fields and fields[0] != "Z":
+            groups.add(int(fields[2]))
+    return groups
+
+
+def find_attempt_processes(output_dirs: Collection[str]) -> dict[str, dict[int, int]]:
+    """Live processes working for attempts: output dir -> {pid: process group}.
+
+    A process is tied to an attempt by the ``HPS_OUTPUT_DIR`` in its environment
+    (Linux /proc), which every descendant inherits, also one that left the
+    child's process group or session (W&B's ``wandb-core`` starts its own).
+    """
+    wanted = {f"{cc.ENV_OUTPUT_DIR}={d}".encode(): d for d in output_dirs}
+    found: dict[str, dict[int, int]] = {}
+    for entry in _proc_entries() if wanted else ():
         try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
+            environ = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
+        hit = next((wanted[v] for v in environ if v in wanted), None)
+        fields = _stat_fields(entry) if hit else None
+        if hit and fields and fields[0] != "Z":
+            found.setdefault(hit, {})[int(entry.name)] = int(fields[2])
     return found
 
 
-def stop_orphans(output_dir: str, grace_s: float) -> int:
-    """Stop every process group still working for an abandoned attempt; returns how many."""
-    groups = set()
-    for pid in find_orphans(output_dir):
-        try:
-            groups.add(os.getpgid(pid))
-        except ProcessLookupError:
-            continue
-    groups.discard(os.getpgrp())  # never this runner's own group
-    for pgid in groups:
-        stop_group(pgid, grace_s)
-    return len(groups)
+def find_orphans(output_dir: str) -> list[int]:
+    """Pids of live processes working for the attempt writing to ``output_dir``.
+
+    A runner killed with SIGKILL leaves its children running; the resuming runner
+    finds them by their environment, so it never runs a cell twice at once.
+    """
+    return sorted(find_attempt_processes([output_dir]).get(output_dir, {}))
+
+
+def stop_orphans(output_dirs: Collection[str], grace_s: float) -> set[str]:
+    """Stop every process still working for abandoned attempts, all within one grace period.
+
+    Returns the output dirs that had a live process (their attempts were still
+    running, so whatever they wrote so far is not a finished result).
+    """
+    found = find_attempt_processes(output_dirs)
+    stop_groups({pgid for pids in found.values() for pgid in pids.values()}, grace_s)
+    return set(found)

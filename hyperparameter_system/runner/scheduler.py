@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sized
 
+from hyperparameter_system.atomic import remove_stale_temps
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.runner.attempt import ActiveAttempt, finish, launch, settle_stale
@@ -100,11 +101,14 @@ class Runner:
 
     def run(self, cells: Iterable[Cell]) -> RunReport:
         """Run every claimable cell; returns when all ended or a stop signal was handled."""
+        patterns: dict[str, tuple[tuple[str, str], ...]] = {}
         if isinstance(cells, Sized):
             self._total = len(cells)
             self._pending_models.update(c.model for c in cells)  # type: ignore[attr-defined]
+            patterns = {c.cell_id: c.metric_patterns for c in cells if c.metric_patterns}  # type: ignore[attr-defined]
+            self._remove_stale_temps({Path(c.config_path).parent for c in cells})  # type: ignore[attr-defined]
         source = iter(cells)
-        self._settle_stale()
+        self._settle_stale(patterns)
         previous = self._install_signals()
         try:
             with self.progress:
@@ -200,6 +204,7 @@ class Runner:
             if code is None:
                 continue
             del self.active[index]
+            active.proc.stop_leftovers(self.opt.grace_s)
             out = finish(self.store, active, code, metric=self.opt.metric, goal=self.opt.goal,
                          stopping=self._stop_signal is not None)
             self._durations = self.store.durations_by_model()
@@ -219,11 +224,18 @@ class Runner:
         self.progress.event(f"retry  {cell.run_name} in {plan.delay_s:.0f}s: {plan.reason}")
         self.retries.append(_Retry(time.monotonic() + plan.delay_s, cell, attempt, plan, crashes))
 
-    def _settle_stale(self) -> None:
+    def _settle_stale(self, patterns: dict[str, tuple[tuple[str, str], ...]]) -> None:
         for attempt, out in settle_stale(self.store, metric=self.opt.metric, goal=self.opt.goal,
-                                         grace_s=self.opt.grace_s):
+                                         grace_s=self.opt.grace_s, patterns_for=patterns):
             self.progress.event(f"settle attempt {attempt.attempt} of cell {attempt.cell_id[:12]}"
                                 f" left by a dead runner: {out.status.value}")
+
+    def _remove_stale_temps(self, config_dirs: set[Path]) -> None:
+        """Temporary files of atomic writes a killed run left (configs, result files)."""
+        removed = remove_stale_temps(self.root, depth=3)  # <project>/<run>/attempt-<n>/
+        removed += sum(remove_stale_temps(folder) for folder in config_dirs)
+        if removed:
+            self.progress.event(f"removed {removed} temporary file(s) left by an interrupted write")
 
     # -- periodic -----------------------------------------------------------------------
     def _tick(self) -> None:

@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     action.add_argument("--summary", action="store_true", help="leaderboard per model and category")
     action.add_argument("--best", action="store_true", help="the best cell, its config and command")
     action.add_argument("--sweep", action="store_true", help="run one category of one model as a sweep")
+    action.add_argument("--rebuild-store", action="store_true",
+                        help="rebuild a lost or damaged results store from the attempt folders on disk")
 
     run = parser.add_argument_group("running")
     run.add_argument("--parallel", type=_at_least(1), metavar="N", help="cells at once (default: execution.parallel)")
@@ -93,6 +95,7 @@ _COMMANDS = (
     ("summary", "hyperparameter_system.commands.report"),
     ("best", "hyperparameter_system.commands.report"),
     ("sweep", "hyperparameter_system.commands.sweep"),
+    ("rebuild_store", "hyperparameter_system.commands.rebuild"),
 )
 _DEFAULT_COMMAND = "hyperparameter_system.commands.run"
 

@@ -45,7 +45,8 @@ def child_command(cell: Cell, python: str = sys.executable) -> list[str]:
 def main(args: argparse.Namespace) -> int:
     """Plan the selected matrix; print it (``--matrix``) or render it (``--dry-run``)."""
     from hyperparameter_system.config.experiment import load_experiment
-    from hyperparameter_system.hyperparameter_configs import plan_matrix, render_cells
+    from hyperparameter_system.commands.folders import check_folder, render_configs
+    from hyperparameter_system.hyperparameter_configs import plan_matrix
     from hyperparameter_system.plugins import load_plugins_for
     from hyperparameter_system.runner.eta import eta_line
 
@@ -59,7 +60,8 @@ def main(args: argparse.Namespace) -> int:
     parallel = args.parallel or spec.execution.parallel
     eta = eta_line(spec.output_dir, spec.name, cells, parallel)
     if getattr(args, "dry_run", False):
-        render_cells(cells, spec, registry)
+        check_folder(spec.temp_config_dir, "temp_config_dir")
+        render_configs(cells, spec, registry)
         for cell in cells:
             print(shlex.join(child_command(cell)))
         print(f"{len(cells)} cells rendered under {spec.temp_config_dir}; {eta}")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from hyperparameter_system.cell import Cell
+from hyperparameter_system.commands.folders import check_folders, render_configs
 from hyperparameter_system.config.spec import ExperimentSpec
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.plugins import ENV_PATH as PLUGIN_PATH_ENV
@@ -33,7 +34,6 @@ def main(args: argparse.Namespace) -> int:
     if not (args.all or args.models or args.categories):
         raise HpsysError("nothing selected: pass --all, --models M.. or --categories C.. "
                          "(or --matrix to see the plan)")
-    from hyperparameter_system import hyperparameter_configs as matrix
     from hyperparameter_system.config.experiment import load_experiment
     from hyperparameter_system.plugins import load_plugins_for
 
@@ -49,10 +49,11 @@ def main(args: argparse.Namespace) -> int:
     # Every user error (bad option, broken command template) surfaces here,
     # before the store or any config file is written.
     check_commands(cells, root)
+    check_folders(spec)
     with Store.open(path, experiment=spec.name, metric=spec.metric, goal=spec.goal, created_at=now) as store:
         if store.created_at != now.astimezone():  # another runner created the store meanwhile
             cells = plan(store.created_at)
-        matrix.render_cells(cells, spec, registry)  # all or nothing
+        render_configs(cells, spec, registry)  # all or nothing
         # Registered up front so a summary taken mid-run shows the cells still pending.
         store.register_cells(cells)
         print(f"{spec.name}: {len(cells)} cell(s) selected, {len(options.slots)} slot(s) "

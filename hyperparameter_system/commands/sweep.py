@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hyperparameter_system.commands.folders import check_folders
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.store import Store, store_path
 
@@ -42,6 +43,7 @@ def main(args: argparse.Namespace) -> int:
     if backend == "wandb" and mode != "online":
         raise HpsysError(f"--backend wandb needs W&B online (mode resolves to {mode!r}: log in with"
                          " `wandb login` or set WANDB_API_KEY); --backend local runs without a server")
+    check_folders(spec)
     with Store.open(store_path(spec.output_dir, spec.name), experiment=spec.name,
                     metric=spec.metric, goal=spec.goal) as store:
         session = _session(args, spec, registry, store, backend)

@@ -9,6 +9,7 @@ runner left ``running``, stopping their orphaned children first.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -18,9 +19,11 @@ from hyperparameter_system.cell import Cell
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.runner.child import CHILD_LOG, ChildSpec
 from hyperparameter_system.runner.devices import Slot
+from hyperparameter_system.runner.disk import with_disk_full
 from hyperparameter_system.runner.outcome import Outcome, read_outcome
 from hyperparameter_system.runner.process import ChildProcess, stop_orphans
 from hyperparameter_system.store import HOST, Attempt, Store
+from hyperparameter_system.store.attempt_file import add_outcome, write_attempt_file
 
 
 @dataclass
@@ -64,11 +67,16 @@ def launch(store: Store, cell: Cell, attempt: Attempt, slot: Slot, spec: ChildSp
     store.update_attempt(attempt.id, command=spec.argv, log_path=str(spec.log_path),
                          wandb_run_id=spec.wandb_run_id, output_dir=str(spec.output_dir))
     try:
+        # The folder's own record of its cell and try: what rebuilds a lost store.
+        write_attempt_file(spec.output_dir, dataclasses.asdict(cell), attempt.attempt, attempt.started_at or 0.0,
+                           store.created_at.isoformat(), command=spec.argv, log_path=str(spec.log_path),
+                           wandb_run_id=spec.wandb_run_id, session=attempt.session)
         proc = ChildProcess(spec)
     except OSError as error:
         outcome = Outcome(status=Status.FAILED, exit_code=None, metric="",
                           error_tail=f"cannot start {spec.argv[0]!r}: {error.strerror or error}")
         store.finish_attempt(attempt.id, outcome.status, error_tail=outcome.error_tail)
+        add_outcome(store, attempt.id, spec.output_dir)
         return outcome
     store.update_attempt(attempt.id, child_pid=proc.pid)
     return ActiveAttempt(cell, attempt, slot, spec, proc, overrides, crashes)
@@ -83,9 +91,12 @@ def finish(store: Store, active: ActiveAttempt, exit_code: int, *, metric: str, 
                        patterns=active.cell.metric_patterns, forced=active.forced)
     if stopping and out.result is None and out.status == Status.FAILED:
         out.status = Status.STOPPED  # killed by our own shutdown, not a crash
+    if not out.status.finished_ok:  # a child on a full disk often cannot log why it died
+        out.error_tail = with_disk_full(out.error_tail, active.spec.output_dir)
     if out.history:
         store.add_epochs(active.attempt.id, out.history)
     record(store, active.attempt.id, out)
+    add_outcome(store, active.attempt.id, active.spec.output_dir)
     return out
 
 
@@ -131,5 +142,6 @@ def settle_stale(store: Store, *, metric: str, goal: str, grace_s: float,
         if out.result and isinstance(out.result.get("duration_s"), (int, float)):
             extra["duration_s"] = float(out.result["duration_s"])  # not the time until this resume
         if record(store, attempt.id, out, **extra):
+            add_outcome(store, attempt.id, attempt.output_dir)
             settled.append((attempt, out))
     return settled

@@ -27,7 +27,7 @@ from hyperparameter_system.runner.eta import eta_seconds
 from hyperparameter_system.runner.outcome import Outcome
 from hyperparameter_system.runner.progress import PlainProgress, RunningView
 from hyperparameter_system.runner.retry import RetryPlan, RetryPolicy
-from hyperparameter_system.store import DEFAULT_LEASE_S, Attempt, Store
+from hyperparameter_system.store import DEFAULT_LEASE_S, Attempt, Store, StoreError
 
 EXIT_OK, EXIT_UNSUCCESSFUL, EXIT_INTERRUPTED = 0, 1, 130
 # Called with (cell, attempt id, all metrics records so far); True stops the cell
@@ -239,6 +239,7 @@ class Runner:
 
     # -- periodic -----------------------------------------------------------------------
     def _tick(self) -> None:
+        self.store.check_file()  # a deleted or replaced store ends the run (StoreError -> _shutdown)
         now = time.monotonic()
         if now - self._last_metrics >= self.opt.metrics_every_s:
             self._last_metrics = now
@@ -285,7 +286,10 @@ class Runner:
             active.stop()
         self.progress.event(f"stopping {len(self.active)} running cell(s)")
         while self.active:
-            self._reap()
+            try:
+                self._reap()
+            except StoreError as error:  # full or gone: the children are stopped all the same
+                self.progress.event(f"not recorded: {error}")
             time.sleep(0.05)
         self.retries.clear()
 

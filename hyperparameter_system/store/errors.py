@@ -21,7 +21,7 @@ from typing import Iterator
 
 from hyperparameter_system.errors import HpsysError
 
-REBUILD_HINT = "`hpsys --rebuild-store` rebuilds it from the attempt folders"
+REBUILD_HINT = "`hpsys --rebuild-store` keeps it aside and rebuilds the store from the attempt folders"
 
 
 class StoreError(HpsysError):
@@ -39,7 +39,7 @@ def describe(path: Path, error: BaseException) -> str:
                                                            and error.errno in (errno.EROFS, errno.EACCES)):
         return f"{path}: the store is read-only ({text})"
     if "not a database" in lowered or "malformed" in lowered or "no such table" in lowered:
-        return f"{path}: not a readable results store ({text}); move it away, then {REBUILD_HINT}"
+        return f"{path}: not a readable results store ({text}); {REBUILD_HINT}"
     if "unable to open" in lowered:
         return f"{path}: cannot open the store ({text}; is the folder writable?)"
     return f"{path}: store error ({text})"
@@ -77,9 +77,10 @@ class FileIdentity:
             now = FileIdentity.of(path)
         except FileNotFoundError:
             raise StoreError(f"{path}: the results store vanished during the run (deleted or moved);"
-                             f" running cells were stopped; {REBUILD_HINT}") from None
+                             " running cells were stopped; `hpsys --rebuild-store` rebuilds it from the"
+                             " attempt folders") from None
         except OSError as error:
             raise StoreError(describe(path, error)) from None
         if now != self:
             raise StoreError(f"{path}: the results store was replaced by another file during the run;"
-                             f" running cells were stopped; move it away, then {REBUILD_HINT}")
+                             f" running cells were stopped; {REBUILD_HINT}")

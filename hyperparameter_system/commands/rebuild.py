@@ -1,0 +1,200 @@
+"""``--rebuild-store``: make the results store again from the attempt folders on disk.
+
+    hpsys --rebuild-store [--config FILE]
+
+Every attempt folder ``<output_dir>/<experiment>/<project>/<run_name>/attempt-<n>/``
+holds ``attempt.json`` (written by the runner at launch and completed when the
+attempt ends), ``result.json`` and ``metrics.jsonl`` from the child. From them
+the store's cells, attempts and epochs are rebuilt, so results that exist on
+disk are never lost with the store. An attempt that never ended (no outcome in
+its record and no result) comes back ``stopped``: the next run resumes it.
+
+What cannot come back: cells that were planned but never launched (the next
+run registers them again) and a sweep's own tables (its trials' attempts do
+come back when their folders lie under the experiment's folder).
+
+The store is built beside the target and moved into place in one rename; a
+readable store is never overwritten, a damaged one is kept under a new name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sqlite3
+import time
+from datetime import datetime
+from pathlib import Path
+
+from hyperparameter_system import child_contract as cc
+from hyperparameter_system.child_contract import Status
+from hyperparameter_system.runner.attempt import record
+from hyperparameter_system.runner.child import CHILD_LOG
+from hyperparameter_system.runner.outcome import read_outcome
+from hyperparameter_system.store import Store, StoreError, store_path
+from hyperparameter_system.store.attempt_file import ATTEMPT_FILE, AttemptFile, read_attempt_file
+from hyperparameter_system.store.errors import translated
+
+_SIDE_FILES = ("-wal", "-shm")  # SQLite's companions of a WAL database
+
+
+@dataclasses.dataclass
+class RebuildReport:
+    """What a rebuild found and made."""
+
+    path: Path
+    cells: int = 0
+    attempts: int = 0
+    skipped: list[str] = dataclasses.field(default_factory=list)  # one reason per unusable folder
+    kept_as: Path | None = None  # where a damaged store was moved
+
+
+def main(args: argparse.Namespace) -> int:
+    """Rebuild the experiment's store and say what came back."""
+    from hyperparameter_system.config.experiment import load_experiment
+
+    spec = load_experiment(args.config)
+    report = rebuild_store(Path(spec.output_dir), spec.name, metric=spec.metric, goal=spec.goal)
+    if report.kept_as:
+        print(f"the damaged store was kept as {report.kept_as}")
+    for reason in report.skipped:
+        print(f"skipped {reason}")
+    print(f"rebuilt {report.path}: {report.cells} cell(s), {report.attempts} attempt(s)"
+          f" from the attempt folders; {len(report.skipped)} folder(s) skipped", flush=True)
+    return 0
+
+
+def rebuild_store(output_dir: Path, experiment: str, *, metric: str, goal: str) -> RebuildReport:
+    """Build ``results.sqlite`` from the attempt folders under ``output_dir/experiment``.
+
+    Raises:
+        StoreError: when a readable store is already there, or no folder holds a record.
+    """
+    path = store_path(output_dir, experiment)
+    _refuse_readable(path)
+    report = RebuildReport(path)
+    records = _records(path.parent, report)
+    if not records:
+        raise StoreError(f"{path.parent}: no attempt folder holds a readable {ATTEMPT_FILE} to rebuild"
+                         f" from (looked for <project>/<run_name>/attempt-<n>/{ATTEMPT_FILE})")
+    tmp = path.with_name(f".{path.name}.rebuild-{os.getpid()}")
+    created = min(r.store_created_at for r in records)
+    try:
+        _remove_with_side_files(tmp)
+        with Store.open(tmp, experiment=experiment, metric=metric, goal=goal,
+                        created_at=datetime.fromisoformat(created)) as store:
+            for item in sorted(records, key=lambda r: (r.started_at, r.attempt)):
+                _add(store, item, metric=metric, goal=goal)
+            report.cells = len(store.cells())
+            report.attempts = len(store.attempts())
+        with translated(path):
+            report.kept_as = _move_aside(path)
+            os.replace(tmp, path)
+    except BaseException:
+        _remove_with_side_files(tmp)
+        raise
+    return report
+
+
+def _refuse_readable(path: Path) -> None:
+    if not path.is_file():
+        return
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            conn.execute("SELECT COUNT(*) FROM attempts").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return  # damaged: it is moved aside, not overwritten
+    raise StoreError(f"{path}: the store is readable; nothing to rebuild (move it away first to rebuild it)")
+
+
+def _records(root: Path, report: RebuildReport) -> list[AttemptFile]:
+    found = []
+    for folder in sorted(root.glob("*/*/attempt-*")):
+        if not folder.is_dir():
+            continue
+        item = read_attempt_file(folder)
+        if isinstance(item, str):
+            report.skipped.append(item)
+        else:
+            found.append(item)
+    return found
+
+
+def _add(store: Store, item: AttemptFile, *, metric: str, goal: str) -> None:
+    """One attempt folder into the store: its cell, its attempt row, its epochs."""
+    cell, cols = item.cell, item.columns
+    with store.transaction() as tx:
+        tx.execute('INSERT OR IGNORE INTO cells (cell_id, experiment, model, category, option, option_label,'
+                   ' run_name, project, "group", config_path, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                   (cell["cell_id"], cell["experiment"], cell["model"], cell["category"],
+                    json.dumps(cell["option"], sort_keys=True), cell["option_label"], cell["run_name"],
+                    cell["project"], cell["group"], cell["config_path"], item.store_created_at))
+        cursor = tx.execute(
+            "INSERT OR IGNORE INTO attempts (cell_id, attempt, status, started_at, command, output_dir,"
+            " log_path, wandb_run_id, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (cell["cell_id"], item.attempt, Status.RUNNING.value, item.started_at,
+             json.dumps(cols.get("command")), str(item.folder), cols.get("log_path"),
+             cols.get("wandb_run_id"), cols.get("session")))
+        if not cursor.rowcount:
+            return  # the same cell and try twice (a copied folder): the first one counts
+        attempt_id = int(cursor.lastrowid or 0)
+    log = Path(cols["log_path"]) if isinstance(cols.get("log_path"), str) else item.folder / CHILD_LOG
+    outcome = item.outcome or {}
+    out = read_outcome(item.folder, log, _int(outcome.get("exit_code")), metric=metric, goal=goal)
+    extra: dict[str, object] = {"ended_at": _mtime(item.folder)}
+    if outcome:  # what the runner recorded when the attempt ended: the store row as it was
+        out.status = _status(outcome["status"], out.status)
+        for key in ("metric", "best_metric", "best_epoch", "epochs_run", "error_tail", "wandb_run_dir"):
+            if outcome.get(key) is not None:
+                setattr(out, key, outcome[key])
+        extra.update({k: outcome[k] for k in ("ended_at", "duration_s") if isinstance(outcome.get(k), (int, float))})
+    elif out.result is None:
+        out.status = Status.STOPPED
+        out.error_tail = "no result on disk: the attempt was interrupted (store rebuilt)"
+    store.add_epochs(attempt_id, _metrics(item.folder) or out.history)
+    record(store, attempt_id, out, **extra)
+
+
+def _metrics(folder: Path) -> list[dict[str, object]]:
+    logged = cc.read_metrics(folder / cc.METRICS_FILE)
+    return list(getattr(logged, "records", logged))  # the validated lines
+
+
+def _mtime(folder: Path) -> float:
+    """When the attempt last wrote anything: its end, as near as the disk knows."""
+    times = [p.stat().st_mtime for p in folder.iterdir() if p.is_file()]
+    return max(times, default=time.time())
+
+
+def _status(text: str, fallback: Status) -> Status:
+    try:
+        return Status(text)
+    except ValueError:
+        return fallback
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _move_aside(path: Path) -> Path | None:
+    """Keep a damaged store (and its side files) under a new name; None when there was none."""
+    if not path.exists():
+        _remove_with_side_files(path)  # side files of a deleted store would be replayed into the new one
+        return None
+    kept = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+    for suffix in ("", *_SIDE_FILES):
+        source = Path(f"{path}{suffix}")
+        if source.exists():
+            os.replace(source, f"{kept}{suffix}")
+    return kept
+
+
+def _remove_with_side_files(path: Path) -> None:
+    for suffix in ("", *_SIDE_FILES):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)

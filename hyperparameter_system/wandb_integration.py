@@ -13,6 +13,9 @@ from __future__ import annotations
 import logging
 import netrc
 import os
+import socket
+import threading
+import urllib.parse
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -24,6 +27,9 @@ MODES = ("auto", "online", "offline", "disabled")
 # Older spellings wandb still accepts in WANDB_MODE.
 _MODE_ALIASES = {"dryrun": "offline", "run": "online"}
 WANDB_HOST = "api.wandb.ai"
+DEFAULT_BASE_URL = f"https://{WANDB_HOST}"
+# How long the runner waits, once per run, to learn whether the W&B server answers.
+REACH_TIMEOUT_S = 3.0
 
 
 def has_credentials(env: Mapping[str, str] | None = None, netrc_path: str | None = None) -> bool:
@@ -52,6 +58,58 @@ def resolve_mode(configured: str, env: Mapping[str, str] | None = None, netrc_pa
     if wanted not in MODES:
         return "offline"
     return wanted
+
+
+def base_url(env: Mapping[str, str] | None = None) -> str:
+    """The W&B server the children would talk to: ``WANDB_BASE_URL`` or the public cloud."""
+    env = os.environ if env is None else env
+    return env.get("WANDB_BASE_URL") or DEFAULT_BASE_URL
+
+
+def reachable(url: str, timeout_s: float = REACH_TIMEOUT_S) -> bool:
+    """Whether a TCP connection to ``url``'s host opens within ``timeout_s``, name lookup included.
+
+    The probe runs in a daemon thread, because a name lookup without a network
+    can take longer than any socket timeout; past ``timeout_s`` the answer is no.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if not parts.hostname:
+        return False
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    answer: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((parts.hostname, port), timeout=timeout_s):
+                answer.append(True)
+        except (OSError, ValueError):
+            answer.append(False)
+
+    thread = threading.Thread(target=probe, name="wandb-reachable", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return bool(answer) and answer[0]
+
+
+def offline_fallback(mode: str, sync_hint: str, env: Mapping[str, str] | None = None,
+                     timeout_s: float = REACH_TIMEOUT_S) -> str | None:
+    """For a run about to log online: a warning line when the W&B server cannot be reached.
+
+    Without the check every child would wait out W&B's own timeouts (minutes per
+    cell); with it the run logs offline and the line says how to upload later.
+
+    Args:
+        mode: The resolved mode; only ``online`` is checked.
+        sync_hint: The ``wandb sync`` arguments that upload this run's offline runs.
+
+    Returns:
+        None when the mode is not online or the server answered, else the line.
+    """
+    url = base_url(env)
+    if mode != "online" or reachable(url, timeout_s):
+        return None
+    return (f"warning: W&B server {url} cannot be reached (no answer within {timeout_s:g} s): "
+            f"every cell of this run logs offline; upload later with: wandb sync {sync_hint}")
 
 
 def flatten_config(cfg: Any, prefix: str = "") -> dict[str, Any]:

@@ -89,6 +89,7 @@ class Runner:
         self.progress = progress or PlainProgress()
         self.stop_rule = stop_rule
         self.session = uuid.uuid4().hex
+        self.wandb_mode = options.wandb_mode  # "offline" once W&B turns out unreachable
         self.active: dict[int, ActiveAttempt] = {}  # slot index -> attempt
         self.retries: list[_Retry] = []
         self.report = RunReport()
@@ -108,6 +109,7 @@ class Runner:
             patterns = {c.cell_id: c.metric_patterns for c in cells if c.metric_patterns}  # type: ignore[attr-defined]
             self._remove_stale_temps({Path(c.config_path).parent for c in cells})  # type: ignore[attr-defined]
         source = iter(cells)
+        self._check_wandb()
         self._settle_stale(patterns)
         previous = self._install_signals()
         try:
@@ -177,7 +179,7 @@ class Runner:
     def _launch(self, slot: Slot, cell: Cell, attempt: Attempt,
                 overrides: tuple[tuple[str, Any], ...], crashes: int) -> None:
         spec = child_spec(cell, attempt=attempt.attempt, slot=slot, output_root=self.root,
-                          wandb_mode=self.opt.wandb_mode, retry_overrides=overrides,
+                          wandb_mode=self.wandb_mode, retry_overrides=overrides,
                           extra_env=self.opt.extra_env)
         started = launch(self.store, cell, attempt, slot, spec, overrides, crashes)
         self.report.launched += 1
@@ -229,6 +231,15 @@ class Runner:
                                          grace_s=self.opt.grace_s, patterns_for=patterns):
             self.progress.event(f"settle attempt {attempt.attempt} of cell {attempt.cell_id[:12]}"
                                 f" left by a dead runner: {out.status.value}")
+
+    def _check_wandb(self) -> None:
+        """Online W&B that cannot be reached: log every cell offline (one check, one line)."""
+        from hyperparameter_system.wandb_integration import offline_fallback
+
+        warning = offline_fallback(self.wandb_mode, f"{self.root}/*/*/attempt-*/wandb/offline-run-*")
+        if warning:
+            self.wandb_mode = "offline"
+            self.progress.event(warning)
 
     def _remove_stale_temps(self, config_dirs: set[Path]) -> None:
         """Temporary files of atomic writes a killed run left (configs, result files)."""

@@ -35,7 +35,7 @@ from hyperparameter_system.runner.child import CHILD_LOG
 from hyperparameter_system.runner.outcome import read_outcome
 from hyperparameter_system.store import Store, StoreError, store_path
 from hyperparameter_system.store.attempt_file import ATTEMPT_FILE, AttemptFile, read_attempt_file
-from hyperparameter_system.store.errors import translated
+from hyperparameter_system.store.errors import check_header, translated
 
 _SIDE_FILES = ("-wal", "-shm")  # SQLite's companions of a WAL database
 
@@ -102,12 +102,13 @@ def _refuse_readable(path: Path) -> None:
     if not path.is_file():
         return
     try:
+        check_header(path)
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
             conn.execute("SELECT COUNT(*) FROM attempts").fetchone()
         finally:
             conn.close()
-    except sqlite3.Error:
+    except (sqlite3.Error, StoreError):
         return  # damaged: it is moved aside, not overwritten
     raise StoreError(f"{path}: the store is readable; nothing to rebuild (move it away first to rebuild it)")
 

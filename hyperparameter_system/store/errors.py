@@ -59,6 +59,24 @@ def translated(path: Path) -> Iterator[None]:
         raise StoreError(describe(path, error)) from error
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_header(path: Path) -> None:
+    """Refuse an existing non-empty file that is not SQLite before SQLite opens it.
+
+    SQLite itself may read such a file through a ``-wal`` file left beside it by
+    the store it replaced, and serve that old store's pages as if nothing happened.
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    if head and head != SQLITE_HEADER:
+        raise StoreError(describe(path, sqlite3.DatabaseError("file is not a database")))
+
+
 @dataclass(frozen=True)
 class FileIdentity:
     """The (device, inode) of the store file when it was opened."""

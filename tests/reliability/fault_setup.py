@@ -1,0 +1,96 @@
+"""Shared set-up of the store and environment fault tests: an experiment over fake
+children run through the real CLI, and a small tmpfs to fill up or make read-only."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+FAKE_CHILD = Path(__file__).resolve().parents[1] / "runner" / "fake_child.py"
+
+
+def write_experiment(tmp: Path, *, out: Path | None = None, configs: Path | None = None,
+                     parallel: int = 2, **fake: Any) -> Path:
+    """An experiment of one fake model with three optimizer options (four cells with the baseline)."""
+    behaviour = tmp / "fake.json"
+    behaviour.write_text(json.dumps({"FAKE": {"epochs": 2, **fake}}))  # JSON is YAML
+    command = ["{{ python }}", str(FAKE_CHILD), str(behaviour), "OUTPUT_DIR", "{{ output_dir }}"]
+    path = tmp / "exp.yaml"
+    path.write_text(f"""
+experiment:
+  name: st
+  output_dir: {out or tmp / 'out'}
+  temp_config_dir: {configs or tmp / 'configs'}
+wandb: {{mode: disabled}}
+execution: {{parallel: {parallel}, devices: cpu, retries: 1}}
+models:
+  - name: fake_model
+    command: {json.dumps(command)}
+categories:
+  optimizer:
+    options: [{{name: SGD, lr: 0.1}}, {{name: SGD, lr: 0.01}}, {{name: AdamW, lr: 0.001}}]
+""")
+    return path
+
+
+def cli_argv(config: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "hyperparameter_system.experiment_runner", "--config", str(config), *args]
+
+
+def cli(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cli_argv(config, *args), capture_output=True, text=True, timeout=timeout,
+                          cwd=config.parent)
+
+
+def summary(config: Path) -> dict[str, Any]:
+    done = cli(config, "--summary", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs, unmounted afterwards; skipped where mounting is impossible (not root)."""
+    mount_point = tmp_path / "tmpfs"
+    mount_point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip() or done.returncode}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
+def fill(folder: Path, leave_bytes: int = 0) -> Path:
+    """Fill the file system of ``folder`` until at most ``leave_bytes`` are free."""
+    filler = folder / "filler.bin"
+    with open(filler, "wb") as handle:
+        chunk = b"\0" * 65536
+        try:
+            while True:
+                stat = os.statvfs(folder)
+                free = stat.f_bavail * stat.f_frsize
+                if free <= leave_bytes:
+                    break
+                handle.write(chunk[: max(4096, min(len(chunk), free - leave_bytes))])
+                handle.flush()
+        except OSError:
+            pass
+    return filler

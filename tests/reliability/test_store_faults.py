@@ -1,0 +1,138 @@
+"""The results store lost or damaged: during a run, under every command, and rebuilt.
+
+Real CLI processes over fake children (real subprocesses honouring the child
+contract) and a real SQLite store, deleted or replaced from outside like a
+user's ``rm`` would.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fault_setup import cli, cli_argv, summary, wait_for, write_experiment
+
+from hyperparameter_system.store import store_path
+
+# What a rebuilt store's summary may legitimately show differently: the time the
+# summary was generated, and each cell's reproduce line, which carries the launch
+# environment the store keeps in a table of its own (the attempt folders do not
+# hold it). Everything else (cells, statuses, attempts, best metrics, durations,
+# errors) comes back as it was, from attempt.json, result.json and metrics.jsonl.
+_DIFFERS = ("generated_at",)
+_CELL_DIFFERS = ("command",)
+
+
+def _comparable(document: dict[str, Any]) -> dict[str, Any]:
+    kept = {k: v for k, v in document.items() if k not in _DIFFERS}
+    kept["models"] = [{**m, "cells": [{k: v for k, v in c.items() if k not in _CELL_DIFFERS} for c in m["cells"]]}
+                      for m in document["models"]]
+    return kept
+
+
+def _completed_rows(db: Path) -> int:
+    try:
+        conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM attempts WHERE status = 'completed'").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
+def _attempt_folders(config: Path) -> list[Path]:
+    return sorted((config.parent / "out" / "st").glob("*/*/attempt-*"))
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_store_lost_mid_run_stops_children_exit_2_then_rebuild_and_resume(tmp_path: Path, how: str) -> None:
+    config = write_experiment(tmp_path, epochs=3, sleep=0.7)
+    db = store_path(tmp_path / "out", "st")
+    runner = subprocess.Popen(cli_argv(config, "--all"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, cwd=tmp_path)
+    try:
+        wait_for(lambda: _completed_rows(db) >= 1, "the first completed attempt")
+        db.unlink()
+        if how == "replaced":
+            db.write_text("this is not a store\n")
+        stdout, stderr = runner.communicate(timeout=60)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode == 2, stdout + stderr
+    assert stderr.count("\n") == 1 and str(db) in stderr and ("vanished" if how == "deleted" else "replaced") in stderr
+    assert "stopping" in stdout and "done:" not in stdout
+    # The runner reaped every child before it exited: each attempt's record holds its outcome.
+    folders = _attempt_folders(config)
+    outcomes = [json.loads((f / "attempt.json").read_text())["outcome"] for f in folders]
+    assert folders and all(outcomes), outcomes
+    statuses = sorted(o["status"] for o in outcomes)
+    assert "completed" in statuses and "stopped" in statuses
+
+    rebuilt = cli(config, "--rebuild-store")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert f"{len(folders)} attempt(s)" in rebuilt.stdout
+    if how == "replaced":
+        assert "kept as" in rebuilt.stdout and list(db.parent.glob("results.sqlite.damaged-*"))
+    counts = summary(config)["status_counts"]
+    assert counts.get("completed", 0) == statuses.count("completed") and counts.get("stopped")
+
+    resumed = cli(config, "--all")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert resumed.stdout.count("skip") == statuses.count("completed")  # finished work is not redone
+    assert summary(config)["status_counts"] == {"completed": 4}
+
+
+def test_rebuilt_store_gives_the_same_summary(tmp_path: Path) -> None:
+    config = write_experiment(tmp_path, crash_attempts=1)  # every cell fails once, then completes
+    done = cli(config, "--all")
+    assert done.returncode == 0, done.stdout + done.stderr
+    before = summary(config)
+    db = store_path(tmp_path / "out", "st")
+    for side in ("", "-wal", "-shm"):
+        Path(f"{db}{side}").unlink(missing_ok=True)
+    assert cli(config, "--summary").returncode == 2  # the store is gone...
+    rebuilt = cli(config, "--rebuild-store")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "4 cell(s), 8 attempt(s)" in rebuilt.stdout
+    after = summary(config)
+    assert _comparable(after) == _comparable(before)  # ...and comes back whole
+    again = cli(config, "--rebuild-store")
+    assert again.returncode == 2 and "readable" in again.stderr and again.stderr.count("\n") == 1
+
+    db.unlink()  # a damaged record is skipped with its reason; the other folders still count
+    broken = _attempt_folders(config)[0] / "attempt.json"
+    broken.write_text('{"format": 1, "cell": {"cell_id": 7}}')
+    partial = cli(config, "--rebuild-store")
+    assert partial.returncode == 0, partial.stderr
+    assert f"skipped {broken}: cell.cell_id: missing or not text" in partial.stdout
+    assert "7 attempt(s)" in partial.stdout
+
+
+@pytest.mark.parametrize("command", [
+    ["--all"], ["--matrix"], ["--dry-run"], ["--summary"], ["--best"],
+    ["--sweep", "--models", "fake_model", "--categories", "optimizer", "--count", "1"],
+])
+def test_garbage_store_is_one_line_and_exit_2_for_every_command(tmp_path: Path, command: list[str]) -> None:
+    config = write_experiment(tmp_path)
+    db = store_path(tmp_path / "out", "st")
+    db.parent.mkdir(parents=True)
+    db.write_bytes(b"garbage, not SQLite\n" * 10)
+    done = cli(config, *command)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert f"{db}: not a readable results store" in done.stderr and "--rebuild-store" in done.stderr
+    assert db.read_bytes() == b"garbage, not SQLite\n" * 10
+    assert not _attempt_folders(config)
+
+
+def test_rebuild_without_attempt_folders_is_one_line(tmp_path: Path) -> None:
+    config = write_experiment(tmp_path)
+    done = cli(config, "--rebuild-store")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "attempt.json" in done.stderr
+    assert not store_path(tmp_path / "out", "st").exists()

@@ -1,0 +1,105 @@
+"""Environment errors are one line: full disks, read-only folders, files where folders belong.
+
+Real CLI processes, real SQLite, real file systems: a 2 MiB tmpfs filled up or
+remounted read-only (mounting needs root, as on CI; skipped cleanly elsewhere).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+from pathlib import Path
+
+from fault_setup import cli, cli_argv, fill, summary, tmpfs, wait_for, write_experiment  # noqa: F401
+
+from hyperparameter_system.store import Store, store_path
+
+NO_SPACE = "No space left on device"
+
+
+def _one_line(done: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    for needle in needles:
+        assert needle in done.stderr, done.stderr
+
+
+def test_output_dir_that_is_a_file_is_one_line_and_nothing_is_written(tmp_path: Path) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("a file, not a folder\n")
+    config = write_experiment(tmp_path, out=taken)
+    _one_line(cli(config, "--all"), f"output_dir: {taken} is a file, not a folder")
+    assert not (tmp_path / "configs").exists() and taken.read_text() == "a file, not a folder\n"
+
+
+def test_temp_config_dir_that_is_a_file_is_one_line_for_run_and_dry_run(tmp_path: Path) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    config = write_experiment(tmp_path, configs=taken / "sub")
+    for command in ("--all", "--dry-run"):
+        _one_line(cli(config, command), f"temp_config_dir: {taken} is a file, not a folder")
+    assert not (tmp_path / "out").exists()
+
+
+def test_read_only_output_dir_and_store_are_one_line_and_untouched(tmp_path: Path, tmpfs: Path) -> None:
+    config = write_experiment(tmp_path, out=tmpfs)
+    with Store.open(store_path(tmpfs, "st"), experiment="st"):
+        pass
+    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
+    before = sorted(p.name for p in (tmpfs / "st").iterdir())
+    _one_line(cli(config, "--all"), f"output_dir: {tmpfs / 'st'} is not writable (read-only file system)")
+    _one_line(cli(config, "--summary"), str(store_path(tmpfs, "st")))
+    assert sorted(p.name for p in (tmpfs / "st").iterdir()) == before
+
+
+def test_store_disk_full_before_the_run_is_one_line(tmp_path: Path, tmpfs: Path) -> None:
+    config = write_experiment(tmp_path, out=tmpfs)
+    fill(tmpfs)
+    _one_line(cli(config, "--all"), str(store_path(tmpfs, "st")), "disk full")
+
+
+def test_store_disk_full_mid_run_stops_children_and_keeps_finished_rows(tmp_path: Path, tmpfs: Path) -> None:
+    config = write_experiment(tmp_path, out=tmpfs, epochs=3, sleep=0.7)
+    db = store_path(tmpfs, "st")
+    runner = subprocess.Popen(cli_argv(config, "--all"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, cwd=tmp_path)
+    try:
+        wait_for(lambda: _completed(db) >= 1, "the first completed attempt")
+        filler = fill(tmpfs)
+        stdout, stderr = runner.communicate(timeout=60)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode == 2, stdout + stderr
+    assert stderr.count("\n") == 1 and str(db) in stderr and "disk full" in stderr, stderr
+    assert "done:" not in stdout  # the run stopped there; the running cells were stopped with it
+    filler.unlink()
+    assert summary(config)["status_counts"].get("completed", 0) >= 1  # finished work survived
+
+
+def test_children_on_a_full_disk_say_so_in_their_error(tmp_path: Path, tmpfs: Path) -> None:
+    config = write_experiment(tmp_path)
+    project = tmp_path / "out" / "st" / "fake_model"  # the attempt folders; the store stays on the big disk
+    project.mkdir(parents=True)
+    subprocess.run(["mount", "--bind", str(tmpfs), str(project)], check=True)
+    try:
+        fill(project, leave_bytes=8192)
+        done = cli(config, "--all")
+        assert done.returncode == 1, done.stdout + done.stderr
+        with Store.open(store_path(tmp_path / "out", "st")) as store:
+            attempts = store.attempts()
+        assert len(attempts) == 8 and {a.status for a in attempts} == {"failed"}
+        assert all(NO_SPACE in (a.error_tail or "") for a in attempts), [a.error_tail for a in attempts]
+    finally:
+        subprocess.run(["umount", "-l", str(project)], capture_output=True)
+
+
+def _completed(db: Path) -> int:
+    try:
+        conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM attempts WHERE status = 'completed'").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0

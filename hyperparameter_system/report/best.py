@@ -57,7 +57,8 @@ def render_best(summary: ExperimentSummary, cell: CellSummary) -> str:
                      + (f" ({wandb['run_dir']})" if wandb["run_dir"] and not wandb["url"] else ""))
     lines += [f"  config:    {record.config_path}", "", f"# {record.config_path}"]
     lines.append(_config_text(record.config_path).rstrip("\n"))
-    lines += ["", "# reproduce with:", reproduce_command(record), ""]
+    lines += ["", "# reproduce with (writes a fresh repro-<time> folder beside the attempts):",
+              reproduce_command(record), ""]
     return "\n".join(lines)
 
 

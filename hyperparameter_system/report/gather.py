@@ -9,6 +9,7 @@ own staleness rule: dead pid on this host, or an expired lease) is reported as
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sqlite3
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, Sequence
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.report.records import INTERRUPTED, AttemptRecord, CellRecord, EpochPoint
 from hyperparameter_system.store import Attempt, Store, store_path
+from hyperparameter_system.store.launch_env import read_launches
 
 
 class NoResultsError(HpsysError):
@@ -48,6 +50,7 @@ def open_store(output_dir: str, experiment: str, hint: str) -> Store:
 def read_cells(store: Store) -> list[CellRecord]:
     """Every cell of the store with all its attempts and the newest attempt's history."""
     stale = {a.id for a in store.stale_attempts()}
+    launches = read_launches(store)
     by_cell: dict[str, list[Attempt]] = {}
     for attempt in store.attempts():
         by_cell.setdefault(attempt.cell_id, []).append(attempt)
@@ -55,7 +58,7 @@ def read_cells(store: Store) -> list[CellRecord]:
     for row in store.cells():
         tries = sorted(by_cell.get(row.cell_id, []), key=lambda a: a.attempt)
         attempts = tuple(
-            _attempt_record(store, a, stale, with_history=(i == len(tries) - 1))
+            _launched(_attempt_record(store, a, stale, with_history=(i == len(tries) - 1)), launches.get(a.id))
             for i, a in enumerate(tries))
         records.append(CellRecord(
             cell_id=row.cell_id, model=row.model, category=row.category, option=row.option,
@@ -63,6 +66,13 @@ def read_cells(store: Store) -> list[CellRecord]:
             config_path=row.config_path, attempts=attempts,
             max_epochs=_max_epochs(row.config_path, tries[-1] if tries else None)))
     return records
+
+
+def _launched(record: AttemptRecord, launch: tuple[dict[str, str], str] | None) -> AttemptRecord:
+    """The attempt with the environment and folder it was launched in (what reproduces it)."""
+    if launch is None:
+        return record
+    return dataclasses.replace(record, env=tuple(sorted(launch[0].items())), cwd=launch[1])
 
 
 def _attempt_record(store: Store, attempt: Attempt, stale: set[int], *, with_history: bool) -> AttemptRecord:

@@ -64,7 +64,7 @@ times the measured seconds per epoch).</p>
 <h3>Best cell: {{ m.best.category }} / {{ m.best.label }}</h3>
 <p>{{ s.metric }} = {{ m.best.metric }} (delta vs baseline {{ m.best.delta }}), best epoch {{ m.best.epoch }}.</p>
 <p>Config: <code class="config-path">{{ m.best.config_path }}</code></p>
-<p>Reproduce:</p>
+<p>Reproduce (writes a fresh <code>repro-&lt;time&gt;</code> folder beside the attempts):</p>
 <pre class="command">{{ m.best.command }}</pre>
 {% if m.best.wandb.path or m.best.wandb.run_dir %}<p>W&amp;B run:
 {% if m.best.wandb.url %}<a href="{{ m.best.wandb.url }}">{{ m.best.wandb.url }}</a>{% else %}

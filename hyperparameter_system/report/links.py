@@ -2,7 +2,8 @@
 
 A reader of the summary wants two things from a winning cell: the W&B run to
 look at and a command to paste to reproduce it. The command is the exact argv
-the runner recorded for the attempt; when none was recorded (a store filled by
+the runner recorded for the attempt, pointed at a fresh folder and run in the
+attempt's launch environment; when none was recorded (a store filled by
 hand, an attempt that never started) it falls back to the built-in trainer on
 the cell's rendered config.
 """
@@ -13,9 +14,11 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from hyperparameter_system import child_contract as cc
 from hyperparameter_system.report.records import AttemptRecord, CellRecord
 
 WANDB_APP = "https://wandb.ai"
+REPRO_PREFIX = "repro-"  # reproductions go to <run folder>/repro-<time>-XXXX
 
 
 def reproduce_argv(record: CellRecord, attempt: AttemptRecord | None = None) -> list[str]:
@@ -27,8 +30,40 @@ def reproduce_argv(record: CellRecord, attempt: AttemptRecord | None = None) -> 
 
 
 def reproduce_command(record: CellRecord, attempt: AttemptRecord | None = None) -> str:
-    """:func:`reproduce_argv` quoted for a POSIX shell, ready to paste."""
-    return shlex.join(reproduce_argv(record, attempt))
+    """A POSIX shell line, ready to paste, that runs ``attempt`` (default: the newest) again.
+
+    It never writes into the recorded attempt's folder: ``mktemp`` makes a fresh
+    ``repro-<time>-XXXX`` folder beside the attempt folders when the line runs,
+    and every occurrence of the attempt's folder in the argv is replaced by it.
+    It carries the launch environment that decides the numbers (threads, GPUs,
+    plugin folders, the model's own ``env:``) and the start folder, so on the same
+    machine it reproduces the recorded metric exactly.
+    """
+    attempt = attempt or record.latest
+    argv = reproduce_argv(record, attempt)
+    if attempt is None or not attempt.output_dir:
+        return shlex.join(argv)
+    out = attempt.output_dir
+    fresh = shlex.quote(str(Path(out).parent / REPRO_PREFIX))
+    steps = [f'd=$(mktemp -d {fresh}"$(date +%Y%m%d-%H%M%S)"-XXXX)']
+    if attempt.cwd:
+        steps.append(f"cd {shlex.quote(attempt.cwd)}")
+    env = [f"{name}={_with_fresh_dir(value, out)}" for name, value in attempt.env]
+    env += [f'{name}="$d"' for name in (cc.ENV_OUTPUT_DIR, "WANDB_DIR")]
+    steps.append(" ".join(["env", *env, *(_with_fresh_dir(arg, out) for arg in argv)]))
+    return " && ".join(steps)
+
+
+def _with_fresh_dir(value: str, out: str) -> str:
+    """``value`` quoted for the shell, with the attempt folder ``out`` replaced by ``"$d"``."""
+    pieces = value.split(out)
+    quoted = []
+    for i, piece in enumerate(pieces):
+        if piece:
+            quoted.append(shlex.quote(piece))
+        if i < len(pieces) - 1:
+            quoted.append('"$d"')
+    return "".join(quoted) or "''"
 
 
 def is_online_run_dir(run_dir: str) -> bool:

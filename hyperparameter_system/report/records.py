@@ -46,6 +46,8 @@ class AttemptRecord:
     error: str = ""
     result: dict[str, Any] = field(default_factory=dict)
     history: tuple[EpochPoint, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()  # the launch variables that decide the numbers
+    cwd: str = ""  # the folder the child started in
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ one at a time as earlier ones finish.
 from __future__ import annotations
 
 import collections
+import os
 import signal
 import time
 import uuid
@@ -28,6 +29,7 @@ from hyperparameter_system.runner.outcome import Outcome
 from hyperparameter_system.runner.progress import PlainProgress, RunningView
 from hyperparameter_system.runner.retry import RetryPlan, RetryPolicy
 from hyperparameter_system.store import DEFAULT_LEASE_S, Attempt, Store, StoreError
+from hyperparameter_system.store.launch_env import numbers_env, record_launch
 
 EXIT_OK, EXIT_UNSUCCESSFUL, EXIT_INTERRUPTED = 0, 1, 130
 # Called with (cell, attempt id, all metrics records so far); True stops the cell
@@ -187,6 +189,9 @@ class Runner:
             self._after(cell, attempt, started, overrides, crashes)
             return
         self.active[slot.index] = started
+        # What a reproduce command needs besides the argv (the report prints it).
+        record_launch(self.store, attempt.id, numbers_env(spec.env, (name for name, _ in cell.env)),
+                      spec.cwd or os.getcwd())
         self.progress.event(f"start  {cell.run_name} [{slot.label}] attempt {attempt.attempt}")
 
     def _ready_retry(self) -> _Retry | None:

@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hyperparameter_system.cell import Cell
-from hyperparameter_system.store import Store, store_path
+from hyperparameter_system.store import Store, StoreError, store_path
 
 
 def _cell(name: str) -> Cell:
@@ -127,3 +129,20 @@ def test_creation_time_can_be_read_before_opening_and_set_on_creation(tmp_path: 
     assert Store.peek_created_at(path) == planned.astimezone()
     with Store.open(path, experiment="exp", created_at=datetime(2030, 1, 1)) as store:
         assert store.created_at == planned.astimezone()  # an existing store keeps its time
+
+
+def test_store_file_problems_are_one_store_error_naming_the_path(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_text("not a store")
+    with pytest.raises(StoreError, match=rf"^{garbage}: not a readable results store \(file is not a database\)"):
+        Store.open(garbage)
+    assert garbage.read_text() == "not a store"
+    path = store_path(tmp_path, "exp")
+    with Store.open(path) as store:
+        store.check_file()  # the file it opened: fine
+        path.unlink()
+        with pytest.raises(StoreError, match="vanished during the run"):
+            store.check_file()
+        path.write_text("")
+        with pytest.raises(StoreError, match="replaced by another file"):
+            store.check_file()

@@ -9,12 +9,15 @@ statuses and exit codes here means the two can never drift apart.
 from __future__ import annotations
 
 import json
+import math
 import os
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from hyperparameter_system.atomic import write_text_atomic
+from hyperparameter_system.errors import HpsysError
 
 
 class Status(str, Enum):
@@ -65,6 +68,15 @@ ENV_OUTPUT_DIR = "HPS_OUTPUT_DIR"  # where result.json / metrics.jsonl go
 ENV_EXPERIMENT = "HPS_EXPERIMENT"
 ENV_TORCH_THREADS = "HPS_TORCH_THREADS"  # CPU threads this slot may use
 ENV_SWEEP_ID = "HPS_SWEEP_ID"  # set for sweep trials only
+ENV_METRIC = "HPS_METRIC"  # the experiment's metric name, for children that pick a best
+ENV_GOAL = "HPS_GOAL"  # "maximize" | "minimize"
+
+
+
+def metric_env(metric: str, goal: str) -> tuple[tuple[str, str], ...]:
+    """The experiment's metric for a child that picks a best itself (the command wrapper)."""
+    return ((ENV_METRIC, metric), (ENV_GOAL, goal))
+
 
 # Keys of one metrics.jsonl line besides the metric names themselves
 # (metric names are flat keys such as "val/acc", "val/loss", "train/loss").
@@ -85,29 +97,6 @@ def append_jsonl(path: str | os.PathLike[str], record: Mapping[str, Any]) -> Non
         handle.write(line)
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Read metrics.jsonl, skipping a torn last line left by a kill mid-write."""
-    records: list[dict[str, Any]] = []
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return records
-    for raw in text.splitlines():
-        try:
-            records.append(json.loads(raw))
-        except json.JSONDecodeError:
-            continue
-    return records
-
-
-def read_result(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """Read result.json, or None when the child never wrote one."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
 
 
 def _json_default(value: Any) -> Any:
@@ -137,3 +126,252 @@ RESULT_KEYS = (
     "wandb_run_id",  # W&B run id, or null
     "error",  # one-line error text for unsuccessful runs, else null
 )
+
+
+# -- reading the child's files back ----------------------------------------------------
+# Whatever a child wrote is untrusted input: a user's script, a dying process or a
+# full disk may leave any bytes there. These readers are the only way the runner,
+# the report and the sweeps look at the files, and they hand out checked, typed data.
+
+MAX_RESULT_BYTES = 1 << 20  # a result.json is a few hundred bytes; more is junk
+MAX_METRICS_LINE_BYTES = 1 << 16  # one evaluation's metrics
+MAX_TEXT_CHARS = 2000  # error texts and names are cut here
+_MAX_INT = 2**53  # counts beyond this are junk (and overflow SQLite's INTEGER)
+
+
+class ChildFileError(HpsysError):
+    """A child's result.json or metrics.jsonl breaks the contract; the text names the file and the fault."""
+
+
+@dataclass(frozen=True)
+class ChildResult:
+    """A checked ``result.json``: every known key typed, non-finite numbers as None.
+
+    ``extra`` keeps keys outside :data:`RESULT_KEYS` as the child wrote them (a
+    fake child's test markers, a user's own notes).
+    """
+
+    status: Status
+    metric: str | None = None
+    goal: str | None = None
+    best_metric: float | None = None
+    best_epoch: int | None = None
+    final_metrics: Mapping[str, float | None] = field(default_factory=dict)
+    epochs_run: int | None = None
+    duration_s: float | None = None
+    samples_per_s: float | None = None
+    peak_memory_mb: float | None = None
+    config_path: str | None = None
+    wandb_run_dir: str | None = None
+    wandb_run_id: str | None = None
+    error: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON the store keeps: the checked keys, then the extra ones."""
+        known = {key: getattr(self, key) for key in RESULT_KEYS}
+        known["status"] = self.status.value
+        known["final_metrics"] = dict(self.final_metrics)
+        return {**self.extra, **known}
+
+
+@dataclass(frozen=True)
+class MetricsLog:
+    """The readable evaluations of a metrics.jsonl, and what stopped the reading, if anything.
+
+    ``records`` are the lines before the first bad one; ``problem`` names the file,
+    the line and the fault. A torn last line (a kill mid-write, or a line still
+    being written) is not a problem: it is left for the next read.
+    """
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    problem: str | None = None
+
+
+def read_result(path: str | os.PathLike[str]) -> ChildResult | None:
+    """Read and check result.json; None when the child never wrote one.
+
+    Raises:
+        ChildFileError: the file exists but is unreadable, not UTF-8 JSON, too
+            big, or any key has the wrong type or value.
+    """
+    target = Path(path)
+    try:
+        with open(target, "rb") as handle:
+            raw = handle.read(MAX_RESULT_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise ChildFileError(f"{target}: cannot read: {error.strerror or error}") from None
+    if len(raw) > MAX_RESULT_BYTES:
+        raise ChildFileError(f"{target}: larger than {MAX_RESULT_BYTES} bytes")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise ChildFileError(f"{target}: not UTF-8 (byte {error.start})") from None
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise ChildFileError(f"{target}: not valid JSON ({_short(error)})") from None
+    return check_result(data, str(target))
+
+
+def check_result(data: Any, source: str) -> ChildResult:
+    """A parsed result.json (or the copy a store kept) as a :class:`ChildResult`.
+
+    Raises:
+        ChildFileError: naming ``source``, the key and what is wrong with it.
+    """
+    if not isinstance(data, dict):
+        raise ChildFileError(f"{source}: expected a JSON object, got {_kind(data)}")
+    if "status" not in data:
+        raise ChildFileError(f"{source}: status: missing")
+    values: dict[str, Any] = {}
+    for key, check in _RESULT_CHECKS.items():
+        try:
+            values[key] = check(data.get(key))
+        except ValueError as error:
+            raise ChildFileError(f"{source}: {key}: {error}") from None
+    extra = {k: v for k, v in data.items() if k not in _RESULT_CHECKS}
+    return ChildResult(**values, extra=extra)
+
+
+def read_metrics(path: str | os.PathLike[str]) -> MetricsLog:
+    """Read metrics.jsonl: every well-formed evaluation up to the first bad line."""
+    target = Path(path)
+    try:
+        data = target.read_bytes()
+    except FileNotFoundError:
+        return MetricsLog()
+    except OSError as error:
+        return MetricsLog(problem=f"{target}: cannot read: {error.strerror or error}")
+    lines = data.split(b"\n")
+    records: list[dict[str, Any]] = []
+    for number, raw in enumerate(lines, start=1):
+        last = number == len(lines)  # no newline after it: torn, or still being written
+        if not raw.strip():
+            continue
+        try:
+            records.append(check_metrics_line(raw))
+        except ValueError as error:
+            if last:
+                break
+            return MetricsLog(records, f"{target}: line {number}: {error}")
+    return MetricsLog(records)
+
+
+def check_metrics_line(raw: bytes) -> dict[str, Any]:
+    """One metrics.jsonl line as a flat record of numbers (epoch and step whole numbers).
+
+    Raises:
+        ValueError: saying what is wrong with the line.
+    """
+    if len(raw) > MAX_METRICS_LINE_BYTES:
+        raise ValueError(f"{len(raw)} bytes, longer than {MAX_METRICS_LINE_BYTES}")
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise ValueError(f"not UTF-8 (byte {error.start})") from None
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise ValueError(f"not valid JSON ({_short(error)})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"expected a JSON object, got {_kind(record)}")
+    clean: dict[str, Any] = {}
+    for key, value in record.items():
+        if key in ("epoch", "step"):
+            try:
+                value = _count(value)
+            except ValueError as error:
+                raise ValueError(f"{key}: {error}") from None
+        elif value is not None and not _is_number(value):
+            raise ValueError(f"{_text(key)}: expected a number, got {_kind(value)}")
+        clean[_text(key)] = value
+    return clean
+
+
+def _short(error: Exception) -> str:
+    return str(error)[:200]
+
+
+def _kind(value: Any) -> str:
+    """``a list``, ``a str ('oops')``: what a wrong value was, briefly."""
+    name = {dict: "an object", list: "a list", str: "a str", bool: "a bool", int: "an int", float: "a float",
+            type(None): "null"}.get(
+        type(value), f"a {type(value).__name__}")
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return f"{name} ({repr(value)[:40]})"
+    return name
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, float) or abs(value) <= _MAX_INT
+
+
+def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else check(value)
+
+
+def _number(value: Any) -> float | None:
+    """A finite float; NaN and infinities read as "no value"."""
+    if not _is_number(value):
+        raise ValueError(f"expected a number, got {_kind(value)}")
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _count(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_INT:
+        raise ValueError(f"expected a whole number from 0 to {_MAX_INT}, got {_kind(value)}")
+    return value
+
+
+def _text(value: Any) -> str:
+    """A str, cut to :data:`MAX_TEXT_CHARS` and made encodable (no lone surrogates)."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected a str, got {_kind(value)}")
+    return value[:MAX_TEXT_CHARS].encode("utf-8", "replace").decode("utf-8")
+
+
+def _status(value: Any) -> Status:
+    final = [s.value for s in Status if s not in (Status.PENDING, Status.RUNNING)]
+    if value not in final:
+        raise ValueError(f"expected one of {', '.join(final)}, got {_kind(value)}")
+    return Status(value)
+
+
+def _goal(value: Any) -> str:
+    if value not in ("maximize", "minimize"):
+        raise ValueError(f"expected maximize or minimize, got {_kind(value)}")
+    return str(value)
+
+
+def _metrics_map(value: Any) -> dict[str, float | None]:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected an object of metric values, got {_kind(value)}")
+    clean: dict[str, float | None] = {}
+    for key, item in value.items():
+        if item is not None and not _is_number(item):
+            raise ValueError(f"{_text(key)}: expected a number, got {_kind(item)}")
+        clean[_text(key)] = None if item is None else _number(item)
+    return clean
+
+
+_RESULT_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "status": _status,
+    "metric": _optional(_text),
+    "goal": _optional(_goal),
+    "best_metric": _optional(_number),
+    "best_epoch": _count,
+    "final_metrics": lambda value: {} if value is None else _metrics_map(value),
+    "epochs_run": _count,
+    "duration_s": _optional(_number),
+    "samples_per_s": _optional(_number),
+    "peak_memory_mb": _optional(_number),
+    "config_path": _optional(_text),
+    "wandb_run_dir": _optional(_text),
+    "wandb_run_id": _optional(_text),
+    "error": _optional(_text),
+}
+assert tuple(sorted(_RESULT_CHECKS)) == tuple(sorted(RESULT_KEYS)), "checks drifted from RESULT_KEYS"

@@ -107,7 +107,7 @@ def test_wandb_raising_mid_run_does_not_fail_the_run(train_run, monkeypatch):
     assert run.code == 0 and run.result["status"] == "completed"
     assert len(run.metrics) == 2 and run.result["best_metric"] is not None
     assert "W&B log failed" in run.log and "simulated W&B outage" in run.log
-    assert cc.read_result(run.out / cc.RESULT_FILE)["wandb_run_id"]  # the run existed before it broke
+    assert cc.read_result(run.out / cc.RESULT_FILE).wandb_run_id  # the run existed before it broke
     import wandb
 
     assert wandb.run is None  # the broken run was closed, not left open for the next wandb.init

@@ -15,6 +15,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Sequence
 
+from hyperparameter_system.child_contract import ChildFileError, check_result
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.report.records import INTERRUPTED, AttemptRecord, CellRecord, EpochPoint
 from hyperparameter_system.store import Attempt, Store, store_path
@@ -84,7 +85,7 @@ def _attempt_record(store: Store, attempt: Attempt, stale: set[int], *, with_his
                        metrics={k: float(v) for k, v in e.metrics.items() if _is_number(v)})
             for e in store.epochs(attempt.id))
     status = INTERRUPTED if attempt.id in stale else attempt.status
-    result = attempt.result or {}
+    result = _stored_result(attempt)
     return AttemptRecord(
         attempt=attempt.attempt,
         status=status,
@@ -104,6 +105,16 @@ def _attempt_record(store: Store, attempt: Attempt, stale: set[int], *, with_his
         result=result,
         history=history,
     )
+
+
+def _stored_result(attempt: Attempt) -> dict[str, Any]:
+    """The result a store kept, checked like a fresh result.json ({} when absent or broken)."""
+    if attempt.result is None:
+        return {}
+    try:
+        return check_result(attempt.result, f"stored result of attempt {attempt.attempt}").to_dict()
+    except ChildFileError:
+        return {}
 
 
 def _is_number(value: Any) -> bool:

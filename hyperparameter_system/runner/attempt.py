@@ -42,7 +42,7 @@ class ActiveAttempt:
 
     def follow_metrics(self, store: Store) -> list[dict[str, Any]]:
         """Copy metrics lines written since the last call into the store; returns them."""
-        records = cc.read_metrics(self.spec.output_dir / cc.METRICS_FILE)
+        records = cc.read_metrics(self.spec.output_dir / cc.METRICS_FILE).records
         new = records[len(self.records):]
         if new:
             store.add_epochs(self.attempt.id, new, start_seq=len(self.records))
@@ -89,7 +89,7 @@ def finish(store: Store, active: ActiveAttempt, exit_code: int, *, metric: str, 
     active.follow_metrics(store)
     out = read_outcome(active.spec.output_dir, active.spec.log_path, exit_code, metric=metric, goal=goal,
                        patterns=active.cell.metric_patterns, forced=active.forced)
-    if stopping and out.result is None and out.status == Status.FAILED:
+    if stopping and out.result is None and out.problem is None and out.status == Status.FAILED:
         out.status = Status.STOPPED  # killed by our own shutdown, not a crash
     if not out.status.finished_ok:  # a child on a full disk often cannot log why it died
         out.error_tail = with_disk_full(out.error_tail, active.spec.output_dir)
@@ -105,7 +105,7 @@ def record(store: Store, attempt_id: int, out: Outcome, **extra: Any) -> bool:
     return store.finish_attempt(
         attempt_id, out.status, **extra, exit_code=out.exit_code, metric=out.metric, best_metric=out.best_metric,
         best_epoch=out.best_epoch, epochs_run=out.epochs_run, error_tail=out.error_tail,
-        result=out.result, wandb_run_dir=out.wandb_run_dir)
+        result=out.result.to_dict() if out.result else None, wandb_run_dir=out.wandb_run_dir)
 
 
 def settle_stale(store: Store, *, metric: str, goal: str, grace_s: float,
@@ -132,15 +132,15 @@ def settle_stale(store: Store, *, metric: str, goal: str, grace_s: float,
         out = read_outcome(out_dir, log, None, metric=metric, goal=goal, patterns=patterns)
         if out.result is None and patterns and out.best_metric is not None:
             out.status, out.error_tail = Status.COMPLETED, None  # it ended on its own and printed its metric
-        elif out.result is None:
+        elif out.result is None and out.problem is None:
             out.status = Status.STOPPED
             out.error_tail = "runner died while this attempt ran"
         if out.history:
             store.add_epochs(attempt.id, out.history)
-        store.add_epochs(attempt.id, cc.read_metrics(out_dir / cc.METRICS_FILE))
+        store.add_epochs(attempt.id, cc.read_metrics(out_dir / cc.METRICS_FILE).records)
         extra = {}
-        if out.result and isinstance(out.result.get("duration_s"), (int, float)):
-            extra["duration_s"] = float(out.result["duration_s"])  # not the time until this resume
+        if out.result and out.result.duration_s is not None:
+            extra["duration_s"] = out.result.duration_s  # not the time until this resume
         if record(store, attempt.id, out, **extra):
             add_outcome(store, attempt.id, attempt.output_dir)
             settled.append((attempt, out))

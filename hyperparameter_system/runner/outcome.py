@@ -1,21 +1,23 @@
 """Reading what an attempt achieved: status, metrics, history, error text.
 
-The child's ``result.json`` is the truth when present; otherwise the exit code
-(through ``child_contract.STATUS_BY_EXIT_CODE``) gives the status, and metrics come
-from ``metrics.jsonl`` or, for a user's own command, from ``metric_patterns``
-regexes over its output.
+The child's ``result.json`` is the truth when present (checked by
+``child_contract.read_result``: a broken one fails the attempt); otherwise the
+exit code (through ``child_contract.STATUS_BY_EXIT_CODE``) gives the status, and
+metrics come from ``metrics.jsonl`` or, for a user's own command whose wrapper
+died before writing them, from ``metric_patterns`` over its output. The error
+text starts with the one line that says what went wrong.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from hyperparameter_system import child_contract as cc
-from hyperparameter_system.child_contract import Status
+from hyperparameter_system.child_contract import ChildResult, Status
+from hyperparameter_system.child_output import last_meaningful_line, parse_metric_lines, signal_death
 
 ERROR_TAIL_LINES = 20
 
@@ -32,9 +34,10 @@ class Outcome:
     epochs_run: int | None = None
     final_metric: float | None = None
     error_tail: str | None = None
-    result: dict[str, Any] | None = None
+    result: ChildResult | None = None
     history: list[dict[str, Any]] = field(default_factory=list)  # from metric_patterns only
     wandb_run_dir: str | None = None
+    problem: str | None = None  # a child file that broke the contract (the attempt failed for it)
 
 
 def status_from_exit(code: int | None) -> Status:
@@ -48,44 +51,46 @@ def read_outcome(output_dir: Path, log_path: Path, exit_code: int | None, *, met
                  patterns: Sequence[tuple[str, str]] = (), forced: Status | None = None) -> Outcome:
     """Settle an ended attempt from its files.
 
+    A result.json or metrics.jsonl that breaks the contract fails the attempt
+    with a reason naming the file; the other cells, and later resumes, go on.
+
     Args:
         forced: A status the runner imposes (``timeout`` after killing it); a
             result file cannot overrule it, but its metrics are still kept.
     """
-    result = cc.read_result(output_dir / cc.RESULT_FILE)
-    status = _status(result, exit_code, forced)
-    out = Outcome(status=status, exit_code=exit_code, metric=metric, result=result)
+    result, problem = _read_result(output_dir / cc.RESULT_FILE)
+    metrics = cc.read_metrics(output_dir / cc.METRICS_FILE)
+    problem = problem or metrics.problem
+    status = forced or (Status.FAILED if problem else result.status if result else status_from_exit(exit_code))
+    out = Outcome(status=status, exit_code=exit_code, metric=metric, result=result, problem=problem)
+    lines = _read_lines(log_path)
     if result is not None:
         _from_result(out, result)
-    elif patterns:
-        _from_patterns(out, _read_text(log_path), patterns, goal)
+    elif patterns and not metrics.records:
+        _from_patterns(out, lines, patterns, goal)
     if out.best_metric is None and result is None:
-        _from_history(out, cc.read_metrics(output_dir / cc.METRICS_FILE), goal)
+        _from_history(out, metrics.records, goal)
     if not status.finished_ok:
-        error = (result or {}).get("error")
-        tail = "\n".join(_read_text(log_path).splitlines()[-ERROR_TAIL_LINES:])
-        out.error_tail = "\n".join(part for part in (error, tail) if part) or None
+        headline = (problem or (result.error if result else None) or signal_death(exit_code)
+                    or last_meaningful_line(lines) or f"exited with code {exit_code}")
+        out.error_tail = "\n".join([headline, *lines[-ERROR_TAIL_LINES:]])
     return out
 
 
-def _status(result: dict[str, Any] | None, exit_code: int | None, forced: Status | None) -> Status:
-    if forced is not None:
-        return forced
-    if result is not None:
-        try:
-            return Status(result.get("status"))
-        except ValueError:
-            pass
-    return status_from_exit(exit_code)
+def _read_result(path: Path) -> tuple[ChildResult | None, str | None]:
+    try:
+        return cc.read_result(path), None
+    except cc.ChildFileError as error:
+        return None, str(error)
 
 
-def _from_result(out: Outcome, result: dict[str, Any]) -> None:
-    out.metric = result.get("metric") or out.metric
-    out.best_metric = _finite(result.get("best_metric"))
-    out.best_epoch = result.get("best_epoch")
-    out.epochs_run = result.get("epochs_run")
-    out.final_metric = _finite((result.get("final_metrics") or {}).get(out.metric))
-    out.wandb_run_dir = result.get("wandb_run_dir")
+def _from_result(out: Outcome, result: ChildResult) -> None:
+    out.metric = result.metric or out.metric
+    out.best_metric = result.best_metric
+    out.best_epoch = result.best_epoch
+    out.epochs_run = result.epochs_run
+    out.final_metric = result.final_metrics.get(out.metric)
+    out.wandb_run_dir = result.wandb_run_dir
 
 
 def _from_history(out: Outcome, records: list[dict[str, Any]], goal: str) -> None:
@@ -100,26 +105,13 @@ def _from_history(out: Outcome, records: list[dict[str, Any]], goal: str) -> Non
     out.epochs_run = max((int(r.get("epoch") or 0) for r in records), default=0) or len(records)
 
 
-def _from_patterns(out: Outcome, text: str, patterns: Sequence[tuple[str, str]], goal: str) -> None:
-    """Each match of a pattern is one evaluation; the i-th matches form epoch i+1."""
-    matches = parse_metric_patterns(text, patterns)
-    names = [name for name, _ in patterns]
-    if out.metric not in matches:
-        out.metric = names[0]
-    rounds = max((len(values) for values in matches.values()), default=0)
-    history = []
-    for i in range(rounds):
-        record: dict[str, Any] = {"epoch": i + 1}
-        record.update({name: values[i] for name, values in matches.items() if i < len(values)})
-        history.append(record)
+def _from_patterns(out: Outcome, lines: list[str], patterns: Sequence[tuple[str, str]], goal: str) -> None:
+    """Each evaluation the patterns find in the log is one epoch (a wrapper that died early)."""
+    history = parse_metric_lines(lines, patterns)
+    if not any(out.metric in record for record in history):
+        out.metric = patterns[0][0]
     out.history = history
     _from_history(out, history, goal)
-
-
-def parse_metric_patterns(text: str, patterns: Sequence[tuple[str, str]]) -> dict[str, list[float]]:
-    """All values of every pattern (its first group as a float), in order of appearance."""
-    return {name: [float(m.group(1)) for m in re.finditer(regex, text, flags=re.MULTILINE)]
-            for name, regex in patterns}
 
 
 def _finite(value: Any) -> float | None:
@@ -130,8 +122,8 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _read_text(path: Path) -> str:
+def _read_lines(path: Path) -> list[str]:
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
-        return ""
+        return []

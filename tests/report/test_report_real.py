@@ -43,7 +43,7 @@ def truth(real_run) -> dict[str, dict]:
             latest = row.latest
             out[row.cell.option_label] = {
                 "cell": row.cell, "attempt": latest, "n": row.n_attempts,
-                "result": read_result(Path(latest.output_dir) / RESULT_FILE),
+                "result": read_result(Path(latest.output_dir) / RESULT_FILE).to_dict(),
                 "epochs": store.epochs(latest.id),
             }
     return out

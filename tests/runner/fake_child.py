@@ -3,7 +3,8 @@
 Invoked like a user's own command: ``fake_child.py CONFIG [KEY VALUE ...] OUTPUT_DIR D``.
 It honours the child contract for real (metrics.jsonl, result.json, exit codes,
 SIGTERM -> stopped) and can misbehave on request: crash on early attempts, run
-out of memory above a batch size, ignore SIGTERM, leave a grandchild behind.
+out of memory above a batch size, ignore SIGTERM, leave a grandchild behind,
+write junk into its result.json or metrics.jsonl.
 On success it appends one line to ``<FAKE.marker_dir>/<cell id>.done`` so tests
 can count completions from the child's side.
 """
@@ -63,6 +64,12 @@ def main() -> int:
         cc.append_jsonl(out / cc.METRICS_FILE, record)
     if fake.get("nonfinite"):
         return finish(out, fake, "nonfinite", records, cc.EXIT_NONFINITE, error="loss is nan")
+    if fake.get("junk_metrics"):  # untrusted input: these bytes end metrics.jsonl
+        with open(out / cc.METRICS_FILE, "ab") as handle:
+            handle.write(Path(fake["junk_metrics"]).read_bytes())
+    if fake.get("junk_result"):  # untrusted input: these bytes are result.json
+        (out / cc.RESULT_FILE).write_bytes(Path(fake["junk_result"]).read_bytes())
+        os._exit(cc.EXIT_OK)
     return finish(out, fake, "completed", records, cc.EXIT_OK, batch=batch, accum=accum)
 
 

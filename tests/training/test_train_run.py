@@ -154,7 +154,7 @@ def _wait_for_first_evaluation(metrics: Path, child) -> None:
 
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        if cc.read_metrics(metrics):
+        if cc.read_metrics(metrics).records:
             return
         if child.poll() is not None:
             pytest.fail(f"child ended early: {child.communicate()[1]}")

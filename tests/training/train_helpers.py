@@ -45,7 +45,7 @@ class RunOutput:
 
     @property
     def metrics(self) -> list[dict[str, Any]]:
-        return cc.read_metrics(self.out / cc.METRICS_FILE)
+        return cc.read_metrics(self.out / cc.METRICS_FILE).records
 
     @property
     def log(self) -> str:

@@ -52,7 +52,7 @@ def test_kill_9_of_the_runner_at_random_moments_then_resume(tmp_path: Path) -> N
         runner = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.05, 0.9))
         runner.send_signal(signal.SIGKILL)
-        runner.wait()
+        runner.wait(timeout=30)
     final = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert final.returncode == 0, final.stdout + final.stderr
     _completed_once(tmp_path, markers, cells)
@@ -86,7 +86,9 @@ def test_sigint_stops_every_child_group_and_records_stopped(tmp_path: Path) -> N
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     running = _wait_running(store_path(tmp_path / "out", "exp"), 2)
     grandchild_file = Path(next(a.output_dir for a in running if a.cell_id == polite.cell_id)) / "grandchild.pid"
+    deadline = time.monotonic() + 30
     while not grandchild_file.exists():
+        assert time.monotonic() < deadline, "the child never started its grandchild"
         time.sleep(0.05)
     runner.send_signal(signal.SIGINT)
     assert runner.wait(timeout=30) == 130, runner.stdout.read()

@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.cell import Cell
+from hyperparameter_system.command_child import wrapper_argv
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.naming import safe_name
 from hyperparameter_system.runner.devices import Slot
@@ -63,7 +64,12 @@ def build_argv(cell: Cell, output_dir: Path, retry_overrides: Sequence[tuple[str
         return [sys.executable, "-m", "hyperparameter_system.train", "--config-file", cell.config_path,
                 "OUTPUT_DIR", str(output_dir), *flat_overrides(retry_overrides)]
     overrides = flat_overrides((*cell.overrides, *retry_overrides))
-    return _render_command(cell.command, template_variables(cell, output_dir, overrides), overrides)
+    argv = _render_command(cell.command, template_variables(cell, output_dir, overrides), overrides)
+    if not cell.metric_patterns:
+        return argv  # a command that writes result.json and metrics.jsonl itself
+    # The wrapper reads the metrics off the command's output into the contract files (and W&B).
+    return wrapper_argv(argv, patterns=cell.metric_patterns, wandb_logging=cell.wandb_logging,
+                        config_path=cell.config_path)
 
 
 def template_variables(cell: Cell, output_dir: Path, overrides: list[str]) -> dict[str, str]:

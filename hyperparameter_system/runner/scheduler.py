@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Iterator, Sized
 
 from hyperparameter_system.atomic import remove_stale_temps
 from hyperparameter_system.cell import Cell
-from hyperparameter_system.child_contract import Status
+from hyperparameter_system.child_contract import Status, metric_env
 from hyperparameter_system.runner.attempt import ActiveAttempt, finish, launch, settle_stale
 from hyperparameter_system.runner.child import attempt_dir, child_spec
 from hyperparameter_system.runner.devices import Slot
@@ -182,7 +182,7 @@ class Runner:
                 overrides: tuple[tuple[str, Any], ...], crashes: int) -> None:
         spec = child_spec(cell, attempt=attempt.attempt, slot=slot, output_root=self.root,
                           wandb_mode=self.wandb_mode, retry_overrides=overrides,
-                          extra_env=self.opt.extra_env)
+                          extra_env=(*self.opt.extra_env, *metric_env(self.opt.metric, self.opt.goal)))
         started = launch(self.store, cell, attempt, slot, spec, overrides, crashes)
         self.report.launched += 1
         if isinstance(started, Outcome):

@@ -1,0 +1,222 @@
+"""A user's own training command as a cell's child: tee, parse, contract files, W&B.
+
+A script that knows nothing of hpsys (reid-strong-baseline's ``tools/train.py``,
+a ``./run_b3.sh``) prints its metrics; this wrapper runs it as its own child,
+copies its output to the cell's log as it comes, reads ``metric_patterns`` line
+by line, appends each evaluation to ``metrics.jsonl`` and writes ``result.json``,
+so the runner reads every cell through one contract. With ``--wandb runner`` it
+also makes the cell's W&B run (the same project, name, group, tags and config a
+built-in cell gets) and logs each evaluation as it appears; W&B trouble never
+fails the cell, and wandb is not even imported for ``script``, ``off`` or a
+disabled mode.
+
+The command stays in the wrapper's process group, so the runner's group-wide
+SIGTERM and SIGKILL reach it as they reach a built-in trainer; a stop signal sent
+to the wrapper alone is passed on to it.
+
+    python -m hyperparameter_system.command_child --patterns JSON [--wandb runner|script|off]
+        [--config PATH] -- COMMAND [ARG ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import math
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from hyperparameter_system import child_contract as cc
+from hyperparameter_system.child_contract import Status
+from hyperparameter_system.child_output import PatternParser, last_meaningful_line, last_output_line, signal_death
+
+MODULE = "hyperparameter_system.command_child"
+WANDB_CHOICES = ("runner", "script", "off")
+TAIL_LINES = 200  # output lines kept for the error text
+DRAIN_S = 2.0  # after the command exited, how long its leftovers may hold the pipe open
+_MAX_PARTIAL = 1 << 20  # an unterminated line (progress bars redraw with \r) is cut here
+EXIT_BY_STATUS = {status: code for code, status in reversed(list(cc.STATUS_BY_EXIT_CODE.items()))}
+
+
+def wrapper_argv(argv: Sequence[str], *, patterns: Sequence[tuple[str, str]], wandb_logging: str,
+                 config_path: str) -> list[str]:
+    """The wrapper's own command line around a user's ``argv`` (``-I``: the user's folder and
+    PYTHONPATH, which may shadow any module name, stay out of the wrapper's imports)."""
+    return [sys.executable, "-I", "-m", MODULE, "--patterns", json.dumps(dict(patterns)),
+            "--wandb", wandb_logging, "--config", config_path, "--", *argv]
+
+
+class CommandRun:
+    """One run of the user's command: its evaluations so far and how it ended."""
+
+    def __init__(self, argv: list[str], patterns: Sequence[tuple[str, str]], out: Path,
+                 metric: str, goal: str) -> None:
+        self.argv, self.out = argv, out
+        self.parser = PatternParser(patterns)
+        names = [name for name, _ in patterns]
+        self.metric = metric if metric in names else names[0]
+        self.goal = goal
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.last: dict[str, Any] = {}
+        self.nonfinite: str | None = None
+        self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        self.stop_signal: str | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.sinks: list[Any] = [lambda record: cc.append_jsonl(out / cc.METRICS_FILE, record)]
+        self.started = time.monotonic()
+
+    def on_signal(self, signum: int, _frame: Any) -> None:
+        """Remember the stop and pass the first one on (a group-wide signal reached the command already)."""
+        if self.stop_signal is None:
+            self.stop_signal = signal.Signals(signum).name
+            if self.proc is not None:
+                _send(self.proc.pid, signum)
+
+    def start(self) -> None:
+        """Start the command; raises OSError when it cannot be started."""
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, close_fds=True)
+        if self.stop_signal is not None:  # a stop arrived while it was being started
+            _send(self.proc.pid, signal.Signals[self.stop_signal])
+
+    def follow(self) -> int:
+        """Tee and parse the output until the command ended; returns its exit code."""
+        assert self.proc is not None and self.proc.stdout is not None
+        fd, partial, ended_at = self.proc.stdout.fileno(), b"", None
+        while True:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            chunk = os.read(fd, 1 << 16) if ready else None
+            if chunk == b"":
+                break
+            if chunk:
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.buffer.flush()
+                *lines, partial = (partial + chunk).split(b"\n")
+                partial = partial[-_MAX_PARTIAL:]
+                for line in lines:
+                    self.take_line(line.decode("utf-8", "replace"))
+            elif self.proc.poll() is not None:  # something the command left behind holds the pipe
+                ended_at = ended_at or time.monotonic()
+                if time.monotonic() - ended_at > DRAIN_S:
+                    break
+        if partial:
+            self.take_line(partial.decode("utf-8", "replace"))
+        self.proc.stdout.close()
+        for record in self.parser.flush():
+            self.evaluation(record)
+        return self.proc.wait()
+
+    def take_line(self, line: str) -> None:
+        self.tail.append(line)
+        for record in self.parser.feed(line):
+            self.evaluation(record)
+
+    def evaluation(self, record: dict[str, Any]) -> None:
+        """One parsed evaluation: metrics.jsonl, the best so far, W&B."""
+        self.last = record
+        for name, value in record.items():
+            if name != "epoch" and not math.isfinite(value) and self.nonfinite is None:
+                self.nonfinite = f"metric {name} is {value} at evaluation {record['epoch']}"
+        value = record.get(self.metric)
+        if value is not None and math.isfinite(value) and (
+                self.best is None or (value > self.best if self.goal == "maximize" else value < self.best)):
+            self.best, self.best_epoch = value, int(record["epoch"])
+        for sink in self.sinks:
+            sink(record)
+
+    def outcome(self, exit_code: int) -> tuple[Status, str | None]:
+        """How the command ended, with the one line that says why when it went wrong."""
+        if self.stop_signal is not None:
+            return Status.STOPPED, f"stopped by {self.stop_signal}"
+        if self.nonfinite is not None:
+            return Status.NONFINITE, self.nonfinite
+        if exit_code != 0:
+            reason = signal_death(exit_code) or last_meaningful_line(self.tail)
+            return Status.FAILED, reason or f"exited with code {exit_code}"
+        if self.parser.evaluations == 0:
+            return Status.FAILED, ("no metric matched metric_patterns; last output line: "
+                                   f"{last_output_line(list(self.tail))}")
+        return Status.COMPLETED, None
+
+    def result(self, status: Status, error: str | None, config_path: str,
+               wandb_info: tuple[str | None, str | None]) -> dict[str, Any]:
+        """The result.json payload, every key of the contract present."""
+        return {
+            "status": status.value, "metric": self.metric, "goal": self.goal,
+            "best_metric": self.best, "best_epoch": self.best_epoch,
+            "final_metrics": {k: v for k, v in self.last.items() if k != "epoch"},
+            "epochs_run": self.parser.evaluations, "duration_s": round(time.monotonic() - self.started, 3),
+            "samples_per_s": None, "peak_memory_mb": None, "config_path": config_path,
+            "wandb_run_dir": wandb_info[0], "wandb_run_id": wandb_info[1], "error": error,
+        }
+
+
+def _send(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def parse_args(args: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.splitlines()[0])
+    parser.add_argument("--patterns", required=True, help="metric_patterns as a JSON object: name -> regex")
+    parser.add_argument("--wandb", choices=WANDB_CHOICES, default="runner", help="who makes the W&B run")
+    parser.add_argument("--config", default="", help="the cell's rendered config (the W&B run config)")
+    parser.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND [ARG ...]")
+    ns = parser.parse_args(args)
+    ns.argv = ns.argv[1:] if ns.argv[:1] == ["--"] else ns.argv
+    patterns = json.loads(ns.patterns)
+    if not ns.argv or not isinstance(patterns, dict) or not patterns:
+        parser.error("a command after -- and at least one metric pattern are required")
+    ns.patterns = [(str(k), str(v)) for k, v in patterns.items()]
+    return ns
+
+
+def main(args: Sequence[str] | None = None) -> int:
+    """Run the command to its end and write the contract files; returns the contract's exit code."""
+    ns = parse_args(args)
+    out = Path(os.environ.get(cc.ENV_OUTPUT_DIR) or ".")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / cc.METRICS_FILE).write_text("", encoding="utf-8")  # this attempt's evaluations only
+    run = CommandRun(ns.argv, ns.patterns, out, os.environ.get(cc.ENV_METRIC, ""),
+                     os.environ.get(cc.ENV_GOAL) or "maximize")
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, run.on_signal)
+    try:
+        run.start()
+    except OSError as error:
+        return _finish(run, Status.FAILED, f"cannot start {ns.argv[0]!r}: {error.strerror or error}", ns, None)
+    tracking = None
+    if ns.wandb == "runner":
+        from hyperparameter_system.command_wandb import start_tracking
+
+        tracking = start_tracking(ns.config, out)
+        if tracking is not None:
+            run.sinks.append(tracking.log_evaluation)
+    status, error = run.outcome(run.follow())
+    return _finish(run, status, error, ns, tracking)
+
+
+def _finish(run: CommandRun, status: Status, error: str | None, ns: argparse.Namespace, tracking: Any) -> int:
+    code = EXIT_BY_STATUS.get(status, cc.EXIT_FAILED)
+    info = tracking.info if tracking is not None else (None, None)
+    cc.write_json_atomic(run.out / cc.RESULT_FILE, run.result(status, error, ns.config, info))
+    if error:
+        print(f"[hpsys] {status.value}: {error}", flush=True)
+    if tracking is not None:
+        summary = {f"best/{run.metric}": run.best, "best_epoch": run.best_epoch, "status": status.value}
+        tracking.finish(summary, exit_code=code)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -250,8 +250,13 @@ class MatrixContext:
         return plan
 
     def _add_options(self, plan: CategoryPlan, entry: Any, category: Any) -> None:
-        raw = entry.options if entry is not None else category.default_options
-        lines = entry.option_lines if entry is not None else ()
+        """The experiment's options, else the category's own (``name: {enabled: true}``)."""
+        own = entry is not None and bool(entry.options)
+        raw = entry.options if own else getattr(category, "default_options", ())
+        lines = entry.option_lines if own else ()
+        if not raw:
+            raise self.error(("categories", plan.name), f"options required: category {plan.name!r} has no "
+                                                        "options of its own", entry.line if entry else 0)
         first: dict[str, Option] = {}
         for i, value in enumerate(raw):
             option = self.validate_option(plan, value, i, lines[i] if i < len(lines) else 0)

@@ -8,10 +8,14 @@ would clash with the user's own code), every ``*.yaml`` in a folder other than
 entry-point group ``hyperparameter_system``. ``models/*.yaml`` are model
 profiles (base configs), not plugins.
 
-Where the folders are: ``categories/`` and ``models/`` next to the experiment
-file when it has them, else those of this checkout; then the experiment's
-``plugin_dirs``; then ``HPSYS_PLUGIN_PATH`` (``os.pathsep``-separated), which
-is how a child process started elsewhere finds a user's model plugins.
+Where the folders are, all of them adding up: this checkout's ``categories/``
+and ``models/`` (the built-ins); then ``categories/`` and ``models/`` next to
+the experiment file; then the experiment's ``plugin_dirs``; then
+``HPSYS_PLUGIN_PATH`` (``os.pathsep``-separated), which is how a child process
+started elsewhere finds the same folders. A folder reached twice (the checkout
+*is* the experiment's folder) loads once; a name two folders define is a
+start-up error naming both files. For model profiles (``models/*.yaml``) the
+most specific folder wins: an experiment's own profile over the checkout's.
 
 Limiting (tox-style): ``HPSYS_DISABLE_PLUGINS=a,b`` skips plugins by name (file
 stem or entry-point name); ``HPSYS_PLUGINS=a,b`` loads only these entry-point
@@ -54,16 +58,12 @@ def plugin_folders(experiment_dir: str | Path | None = None, plugin_dirs: Sequen
 
     Args:
         experiment_dir: Folder of the experiment file; its ``categories/`` and
-            ``models/`` win over the checkout's.
+            ``models/`` add to the checkout's.
         plugin_dirs: Extra folders (``experiment.plugin_dirs``).
     """
-    folders: list[Path] = []
-    for name in _BUILTIN_FOLDERS:
-        candidates = [Path(experiment_dir) / name] if experiment_dir else []
-        candidates.append(CHECKOUT_ROOT / name)
-        found = next((c for c in candidates if c.is_dir()), None)
-        if found is not None:
-            folders.append(found.resolve())
+    roots = [CHECKOUT_ROOT, *([Path(experiment_dir)] if experiment_dir else [])]
+    folders = [(root / name).resolve() for root in roots for name in _BUILTIN_FOLDERS
+               if (root / name).is_dir()]
     extra = [p for p in os.environ.get(ENV_PATH, "").split(os.pathsep) if p]
     for folder in (*plugin_dirs, *extra):
         resolved = Path(folder).expanduser().resolve()
@@ -92,7 +92,7 @@ def load_plugins(search_dirs: Sequence[str | Path] | None = None, *, entry_point
 
 
 def experiment_plugin_folders(spec: Any) -> list[Path]:
-    """One experiment's plugin folders: those next to its file, then its ``plugin_dirs``."""
+    """One experiment's plugin folders: the checkout's, those next to its file, then its ``plugin_dirs``."""
     experiment_dir = Path(spec.source_path).resolve().parent if spec.source_path else None
     return plugin_folders(experiment_dir, spec.plugin_dirs)
 
@@ -116,7 +116,8 @@ def _load(folders: Iterable[Path], entry_points: bool) -> Registry:
     manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
     disabled = _names(ENV_DISABLE)
-    registry = Registry(model_dirs=[f for f in folders if f.name == "models"])
+    # Profiles: the most specific folder first (an experiment's own over the checkout's).
+    registry = Registry(model_dirs=[f for f in reversed(folders) if f.name == "models"])
     yaml_categories = []
     for folder in folders:
         for path in sorted(folder.iterdir()):

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -169,8 +170,101 @@ def test_entry_point_plugin_in_a_fresh_process(tmp_path):
     assert "Unknown category 'dropout'" in limited.stderr  # HPSYS_PLUGINS limits entry points
 
 
-def test_folders_next_to_the_experiment_win(tmp_path):
+def test_folders_next_to_the_experiment_add_to_the_builtins(tmp_path):
     _write(tmp_path / "categories", "only.py", EXTRA_CATEGORY.format(name="only"))
-    folders = plugin_folders(tmp_path)
-    assert folders[0] == (tmp_path / "categories").resolve()
-    assert folders[1] == (CHECKOUT_ROOT / "models").resolve()
+    assert plugin_folders(tmp_path) == [*BUILTIN, (tmp_path / "categories").resolve()]
+    assert plugin_folders(CHECKOUT_ROOT) == BUILTIN  # the checkout as the experiment folder loads once
+
+
+def _readme_augmentation() -> str:
+    """The README's own YAML category example, so the documented file is the tested one."""
+    text = (CHECKOUT_ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("```yaml\nname: augmentation") + len("```yaml\n")
+    return text[start:text.index("```", start)]
+
+
+def _matrix(config: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hyperparameter_system.experiment_runner", "--matrix",
+                           "--config", str(config)], cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "250"}, check=False)
+
+
+def test_readme_category_next_to_the_experiment_file_adds_to_the_builtins(tmp_path):
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    _write(project / "categories", "augmentation.yaml", _readme_augmentation())
+    config = _write(project, "experiment_config.yaml", """
+        experiment: {name: adds_up}
+        models: [small_cnn]
+        categories:
+          optimizer: [{name: SGD, lr: 0.1}]
+        """)
+    out = _matrix(config, elsewhere)
+    assert out.returncode == 0, out.stderr
+    assert "opt_SGD_lr0.1_" in out.stdout  # a built-in category still plans
+    assert "aug_flip0.0_rot0.0_" in out.stdout and "aug_flip0.5_rot10.0_" in out.stdout
+    assert "4 cells (1 models)" in out.stdout
+
+    # The child is told the same folders (HPSYS_PLUGIN_PATH) and, started elsewhere, finds the same.
+    from hyperparameter_system.commands.run import plugin_path
+    from hyperparameter_system.config.experiment import load_experiment
+    from hyperparameter_system.plugins import experiment_plugin_folders
+
+    spec = load_experiment(str(config))
+    child = subprocess.run([sys.executable, "-c", "from hyperparameter_system.plugins import plugin_folders as f; "
+                            "print([str(p) for p in f()])"], cwd=elsewhere, capture_output=True, text=True,
+                           env={**os.environ, "HPSYS_PLUGIN_PATH": plugin_path(spec)}, timeout=60, check=True)
+    assert child.stdout.strip() == str([str(p) for p in experiment_plugin_folders(spec)])
+
+
+def test_a_name_defined_next_to_the_experiment_and_built_in_names_both_files(tmp_path):
+    mine = _write(tmp_path / "categories", "opt2.py", EXTRA_CATEGORY.format(name="optimizer"))
+    with pytest.raises(PluginError, match=r"category 'optimizer' registered twice: by .*categories/optimizer\.py "
+                                          r"and by " + str(mine).replace(".", r"\.")):
+        load_plugins(plugin_folders(tmp_path))
+
+
+def test_the_experiments_own_model_profile_wins_over_the_checkouts(tmp_path):
+    _write(tmp_path / "models", "small_cnn.yaml", "SOLVER: {MAX_EPOCHS: 7}\n")
+    registry = load_plugins(plugin_folders(tmp_path))
+    assert registry.model_dirs[0] == (tmp_path / "models").resolve()
+    assert "small_cnn" in registry.model_names()  # the built-in family is still there
+
+
+@pytest.mark.parametrize("entry, labels", [
+    ("{enabled: true}", ["flip0.0_rot0.0", "flip0.5_rot10.0"]),  # the file's own options
+    ("{enabled: true, options: [{INPUT.HFLIP_PROB: 1.0, INPUT.ROTATION_DEG: 5}]}", ["flip1.0_rot5.0"]),
+    ("{enabled: false}", []),
+])
+def test_a_folder_yaml_category_is_switched_by_the_experiment_file(tmp_path, entry, labels):
+    from hyperparameter_system.config.experiment import load_experiment
+    from hyperparameter_system.hyperparameter_configs import plan_matrix
+    from hyperparameter_system.plugins import load_plugins_for
+
+    _write(tmp_path / "categories", "augmentation.yaml", _readme_augmentation())
+    config = _write(tmp_path, "experiment.yaml", f"""
+        experiment: {{name: switch}}
+        models: [small_cnn]
+        categories:
+          augmentation: {entry}
+        """)
+    spec = load_experiment(str(config))
+    cells = plan_matrix(spec, load_plugins_for(spec), now=datetime(2026, 11, 30))
+    assert [c.option_label for c in cells if c.category == "augmentation"] == labels
+
+
+def test_a_category_without_options_of_its_own_needs_them_in_the_experiment_file(tmp_path):
+    from hyperparameter_system.config.experiment import load_experiment
+    from hyperparameter_system.hyperparameter_configs import plan_matrix
+
+    config = _write(tmp_path, "experiment.yaml", """
+        experiment: {name: no_options}
+        models: [small_cnn]
+        categories:
+          optimizer: {enabled: true}
+        """)
+    spec = load_experiment(str(config))
+    with pytest.raises(ConfigError) as info:
+        plan_matrix(spec, load_plugins(), now=datetime(2026, 11, 30))
+    assert str(info.value) == (f"{config}:5: categories.optimizer: options required: category 'optimizer' "
+                               "has no options of its own")

@@ -49,16 +49,22 @@ def test_orphans_of_a_killed_runner_are_stopped_within_one_grace_period(tmp_path
 
 
 def test_a_finished_orphan_counts_and_leftover_temp_files_go(tmp_path: Path) -> None:
-    # The child prints its metric, kills its runner and ends: a finished orphan.
-    script = ("import os, signal; print('acc: 0.8', flush=True)\n"
-              "if os.environ['HPS_ATTEMPT'] == '1': os.kill(os.getppid(), signal.SIGKILL)")
+    # The command prints its metric, kills its runner (pid from a file) and ends: a finished orphan.
+    runner_pid = tmp_path / "runner.pid"
+    script = ("import os, pathlib, signal, time\n"
+              f"pid = pathlib.Path({str(runner_pid)!r}); deadline = time.monotonic() + 60\n"
+              "while not pid.exists() and time.monotonic() < deadline: time.sleep(0.05)\n"
+              "print('acc: 0.8', flush=True)\n"
+              "if os.environ['HPS_ATTEMPT'] == '1': os.kill(int(pid.read_text()), signal.SIGKILL)")
     cell = dataclasses.replace(make_cell(tmp_path, "own"), command=("{{ python }}", "-c", script),
                                metric_patterns=(("acc", r"acc: ([0-9.]+)"),))
     save_cells([cell], tmp_path / "cells.json")
     root = tmp_path / "out" / "exp"
     argv = runner_argv(tmp_path / "cells.json", root)
-    killed = subprocess.run(argv, capture_output=True, timeout=60)
-    assert killed.returncode == -signal.SIGKILL
+    killed = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runner_pid.write_text(str(killed.pid))
+    assert killed.wait(timeout=60) == -signal.SIGKILL
+    _wait(lambda: not processes_of(root), 30, "the orphaned command to end")
     leftovers = [Path(cell.config_path).parent / ".own.yaml.k2j4x9_a", root / "x" / ".result.json.abcdefgh"]
     for path in leftovers:  # what a kill between mkstemp and os.replace leaves
         path.parent.mkdir(parents=True, exist_ok=True)

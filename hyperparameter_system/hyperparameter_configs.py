@@ -86,25 +86,33 @@ def _draft(ctx: MatrixContext, plan: ModelPlan, cat: Any, option: Any, now: date
     """Config, id and names of one cell (names are made unique in :func:`_finish`)."""
     category = BASELINE if cat is None else cat.name
     value = None if cat is None else option.value
-    _, changes, cell_id = _identify(ctx, plan, cat, option)
+    _, overrides, cell_id = _identify(ctx, plan, cat, option)
     prefix = BASELINE_PREFIX if cat is None else cat.prefix
     label = BASELINE_LABEL if cat is None else option.label
     run_name = ctx.run_name(plan, category, prefix, label, now)
     return {"plan": plan, "category": category, "option": value, "label": label, "cell_id": cell_id,
-            "run_name": run_name, "overrides": tuple(ctx.spec.overrides) + tuple(changes)}
+            "run_name": run_name, "overrides": tuple(overrides)}
 
 
 def _identify(ctx: MatrixContext, plan: ModelPlan, cat: Any, option: Option | None
               ) -> tuple[CfgNode, list[tuple[str, Any]], str]:
-    """A cell's config, its option's YACS changes and its id (the hash leaves out volatile keys)."""
+    """A cell's config, what its overrides and option set, and its id (the hash leaves out volatile keys).
+
+    For a model with its own ``schema:`` the config and the settings are the
+    script's, in its keys: that is what the script reads.
+    """
     cfg, changes = ctx.cell_config(plan, cat, option)
+    overrides = [*ctx.spec.overrides, *changes]
+    if plan.script is not None:
+        where = "the baseline" if cat is None else f"category {cat.name}, option {option.label}"
+        cfg, overrides = plan.script.cell(cfg, changes, ctx.error, where)
     stable = ctx.flat(cfg)
     for key in VOLATILE_KEYS:
         stable.pop(key, None)
     value = None if cat is None or option is None else option.value
     category = BASELINE if cat is None else cat.name
     digest = hashlib.sha256(canonical_json([plan.entry.name, category, value, stable]).encode()).hexdigest()
-    return cfg, changes, digest
+    return cfg, overrides, digest
 
 
 def _finish(ctx: MatrixContext, drafts: list[dict[str, Any]]) -> list[Cell]:
@@ -148,13 +156,16 @@ def cell_config(spec: Any, registry: Any, cell: Cell) -> CfgNode:
 
 
 def _cell_config(ctx: MatrixContext, cell: Cell) -> CfgNode:
-    cfg, _, cell_id = _identify(ctx, ctx.model_plan(cell.model), *ctx.single_option(cell.category, cell.option))
+    plan = ctx.model_plan(cell.model)
+    cfg, _, cell_id = _identify(ctx, plan, *ctx.single_option(cell.category, cell.option))
     if cell_id != cell.cell_id:
         raise HpsysError(f"cell {cell.run_name} ({cell.cell_id[:12]}) no longer matches the experiment "
                          "file; plan the matrix again")
-    set_key(cfg, "WANDB.NAME", cell.run_name)
     output_dir = Path(ctx.spec.output_dir) / safe_name(ctx.spec.name) / cell.project / cell.run_name
-    set_key(cfg, "OUTPUT_DIR", str(output_dir))
+    volatile = {"WANDB.NAME": cell.run_name, "OUTPUT_DIR": str(output_dir)}
+    pairs = volatile.items() if plan.script is None else plan.script.render_values(volatile, ctx.error)
+    for key, value in pairs:
+        set_key(cfg, key, value)
     cfg.freeze()
     return cfg
 
@@ -172,7 +183,9 @@ def render_cells(cells: Sequence[Cell], spec: Any, registry: Any) -> list[Path]:
         path = Path(cell.config_path).resolve()
         if root not in path.parents:
             raise HpsysError(f"config path {cell.config_path} is outside {root}")
-        texts.append((path, _header(cell) + ctx.dump(_cell_config(ctx, cell))))
+        script = ctx.model_plan(cell.model).script
+        text = (ctx.dump if script is None else script.dump)(_cell_config(ctx, cell))
+        texts.append((path, _header(cell) + text))
     for path, text in texts:
         write_text_atomic(path, text, durable=False)  # rebuilt by every run
     return [path for path, _ in texts]

@@ -22,6 +22,7 @@ from yacs.config import CfgNode
 
 from hyperparameter_system.cell import BASELINE
 from hyperparameter_system.config.defaults import get_cfg_defaults
+from hyperparameter_system.config.script_plan import ScriptPlan, build_script_plan, recording_clone
 from hyperparameter_system.config.yacs_keys import check_mapping, check_override, set_key
 from hyperparameter_system.config.yaml_source import dotted, load_yaml_with_lines
 from hyperparameter_system.errors import ConfigError, UnknownNameError
@@ -56,12 +57,16 @@ class CategoryPlan:
 
 @dataclass
 class ModelPlan:
-    """A model of this matrix: its entry, W&B project, config folder and base config."""
+    """A model of this matrix: its entry, W&B project, config folder and base config.
+
+    ``script`` is the script side of a model with its own ``schema:`` (None otherwise).
+    """
 
     entry: Any
     project: str
     folder: str
     base: CfgNode
+    script: ScriptPlan | None = None
 
 
 def canonical_json(value: Any) -> str:
@@ -163,7 +168,7 @@ class MatrixContext:
             except UnknownNameError as exc:
                 raise self.error(("models", index, "name"), str(exc), entry.line) from None
         base = get_cfg_defaults()
-        profile = self._profile_path(entry)
+        profile = self._profile_path(entry) if not entry.schema else None  # its base_config is the script's
         profile_keys = self._merge_profile(base, profile) if profile is not None else set()
         if "MODEL.NAME" not in profile_keys:
             base.MODEL.NAME = name
@@ -180,7 +185,8 @@ class MatrixContext:
         base.WANDB.PROJECT = project
         base.WANDB.ENTITY = self.spec.wandb.entity
         base.WANDB.MODE = self.spec.wandb.mode
-        return ModelPlan(entry=entry, project=project, folder=self._folders[name], base=base)
+        script = build_script_plan(entry, index, self.spec.overrides, self.error) if entry.schema else None
+        return ModelPlan(entry=entry, project=project, folder=self._folders[name], base=base, script=script)
 
     def _profile_path(self, entry: Any) -> Path | None:
         """``base_config`` of the entry, else ``models/<name>.yaml`` of a plugin folder, else none."""
@@ -292,8 +298,13 @@ class MatrixContext:
     # ---------------------------------------------------------------- cells
     def cell_config(self, plan: ModelPlan, cat: CategoryPlan | None, option: Option | None
                     ) -> tuple[CfgNode, list[tuple[str, Any]]]:
-        """The cell's config (unfrozen, without volatile fields) and the option's YACS changes."""
-        cfg = _clone(plan.base)
+        """The cell's config (unfrozen, without volatile fields) and the option's YACS changes.
+
+        For a model with its own schema the changes are every key the option
+        set, equal to the default or not: its script must receive them all.
+        """
+        assigned: set[str] = set()
+        cfg = _clone(plan.base) if plan.script is None else recording_clone(plan.base, assigned)
         changes: list[tuple[str, Any]] = []
         if cat is not None and option is not None:
             before = _flat(cfg)
@@ -306,7 +317,7 @@ class MatrixContext:
             if after.keys() != before.keys():
                 added = sorted(set(after) ^ set(before))
                 raise self.error(("categories", cat.name), f"category plugin changed the schema: {added}")
-            changes = [(k, after[k]) for k in sorted(after) if after[k] != before[k]]
+            changes = [(k, after[k]) for k in sorted(after) if after[k] != before[k] or k in assigned]
         cfg.WANDB.GROUP = BASELINE if cat is None else cat.name
         cfg.WANDB.TAGS = [safe_name(t, 64) for t in (plan.entry.name, cfg.WANDB.GROUP, self.spec.name)]
         return cfg, changes

@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.command_child import wrapper_argv
+from hyperparameter_system.config.script_schema import yacs_text
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.naming import safe_name
 from hyperparameter_system.runner.devices import Slot
@@ -50,11 +51,12 @@ def flat_overrides(pairs: Sequence[tuple[str, Any]]) -> list[str]:
     """``(("SOLVER.BASE_LR", 0.01),)`` -> ``["SOLVER.BASE_LR", "0.01"]`` in YACS syntax.
 
     Non-strings use ``repr`` because YACS reads command-line values with
-    ``literal_eval`` (``True``, ``[0.9, 0.999]``); strings pass as they are.
+    ``literal_eval`` (``True``, ``[0.9, 0.999]``); strings pass as they are,
+    unless ``literal_eval`` would read them as something else (``'0'``).
     """
     flat: list[str] = []
     for key, value in pairs:
-        flat += [str(key), value if isinstance(value, str) else repr(value)]
+        flat += [str(key), yacs_text(value) if isinstance(value, str) else repr(value)]
     return flat
 
 

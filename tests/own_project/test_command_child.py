@@ -1,0 +1,177 @@
+"""A user's own command under the wrapper: W&B run, outcomes, signals, import cost.
+
+Every test runs real processes: a small script standing in for a user's
+training project (it knows nothing of hpsys, it only prints), the wrapper
+``python -m hyperparameter_system.command_child`` and, where it matters, the
+real runner and store; W&B runs offline and is read back from its run file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from hyperparameter_system import child_contract as cc
+from hyperparameter_system.cell import Cell
+from hyperparameter_system.command_child import MODULE
+from hyperparameter_system.report.gather import read_cells
+from hyperparameter_system.runner import PlainProgress, RetryPolicy, RunOptions, Runner, make_slots
+from hyperparameter_system.runner.child import build_argv
+from hyperparameter_system.store import Store, store_path
+from hyperparameter_system.wandb_integration import flatten_config
+from hyperparameter_system.wandb_offline import wait_for_offline_run
+
+SCRIPT = r'''
+import os, signal, sys, time
+mode = sys.argv[1]
+print("merged config:", open(sys.argv[2]).read().replace("\n", " "), flush=True)
+if mode == "wait":
+    open(sys.argv[3], "w").write(f"{os.getpid()} {os.getpgid(0)}")
+    signal.signal(signal.SIGTERM, lambda *_: (print("script got SIGTERM", flush=True), sys.exit(0)))
+    while True:
+        time.sleep(0.05)
+for epoch in (1, 2):
+    print(f"Epoch[{epoch}] Iteration[10/10] Loss: 1.2, Acc: 0.5", flush=True)
+    if mode != "quiet":
+        value = "nan" if mode == "nan" and epoch == 2 else f"{30 + 10 * epoch}.5"
+        print(f"Validation Results - Epoch: {epoch}\nmAP: {value}%\nCMC curve, Rank-1  :{50 + epoch}.0%", flush=True)
+if mode == "boom":
+    raise ValueError("boom")
+if mode == "disk":
+    raise OSError(28, "No space left on device")
+if mode == "segv":
+    os.kill(os.getpid(), signal.SIGSEGV)
+'''
+PATTERNS = (("mAP", r"mAP: ([0-9.a-z]+)%"), ("rank1", r"CMC curve, Rank-1\s*:([0-9.]+)%"))
+CONFIG = {"SOLVER": {"OPTIMIZER_NAME": "Adam", "BASE_LR": 0.00035, "WEIGHT_DECAY": 0.0005},
+          "INPUT": {"SIZE_TRAIN": [256, 128]}, "MODEL": {"IF_LABELSMOOTH": "on"}}
+
+
+def _cell(tmp: Path, mode: str, wandb_logging: str = "runner", **changes: object) -> Cell:
+    script = tmp / "train.py"
+    script.write_text(SCRIPT)
+    config = tmp / "configs" / f"{mode}.yml"
+    config.parent.mkdir(exist_ok=True)
+    config.write_text(yaml.safe_dump(CONFIG))
+    cell = Cell(cell_id=f"cell-{mode}", experiment="exp", model="reid_r50", category="optimizer",
+                option={"name": "Adam"}, option_label=f"Adam_{mode}", run_name=f"opt_Adam_{mode}_2611300200",
+                project="reid_r50", group="optimizer", tags=("optimizer", "reid"), config_path=str(config),
+                command=(sys.executable, str(script), mode, "{{ config_path }}"), metric_patterns=PATTERNS,
+                wandb_logging=wandb_logging)
+    return dataclasses.replace(cell, **changes)
+
+
+def _run(tmp: Path, cells: list[Cell], wandb_mode: str) -> Store:
+    options = RunOptions(slots=tuple(make_slots("cpu", 2)), policy=RetryPolicy(retries=0), wandb_mode=wandb_mode,
+                         metric="mAP", goal="maximize", grace_s=2.0, timeout_s=120.0)  # a deadline per cell
+    store = Store.open(store_path(tmp / "out", "exp"), experiment="exp")
+    Runner(store, tmp / "out" / "exp", options, PlainProgress(io.StringIO())).run(cells)
+    return store
+
+
+def test_wandb_runner_gives_the_cell_a_run_with_its_names_config_and_metrics(tmp_path: Path) -> None:
+    cell = _cell(tmp_path, "ok")
+    with _run(tmp_path, [cell], "offline") as store:
+        [attempt] = store.attempts(cell.cell_id)
+        assert attempt.status == "completed" and attempt.metric == "mAP" and attempt.best_metric == 50.5
+        assert [(e.epoch, e.metrics) for e in store.epochs(attempt.id)] == [
+            (1, {"epoch": 1, "mAP": 40.5, "rank1": 51.0}), (2, {"epoch": 2, "mAP": 50.5, "rank1": 52.0})]
+        assert "Validation Results - Epoch: 2" in Path(attempt.log_path or "").read_text()  # the tee
+    run = wait_for_offline_run(attempt.wandb_run_dir or "", timeout_s=60)
+    assert run.finished and run.run_id == attempt.wandb_run_id
+    assert (run.project, run.name, run.group, run.tags) == (cell.project, cell.run_name, cell.group, list(cell.tags))
+    assert flatten_config(run.config) == flatten_config(CONFIG)  # the script's own settings, as rendered
+    assert [(h["_step"], h["epoch"], h["mAP"], h["rank1"]) for h in run.history] == [(1, 1, 40.5, 51), (2, 2, 50.5, 52)]
+    assert run.summary["best/mAP"] == 50.5 and run.summary["status"] == "completed"
+
+
+def test_outcomes_of_a_users_command_say_what_happened(tmp_path: Path) -> None:
+    cells = [_cell(tmp_path, mode, "off") for mode in ("quiet", "nan", "boom", "disk", "segv")]
+    bare = _cell(tmp_path, "bare", "off", metric_patterns=(),  # no wrapper: the runner reads its log
+                 command=(sys.executable, "-c", "import shutil; raise OSError(28, 'No space left on device')"))
+    with _run(tmp_path, [*cells, bare], "offline") as store:
+        got = {r.option_label: (r.attempts[-1].status, r.attempts[-1].error.splitlines()[0])
+               for r in read_cells(store)}  # what the summary's error column shows
+        dirs = [a.output_dir or "" for a in store.attempts()]
+    assert got == {
+        "Adam_quiet": ("failed", "no metric matched metric_patterns; last output line: "
+                                 "Epoch[2] Iteration[10/10] Loss: 1.2, Acc: 0.5"),
+        "Adam_nan": ("nonfinite", "metric mAP is nan at evaluation 2"),
+        "Adam_boom": ("failed", "ValueError: boom"),
+        "Adam_disk": ("failed", "OSError: [Errno 28] No space left on device"),
+        "Adam_segv": ("failed", "killed by signal SIGSEGV"),
+        "Adam_bare": ("failed", "OSError: [Errno 28] No space left on device"),
+    }
+    assert not [d for d in dirs if (Path(d) / "wandb").exists()]  # wandb: off makes no run
+
+
+def _wait(predicate, what: str, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _wrapper(tmp: Path, argv: list[str], wandb: str) -> list[str]:
+    return [sys.executable, "-I", "-m", MODULE, "--patterns", json.dumps(dict(PATTERNS)), "--wandb", wandb,
+            "--config", str(tmp / "configs" / "ok.yml"), "--", *argv]
+
+
+def test_the_command_shares_the_wrappers_group_and_a_stop_reaches_it(tmp_path: Path) -> None:
+    _cell(tmp_path, "ok")  # writes the script and a config
+    pid_file, out = tmp_path / "pids", tmp_path / "out"
+    env = {**os.environ, cc.ENV_OUTPUT_DIR: str(out), "WANDB_MODE": "disabled"}
+    argv = _wrapper(tmp_path, [sys.executable, str(tmp_path / "train.py"), "wait",
+                               str(tmp_path / "configs" / "ok.yml"), str(pid_file)], "runner")
+    wrapper = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)  # as the runner starts every child
+    try:
+        _wait(lambda: pid_file.exists() and pid_file.read_text().count(" ") == 1, "the script to start")
+        script_pid, script_group = map(int, pid_file.read_text().split())
+        assert script_group == wrapper.pid  # the runner's group-wide SIGTERM/SIGKILL reach the script
+        os.kill(wrapper.pid, signal.SIGTERM)  # a signal sent to the wrapper alone is passed on
+        output, _ = wrapper.communicate(timeout=60)
+    finally:
+        if wrapper.poll() is None:
+            os.killpg(wrapper.pid, signal.SIGKILL)
+    assert wrapper.returncode == cc.EXIT_STOPPED and "script got SIGTERM" in output
+    result = cc.read_result(out / cc.RESULT_FILE)
+    assert result is not None and result.status.value == "stopped" and result.error == "stopped by SIGTERM"
+
+
+def test_wandb_is_not_imported_unless_the_wrapper_makes_the_run(tmp_path: Path) -> None:
+    _cell(tmp_path, "ok")
+    probe = ("import sys; from hyperparameter_system.command_child import main; code = main(sys.argv[1:]); "
+             "print('wandb imported:', 'wandb' in sys.modules); sys.exit(code)")
+    for wandb, mode in (("off", "offline"), ("script", "offline"), ("runner", "disabled")):
+        out = tmp_path / f"out-{wandb}-{mode}"
+        env = {**os.environ, cc.ENV_OUTPUT_DIR: str(out), "WANDB_MODE": mode}
+        args = _wrapper(tmp_path, [sys.executable, str(tmp_path / "train.py"), "ok",
+                                   str(tmp_path / "configs" / "ok.yml")], wandb)[4:]
+        done = subprocess.run([sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0 and "wandb imported: False" in done.stdout, (wandb, mode, done.stdout[-2000:])
+        result = cc.read_result(out / cc.RESULT_FILE)
+        assert result is not None and result.status.value == "completed" and result.best_metric == 50.5
+        assert result.wandb_run_id is None
+
+
+def test_build_argv_wraps_a_command_with_metric_patterns_and_keeps_its_argv(tmp_path: Path) -> None:
+    cell = _cell(tmp_path, "ok", "script")
+    argv = build_argv(cell, tmp_path / "o")
+    user = [sys.executable, str(tmp_path / "train.py"), "ok", cell.config_path]
+    assert argv[:4] == [sys.executable, "-I", "-m", MODULE] and argv[-5:] == ["--", *user]
+    assert argv[argv.index("--wandb") + 1] == "script" and json.loads(argv[argv.index("--patterns") + 1]) == dict(
+        PATTERNS)
+    assert build_argv(dataclasses.replace(cell, metric_patterns=()), tmp_path / "o") == user

@@ -80,9 +80,17 @@ class CommandRun:
             if self.proc is not None:
                 _send(self.proc.pid, signum)
 
-    def start(self) -> None:
-        """Start the command; raises OSError when it cannot be started."""
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    def start(self, wandb_logging: str) -> None:
+        """Start the command; raises OSError when it cannot be started.
+
+        Unless the script makes the W&B run itself (``script``), its own wandb
+        calls are disabled: a second run under the cell's run id would collide
+        with the one the wrapper makes (``runner``), and ``off`` means none.
+        """
+        env = dict(os.environ)
+        if wandb_logging != "script":
+            env["WANDB_MODE"] = "disabled"
+        self.proc = subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, close_fds=True)
         if self.stop_signal is not None:  # a stop arrived while it was being started
             _send(self.proc.pid, signal.Signals[self.stop_signal])
@@ -192,7 +200,7 @@ def main(args: Sequence[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, run.on_signal)
     try:
-        run.start()
+        run.start(ns.wandb)
     except OSError as error:
         return _finish(run, Status.FAILED, f"cannot start {ns.argv[0]!r}: {error.strerror or error}", ns, None)
     tracking = None

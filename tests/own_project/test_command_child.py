@@ -34,6 +34,7 @@ SCRIPT = r'''
 import os, signal, sys, time
 mode = sys.argv[1]
 print("merged config:", open(sys.argv[2]).read().replace("\n", " "), flush=True)
+print("script sees WANDB_MODE", os.environ.get("WANDB_MODE"), flush=True)
 if mode == "wait":
     open(sys.argv[3], "w").write(f"{os.getpid()} {os.getpgid(0)}")
     signal.signal(signal.SIGTERM, lambda *_: (print("script got SIGTERM", flush=True), sys.exit(0)))
@@ -85,7 +86,9 @@ def test_wandb_runner_gives_the_cell_a_run_with_its_names_config_and_metrics(tmp
         assert attempt.status == "completed" and attempt.metric == "mAP" and attempt.best_metric == 50.5
         assert [(e.epoch, e.metrics) for e in store.epochs(attempt.id)] == [
             (1, {"epoch": 1, "mAP": 40.5, "rank1": 51.0}), (2, {"epoch": 2, "mAP": 50.5, "rank1": 52.0})]
-        assert "Validation Results - Epoch: 2" in Path(attempt.log_path or "").read_text()  # the tee
+        log = Path(attempt.log_path or "").read_text()
+        assert "Validation Results - Epoch: 2" in log  # the tee
+        assert "script sees WANDB_MODE disabled" in log  # one run per cell: the script's own wandb calls are off
     run = wait_for_offline_run(attempt.wandb_run_dir or "", timeout_s=60)
     assert run.finished and run.run_id == attempt.wandb_run_id
     assert (run.project, run.name, run.group, run.tags) == (cell.project, cell.run_name, cell.group, list(cell.tags))

@@ -1,0 +1,223 @@
+"""Planning a user's own training project: its schema, its keys, its config file, its folder.
+
+The fixtures are real projects a user could have: tests/fixtures/reid_strong
+(a YACS project with reid-strong-baseline's conventions) and
+tests/fixtures/b3_project (a plain-YAML project run by a shell script). Every
+check here is a plan-time one: no cell runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hyperparameter_system.config.experiment import load_experiment
+from hyperparameter_system.errors import ConfigError
+from hyperparameter_system.hyperparameter_configs import plan_matrix, render_cells
+from hyperparameter_system.plugins import load_plugins_for
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+REID = FIXTURES / "reid_strong"
+NOW = datetime(2026, 11, 30, 12, 0)
+
+KEY_MAP = """
+      SOLVER.OPTIMIZER: SOLVER.OPTIMIZER_NAME
+      SOLVER.NESTEROV: null
+      SOLVER.BETAS: null
+      DATALOADER.BATCH_SIZE: SOLVER.IMS_PER_BATCH
+      SOLVER.AMP: null
+      INPUT.SIZE: {INPUT.SIZE_TRAIN: "[{{ value }}, {{ value // 2 }}]", INPUT.SIZE_TEST: "[{{ value }}, {{ value // 2 }}]"}
+      LOSS.NAME: {MODEL.IF_LABELSMOOTH: "{{ {'CrossEntropyLoss': 'off', 'LabelSmoothingLoss': 'on'}[value] }}"}
+      LOSS.LABEL_SMOOTHING: MODEL.LABELSMOOTH_EPSILON"""
+
+CATEGORIES = """
+categories:
+  optimizer:
+    options: [{name: SGD, lr: 0.05, weight_decay: 0.0001, momentum: 0.9}]
+  image_size:
+    options: [16]
+"""
+
+
+def write_experiment(folder: Path, *, key_map: str = KEY_MAP, overrides: str = "{MODEL.DEVICE: cpu}",
+                     categories: str = CATEGORIES, cwd: str = str(REID),
+                     schema: str = "config/defaults.py:_C") -> Path:
+    """An experiment file with one reid_strong model; returns its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "exp.yaml"
+    path.write_text(f"""experiment: {{name: own, overrides: {{SOLVER.MAX_EPOCHS: 2}}}}
+wandb: {{mode: disabled}}
+models:
+  - name: reid
+    cwd: {cwd}
+    command: ["{{{{ python }}}}", tools/train.py, "--config_file={{{{ config_path }}}}", "{{{{ overrides }}}}"]
+    schema: {schema}
+    base_config: configs/softmax_triplet.yml
+    overrides: {overrides}
+    key_map:{key_map}
+{categories}""")
+    return path
+
+
+def plan(path: Path) -> list:
+    spec = load_experiment(str(path))
+    return plan_matrix(spec, load_plugins_for(spec), now=NOW)
+
+
+def error_of(path: Path) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        plan(path)
+    return info.value
+
+
+def line_of(path: Path, text: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+def test_option_keys_reach_the_script_in_its_names_even_when_equal_to_a_default(tmp_path: Path) -> None:
+    """wd 0.0001 is hpsys's default but not the script's (0.0005): it must still be passed."""
+    cells = {c.category: c for c in plan(write_experiment(tmp_path))}
+    overrides = dict(cells["optimizer"].overrides)
+    assert overrides == {"SOLVER.MAX_EPOCHS": 2, "MODEL.DEVICE": "cpu", "SOLVER.OPTIMIZER_NAME": "SGD",
+                         "SOLVER.BASE_LR": 0.05, "SOLVER.WEIGHT_DECAY": 0.0001, "SOLVER.MOMENTUM": 0.9}
+    assert dict(cells["image_size"].overrides)["INPUT.SIZE_TRAIN"] == [16, 8]
+    assert cells["optimizer"].cwd == str(REID) and cells["optimizer"].wandb_logging == "runner"
+
+
+def test_rendered_config_is_the_scripts_full_config_that_its_own_yacs_merge_accepts(tmp_path: Path) -> None:
+    spec = load_experiment(str(write_experiment(tmp_path)))
+    cells = plan_matrix(spec, load_plugins_for(spec), now=NOW)
+    render_cells(cells, spec, load_plugins_for(spec))
+    namespace: dict = {}
+    exec(compile((REID / "config" / "defaults.py").read_text(), "defaults.py", "exec"), namespace)
+    merged = {}
+    for cell in cells:
+        cfg = namespace["_C"].clone()
+        cfg.merge_from_file(cell.config_path)  # the script's own loader, decoding as it does
+        merged[cell.category] = cfg
+    sgd, base = merged["optimizer"], merged["baseline"]
+    assert (sgd.SOLVER.OPTIMIZER_NAME, sgd.SOLVER.BASE_LR, sgd.SOLVER.WEIGHT_DECAY) == ("SGD", 0.05, 0.0001)
+    assert base.SOLVER.WEIGHT_DECAY == 0.0005 and base.SOLVER.OPTIMIZER_NAME == "Adam"  # the script's defaults
+    assert base.MODEL.DEVICE_ID == "0" and base.MODEL.IF_LABELSMOOTH == "on"  # text stays text
+    assert base.SOLVER.CHECKPOINT_PERIOD == 1 and base.DATASETS.NAMES == "digits"  # its base_config
+    assert list(merged["image_size"].INPUT.SIZE_TRAIN) == [16, 8] and base.SOLVER.MAX_EPOCHS == 2
+
+
+def test_a_key_the_script_lacks_names_model_category_option_and_how_to_map_it(tmp_path: Path) -> None:
+    path = write_experiment(tmp_path, key_map=KEY_MAP.replace("SOLVER.OPTIMIZER: SOLVER.OPTIMIZER_NAME", ""))
+    err = error_of(path)
+    assert err.line == line_of(path, "key_map:")
+    for part in ("model reid", "category optimizer", "SGD_lr0.05_wd0.0001_m0.9", "SOLVER.OPTIMIZER,",
+                 "key_map: {SOLVER.OPTIMIZER: SCRIPT.KEY}", "key_map: {SOLVER.OPTIMIZER: null}"):
+        assert part in str(err)
+
+
+@pytest.mark.parametrize(("overrides", "key_map", "located", "message"), [
+    ("{MODEL.DEVICE: cpu, SOLVER.OPTIMIZER_NAM: SGD}", KEY_MAP, "    overrides:",
+     ("unknown key 'SOLVER.OPTIMIZER_NAM' in ", "did you mean 'SOLVER.OPTIMIZER_NAME'")),
+    ("{MODEL.DEVICE: cpu, SOLVER.IMS_PER_BATCH: '64'}", KEY_MAP, "    overrides:",
+     ("expected int (the default is 64), got str '64'", "SOLVER.IMS_PER_BATCH")),
+    ("{MODEL.DEVICE: cpu}", KEY_MAP.replace("SOLVER.IMS_PER_BATCH", "SOLVER.IMS_PER_BACH"),
+     "DATALOADER.BATCH_SIZE:", ("unknown key 'SOLVER.IMS_PER_BACH'", "did you mean 'SOLVER.IMS_PER_BATCH'")),
+    ("{MODEL.DEVICE: cpu}", KEY_MAP.replace("SOLVER.OPTIMIZER: SOLVER.OPTIMIZER_NAME", "SOLVER.OPTIMIZER: SOLVER"),
+     "SOLVER.OPTIMIZER:", ("SOLVER is a section", "its keys: SOLVER.BASE_LR")),
+])
+def test_keys_and_values_are_checked_against_the_scripts_schema(tmp_path: Path, overrides: str, key_map: str,
+                                                               located: str, message: tuple[str, str]) -> None:
+    path = write_experiment(tmp_path, overrides=overrides, key_map=key_map)
+    err = error_of(path)
+    assert err.line == line_of(path, located) and message[0] in str(err) and message[1] in str(err), str(err)
+
+
+def test_a_template_that_cannot_render_an_options_value_is_a_plan_time_error(tmp_path: Path) -> None:
+    categories = CATEGORIES + "  loss_function:\n    options: [{name: FocalLoss}]\n"
+    path = write_experiment(tmp_path, categories=categories,
+                            key_map=KEY_MAP + "\n      LOSS.FOCAL_ALPHA: null\n      LOSS.FOCAL_GAMMA: null")
+    err = error_of(path)
+    assert err.line == line_of(path, "LOSS.NAME:")
+    assert "category loss_function, option FocalLoss" in str(err) and "cannot render template" in str(err)
+
+
+def test_a_template_syntax_error_is_found_when_the_file_loads(tmp_path: Path) -> None:
+    path = write_experiment(tmp_path, key_map=KEY_MAP.replace("{{ value // 2 }}]\", INPUT.SIZE_TEST",
+                                                              "{{ value // }}]\", INPUT.SIZE_TEST"))
+    with pytest.raises(ConfigError, match="invalid jinja2 template") as info:
+        load_experiment(str(path))
+    assert info.value.line == line_of(path, "INPUT.SIZE:")
+
+
+def test_schema_file_missing_or_without_the_name(tmp_path: Path) -> None:
+    missing = write_experiment(tmp_path / "a", schema="config/defaultz.py:_C")
+    with pytest.raises(ConfigError, match="schema file not found: .*defaultz.py") as info:
+        load_experiment(str(missing))
+    assert info.value.line == line_of(missing, "schema:")
+    no_name = write_experiment(tmp_path / "b", schema="config/defaults.py:_D")
+    err = error_of(no_name)
+    assert err.line == line_of(no_name, "schema:") and "defines no '_D'; its CfgNodes: _C" in str(err)
+    bare = write_experiment(tmp_path / "c", schema="config/defaults.py")
+    with pytest.raises(ConfigError, match="FILE.py:NAME"):
+        load_experiment(str(bare))
+
+
+def test_planning_never_imports_torch_even_though_the_project_does(tmp_path: Path) -> None:
+    path = write_experiment(tmp_path)
+    code = ("import sys; from datetime import datetime\n"
+            "from hyperparameter_system.config.experiment import load_experiment\n"
+            "from hyperparameter_system.hyperparameter_configs import plan_matrix, render_cells\n"
+            "from hyperparameter_system.plugins import load_plugins_for\n"
+            f"spec = load_experiment({str(path)!r}); reg = load_plugins_for(spec)\n"
+            "render_cells(plan_matrix(spec, reg, now=datetime.now()), spec, reg)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'wandb')))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def _cli(config: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    return subprocess.run([sys.executable, "-m", "hyperparameter_system.experiment_runner", "--config",
+                           str(config), *args], cwd=cwd, capture_output=True, text=True, timeout=180, env=env)
+
+
+def test_relative_cwd_and_schema_resolve_from_the_experiment_file_wherever_hpsys_starts(tmp_path: Path) -> None:
+    shutil.copytree(REID, tmp_path / "projects" / "reid-project")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    config = write_experiment(tmp_path / "experiments", cwd="../projects/reid-project")
+    done = _cli(Path("..") / "experiments" / "exp.yaml", "--dry-run", cwd=elsewhere)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rendered = sorted((tmp_path / "experiments" / "temp_configs").rglob("*.yaml"))
+    assert len(rendered) == 3 and "tools/train.py" in done.stdout
+    assert yaml.safe_load(rendered[0].read_text())["MODEL"]["DEVICE"] == "cpu"
+    assert not list(elsewhere.iterdir())
+
+    broken = config.read_text().replace("SOLVER.OPTIMIZER: SOLVER.OPTIMIZER_NAME", "SOLVER.OPTIMIZER: NOPE")
+    shutil.rmtree(tmp_path / "experiments" / "temp_configs")
+    config.write_text(broken)
+    done = _cli(Path("..") / "experiments" / "exp.yaml", "--matrix", cwd=elsewhere)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "exp.yaml:" in done.stderr and "unknown key 'NOPE'" in done.stderr
+    assert not (tmp_path / "experiments" / "temp_configs").exists()
+
+
+def test_a_yaml_schema_renders_a_plain_nested_yaml_and_routes_the_cells_wandb_settings(tmp_path: Path) -> None:
+    example = (Path(__file__).resolve().parents[2] / "examples" / "own_yaml_project.yaml").read_text()
+    path = tmp_path / "exp.yaml"
+    path.write_text(example.replace("../tests/fixtures/b3_project", str(FIXTURES / "b3_project")))
+    spec = load_experiment(str(path))
+    cells = plan_matrix(spec, load_plugins_for(spec), now=NOW)
+    render_cells(cells, spec, load_plugins_for(spec))
+    sched = next(c for c in cells if c.category == "scheduler")
+    config = yaml.safe_load(Path(sched.config_path).read_text())
+    assert config["scheduler"] == "step" and config["scheduler_params"] == {
+        "T_max": 10, "eta_min": 0.0, "step_size": 1, "gamma": 0.5}
+    assert config["wandb"] == {"project": sched.project, "name": sched.run_name, "group": "scheduler"}
+    assert config["epochs"] == 2 and config["seed"] == 0 and sched.wandb_logging == "script"
+    assert dict(sched.env)["EXPERIMENT_CONFIG"] == "{{ config_path }}"

@@ -123,13 +123,15 @@ class TrialPlanner:
         outside = [(k, v) for k, v in yacs if not in_schema(k)]
         self._check_outside(outside)
         spec = dataclasses.replace(self.spec, overrides=_merge(self.spec.overrides, inside))
+        if self._entry().schema and outside:  # the script's own keys: checked and rendered like its overrides
+            spec, outside = _with_model_overrides(spec, self.model, outside), []
         category, option = self._option(fields)
         try:
             cell = plan_cell(spec, self.registry, self.model, category, option, now=self.now)
         except ConfigError as error:
             raise ConfigError(self.sweep.source, 0, "parameters",
                               f"point {point} is not a valid {category} option: {error.reason}") from None
-        self._check_applied(cell, inside)
+        self._check_applied(cell, inside, spec)
         return cell, spec, outside
 
     def _option(self, fields: dict[str, Any]) -> tuple[str, Any]:
@@ -144,19 +146,29 @@ class TrialPlanner:
             raise ConfigError(self.sweep.source, 0, "parameters",
                               f"point {fields} is not a valid {self.category} option: {error}") from None
 
+    def _entry(self) -> Any:
+        return next(m for m in self.spec.models if m.name == self.model)
+
     def _check_outside(self, outside: list[tuple[str, Any]]) -> None:
-        entry = next(m for m in self.spec.models if m.name == self.model)
-        if outside and entry.command is None:
+        if outside and self._entry().command is None:
             key = outside[0][0]
             raise ConfigError(self.sweep.source, 0, "parameters",
                               f"unknown YACS key {key!r}{suggest_key(key)} (keys outside hpsys's schema"
                               f" reach only a model with its own command:)")
 
-    def _check_applied(self, cell: Cell, inside: list[tuple[str, Any]]) -> None:
-        """A swept YACS value the category option then overwrote would be a silent no-op."""
+    def _check_applied(self, cell: Cell, inside: list[tuple[str, Any]], spec: Any) -> None:
+        """A swept YACS value the category option then overwrote would be a silent no-op.
+
+        For a model with its own schema, the cell's overrides are in the
+        script's keys: each swept value is compared through the model's key_map.
+        """
+        from hyperparameter_system.matrix_context import MatrixContext
+
         final = dict(cell.overrides)
+        script = MatrixContext(spec, self.registry).model_plan(self.model).script if self._entry().schema else None
         for key, value in inside:
-            if final.get(key) != value:
+            pairs = [(key, value)] if script is None else script.map_key(key, value)
+            if any(final.get(k) != v for k, v in pairs):
                 name = next((n for n, k in self.routes.items() if k and key.startswith(k)), key)
                 raise self._error(name, f"{key} is set by category {self.category}'s option after the sweep"
                                         f" value {value!r}; sweep the category's own field instead")
@@ -188,6 +200,13 @@ def _flatten_value(key: str, value: Any, spec: Mapping[str, Any]) -> list[tuple[
             out += _flatten_value(f"{key}.{sub}", sub_value, spec["parameters"].get(sub, {}))
         return out
     return [(key, value)]
+
+
+def _with_model_overrides(spec: Any, model: str, pairs: list[tuple[str, Any]]) -> Any:
+    """The experiment with ``pairs`` appended to one model's own overrides (the script's keys)."""
+    models = tuple(dataclasses.replace(m, overrides=_merge(m.overrides, pairs)) if m.name == model else m
+                   for m in spec.models)
+    return dataclasses.replace(spec, models=models)
 
 
 def _merge(base: tuple[tuple[str, Any], ...], extra: list[tuple[str, Any]]) -> tuple[tuple[str, Any], ...]:

@@ -221,3 +221,23 @@ def test_a_yaml_schema_renders_a_plain_nested_yaml_and_routes_the_cells_wandb_se
     assert config["wandb"] == {"project": sched.project, "name": sched.run_name, "group": "scheduler"}
     assert config["epochs"] == 2 and config["seed"] == 0 and sched.wandb_logging == "script"
     assert dict(sched.env)["EXPERIMENT_CONFIG"] == "{{ config_path }}"
+
+
+def test_sweep_parameters_map_through_key_map_into_the_scripts_config(tmp_path: Path) -> None:
+    """A sweep on such a model: hpsys names go through key_map, the script's own keys are checked."""
+    from hyperparameter_system.sweeps.sources import resolve_sweep
+    from hyperparameter_system.sweeps.trial import TrialPlanner
+
+    spec = load_experiment(str(write_experiment(tmp_path)))
+    registry = load_plugins_for(spec)
+    sweep_file = tmp_path / "sweep.yaml"
+    sweep_file.write_text("method: grid\nmetric: {name: mAP, goal: maximize}\n"
+                          "parameters:\n  ims_per_batch: [16]\n  SOLVER.MARGIN: [0.5]\n")
+    sweep, from_file = resolve_sweep(spec, registry, None, sweep_file=str(sweep_file), method=None)
+    planner = TrialPlanner(spec, registry, "reid", None, sweep, "sw1", NOW, from_file)
+    cell = planner.trial_cell({"ims_per_batch": 16, "SOLVER.MARGIN": 0.5}, 1)
+    config = yaml.safe_load(Path(cell.config_path).read_text())
+    assert config["SOLVER"]["IMS_PER_BATCH"] == 16 and config["SOLVER"]["MARGIN"] == 0.5
+    assert {"SOLVER.IMS_PER_BATCH": 16, "SOLVER.MARGIN": 0.5}.items() <= dict(cell.overrides).items()
+    with pytest.raises(ConfigError, match="expected float"):
+        planner.trial_cell({"ims_per_batch": 16, "SOLVER.MARGIN": "wide"}, 2)

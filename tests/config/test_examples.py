@@ -52,3 +52,18 @@ def test_shipped_files_plan_with_the_built_in_plugins():
         counts[name] = len(plan_matrix(spec, load_plugins_for(spec), now=datetime(2026, 11, 1)))
     # digits: 1 enabled model x (baseline + 16 options); GPU example: 4 x (1 + 20).
     assert counts == {"experiment_config.yaml": 34, "examples/cv_classification.yaml": 84}
+
+
+def test_own_project_examples_plan_every_built_in_category_against_their_fixture_projects():
+    """Both examples drive the six categories through key_map into their project's own schema."""
+    from datetime import datetime
+
+    from hyperparameter_system.hyperparameter_configs import plan_matrix
+    from hyperparameter_system.plugins import load_plugins_for
+
+    for name, model, count in (("own_yacs_project.yaml", "reid_tiny", 8), ("own_yaml_project.yaml", "b3", 7)):
+        spec = load_experiment(str(ROOT / "examples" / name))
+        cells = plan_matrix(spec, load_plugins_for(spec), now=datetime(2026, 11, 1))
+        assert len(cells) == count and {c.model for c in cells} == {model}
+        assert {c.category for c in cells} == {"baseline", *SIX}
+        assert spec.models[0].cwd.startswith(str(ROOT / "tests" / "fixtures"))

@@ -11,15 +11,17 @@ text starts with the one line that says what went wrong.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.child_contract import ChildResult, Status
-from hyperparameter_system.child_output import last_meaningful_line, parse_metric_lines, signal_death
+from hyperparameter_system.child_output import LINE_CHARS, last_meaningful_line, parse_metric_lines, signal_death
 
 ERROR_TAIL_LINES = 20
+ERROR_TAIL_BYTES = 1 << 18  # the end of a log, where the error is
 
 
 @dataclass
@@ -63,17 +65,17 @@ def read_outcome(output_dir: Path, log_path: Path, exit_code: int | None, *, met
     problem = problem or metrics.problem
     status = forced or (Status.FAILED if problem else result.status if result else status_from_exit(exit_code))
     out = Outcome(status=status, exit_code=exit_code, metric=metric, result=result, problem=problem)
-    lines = _read_lines(log_path)
     if result is not None:
         _from_result(out, result)
     elif patterns and not metrics.records:
-        _from_patterns(out, lines, patterns, goal)
+        _from_patterns(out, _read_lines(log_path), patterns, goal)
     if out.best_metric is None and result is None:
         _from_history(out, metrics.records, goal)
     if not status.finished_ok:
+        lines = _read_lines(log_path, tail_bytes=ERROR_TAIL_BYTES)
         headline = (problem or (result.error if result else None) or signal_death(exit_code)
                     or last_meaningful_line(lines) or f"exited with code {exit_code}")
-        out.error_tail = "\n".join([headline, *lines[-ERROR_TAIL_LINES:]])
+        out.error_tail = "\n".join([headline, *(line[:LINE_CHARS] for line in lines[-ERROR_TAIL_LINES:])])
     return out
 
 
@@ -122,8 +124,13 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _read_lines(path: Path) -> list[str]:
+def _read_lines(path: Path, tail_bytes: int | None = None) -> list[str]:
+    """The log's lines (only those in its last ``tail_bytes`` when given: logs can be huge)."""
     try:
-        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+        with open(path, "rb") as handle:
+            if tail_bytes is not None:
+                handle.seek(max(0, handle.seek(0, os.SEEK_END) - tail_bytes))
+            data = handle.read()
     except OSError:
         return []
+    return data.decode("utf-8", "replace").splitlines()

@@ -128,6 +128,34 @@ def _records(root: Path, report: RebuildReport) -> list[AttemptFile]:
 
 def _add(store: Store, item: AttemptFile, *, metric: str, goal: str) -> None:
     """One attempt folder into the store: its cell, its attempt row, its epochs."""
+    attempt_id = _insert(store, item)
+    if attempt_id is None:
+        return  # the same cell and try twice (a copied folder): the first one counts
+    cols, outcome = item.columns, item.outcome or {}
+    log = Path(cols["log_path"]) if isinstance(cols.get("log_path"), str) else item.folder / CHILD_LOG
+    out = read_outcome(item.folder, log, _typed(outcome, "exit_code", int), metric=metric, goal=goal)
+    extra: dict[str, object] = {"ended_at": _mtime(item.folder)}
+    if outcome:  # what the runner recorded when the attempt ended: the store row as it was
+        out.status = _status(outcome["status"], out.status)
+        for key, kind in _OUTCOME_TYPES.items():
+            value = _typed(outcome, key, kind)
+            if value is not None:
+                setattr(out, key, value)
+        extra.update({k: outcome[k] for k in ("ended_at", "duration_s") if _typed(outcome, k, float) is not None})
+    elif out.result is None:
+        out.status = Status.STOPPED
+        out.error_tail = "no result on disk: the attempt was interrupted (store rebuilt)"
+    store.add_epochs(attempt_id, _metrics(item.folder) or out.history)
+    record(store, attempt_id, out, **extra)
+
+
+# Outcome fields copied from attempt.json onto the rebuilt row, with the type each must have.
+_OUTCOME_TYPES: dict[str, type] = {"metric": str, "best_metric": float, "best_epoch": int, "epochs_run": int,
+                                   "error_tail": str, "wandb_run_dir": str}
+
+
+def _insert(store: Store, item: AttemptFile) -> int | None:
+    """The cell row (once) and a ``running`` attempt row for ``record`` to finish; None if known."""
     cell, cols = item.cell, item.columns
     with store.transaction() as tx:
         tx.execute('INSERT OR IGNORE INTO cells (cell_id, experiment, model, category, option, option_label,'
@@ -136,29 +164,16 @@ def _add(store: Store, item: AttemptFile, *, metric: str, goal: str) -> None:
                     json.dumps(cell["option"], sort_keys=True), cell["option_label"], cell["run_name"],
                     cell["project"], cell["group"], cell["config_path"], item.store_created_at))
         cursor = tx.execute(
-            "INSERT OR IGNORE INTO attempts (cell_id, attempt, status, started_at, command, output_dir,"
-            " log_path, wandb_run_id, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO attempts (cell_id, attempt, status, started_at, command, overrides,"
+            " output_dir, log_path, wandb_run_id, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (cell["cell_id"], item.attempt, Status.RUNNING.value, item.started_at,
-             json.dumps(cols.get("command")), str(item.folder), cols.get("log_path"),
-             cols.get("wandb_run_id"), cols.get("session")))
-        if not cursor.rowcount:
-            return  # the same cell and try twice (a copied folder): the first one counts
-        attempt_id = int(cursor.lastrowid or 0)
-    log = Path(cols["log_path"]) if isinstance(cols.get("log_path"), str) else item.folder / CHILD_LOG
-    outcome = item.outcome or {}
-    out = read_outcome(item.folder, log, _int(outcome.get("exit_code")), metric=metric, goal=goal)
-    extra: dict[str, object] = {"ended_at": _mtime(item.folder)}
-    if outcome:  # what the runner recorded when the attempt ended: the store row as it was
-        out.status = _status(outcome["status"], out.status)
-        for key in ("metric", "best_metric", "best_epoch", "epochs_run", "error_tail", "wandb_run_dir"):
-            if outcome.get(key) is not None:
-                setattr(out, key, outcome[key])
-        extra.update({k: outcome[k] for k in ("ended_at", "duration_s") if isinstance(outcome.get(k), (int, float))})
-    elif out.result is None:
-        out.status = Status.STOPPED
-        out.error_tail = "no result on disk: the attempt was interrupted (store rebuilt)"
-    store.add_epochs(attempt_id, _metrics(item.folder) or out.history)
-    record(store, attempt_id, out, **extra)
+             _json_or_none(cols.get("command")), _json_or_none(cols.get("overrides")), str(item.folder),
+             _typed(cols, "log_path", str), _typed(cols, "wandb_run_id", str), _typed(cols, "session", str)))
+        return int(cursor.lastrowid or 0) if cursor.rowcount else None
+
+
+def _json_or_none(value: object) -> str | None:
+    return json.dumps(value) if isinstance(value, list) else None
 
 
 def _metrics(folder: Path) -> list[dict[str, object]]:
@@ -179,8 +194,14 @@ def _status(text: str, fallback: Status) -> Status:
         return fallback
 
 
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+def _typed(values: dict[str, object], key: str, kind: type) -> object:
+    """``values[key]`` when it has the type ``kind`` (a float may be an int), else None."""
+    value = values.get(key)
+    if isinstance(value, bool):
+        return None
+    if kind is float and isinstance(value, int):
+        return float(value)
+    return value if isinstance(value, kind) else None
 
 
 def _move_aside(path: Path) -> Path | None:

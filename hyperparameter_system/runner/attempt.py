@@ -70,7 +70,7 @@ def launch(store: Store, cell: Cell, attempt: Attempt, slot: Slot, spec: ChildSp
         # The folder's own record of its cell and try: what rebuilds a lost store.
         write_attempt_file(spec.output_dir, dataclasses.asdict(cell), attempt.attempt, attempt.started_at or 0.0,
                            store.created_at.isoformat(), command=spec.argv, log_path=str(spec.log_path),
-                           wandb_run_id=spec.wandb_run_id, session=attempt.session)
+                           wandb_run_id=spec.wandb_run_id, session=attempt.session, overrides=attempt.overrides)
         proc = ChildProcess(spec)
     except OSError as error:
         outcome = Outcome(status=Status.FAILED, exit_code=None, metric="",

@@ -5,7 +5,8 @@ state change is one ``BEGIN IMMEDIATE`` transaction, so a ``kill -9`` at any mom
 loses nothing that was finished, and readers (the summary, a second terminal) see a
 consistent picture while a run is going and after a crash. The store is an index
 of what lies on disk: every attempt folder holds ``attempt.json`` (which cell and
-try it is), so :func:`rebuild_store` can make the store again when it is lost.
+try it is), so ``hpsys --rebuild-store`` (``commands/rebuild.py``) can make the store
+again when it is lost.
 
 Tables:
     meta      key/value: ``created_at`` (ISO time, the matrix ``now``), ``experiment``,
@@ -45,8 +46,7 @@ Public API (everything else is private):
     Store.check_file()                              StoreError when the file was deleted or replaced
     Store.close()
     StoreError                                      every store failure, as one line
-    write_attempt_file(dir, ...) / read_attempt_file(dir)   the attempt.json record
-    rebuild_store(output_dir, experiment, *, metric, goal) -> RebuildReport
+    attempt_file.write_attempt_file / add_outcome / read_attempt_file   the attempt.json record
 
 A *claim* is the insertion of a ``running`` attempt, decided inside one IMMEDIATE
 transaction: two runner processes on one store can never both claim a cell. A

@@ -75,8 +75,8 @@ class Store:
 
         None when there is no store yet, or it cannot be read without writing.
         """
-        if not Path(path).is_file():
-            return None
+        if not Path(path).is_file() or not os.access(path, os.R_OK | os.W_OK):
+            return None  # a read-only store: Store.open says so in one line, before anything is written
         try:
             conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
             try:

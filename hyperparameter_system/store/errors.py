@@ -63,10 +63,11 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def check_header(path: Path) -> None:
-    """Refuse an existing non-empty file that is not SQLite before SQLite opens it.
+    """Refuse an existing file that is not SQLite, or may not be written, before SQLite opens it.
 
-    SQLite itself may read such a file through a ``-wal`` file left beside it by
-    the store it replaced, and serve that old store's pages as if nothing happened.
+    SQLite itself may read a foreign file through a ``-wal`` file left beside it
+    by the store it replaced, and serve that old store's pages as if nothing
+    happened; and it creates its side files before it finds a store read-only.
     """
     try:
         with open(path, "rb") as handle:
@@ -75,6 +76,9 @@ def check_header(path: Path) -> None:
         return
     if head and head != SQLITE_HEADER:
         raise StoreError(describe(path, sqlite3.DatabaseError("file is not a database")))
+    if not os.access(path, os.R_OK | os.W_OK):  # before SQLite writes its -wal/-shm beside it
+        cause = "read-only file system" if os.statvfs(path).f_flag & os.ST_RDONLY else "no write permission"
+        raise StoreError(f"{path}: the store is read-only ({cause})")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from fault_setup import cli, cli_argv, fill, summary, tmpfs, wait_for, write_experiment  # noqa: F401
 
 from hyperparameter_system.store import Store, store_path
@@ -50,6 +52,22 @@ def test_read_only_output_dir_and_store_are_one_line_and_untouched(tmp_path: Pat
     _one_line(cli(config, "--all"), f"output_dir: {tmpfs / 'st'} is not writable (read-only file system)")
     _one_line(cli(config, "--summary"), str(store_path(tmpfs, "st")))
     assert sorted(p.name for p in (tmpfs / "st").iterdir()) == before
+
+
+def test_read_only_store_file_is_one_line_and_nothing_is_written_beside_it(tmp_path: Path) -> None:
+    config = write_experiment(tmp_path)
+    db = store_path(tmp_path / "out", "st")
+    with Store.open(db, experiment="st"):
+        pass
+    if subprocess.run(["mount", "--bind", str(db), str(db)], capture_output=True).returncode != 0:
+        pytest.skip("cannot bind-mount the store read-only here (needs root)")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(db)], check=True)
+        for command in ("--all", "--summary"):
+            _one_line(cli(config, command), f"{db}: the store is read-only (read-only file system)")
+        assert sorted(p.name for p in db.parent.iterdir()) == ["results.sqlite"]
+    finally:
+        subprocess.run(["umount", "-l", str(db)], capture_output=True)
 
 
 def test_store_disk_full_before_the_run_is_one_line(tmp_path: Path, tmpfs: Path) -> None:

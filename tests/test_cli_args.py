@@ -20,3 +20,11 @@ def test_out_of_range_values_exit_2_with_the_flag_named(argv, message, capsys, t
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == f"hpsys: error: {message}"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_rebuild_store_without_an_experiment_file_is_one_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["--rebuild-store"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "experiment_config.yaml" in err
+    assert list(tmp_path.iterdir()) == []

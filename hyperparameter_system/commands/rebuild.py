@@ -36,6 +36,7 @@ from hyperparameter_system.runner.outcome import read_outcome
 from hyperparameter_system.store import Store, StoreError, store_path
 from hyperparameter_system.store.attempt_file import ATTEMPT_FILE, AttemptFile, read_attempt_file
 from hyperparameter_system.store.errors import check_header, translated
+from hyperparameter_system.store.launch_env import record_launch
 
 _SIDE_FILES = ("-wal", "-shm")  # SQLite's companions of a WAL database
 
@@ -147,6 +148,9 @@ def _add(store: Store, item: AttemptFile, *, metric: str, goal: str) -> None:
         out.error_tail = "no result on disk: the attempt was interrupted (store rebuilt)"
     store.add_epochs(attempt_id, _metrics(item.folder) or out.history)
     record(store, attempt_id, out, **extra)
+    env = cols.get("launch_env")
+    if isinstance(env, dict) and isinstance(cols.get("cwd"), str):
+        record_launch(store, attempt_id, {str(k): str(v) for k, v in env.items()}, cols["cwd"])
 
 
 # Outcome fields copied from attempt.json onto the rebuilt row, with the type each must have.

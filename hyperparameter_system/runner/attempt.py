@@ -10,6 +10,7 @@ runner left ``running``, stopping their orphaned children first.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -24,6 +25,7 @@ from hyperparameter_system.runner.outcome import Outcome, read_outcome
 from hyperparameter_system.runner.process import ChildProcess, stop_orphans
 from hyperparameter_system.store import HOST, Attempt, Store
 from hyperparameter_system.store.attempt_file import add_outcome, write_attempt_file
+from hyperparameter_system.store.launch_env import numbers_env
 
 
 @dataclass
@@ -70,7 +72,9 @@ def launch(store: Store, cell: Cell, attempt: Attempt, slot: Slot, spec: ChildSp
         # The folder's own record of its cell and try: what rebuilds a lost store.
         write_attempt_file(spec.output_dir, dataclasses.asdict(cell), attempt.attempt, attempt.started_at or 0.0,
                            store.created_at.isoformat(), command=spec.argv, log_path=str(spec.log_path),
-                           wandb_run_id=spec.wandb_run_id, session=attempt.session, overrides=attempt.overrides)
+                           wandb_run_id=spec.wandb_run_id, session=attempt.session, overrides=attempt.overrides,
+                           launch_env=numbers_env(spec.env, (name for name, _ in cell.env)),
+                           cwd=spec.cwd or os.getcwd())
         proc = ChildProcess(spec)
     except OSError as error:
         outcome = Outcome(status=Status.FAILED, exit_code=None, metric="",

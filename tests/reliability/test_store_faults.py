@@ -19,19 +19,14 @@ from fault_setup import cli, cli_argv, summary, wait_for, write_experiment
 from hyperparameter_system.store import store_path
 
 # What a rebuilt store's summary may legitimately show differently: the time the
-# summary was generated, and each cell's reproduce line, which carries the launch
-# environment the store keeps in a table of its own (the attempt folders do not
-# hold it). Everything else (cells, statuses, attempts, best metrics, durations,
-# errors) comes back as it was, from attempt.json, result.json and metrics.jsonl.
+# summary was generated. Everything else (cells, statuses, attempts, best metrics,
+# durations, errors, the reproduce line with its launch environment) comes back as
+# it was, from attempt.json, result.json and metrics.jsonl.
 _DIFFERS = ("generated_at",)
-_CELL_DIFFERS = ("command",)
 
 
 def _comparable(document: dict[str, Any]) -> dict[str, Any]:
-    kept = {k: v for k, v in document.items() if k not in _DIFFERS}
-    kept["models"] = [{**m, "cells": [{k: v for k, v in c.items() if k not in _CELL_DIFFERS} for c in m["cells"]]}
-                      for m in document["models"]]
-    return kept
+    return {k: v for k, v in document.items() if k not in _DIFFERS}
 
 
 def _completed_rows(db: Path) -> int:

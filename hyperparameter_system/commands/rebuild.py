@@ -181,8 +181,8 @@ def _json_or_none(value: object) -> str | None:
 
 
 def _metrics(folder: Path) -> list[dict[str, object]]:
-    logged = cc.read_metrics(folder / cc.METRICS_FILE)
-    return list(getattr(logged, "records", logged))  # the validated lines
+    """The validated metrics.jsonl lines (up to the first bad one, as the runner copies them)."""
+    return list(cc.read_metrics(folder / cc.METRICS_FILE).records)
 
 
 def _mtime(folder: Path) -> float:

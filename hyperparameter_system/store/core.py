@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.child_contract import Status
-from hyperparameter_system.store.errors import FileIdentity, check_header, translated
+from hyperparameter_system.store.errors import FileIdentity, check_header, check_writable, translated
 from hyperparameter_system.store.rows import Attempt, CellResult, CellRow, EpochRow, attempt_from_row, int_or_none
 from hyperparameter_system.store.schema import (
     BUSY_TIMEOUT_S, DEFAULT_LEASE_S, HOST, SCHEMA, SCHEMA_VERSION, assignments, claimable, create_tables,
@@ -48,6 +48,7 @@ class Store:
         target = Path(path)
         with translated(target):
             check_header(target)
+            check_writable(target)
             target.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
             try:

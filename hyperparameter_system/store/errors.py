@@ -63,11 +63,10 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def check_header(path: Path) -> None:
-    """Refuse an existing file that is not SQLite, or may not be written, before SQLite opens it.
+    """Refuse an existing file that is not SQLite before SQLite opens it.
 
     SQLite itself may read a foreign file through a ``-wal`` file left beside it
-    by the store it replaced, and serve that old store's pages as if nothing
-    happened; and it creates its side files before it finds a store read-only.
+    by the store it replaced, and serve that old store's pages as if nothing happened.
     """
     try:
         with open(path, "rb") as handle:
@@ -76,7 +75,11 @@ def check_header(path: Path) -> None:
         return
     if head and head != SQLITE_HEADER:
         raise StoreError(describe(path, sqlite3.DatabaseError("file is not a database")))
-    if not os.access(path, os.R_OK | os.W_OK):  # before SQLite writes its -wal/-shm beside it
+
+
+def check_writable(path: Path) -> None:
+    """Refuse an existing store that may not be written before SQLite writes its -wal/-shm beside it."""
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
         cause = "read-only file system" if os.statvfs(path).f_flag & os.ST_RDONLY else "no write permission"
         raise StoreError(f"{path}: the store is read-only ({cause})")
 

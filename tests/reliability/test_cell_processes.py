@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fakes import make_cell, runner_argv, save_cells
 from procs import processes_of, wait_none_left
 
 GRACE_S = 10.0  # the runner's default grace period
@@ -23,6 +25,22 @@ def _groups(pids: list[int]) -> set[int]:
         except ProcessLookupError:
             continue
     return groups
+
+
+def test_a_helper_in_its_own_session_ends_with_its_cell(tmp_path: Path) -> None:
+    """A command that leaves a helper behind in a new session (as a daemon would) and ends."""
+    script = ("import subprocess, sys\n"
+              "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'], start_new_session=True)\n"
+              "print('started a helper', flush=True)")
+    cell = dataclasses.replace(make_cell(tmp_path, "daemon"), command=("{{ python }}", "-c", script))
+    save_cells([cell], tmp_path / "cells.json")
+    root = tmp_path / "out" / "exp"
+    done = subprocess.run(runner_argv(tmp_path / "cells.json", root, "--grace", "2"), capture_output=True,
+                          text=True, timeout=60)
+    assert "started a helper" in (next(root.rglob("stdout.log"))).read_text(), done.stdout
+    lingered = wait_none_left(root, timeout_s=2.0)
+    print(f"the helper outlived the runner by {lingered:.2f} s")
+    assert lingered < 1.0  # stopped before the runner recorded the cell
 
 
 @pytest.mark.slow

@@ -29,6 +29,7 @@ from hyperparameter_system.config.experiment import DEFAULT_CONFIG
 from hyperparameter_system.errors import HpsysError
 
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130  # Ctrl-C, or a closed stdout
 
 
 def _at_least(minimum: float, kind: type = int):
@@ -110,6 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HpsysError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except BrokenPipeError:  # stdout's reader left (`hpsys --summary | head -1`): not a crash
+        from hyperparameter_system.runner.progress import silence
+
+        silence(sys.stdout)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -55,3 +55,10 @@ def test_closed_stdout_stops_cleanly_and_the_run_resumes(tmp_path: Path) -> None
         results = store.cell_results()
         assert len(results) == 3 and {r.latest.status for r in results} == {"completed"}
         assert {r.latest.best_metric for r in results} == {0.75}
+    # A reader gone before the summary is printed: the same clean stop, no traceback.
+    summary = subprocess.Popen([*_hpsys(config)[:-1], "--summary"], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    assert summary.stdout is not None and summary.stderr is not None
+    summary.stdout.close()
+    assert summary.wait(timeout=60) == 130
+    assert summary.stderr.read() == b""

@@ -209,7 +209,7 @@ def read_result(path: str | os.PathLike[str]) -> ChildResult | None:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as error:
         raise ChildFileError(f"{target}: not UTF-8 (byte {error.start})") from None
-    except (json.JSONDecodeError, RecursionError) as error:
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, or an int of over 4300 digits
         raise ChildFileError(f"{target}: not valid JSON ({_short(error)})") from None
     return check_result(data, str(target))
 
@@ -270,7 +270,7 @@ def check_metrics_line(raw: bytes) -> dict[str, Any]:
         record = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as error:
         raise ValueError(f"not UTF-8 (byte {error.start})") from None
-    except (json.JSONDecodeError, RecursionError) as error:
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, or an int of over 4300 digits
         raise ValueError(f"not valid JSON ({_short(error)})") from None
     if not isinstance(record, dict):
         raise ValueError(f"expected a JSON object, got {_kind(record)}")

@@ -48,6 +48,7 @@ def _result_cases(rng: random.Random) -> dict[str, tuple[bytes, str | None]]:
         "status_missing": (b'{"best_metric": 1}', "status: missing"),
         "error_list": (with_(error=["a"]), "error: expected a str"),
         "nested_deep": (b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),
+        "digits_5000": (b'{"status": "completed", "epochs_run": ' + b"9" * 5000 + b"}", "not valid JSON"),
         "binary": (bytes(rng.randrange(256) for _ in range(4096)), "result.json"),
         "empty": (b"", "not valid JSON"),
         "huge_file": (b'{"status": "completed", "error": "' + b"x" * BIG + b'"}', "larger than"),

@@ -1,6 +1,6 @@
 """Reading what a child printed: metrics by ``metric_patterns``, the line that says what went wrong.
 
-Both sides use it: the command wrapper (``command_child``) parses a user's
+Both sides use it: the command wrapper (``user_command``) parses a user's
 script's output as lines appear, and the runner reads a log when no result file
 says more (a built-in trainer that died before writing one). One reading, so the
 summary's error column says the same thing whoever ended the run.

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.cell import Cell
-from hyperparameter_system.command_child import wrapper_argv
+from hyperparameter_system.user_command import wrapper_argv
 from hyperparameter_system.config.script_schema import yacs_text
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.naming import safe_name

@@ -2,7 +2,7 @@
 
 Every test runs real processes: a small script standing in for a user's
 training project (it knows nothing of hpsys, it only prints), the wrapper
-``python -m hyperparameter_system.command_child`` and, where it matters, the
+``python -m hyperparameter_system.user_command`` and, where it matters, the
 real runner and store; W&B runs offline and is read back from its run file.
 """
 
@@ -22,7 +22,7 @@ import yaml
 
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.cell import Cell
-from hyperparameter_system.command_child import MODULE
+from hyperparameter_system.user_command import MODULE
 from hyperparameter_system.report.gather import read_cells
 from hyperparameter_system.runner import PlainProgress, RetryPolicy, RunOptions, Runner, make_slots
 from hyperparameter_system.runner.child import build_argv
@@ -155,7 +155,7 @@ def test_the_command_shares_the_wrappers_group_and_a_stop_reaches_it(tmp_path: P
 
 def test_wandb_is_not_imported_unless_the_wrapper_makes_the_run(tmp_path: Path) -> None:
     _cell(tmp_path, "ok")
-    probe = ("import sys; from hyperparameter_system.command_child import main; code = main(sys.argv[1:]); "
+    probe = ("import sys; from hyperparameter_system.user_command.run import main; code = main(sys.argv[1:]); "
              "print('wandb imported:', 'wandb' in sys.modules); sys.exit(code)")
     for wandb, mode in (("off", "offline"), ("script", "offline"), ("runner", "disabled")):
         out = tmp_path / f"out-{wandb}-{mode}"

@@ -15,7 +15,7 @@ from typing import Any
 
 from hyperparameter_system.wandb_integration import WandbRun
 
-log = logging.getLogger("hyperparameter_system.command_child")
+log = logging.getLogger("hyperparameter_system.user_command")
 
 
 class ScriptConfig(dict):  # type: ignore[type-arg]

@@ -14,7 +14,7 @@ The command stays in the wrapper's process group, so the runner's group-wide
 SIGTERM and SIGKILL reach it as they reach a built-in trainer; a stop signal sent
 to the wrapper alone is passed on to it.
 
-    python -m hyperparameter_system.command_child --patterns JSON [--wandb runner|script|off]
+    python -m hyperparameter_system.user_command --patterns JSON [--wandb runner|script|off]
         [--config PATH] -- COMMAND [ARG ...]
 """
 
@@ -36,21 +36,13 @@ from typing import Any, Sequence
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.child_output import PatternParser, last_meaningful_line, last_output_line, signal_death
+from hyperparameter_system.user_command import MODULE
 
-MODULE = "hyperparameter_system.command_child"
 WANDB_CHOICES = ("runner", "script", "off")
 TAIL_LINES = 200  # output lines kept for the error text
 DRAIN_S = 2.0  # after the command exited, how long its leftovers may hold the pipe open
 _MAX_PARTIAL = 1 << 20  # an unterminated line (progress bars redraw with \r) is cut here
 EXIT_BY_STATUS = {status: code for code, status in reversed(list(cc.STATUS_BY_EXIT_CODE.items()))}
-
-
-def wrapper_argv(argv: Sequence[str], *, patterns: Sequence[tuple[str, str]], wandb_logging: str,
-                 config_path: str) -> list[str]:
-    """The wrapper's own command line around a user's ``argv`` (``-I``: the user's folder and
-    PYTHONPATH, which may shadow any module name, stay out of the wrapper's imports)."""
-    return [sys.executable, "-I", "-m", MODULE, "--patterns", json.dumps(dict(patterns)),
-            "--wandb", wandb_logging, "--config", config_path, "--", *argv]
 
 
 class CommandRun:
@@ -205,7 +197,7 @@ def main(args: Sequence[str] | None = None) -> int:
         return _finish(run, Status.FAILED, f"cannot start {ns.argv[0]!r}: {error.strerror or error}", ns, None)
     tracking = None
     if ns.wandb == "runner":
-        from hyperparameter_system.command_wandb import start_tracking
+        from hyperparameter_system.user_command.tracking import start_tracking
 
         tracking = start_tracking(ns.config, out)
         if tracking is not None:
@@ -225,6 +217,3 @@ def _finish(run: CommandRun, status: Status, error: str | None, ns: argparse.Nam
         tracking.finish(summary, exit_code=code)
     return code
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -26,6 +26,7 @@ from hyperparameter_system.config.script_plan import ScriptPlan, build_script_pl
 from hyperparameter_system.config.yacs_keys import check_mapping, check_override, set_key
 from hyperparameter_system.config.yaml_source import dotted, load_yaml_with_lines
 from hyperparameter_system.errors import ConfigError, UnknownNameError
+from hyperparameter_system.matrix_checks import check_base, check_option_changes, option_source
 from hyperparameter_system.naming import model_safe, safe_name, unique_names
 from hyperparameter_system.registry import did_you_mean
 
@@ -185,6 +186,7 @@ class MatrixContext:
         base.WANDB.PROJECT = project
         base.WANDB.ENTITY = self.spec.wandb.entity
         base.WANDB.MODE = self.spec.wandb.mode
+        check_base(self.spec, entry, _flat(base), profile)  # the trainer's value rules, located
         script = build_script_plan(entry, index, self.spec.overrides, self.error) if entry.schema else None
         return ModelPlan(entry=entry, project=project, folder=self._folders[name], base=base, script=script)
 
@@ -318,9 +320,20 @@ class MatrixContext:
                 added = sorted(set(after) ^ set(before))
                 raise self.error(("categories", cat.name), f"category plugin changed the schema: {added}")
             changes = [(k, after[k]) for k in sorted(after) if after[k] != before[k] or k in assigned]
+            problem = check_option_changes(changes) if plan.entry.command is None else None
+            if problem is not None:
+                raise self._option_error(cat, option, f"{plan.entry.name}: {problem[0]}: {problem[1]}")
         cfg.WANDB.GROUP = BASELINE if cat is None else cat.name
         cfg.WANDB.TAGS = [safe_name(t, 64) for t in (plan.entry.name, cfg.WANDB.GROUP, self.spec.name)]
         return cfg, changes
+
+    def _option_error(self, cat: CategoryPlan, option: Option, reason: str) -> ConfigError:
+        """An option's error at its line: the experiment file's, or a YAML category file's own."""
+        entry = next((c for c in self.spec.categories if c.name == cat.name), None)
+        own = option_source(cat.category, option.index) if cat.options and not (entry and entry.options) else None
+        if own is not None:
+            return ConfigError(own[0], own[1], f"options[{option.index}]", reason)
+        return self.error(("categories", cat.name, "options", option.index), reason, option.line)
 
     def run_name(self, plan: ModelPlan, category: str, prefix: str, label: str, now: datetime) -> str:
         text = self._render(self._run_template, ("wandb", "run_name"), prefix=prefix, label=label,

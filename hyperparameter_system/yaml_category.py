@@ -14,8 +14,9 @@ have to write Python. ``categories/augmentation.yaml``::
 Each option maps YACS keys to values, checked against the schema
 (``config/yacs_keys.check_override``). The file's ``options`` are the
 category's defaults: the category joins the matrix with them even when the
-experiment file does not mention it, and an experiment entry of the same
-name replaces them with its own.
+experiment file does not mention it; an experiment entry of the same name
+with ``options`` replaces them, ``{enabled: true}`` keeps them and
+``{enabled: false}`` turns the category off.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ class YamlCategory(BaseCategory):
         self._template = SandboxedEnvironment(undefined=jinja2.StrictUndefined).from_string(label_template) \
             if label_template else None
         self.default_options: tuple[Any, ...] = ()  # canonical; :func:`load_yaml_category` fills them
+        self.source = ""  # the category file, and the line of each default option (for messages)
+        self.option_lines: tuple[int, ...] = ()
 
     def validate(self, option: Any) -> dict[str, Any]:
         if not isinstance(option, Mapping) or not option:
@@ -130,5 +133,7 @@ def load_yaml_category(path: str | Path) -> YamlCategory:
         except ValueError as exc:
             raise index.error(("options", i), str(exc)) from None
     category.default_options = tuple(defaults)
+    category.source = str(path)
+    category.option_lines = tuple(index.line_of(("options", i)) for i in range(len(defaults)))
     return category
 

@@ -1,5 +1,7 @@
 """The retry policy: what to do after an attempt ends unsuccessfully.
 
+- ``failed`` with exit code 2 (``EXIT_CONFIG``: the child refused its config
+  or command line): final; the same config is refused again every time.
 - ``failed`` (a crash): try again, up to ``retries`` extra attempts, waiting
   ``backoff_s * 2**k`` before each, because crashes are often transient (a full
   disk, a flaky data mount, a busy GPU).
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from hyperparameter_system.cell import Cell
-from hyperparameter_system.child_contract import Status
+from hyperparameter_system.child_contract import EXIT_CONFIG, Status
 
 BATCH_KEY = "DATALOADER.BATCH_SIZE"
 ACCUM_KEY = "SOLVER.GRAD_ACCUM"
@@ -40,13 +42,16 @@ class RetryPolicy:
     backoff_s: float = 2.0
 
     def next(self, cell: Cell, status: Status, crashes_so_far: int,
-             overrides: Sequence[tuple[str, Any]]) -> RetryPlan | None:
+             overrides: Sequence[tuple[str, Any]], exit_code: int | None = None) -> RetryPlan | None:
         """The retry after an attempt ended with ``status``, or None when final.
 
         Args:
             crashes_so_far: Attempts of this cell that ended ``failed`` in this run.
             overrides: The retry overrides the ended attempt ran with.
+            exit_code: The child's exit code (None: killed or never started).
         """
+        if status == Status.FAILED and exit_code == EXIT_CONFIG:
+            return None
         if status == Status.FAILED and crashes_so_far <= self.retries:
             delay = self.backoff_s * (2 ** (crashes_so_far - 1))
             return RetryPlan(tuple(overrides), delay, f"crash {crashes_so_far}/{self.retries}")

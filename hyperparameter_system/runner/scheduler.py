@@ -224,7 +224,7 @@ class Runner:
         value = "" if out.best_metric is None else f" {out.metric}={out.best_metric:.4g}"
         self.progress.event(f"{out.status.value:<7} {cell.run_name} attempt {attempt.attempt}{value}")
         plan = None if self._stop_signal is not None else self.opt.policy.next(cell, out.status, crashes,
-                                                                               overrides)
+                                                                               overrides, out.exit_code)
         if plan is None:
             self._done += 1
             return

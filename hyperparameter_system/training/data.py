@@ -17,11 +17,10 @@ from typing import Any, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from hyperparameter_system.config.values import DATASET_NAMES
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.training.seeding import loader_seed_kwargs, make_generator
 from hyperparameter_system.training.transforms import BatchAugment, channel_stats, file_transforms, resize_batch
-
-DATASET_NAMES = ("digits", "imagefolder", "csv")
 
 
 @dataclass

@@ -12,10 +12,10 @@ from typing import Any
 
 import torch
 
+from hyperparameter_system.config.values import AMP_DTYPES
 from hyperparameter_system.errors import HpsysError
 
-_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
-AMP_DTYPES = tuple(_DTYPES)  # the SOLVER.AMP_DTYPE values
+_DTYPES = {name: getattr(torch, name) for name in AMP_DTYPES}
 
 
 @dataclass(frozen=True)

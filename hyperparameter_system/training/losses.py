@@ -8,9 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hyperparameter_system.config.values import LOSS_NAMES
 from hyperparameter_system.errors import HpsysError
-
-LOSS_NAMES = ("CrossEntropyLoss", "FocalLoss", "LabelSmoothingLoss")
 
 
 class FocalLoss(nn.Module):

@@ -13,11 +13,8 @@ from typing import Any, Iterable
 import torch
 from torch.optim import lr_scheduler
 
+from hyperparameter_system.config.values import OPTIMIZER_NAMES, SCHEDULER_NAMES, WARMUP_METHODS
 from hyperparameter_system.errors import HpsysError
-
-OPTIMIZER_NAMES = ("AdamW", "Adam", "SGD")
-SCHEDULER_NAMES = ("none", "CosineAnnealingLR", "OneCycleLR", "StepLR", "MultiStepLR")
-WARMUP_METHODS = ("linear", "constant")
 
 
 def build_optimizer(cfg: Any, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:

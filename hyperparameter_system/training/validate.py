@@ -12,42 +12,10 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
+from hyperparameter_system.config.values import first_problem
 from hyperparameter_system.config.yaml_source import load_yaml_with_lines
 from hyperparameter_system.errors import ConfigError, HpsysError
-from hyperparameter_system.training.data import DATASET_NAMES
-from hyperparameter_system.training.device import AMP_DTYPES
-from hyperparameter_system.training.losses import LOSS_NAMES
-from hyperparameter_system.training.optim import OPTIMIZER_NAMES, SCHEDULER_NAMES, WARMUP_METHODS
-from hyperparameter_system.wandb_integration import MODES
-
-# (key, allowed values) checked by name; the modules that use them own the lists.
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "SOLVER.OPTIMIZER": OPTIMIZER_NAMES,
-    "SOLVER.SCHEDULER": SCHEDULER_NAMES,
-    "SOLVER.WARMUP_METHOD": WARMUP_METHODS,
-    "SOLVER.AMP_DTYPE": AMP_DTYPES,
-    "LOSS.NAME": LOSS_NAMES,
-    "DATASETS.NAME": DATASET_NAMES,
-    "METRIC.NAME": ("val/acc", "val/f1", "val/loss"),
-    "METRIC.GOAL": ("maximize", "minimize"),
-    "WANDB.MODE": MODES,
-}
-# (key, smallest allowed value, whether the bound itself is allowed).
-_MINIMA: tuple[tuple[str, float, bool], ...] = (
-    ("SOLVER.BASE_LR", 0.0, False),
-    ("SOLVER.MAX_EPOCHS", 1, True),
-    ("SOLVER.GRAD_ACCUM", 1, True),
-    ("SOLVER.WEIGHT_DECAY", 0.0, True),
-    ("SOLVER.GRAD_CLIP", 0.0, True),
-    ("SOLVER.WARMUP_ITERS", 0, True),
-    ("DATALOADER.BATCH_SIZE", 1, True),
-    ("DATALOADER.NUM_WORKERS", 0, True),
-    ("INPUT.SIZE", 1, True),
-    ("EVAL_PERIOD", 1, True),
-    ("LOG_PERIOD", 1, True),
-    ("EARLY_STOPPING.PATIENCE", 1, True),
-    ("CHECKPOINT.N_SAVED", 1, True),
-)
+from hyperparameter_system.wandb_integration import flatten_config
 
 
 def load_config(config_file: str | None, opts: Sequence[str]) -> Any:
@@ -80,7 +48,8 @@ def load_config(config_file: str | None, opts: Sequence[str]) -> Any:
 
 
 def check_config(cfg: Any, path: str, command_line: Sequence[str] = ()) -> None:
-    """Check names and ranges; the first problem raises, located where its value came from.
+    """Check names and ranges (the rules of ``config/values.py``, which the planner
+    runs too); the first problem raises, located where its value came from.
 
     Args:
         cfg: The merged config.
@@ -94,20 +63,9 @@ def check_config(cfg: Any, path: str, command_line: Sequence[str] = ()) -> None:
             return ConfigError("<command line>", 0, key, reason)
         return ConfigError(path, line_of(path, key), key, reason)
 
-    for key, allowed in _CHOICES.items():
-        value = _get(cfg, key)
-        if value not in allowed:
-            raise error(key, f"must be one of {', '.join(allowed)}, got {value!r}")
-    for key, low, inclusive in _MINIMA:
-        value = _get(cfg, key)
-        if value < low or (value == low and not inclusive):
-            rule = ">=" if inclusive else ">"
-            raise error(key, f"must be {rule} {low}, got {value!r}")
-    fraction = cfg.DATASETS.VAL_FRACTION
-    if not 0.0 < fraction < 1.0:
-        raise error("DATASETS.VAL_FRACTION", f"must be between 0 and 1, got {fraction}")
-    if len(cfg.INPUT.PIXEL_MEAN) != 3 or len(cfg.INPUT.PIXEL_STD) != 3:
-        raise error("INPUT.PIXEL_MEAN", "PIXEL_MEAN and PIXEL_STD need 3 values each")
+    problem = first_problem(flatten_config(cfg))
+    if problem is not None:
+        raise error(*problem)
 
 
 def line_of(path: str, dotted_key: str) -> int:
@@ -118,13 +76,6 @@ def line_of(path: str, dotted_key: str) -> int:
     except HpsysError:  # the command line, or a file that is not YAML: no line to give
         return 0
     return lines.line_of(tuple(dotted_key.split(".")))
-
-
-def _get(cfg: Any, dotted_key: str) -> Any:
-    node = cfg
-    for part in dotted_key.split("."):
-        node = node[part]
-    return node
 
 
 def _yacs_error(path: str, exc: Exception) -> ConfigError:

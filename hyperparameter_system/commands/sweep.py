@@ -44,6 +44,10 @@ def main(args: argparse.Namespace) -> int:
         raise HpsysError(f"--backend wandb needs W&B online (mode resolves to {mode!r}: log in with"
                          " `wandb login` or set WANDB_API_KEY); --backend local runs without a server")
     check_folders(spec)
+    if not args.sweep_id:  # a new sweep: every listed value is checked before anything is written
+        from hyperparameter_system.sweeps.precheck import check_new_sweep
+
+        check_new_sweep(spec, registry, *_target(args, spec), sweep_file=args.sweep_config, method=args.method)
     with Store.open(store_path(spec.output_dir, spec.name), experiment=spec.name,
                     metric=spec.metric, goal=spec.goal) as store:
         session = _session(args, spec, registry, store, backend)

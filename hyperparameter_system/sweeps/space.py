@@ -19,7 +19,7 @@ import math
 from typing import Any, Callable, Mapping
 
 __all__ = ["DISTRIBUTIONS", "GRID_FORMS", "ParameterError", "contains", "flatten", "form_of",
-           "normalize_parameters", "plain"]
+           "normalize_parameters", "plain", "probes", "representative"]
 
 
 class ParameterError(ValueError):
@@ -251,3 +251,44 @@ def _is_number(value: Any) -> bool:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def representative(spec: Mapping[str, Any]) -> Any:
+    """One value of a (normalized) parameter: its constant, first value or lower bound."""
+    form = form_of(spec)
+    if form == "nested":
+        return {name: representative(sub) for name, sub in spec["parameters"].items()}
+    if form == "constant":
+        return spec["value"]
+    if form.startswith("categorical"):
+        return spec["values"][0]
+    if "min" in spec:
+        return spec["min"]
+    if form.endswith("log_normal"):
+        return math.exp(spec["mu"])
+    return spec["mu"] if form.endswith("normal") else spec["a"] / (spec["a"] + spec["b"])  # beta: its mean
+
+
+def probes(spec: Mapping[str, Any]) -> list[tuple[Any, tuple[Any, ...]]]:
+    """Every value worth checking before a sweep starts, each with its key path in ``spec``.
+
+    Every listed value (``values``, ``value``); both bounds of a distribution;
+    for a nested block, each inner probe with the other inner parameters at
+    their :func:`representative` value. An unbounded distribution (normal,
+    beta) is probed at its centre only.
+    """
+    form = form_of(spec)
+    if form == "nested":
+        out = []
+        base = representative(spec)
+        for name, sub in spec["parameters"].items():
+            for value, path in probes(sub):
+                out.append(({**base, name: value}, ("parameters", name, *path)))
+        return out
+    if form == "constant":
+        return [(spec["value"], ("value",))]
+    if form.startswith("categorical"):
+        return [(value, ("values", i)) for i, value in enumerate(spec["values"])]
+    if "min" in spec:
+        return [(spec["min"], ("min",)), (spec["max"], ("max",))]
+    return [(representative(spec), ("distribution",))]

@@ -31,9 +31,9 @@ from hyperparameter_system.errors import ConfigError
 __all__ = ["CELL_KEYS", "ScriptPlan", "build_script_plan", "recording_clone"]
 
 # The cell's own settings a key_map may route into the script's config (set by
-# hpsys, never by an option); OUTPUT_DIR and WANDB.NAME are known at render time only.
+# hpsys, never by an option); the volatile OUTPUT_DIR and WANDB.NAME come at
+# render time, through :meth:`ScriptPlan.render_values`.
 CELL_KEYS = ("WANDB.PROJECT", "WANDB.GROUP", "WANDB.TAGS", "WANDB.ENTITY", "WANDB.MODE")
-RENDER_KEYS = ("WANDB.NAME", "OUTPUT_DIR")
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 ErrorAt = Callable[..., ConfigError]  # MatrixContext.error(keypath, reason, line=0)

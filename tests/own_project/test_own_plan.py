@@ -241,3 +241,28 @@ def test_sweep_parameters_map_through_key_map_into_the_scripts_config(tmp_path: 
     assert {"SOLVER.IMS_PER_BATCH": 16, "SOLVER.MARGIN": 0.5}.items() <= dict(cell.overrides).items()
     with pytest.raises(ConfigError, match="expected float"):
         planner.trial_cell({"ims_per_batch": 16, "SOLVER.MARGIN": "wide"}, 2)
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("    cwd: ../no-such-project", "folder not found: "),
+    ("    env: {1BAD: x}", "not an environment variable name"),
+    ("    wandb: logger", "expected one of runner, script, off"),
+])
+def test_own_project_settings_are_checked_when_the_file_loads(tmp_path: Path, setting: str, message: str) -> None:
+    path = write_experiment(tmp_path)
+    key = setting.split(":")[0]
+    text = path.read_text()
+    text = (text.replace(f"    cwd: {REID}\n", setting + "\n") if key.strip() == "cwd"
+            else text.replace("    schema:", setting + "\n    schema:"))
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_experiment(str(path))
+    assert info.value.line == line_of(path, key + ":")
+
+
+def test_a_built_in_model_refuses_the_settings_of_a_users_own_command(tmp_path: Path) -> None:
+    path = tmp_path / "exp.yaml"
+    path.write_text("experiment: {name: x}\nmodels:\n  - name: small_cnn\n    key_map: {SOLVER.OPTIMIZER: X}\n")
+    with pytest.raises(ConfigError, match="only a model with its own command: has this setting") as info:
+        load_experiment(str(path))
+    assert info.value.line == 4

@@ -67,8 +67,6 @@ REID_CLAIMS = {
                      "INPUT.SIZE_TRAIN": ["16", "16"], "SOLVER.LR_SCHEDULER": "WarmupMultiStepLR"},
     "opt_SGD_lr0.05_wd0.0001_m0.9": {"SOLVER.OPTIMIZER_NAME": "SGD", "SOLVER.BASE_LR": "0.05",
                                      "SOLVER.WEIGHT_DECAY": "0.0001", "SOLVER.MOMENTUM": "0.9"},
-    "opt_Adam_lr0.003_wd0.0001": {"SOLVER.OPTIMIZER_NAME": "Adam", "SOLVER.BASE_LR": "0.003",
-                                  "SOLVER.WEIGHT_DECAY": "0.0001"},
     "sched_CosineAnnealingLR_tmax2": {"SOLVER.LR_SCHEDULER": "CosineAnnealingLR", "SOLVER.COSINE_T_MAX": "2"},
     "img_12": {"INPUT.SIZE_TRAIN": ["12", "12"], "INPUT.SIZE_TEST": ["12", "12"]},
     "bs_32": {"SOLVER.IMS_PER_BATCH": "32"},

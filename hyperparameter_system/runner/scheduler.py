@@ -104,17 +104,9 @@ class Runner:
 
     def run(self, cells: Iterable[Cell]) -> RunReport:
         """Run every claimable cell; returns when all ended or a stop signal was handled."""
-        patterns: dict[str, tuple[tuple[str, str], ...]] = {}
-        if isinstance(cells, Sized):
-            self._total = len(cells)
-            self._pending_models.update(c.model for c in cells)  # type: ignore[attr-defined]
-            patterns = {c.cell_id: c.metric_patterns for c in cells if c.metric_patterns}  # type: ignore[attr-defined]
-            self._remove_stale_temps({Path(c.config_path).parent for c in cells})  # type: ignore[attr-defined]
-        source = iter(cells)
-        self._check_wandb()
-        self._settle_stale(patterns)
-        previous = self._install_signals()
+        previous = self._install_signals()  # first: Ctrl-C while orphans are being stopped is a clean stop too
         try:
+            source = self._prepare(cells)
             with self.progress:
                 self._loop(source)
         finally:
@@ -123,6 +115,18 @@ class Runner:
             self._shutdown()
         self._collect_statuses()
         return self.report
+
+    def _prepare(self, cells: Iterable[Cell]) -> Iterator[Cell]:
+        """Before the first launch: tidy what a killed run left, settle its attempts, check W&B."""
+        patterns: dict[str, tuple[tuple[str, str], ...]] = {}
+        if isinstance(cells, Sized):
+            self._total = len(cells)
+            self._pending_models.update(c.model for c in cells)  # type: ignore[attr-defined]
+            patterns = {c.cell_id: c.metric_patterns for c in cells if c.metric_patterns}  # type: ignore[attr-defined]
+            self._remove_stale_temps({Path(c.config_path).parent for c in cells})  # type: ignore[attr-defined]
+        self._check_wandb()
+        self._settle_stale(patterns)
+        return iter(cells)
 
     def _loop(self, source: Iterator[Cell]) -> None:
         exhausted = False

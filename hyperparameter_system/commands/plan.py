@@ -4,7 +4,9 @@
 run name, W&B project) and the total; it writes nothing and imports neither
 torch nor wandb, so it answers in a blink even for thousands of cells.
 ``--dry-run`` also renders every cell's config under ``temp_configs/`` and
-prints the exact child command each cell would run.
+prints the exact child command each cell would run, as a shell line: a model
+whose child starts in its own folder (``cwd:``) gets a ``cd <folder> &&``
+prefix, so a relative ``tools/train.py`` says where it runs.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, Sequence
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.errors import HpsysError
 
-__all__ = ["child_command", "main", "selection"]
+__all__ = ["child_command", "main", "selection", "shell_line"]
 
 
 def selection(args: argparse.Namespace) -> tuple[list[str] | None, list[str] | None]:
@@ -40,6 +42,18 @@ def child_command(cell: Cell, python: str = sys.executable) -> list[str]:
     from hyperparameter_system.runner.child import build_argv  # the runner's own rendering, one truth
 
     return build_argv(cell, Path("<output_dir>"))
+
+
+def shell_line(cell: Cell, start: Path | None = None) -> str:
+    """The child command as one shell line, run from ``start`` (default: this process's folder).
+
+    The runner starts the child in ``cell.cwd``; when that is another folder
+    the line begins with ``cd <folder> &&`` so it can be pasted as it is.
+    """
+    line = shlex.join(child_command(cell))
+    if cell.cwd and Path(cell.cwd).resolve() != (start or Path.cwd()).resolve():
+        line = f"cd {shlex.quote(cell.cwd)} && {line}"
+    return line
 
 
 def main(args: argparse.Namespace) -> int:
@@ -63,7 +77,7 @@ def main(args: argparse.Namespace) -> int:
         check_folder(spec.temp_config_dir, "temp_config_dir")
         render_configs(cells, spec, registry)
         for cell in cells:
-            print(shlex.join(child_command(cell)))
+            print(shell_line(cell))
         print(f"{len(cells)} cells rendered under {spec.temp_config_dir}; {eta}")
         return 0
     _print_table(cells, spec.name, eta)

@@ -195,6 +195,9 @@ def test_relative_cwd_and_schema_resolve_from_the_experiment_file_wherever_hpsys
     assert done.returncode == 0, done.stdout + done.stderr
     rendered = sorted((tmp_path / "experiments" / "temp_configs").rglob("*.yaml"))
     assert len(rendered) == 3 and "tools/train.py" in done.stdout
+    project = (tmp_path / "projects" / "reid-project").resolve()
+    commands = [ln for ln in done.stdout.splitlines() if "tools/train.py" in ln]
+    assert len(commands) == 3 and all(ln.startswith(f"cd {project} && ") for ln in commands), done.stdout
     assert yaml.safe_load(rendered[0].read_text())["MODEL"]["DEVICE"] == "cpu"
     assert not list(elsewhere.iterdir())
 

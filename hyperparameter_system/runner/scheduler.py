@@ -56,6 +56,11 @@ class RunOptions:
     # folders (HPSYS_PLUGIN_PATH), a sweep's id (HPS_SWEEP_ID).
     extra_env: tuple[tuple[str, str], ...] = ()
 
+    def child_env(self) -> tuple[tuple[str, str], ...]:
+        """What every child of this run gets besides its cell's own variables: ``extra_env`` and the
+        metric it is ranked by (HPS_METRIC / HPS_GOAL), the same for the scheduler and a W&B agent."""
+        return (*self.extra_env, *metric_env(self.metric, self.goal))
+
 
 @dataclass
 class RunReport:
@@ -186,7 +191,7 @@ class Runner:
                 overrides: tuple[tuple[str, Any], ...], crashes: int) -> None:
         spec = child_spec(cell, attempt=attempt.attempt, slot=slot, output_root=self.root,
                           wandb_mode=self.wandb_mode, retry_overrides=overrides,
-                          extra_env=(*self.opt.extra_env, *metric_env(self.opt.metric, self.opt.goal)))
+                          extra_env=self.opt.child_env())
         started = launch(self.store, cell, attempt, slot, spec, overrides, crashes)
         self.report.launched += 1
         if isinstance(started, Outcome):

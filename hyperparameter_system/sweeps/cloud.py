@@ -108,7 +108,7 @@ class CloudSweep:
         if attempt is None:  # pragma: no cover - a fresh trial cell is always claimable
             raise HpsysError(f"trial {number} of sweep {sweep_id} could not be claimed")
         spec = child_spec(cell, attempt=attempt.attempt, slot=self.options.slots[0], output_root=self.output_root,
-                          wandb_mode=self.options.wandb_mode, extra_env=self.options.extra_env)
+                          wandb_mode=self.options.wandb_mode, extra_env=self.options.child_env())
         env = {**spec.env, "WANDB_RUN_ID": run_id, cc.ENV_SWEEP_ID: sweep_id}
         spec = dataclasses.replace(spec, env=env, wandb_run_id=run_id)
         started = launch(self.store, cell, attempt, self.options.slots[0], spec, (), 0)

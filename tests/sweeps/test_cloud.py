@@ -78,6 +78,7 @@ def test_wandb_backend_sends_the_sweep_to_the_model_project_and_runs_trials_as_c
         seen = json.loads(next((workdir / "out").rglob(f"*t{row['trial']:03d}/attempt-1/seen.json")).read_text())
         assert seen["env"]["WANDB_RUN_ID"] == f"run{i}"  # the child's wandb.init joins the sweep's run
         assert seen["env"]["WANDB_SWEEP_ID"] == seen["env"]["HPS_SWEEP_ID"] == "srv12345"
+        assert (seen["env"]["HPS_METRIC"], seen["env"]["HPS_GOAL"]) == ("val/acc", "maximize")  # what a wrapper ranks by
         assert seen["overrides"]["SOLVER.BASE_LR"] == row["params"]["base_lr"]
 
 

@@ -20,6 +20,7 @@ _NOISE = re.compile(
     r"|Current thread 0x|Thread 0x|Extension modules:"
     r"|wandb:)")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+WANDB_PREFIX = "wandb:"  # W&B's own lines (its end-of-run summary repeats the metrics: "wandb: val_acc 0.34")
 LINE_CHARS = 300  # an error line is cut here
 
 
@@ -82,7 +83,13 @@ class PatternParser:
         self._pending: dict[str, float] = {}
 
     def feed(self, line: str) -> list[dict[str, float]]:
-        """Take one line; returns the evaluations it completed (``epoch`` first, then metrics)."""
+        """Take one line; returns the evaluations it completed (``epoch`` first, then metrics).
+
+        Lines W&B itself prints are skipped: its run summary repeats the last
+        values and would count as one more evaluation under a loose pattern.
+        """
+        if clean_line(line).lstrip().startswith(WANDB_PREFIX):
+            return []
         done = []
         for name, regex in self.patterns:
             for match in regex.finditer(line):

@@ -170,6 +170,22 @@ def test_wandb_is_not_imported_unless_the_wrapper_makes_the_run(tmp_path: Path) 
         assert result.wandb_run_id is None
 
 
+def test_lines_wandb_prints_itself_are_not_evaluations(tmp_path: Path) -> None:
+    # A loose pattern also matches W&B's end-of-run summary ("wandb: val_acc 0.34", coloured on a terminal).
+    script = ("print('val_acc 0.30'); print('val_acc 0.34'); print('wandb: Run summary:'); "
+              "print('wandb: val_acc 0.34'); print('\\x1b[34m\\x1b[1mwandb\\x1b[0m:   val_acc 0.34')")
+    out = tmp_path / "out"
+    env = {**os.environ, cc.ENV_OUTPUT_DIR: str(out), "WANDB_MODE": "disabled"}
+    argv = [sys.executable, "-I", "-m", MODULE, "--patterns", json.dumps({"val_acc": r"val_acc\s+([0-9.]+)"}),
+            "--wandb", "off", "--", sys.executable, "-c", script]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "wandb: val_acc 0.34" in done.stdout  # passed through all the same
+    result = cc.read_result(out / cc.RESULT_FILE)
+    assert result is not None and result.epochs_run == 2 and result.best_metric == 0.34
+    assert [r["epoch"] for r in cc.read_metrics(out / cc.METRICS_FILE).records] == [1, 2]
+
+
 def test_build_argv_wraps_a_command_with_metric_patterns_and_keeps_its_argv(tmp_path: Path) -> None:
     cell = _cell(tmp_path, "ok", "script")
     argv = build_argv(cell, tmp_path / "o")

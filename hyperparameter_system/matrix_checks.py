@@ -62,11 +62,15 @@ def check_option_changes(changes: list[tuple[str, Any]]) -> tuple[str, str] | No
     return first_problem(dict(changes))
 
 
-def option_source(category: Any, index: int) -> tuple[str, int] | None:
-    """``(file, line)`` of option ``index`` of a YAML category's own options, when known."""
+def option_source(category: Any, index: int, key: str | None = None) -> tuple[str, int] | None:
+    """``(file, line)`` of option ``index`` (or of its ``key``) of a YAML category's own options, when known."""
     lines = getattr(category, "option_lines", ())
     source = getattr(category, "source", "")
-    return (source, lines[index]) if source and index < len(lines) else None
+    if not source or index >= len(lines):
+        return None
+    key_lines = getattr(category, "key_lines", ())
+    line = key_lines[index].get(key, 0) if key is not None and index < len(key_lines) else 0
+    return source, line or lines[index]
 
 
 def _check_command_metric(spec: Any, entry: Any) -> None:

@@ -23,12 +23,13 @@ from yacs.config import CfgNode
 from hyperparameter_system.cell import BASELINE
 from hyperparameter_system.config.defaults import get_cfg_defaults
 from hyperparameter_system.config.script_plan import ScriptPlan, build_script_plan, recording_clone
-from hyperparameter_system.config.yacs_keys import check_mapping, check_override, set_key
+from hyperparameter_system.config.yacs_keys import check_mapping, check_override, is_setting, set_key
 from hyperparameter_system.config.yaml_source import dotted, load_yaml_with_lines
 from hyperparameter_system.errors import ConfigError, UnknownNameError
 from hyperparameter_system.matrix_checks import check_base, check_option_changes, option_source
 from hyperparameter_system.naming import model_safe, safe_name, unique_names
 from hyperparameter_system.registry import did_you_mean
+from hyperparameter_system.yaml_category import YamlCategory
 
 __all__ = ["CategoryPlan", "canonical_json", "MatrixContext", "ModelPlan", "Option"]
 
@@ -303,12 +304,14 @@ class MatrixContext:
         """The cell's config (unfrozen, without volatile fields) and the option's YACS changes.
 
         For a model with its own schema the changes are every key the option
-        set, equal to the default or not: its script must receive them all.
+        set, equal to the default or not: its script must receive them all,
+        followed by the script's own keys a YAML category sets directly.
         """
         assigned: set[str] = set()
         cfg = _clone(plan.base) if plan.script is None else recording_clone(plan.base, assigned)
         changes: list[tuple[str, Any]] = []
         if cat is not None and option is not None:
+            own = self._own_settings(plan, cat, option)
             before = _flat(cfg)
             try:
                 cat.category.apply(cfg, option.value)
@@ -319,7 +322,7 @@ class MatrixContext:
             if after.keys() != before.keys():
                 added = sorted(set(after) ^ set(before))
                 raise self.error(("categories", cat.name), f"category plugin changed the schema: {added}")
-            changes = [(k, after[k]) for k in sorted(after) if after[k] != before[k] or k in assigned]
+            changes = [(k, after[k]) for k in sorted(after) if after[k] != before[k] or k in assigned] + own
             problem = check_option_changes(changes) if plan.entry.command is None else None
             if problem is not None:
                 raise self._option_error(cat, option, f"{plan.entry.name}: {problem[0]}: {problem[1]}")
@@ -327,13 +330,41 @@ class MatrixContext:
         cfg.WANDB.TAGS = [safe_name(t, 64) for t in (plan.entry.name, cfg.WANDB.GROUP, self.spec.name)]
         return cfg, changes
 
-    def _option_error(self, cat: CategoryPlan, option: Option, reason: str) -> ConfigError:
-        """An option's error at its line: the experiment file's, or a YAML category file's own."""
+    def _own_settings(self, plan: ModelPlan, cat: CategoryPlan, option: Option) -> list[tuple[str, Any]]:
+        """A YAML category's keys checked against this model's schema; the script's own ones, checked.
+
+        Its options name keys of whichever schema the model has: hpsys's for a
+        model without ``schema:`` (every key must be hpsys's), the script's for
+        one with it (hpsys's keys go through ``apply`` and key_map, any other
+        key must be the script's and is set as it is).
+        """
+        if not isinstance(cat.category, YamlCategory):
+            return []
+        own: list[tuple[str, Any]] = []
+        for key, value in option.value.items():
+            if plan.script is not None and is_setting(key):
+                continue
+            try:
+                if plan.script is None:
+                    check_override(key, value)
+                else:
+                    own.append((key, plan.script.schema.check(key, value)))
+            except ValueError as exc:
+                whose = "" if plan.script is not None else (" trains with the built-in trainer" if
+                                                            plan.entry.command is None else " uses hpsys's keys")
+                raise self._option_error(cat, option, f"{exc} (model {plan.entry.name}{whose})", key) from None
+        return own
+
+    def _option_error(self, cat: CategoryPlan, option: Option, reason: str, key: str | None = None
+                      ) -> ConfigError:
+        """An option's error at its line (or its key's): the experiment file's, or a YAML category file's own."""
         entry = next((c for c in self.spec.categories if c.name == cat.name), None)
-        own = option_source(cat.category, option.index) if cat.options and not (entry and entry.options) else None
+        own = option_source(cat.category, option.index, key) if cat.options and not (entry and entry.options) \
+            else None
         if own is not None:
             return ConfigError(own[0], own[1], f"options[{option.index}]", reason)
-        return self.error(("categories", cat.name, "options", option.index), reason, option.line)
+        keypath = ("categories", cat.name, "options", option.index) + ((key,) if key is not None else ())
+        return self.error(keypath, reason, 0 if key is not None and self.spec.lines is not None else option.line)
 
     def run_name(self, plan: ModelPlan, category: str, prefix: str, label: str, now: datetime) -> str:
         text = self._render(self._run_template, ("wandb", "run_name"), prefix=prefix, label=label,

@@ -11,8 +11,14 @@ have to write Python. ``categories/augmentation.yaml``::
       - {INPUT.HFLIP_PROB: 0.0, INPUT.ROTATION_DEG: 0.0}
       - {INPUT.HFLIP_PROB: 0.5, INPUT.ROTATION_DEG: 10}
 
-Each option maps YACS keys to values, checked against the schema
-(``config/yacs_keys.check_override``). The file's ``options`` are the
+Each option maps YACS keys to values. Which keys exist depends on the model
+the option is applied to: hpsys's schema for a model on the built-in trainer,
+the script's own schema for a model with ``schema:`` (so a category may set
+``SOLVER.MARGIN``, a key only that project has). Loading therefore checks only
+the shape; the planner checks every key against each model's schema, at the
+line the key is written (``matrix_context``). A value of a key hpsys knows is
+still normalised here (``0`` -> ``0.0`` for a float key), so cell ids do not
+depend on how a number was written. The file's ``options`` are the
 category's defaults: the category joins the matrix with them even when the
 experiment file does not mention it; an experiment entry of the same name
 with ``options`` replaces them, ``{enabled: true}`` keeps them and
@@ -28,7 +34,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from hyperparameter_system.category import BaseCategory
-from hyperparameter_system.config.yacs_keys import check_override, set_key
+from hyperparameter_system.config.yacs_keys import check_override, is_setting, set_key
 from hyperparameter_system.config.yaml_source import load_yaml_with_lines
 from hyperparameter_system.naming import format_number
 
@@ -71,15 +77,27 @@ class YamlCategory(BaseCategory):
         self.default_options: tuple[Any, ...] = ()  # canonical; :func:`load_yaml_category` fills them
         self.source = ""  # the category file, and the line of each default option (for messages)
         self.option_lines: tuple[int, ...] = ()
+        self.key_lines: tuple[dict[str, int], ...] = ()  # per default option: key -> its line
 
     def validate(self, option: Any) -> dict[str, Any]:
+        """The option with sorted keys; values of hpsys's keys in the type yacs expects.
+
+        A key hpsys lacks, or a value its schema refuses, is kept as written:
+        the planner checks it against each model's schema (a script's own key
+        is valid there).
+        """
         if not isinstance(option, Mapping) or not option:
             raise ValueError(f"expected a mapping of YACS keys to values, got {option!r}")
-        return {key: check_override(key, option[key]) for key in sorted(option)}
+        for key in option:
+            if not isinstance(key, str) or not key:
+                raise ValueError(f"a YACS key must be text like SOLVER.BASE_LR, got {key!r}")
+        return {key: _normalised(key, option[key]) for key in sorted(option)}
 
     def apply(self, cfg: Any, option: Any) -> None:
+        """Set the option's keys that hpsys's schema has; the planner routes a script's own keys."""
         for key, value in option.items():
-            set_key(cfg, key, value)
+            if is_setting(key):
+                set_key(cfg, key, value)
 
     def label(self, option: Any) -> str:
         """The label template rendered with the option's keys (ValueError when one is missing)."""
@@ -98,6 +116,13 @@ class YamlCategory(BaseCategory):
                 if value not in values.setdefault(key, []):
                     values[key].append(value)
         return {key: {"values": vals} for key, vals in sorted(values.items())}
+
+
+def _normalised(key: str, value: Any) -> Any:
+    try:
+        return check_override(key, value)
+    except ValueError:
+        return value  # checked at plan time, per model
 
 
 def _short(value: Any) -> str:
@@ -135,5 +160,7 @@ def load_yaml_category(path: str | Path) -> YamlCategory:
     category.default_options = tuple(defaults)
     category.source = str(path)
     category.option_lines = tuple(index.line_of(("options", i)) for i in range(len(defaults)))
+    category.key_lines = tuple({key: index.line_of(("options", i, key)) for key in option}
+                               for i, option in enumerate(defaults))
     return category
 

@@ -115,16 +115,19 @@ def test_yaml_only_category(tmp_path):
 
 
 def test_yaml_category_with_unknown_yacs_key_points_at_its_line(tmp_path):
-    path = _write(tmp_path / "cats", "aug.yaml", """
+    """Keys are checked against each model's schema when planned: --matrix exits 2 at the key's line."""
+    path = _write(tmp_path / "categories", "aug.yaml", """
         name: aug
         prefix: aug
         options:
           - {INPUT.HFLIP_PROB: 0.5}
           - {INPUT.HFLIP_PROBB: 0.5}
         """)
-    with pytest.raises(ConfigError) as info:
-        load_plugins([tmp_path / "cats"])
-    assert str(info.value).startswith(f"{path}:6: options[1]: unknown YACS key 'INPUT.HFLIP_PROBB'; did you mean")
+    config = _write(tmp_path, "experiment.yaml", "experiment: {name: typo}\nmodels: [small_cnn]\n")
+    out = _matrix(config, tmp_path)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert out.stderr.startswith(f"error: {path}:6: options[1]: unknown YACS key 'INPUT.HFLIP_PROBB'; did you mean")
+    assert "(model small_cnn trains with the built-in trainer)" in out.stderr
 
 
 def test_yaml_category_label_naming_a_key_its_option_lacks_is_a_located_error(tmp_path):

@@ -19,7 +19,8 @@ from yacs.config import CfgNode
 from hyperparameter_system.config.defaults import get_cfg_defaults
 from hyperparameter_system.config.yaml_source import KeyPath, LineIndex
 
-__all__ = ["check_mapping", "check_override", "default_value", "describe", "leaf_keys", "set_key", "suggest_key"]
+__all__ = ["check_mapping", "check_override", "default_value", "describe", "is_setting", "leaf_keys", "set_key",
+           "suggest_key"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -41,6 +42,11 @@ def _schema() -> dict[str, Any]:
 def leaf_keys() -> list[str]:
     """Every settable dotted key (not sections), sorted, e.g. ``SOLVER.BASE_LR``."""
     return sorted(k for k, v in _schema().items() if not isinstance(v, CfgNode))
+
+
+def is_setting(key: str) -> bool:
+    """Whether ``key`` is a settable key of hpsys's schema (not a section, not unknown)."""
+    return isinstance(key, str) and key in _schema() and not isinstance(_schema()[key], CfgNode)
 
 
 def default_value(key: str) -> Any:

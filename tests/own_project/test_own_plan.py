@@ -269,3 +269,54 @@ def test_a_built_in_model_refuses_the_settings_of_a_users_own_command(tmp_path: 
     with pytest.raises(ConfigError, match="only a model with its own command: has this setting") as info:
         load_experiment(str(path))
     assert info.value.line == 4
+
+
+MARGIN = """name: margin
+prefix: margin
+options:
+  - SOLVER.MARGIN: 0.5
+    SOLVER.OPTIMIZER_NAME: SGD
+  - SOLVER.MARGIN: 0.1
+"""
+
+
+def _with_margin(folder: Path, category: str = MARGIN, categories: str = CATEGORIES) -> tuple[Path, Path]:
+    """An experiment with the reid model and a categories/margin.yaml next to it, in the script's keys."""
+    (folder / "categories").mkdir(parents=True)
+    margin = folder / "categories" / "margin.yaml"
+    margin.write_text(category)
+    return write_experiment(folder, categories=categories), margin
+
+
+def test_a_yaml_category_in_the_scripts_own_keys_plans_and_reaches_its_config(tmp_path: Path) -> None:
+    path, _ = _with_margin(tmp_path)
+    cells = [c for c in plan(path) if c.category == "margin"]
+    assert [c.option_label for c in cells] == ["margin0.5_optimizer_nameSGD", "margin0.1"]
+    assert dict(cells[0].overrides)["SOLVER.MARGIN"] == 0.5
+    assert dict(cells[0].overrides)["SOLVER.OPTIMIZER_NAME"] == "SGD"
+    # The experiment file's own options of that category speak the script's keys too.
+    path.write_text(path.read_text() + "  margin:\n    options:\n      - {SOLVER.MARGIN: 0.2}\n")
+    assert [dict(c.overrides)["SOLVER.MARGIN"] for c in plan(path) if c.category == "margin"] == [0.2]
+
+
+def test_a_script_key_misspelt_in_a_category_file_is_located_at_its_key_line(tmp_path: Path) -> None:
+    path, margin = _with_margin(tmp_path, MARGIN.replace("SOLVER.OPTIMIZER_NAME", "SOLVER.OPTIMIZER_NAM"))
+    err = error_of(path)
+    assert (err.path, err.line) == (str(margin), 5)
+    assert "unknown key 'SOLVER.OPTIMIZER_NAM'" in str(err) and "did you mean 'SOLVER.OPTIMIZER_NAME'" in str(err)
+    assert "model reid" in str(err)
+    # In the experiment file's own options: the line of that key there.
+    path, _ = _with_margin(tmp_path / "b")
+    path.write_text(path.read_text() + "  margin:\n    options:\n      - SOLVER.MARGIN: 0.2\n"
+                                       "        SOLVER.MARGN: 0.3\n")
+    err = error_of(path)
+    assert (err.path, err.line) == (str(path), line_of(path, "SOLVER.MARGN"))
+    assert "did you mean 'SOLVER.MARGIN'" in str(err)
+
+
+def test_a_script_key_on_a_built_in_model_of_the_same_matrix_names_that_model(tmp_path: Path) -> None:
+    path, margin = _with_margin(tmp_path, categories="  - name: small_cnn\n" + CATEGORIES)
+    done = _cli(path, "--matrix", cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert f"{margin}:4: options[0]: unknown YACS key 'SOLVER.MARGIN'" in done.stderr
+    assert "(model small_cnn trains with the built-in trainer)" in done.stderr

@@ -25,7 +25,7 @@ from hyperparameter_system.runner.outcome import Outcome, read_outcome
 from hyperparameter_system.runner.process import ChildProcess, stop_orphans
 from hyperparameter_system.store import HOST, Attempt, Store
 from hyperparameter_system.store.attempt_file import add_outcome, write_attempt_file
-from hyperparameter_system.store.launch_env import numbers_env
+from hyperparameter_system.store.launch_env import numbers_env, record_launch
 
 
 @dataclass
@@ -68,13 +68,16 @@ def launch(store: Store, cell: Cell, attempt: Attempt, slot: Slot, spec: ChildSp
     """Start the child of a claimed attempt; an unstartable command is a failed attempt."""
     store.update_attempt(attempt.id, command=spec.argv, log_path=str(spec.log_path),
                          wandb_run_id=spec.wandb_run_id, output_dir=str(spec.output_dir))
+    # What a reproduce command needs besides the argv, taken once: the store's launch_env
+    # row (the report reads it) and attempt.json (a rebuild restores that row from it).
+    env, cwd = numbers_env(spec.env, (name for name, _ in cell.env)), spec.cwd or os.getcwd()
+    record_launch(store, attempt.id, env, cwd)
     try:
         # The folder's own record of its cell and try: what rebuilds a lost store.
         write_attempt_file(spec.output_dir, dataclasses.asdict(cell), attempt.attempt, attempt.started_at or 0.0,
                            store.created_at.isoformat(), command=spec.argv, log_path=str(spec.log_path),
                            wandb_run_id=spec.wandb_run_id, session=attempt.session, overrides=attempt.overrides,
-                           launch_env=numbers_env(spec.env, (name for name, _ in cell.env)),
-                           cwd=spec.cwd or os.getcwd())
+                           launch_env=env, cwd=cwd)
         proc = ChildProcess(spec)
     except OSError as error:
         outcome = Outcome(status=Status.FAILED, exit_code=None, metric="",

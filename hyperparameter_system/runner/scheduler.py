@@ -10,7 +10,6 @@ one at a time as earlier ones finish.
 from __future__ import annotations
 
 import collections
-import os
 import signal
 import time
 import uuid
@@ -29,7 +28,6 @@ from hyperparameter_system.runner.outcome import Outcome
 from hyperparameter_system.runner.progress import PlainProgress, RunningView
 from hyperparameter_system.runner.retry import RetryPlan, RetryPolicy
 from hyperparameter_system.store import DEFAULT_LEASE_S, Attempt, Store, StoreError
-from hyperparameter_system.store.launch_env import numbers_env, record_launch
 
 EXIT_OK, EXIT_UNSUCCESSFUL, EXIT_INTERRUPTED = 0, 1, 130
 # Called with (cell, attempt id, all metrics records so far); True stops the cell
@@ -198,9 +196,6 @@ class Runner:
             self._after(cell, attempt, started, overrides, crashes)
             return
         self.active[slot.index] = started
-        # What a reproduce command needs besides the argv (the report prints it).
-        record_launch(self.store, attempt.id, numbers_env(spec.env, (name for name, _ in cell.env)),
-                      spec.cwd or os.getcwd())
         self.progress.event(f"start  {cell.run_name} [{slot.label}] attempt {attempt.attempt}")
 
     def _ready_retry(self) -> _Retry | None:
@@ -234,8 +229,10 @@ class Runner:
         self.progress.event(f"{out.status.value:<7} {cell.run_name} attempt {attempt.attempt}{value}")
         plan = None if self._stop_signal is not None else self.opt.policy.next(cell, out.status, crashes,
                                                                                overrides, out.exit_code)
-        if plan is None:
+        if plan is None or plan.final:
             self._done += 1
+            if plan is not None:  # a final decision with something to say (an OOM that cannot be halved)
+                self.progress.event(f"final  {cell.run_name}: {plan.reason}")
             return
         self.progress.event(f"retry  {cell.run_name} in {plan.delay_s:.0f}s: {plan.reason}")
         self.retries.append(_Retry(time.monotonic() + plan.delay_s, cell, attempt, plan, crashes))

@@ -106,6 +106,8 @@ def stop_groups(pgids: Iterable[int], grace_s: float) -> None:
     stopping ten costs no more than stopping one.
     """
     groups = {pgid for pgid in pgids if pgid != os.getpgrp() and signal_group(pgid, signal.SIGTERM)}
+    for pgid in groups:  # a frozen group (SIGSTOP, Ctrl-Z) handles SIGTERM only once it runs again
+        signal_group(pgid, signal.SIGCONT)
     deadline = time.monotonic() + grace_s
     while groups and time.monotonic() < deadline:
         time.sleep(0.05)

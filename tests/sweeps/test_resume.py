@@ -1,17 +1,27 @@
 """``--sweep-id`` after ``kill -9`` of the sweep process: numbering continues, no grid point repeats.
 
-The killed sweep leaves its running trial's child as an orphan; the resumed
-sweep stops it, records that trial as interrupted (``stopped``), offers its
-grid point again under the next number and never reruns a finished point.
+The killed sweep leaves its running trial's child as an orphan. Two cases,
+each made certain rather than left to timing:
+
+- the orphan is still running when the resumed sweep starts (it is frozen with
+  SIGSTOP before the sweep process is killed): the resume stops it, records
+  that trial ``stopped``, offers its grid point again under trial 5;
+- the orphan finished on its own first (the test waits for its result.json):
+  the finished result counts, so its trial is ``completed`` and there are 4.
+
+Either way every point is finished exactly once and nothing lingers.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -20,41 +30,70 @@ from sweep_helpers import REPO, sweep_rows, write_experiment
 POINTS = [0.001, 0.003, 0.01, 0.03]
 
 
-def _sweep_id(workdir) -> str:
-    rows = sweep_rows(workdir)
-    return rows[0]["sweep_id"] if rows else ""
+def _running_attempt(workdir: Path) -> tuple[int, Path] | None:
+    """(child pid, output folder) of the second trial's attempt once it has written an epoch."""
+    try:
+        conn = sqlite3.connect(f"{(workdir / 'out' / 'sweeptest' / 'results.sqlite').as_uri()}?mode=ro", uri=True)
+        try:
+            rows = conn.execute("SELECT status, child_pid, output_dir FROM attempts ORDER BY id").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:  # the store may not exist yet
+        return None
+    if len(rows) < 2 or rows[0][0] != "completed" or not rows[1][1] or not rows[1][2]:
+        return None
+    folder = Path(rows[1][2])
+    metrics = folder / "metrics.jsonl"
+    return (int(rows[1][1]), folder) if metrics.exists() and metrics.read_text().count("\n") >= 1 else None
+
+
+def _wait(predicate, what: str, timeout: float = 120.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 @pytest.mark.slow
-def test_resume_after_kill_9_continues_numbering_and_never_repeats_a_finished_point(workdir):
-    write_experiment(workdir, epochs=4, epoch_s=0.3,
+@pytest.mark.parametrize("orphan", ["running", "finished"])
+def test_resume_after_kill_9_continues_numbering_and_never_repeats_a_finished_point(workdir, orphan):
+    write_experiment(workdir, epochs=3, epoch_s=0.3,
                      sweep={"method": "grid", "parameters": {"SOLVER.BASE_LR": POINTS}})
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     base = [sys.executable, "-m", "hyperparameter_system.experiment_runner", "--sweep", "--models", "curves",
             "--categories", "optimizer", "--backend", "local"]
     proc = subprocess.Popen(base, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # kill once trial 1 finished and trial 2 is running
-        try:
-            rows = sweep_rows(workdir)
-        except Exception:  # noqa: BLE001 - the store may not exist yet
-            rows = []
-        if len(rows) >= 2 and rows[0]["status"] == "completed" and rows[1]["history"]:
-            break
-        time.sleep(0.1)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    try:
+        child, folder = _wait(lambda: _running_attempt(workdir), "trial 1 finished and trial 2 running")
+        if orphan == "running":
+            os.killpg(child, signal.SIGSTOP)  # it cannot finish before the resume: SIGCONT only comes from there
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
     before = sweep_rows(workdir)
     assert [r["status"] for r in before] == ["completed", "running"]
+    if orphan == "running":
+        assert not (folder / "result.json").exists()
+    else:
+        _wait(lambda: (folder / "result.json").exists(), "the orphan's result.json")
 
-    done = subprocess.run([*base, "--sweep-id", _sweep_id(workdir)], cwd=workdir, env=env, capture_output=True,
-                          text=True, timeout=180)
+    done = subprocess.run([*base, "--sweep-id", before[0]["sweep_id"]], cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr
     rows = sweep_rows(workdir)
-    assert [r["trial"] for r in rows] == [1, 2, 3, 4, 5]  # numbering continued after the crash
-    assert rows[1]["status"] == "stopped"  # the interrupted trial, settled on resume
+    if orphan == "running":
+        assert [r["trial"] for r in rows] == [1, 2, 3, 4, 5]  # numbering continued after the crash
+        assert rows[1]["status"] == "stopped"  # the interrupted trial, settled on resume
+        assert json.loads((folder / "result.json").read_text())["status"] == "stopped"  # it heard SIGTERM
+    else:
+        assert [r["trial"] for r in rows] == [1, 2, 3, 4]  # the finished orphan's result counts
+        assert rows[1]["status"] == "completed"
     finished = [r["params"]["SOLVER.BASE_LR"] for r in rows if r["status"] == "completed"]
-    assert sorted(finished) == POINTS  # every point exactly once: none repeated, the interrupted one rerun
+    assert sorted(finished) == POINTS  # every point exactly once: none repeated, an interrupted one rerun
     assert rows[0]["params"]["SOLVER.BASE_LR"] not in [r["params"]["SOLVER.BASE_LR"] for r in rows[2:]]
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert str(workdir) not in ps  # the orphaned child was stopped, nothing lingers

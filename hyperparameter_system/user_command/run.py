@@ -12,7 +12,8 @@ disabled mode.
 
 The command stays in the wrapper's process group, so the runner's group-wide
 SIGTERM and SIGKILL reach it as they reach a built-in trainer; a stop signal sent
-to the wrapper alone is passed on to it.
+to the wrapper alone is passed on to it, one sent to the group is not (the
+command has it already; :mod:`.group_probe` tells the two apart).
 
     python -m hyperparameter_system.user_command --patterns JSON [--wandb runner|script|off]
         [--config PATH] -- COMMAND [ARG ...]
@@ -37,6 +38,7 @@ from hyperparameter_system import child_contract as cc
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.child_output import PatternParser, last_meaningful_line, last_output_line, signal_death
 from hyperparameter_system.user_command import MODULE
+from hyperparameter_system.user_command.group_probe import GroupProbe
 
 WANDB_CHOICES = ("runner", "script", "off")
 TAIL_LINES = 200  # output lines kept for the error text
@@ -62,14 +64,15 @@ class CommandRun:
         self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self.stop_signal: str | None = None
         self.proc: subprocess.Popen[bytes] | None = None
+        self.probe: GroupProbe | None = None
         self.sinks: list[Any] = [lambda record: cc.append_jsonl(out / cc.METRICS_FILE, record)]
         self.started = time.monotonic()
 
     def on_signal(self, signum: int, _frame: Any) -> None:
-        """Remember the stop and pass the first one on (a group-wide signal reached the command already)."""
+        """Remember the stop; pass the first one on unless it was sent to the group (the command has it)."""
         if self.stop_signal is None:
             self.stop_signal = signal.Signals(signum).name
-            if self.proc is not None:
+            if self.proc is not None and not (self.probe is not None and self.probe.group_got(signum)):
                 _send(self.proc.pid, signum)
 
     def start(self, wandb_logging: str) -> None:
@@ -82,6 +85,7 @@ class CommandRun:
         env = dict(os.environ)
         if wandb_logging != "script":
             env["WANDB_MODE"] = "disabled"
+        self.probe = GroupProbe()  # before the pipe exists, so it holds none of it
         self.proc = subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, close_fds=True)
         if self.stop_signal is not None:  # a stop arrived while it was being started
@@ -207,6 +211,8 @@ def main(args: Sequence[str] | None = None) -> int:
 
 
 def _finish(run: CommandRun, status: Status, error: str | None, ns: argparse.Namespace, tracking: Any) -> int:
+    if run.probe is not None:
+        run.probe.close()
     code = EXIT_BY_STATUS.get(status, cc.EXIT_FAILED)
     info = tracking.info if tracking is not None else (None, None)
     cc.write_json_atomic(run.out / cc.RESULT_FILE, run.result(status, error, ns.config, info))

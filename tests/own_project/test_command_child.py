@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from hyperparameter_system import child_contract as cc
@@ -151,6 +152,42 @@ def test_the_command_shares_the_wrappers_group_and_a_stop_reaches_it(tmp_path: P
     assert wrapper.returncode == cc.EXIT_STOPPED and "script got SIGTERM" in output
     result = cc.read_result(out / cc.RESULT_FILE)
     assert result is not None and result.status.value == "stopped" and result.error == "stopped by SIGTERM"
+
+
+COUNTER = r'''
+import signal, sys, time
+got = []
+signal.signal(signal.SIGTERM, lambda *_: got.append(1))
+open(sys.argv[1], "w").write("ready")
+while not got:
+    time.sleep(0.01)
+time.sleep(1.0)  # room for a second SIGTERM to arrive
+open(sys.argv[1], "w").write(str(len(got)))
+print("mAP: 10.0%", flush=True)
+'''
+
+
+@pytest.mark.parametrize("sent_to", ["group", "wrapper"])
+def test_a_stop_reaches_the_command_exactly_once(tmp_path: Path, sent_to: str) -> None:
+    (tmp_path / "count.py").write_text(COUNTER)
+    counts, out = tmp_path / "counts", tmp_path / "out"
+    env = {**os.environ, cc.ENV_OUTPUT_DIR: str(out), "WANDB_MODE": "disabled"}
+    argv = [sys.executable, "-I", "-m", MODULE, "--patterns", json.dumps(dict(PATTERNS[:1])), "--wandb", "off",
+            "--", sys.executable, str(tmp_path / "count.py"), str(counts)]
+    wrapper = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                               start_new_session=True)  # as the runner starts every child
+    try:
+        _wait(lambda: counts.exists() and counts.read_text() == "ready", "the command to start")
+        if sent_to == "group":
+            os.killpg(wrapper.pid, signal.SIGTERM)  # what the runner does to stop a cell
+        else:
+            os.kill(wrapper.pid, signal.SIGTERM)  # by hand, to the wrapper alone: passed on
+        wrapper.wait(timeout=60)
+    finally:
+        if wrapper.poll() is None:
+            os.killpg(wrapper.pid, signal.SIGKILL)
+    assert counts.read_text() == "1"
+    assert wrapper.returncode == cc.EXIT_STOPPED
 
 
 def test_wandb_is_not_imported_unless_the_wrapper_makes_the_run(tmp_path: Path) -> None:

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 BASELINE = "baseline"  # the category name of a model's baseline cell
+# hpsys's own keys of the batch size and gradient accumulation (the OOM retry's);
+# a model with its own schema has them under the names its key_map gives.
+BATCH_KEY = "DATALOADER.BATCH_SIZE"
+ACCUM_KEY = "SOLVER.GRAD_ACCUM"
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,13 @@ class Cell:
         env: ``(name, jinja2 template)`` pairs of extra environment for a user command.
         wandb_logging: Who makes the W&B run of a user command: ``runner``,
             ``script`` or ``off`` (the built-in trainer logs itself).
+        batch_key: The key of the batch size in the config the child reads
+            (``DATALOADER.BATCH_SIZE``, or the script's name for it); "" when
+            an out-of-memory retry cannot halve it (``batch_note`` says why).
+        accum_key: The key of gradient accumulation, likewise.
+        batch_size: The batch size this cell trains with, as planned.
+        grad_accum: The gradient accumulation steps this cell trains with, as planned.
+        batch_note: Why the batch cannot be halved ("" when it can).
     """
 
     cell_id: str
@@ -56,6 +67,11 @@ class Cell:
     cwd: str = ""
     env: tuple[tuple[str, str], ...] = ()
     wandb_logging: str = "runner"
+    batch_key: str = ""
+    accum_key: str = ""
+    batch_size: int = 0
+    grad_accum: int = 1
+    batch_note: str = ""
 
     @property
     def is_baseline(self) -> bool:

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 from yacs.config import CfgNode
 
 from hyperparameter_system.atomic import write_text_atomic
-from hyperparameter_system.cell import BASELINE, Cell
+from hyperparameter_system.cell import ACCUM_KEY, BASELINE, BATCH_KEY, Cell
 from hyperparameter_system.config.yacs_keys import set_key
 from hyperparameter_system.errors import ConfigError, HpsysError
 from hyperparameter_system.matrix_context import MatrixContext, ModelPlan, Option, canonical_json
@@ -86,12 +86,38 @@ def _draft(ctx: MatrixContext, plan: ModelPlan, cat: Any, option: Any, now: date
     """Config, id and names of one cell (names are made unique in :func:`_finish`)."""
     category = BASELINE if cat is None else cat.name
     value = None if cat is None else option.value
-    _, overrides, cell_id = _identify(ctx, plan, cat, option)
+    cfg, overrides, cell_id = _identify(ctx, plan, cat, option)
     prefix = BASELINE_PREFIX if cat is None else cat.prefix
     label = BASELINE_LABEL if cat is None else option.label
     run_name = ctx.run_name(plan, category, prefix, label, now)
     return {"plan": plan, "category": category, "option": value, "label": label, "cell_id": cell_id,
-            "run_name": run_name, "overrides": tuple(overrides)}
+            "run_name": run_name, "overrides": tuple(overrides), "batch": _batch_fields(plan, cfg)}
+
+
+def _batch_fields(plan: ModelPlan, cfg: CfgNode) -> dict[str, Any]:
+    """What an out-of-memory retry halves: the keys in the child's config and this cell's values.
+
+    A model with its own schema needs both keys passed through key_map as
+    they are; halving the batch without the accumulation would change the
+    effective batch, so then there is no halving, and the note says why.
+    """
+    keys = [(BATCH_KEY, ""), (ACCUM_KEY, "")] if plan.script is None else \
+        [plan.script.plain_target(key) for key in (BATCH_KEY, ACCUM_KEY)]
+    notes = [why for _, why in keys if why]
+    values = [_value(cfg, key) for key, _ in keys] if not notes else []
+    notes += [f"{key} is {value!r}, not a whole number" for (key, _), value in zip(keys, values)
+              if not isinstance(value, int) or isinstance(value, bool)]
+    if notes:
+        return {"batch_note": f"model {plan.entry.name}: {'; '.join(notes)}; no batch halving (map "
+                              f"{BATCH_KEY} and {ACCUM_KEY} in key_map to keep the effective batch)"}
+    return {"batch_key": keys[0][0], "accum_key": keys[1][0], "batch_size": values[0], "grad_accum": values[1]}
+
+
+def _value(cfg: CfgNode, key: str) -> Any:
+    node: Any = cfg
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
 
 
 def _identify(ctx: MatrixContext, plan: ModelPlan, cat: Any, option: Option | None
@@ -141,7 +167,7 @@ def _finish(ctx: MatrixContext, drafts: list[dict[str, Any]]) -> list[Cell]:
             config_path=str(ctx.config_dir / plan.folder / f"{draft['run_name']}.yaml"),
             overrides=draft["overrides"], command=plan.entry.command,
             metric_patterns=tuple(plan.entry.metric_patterns), cwd=plan.entry.cwd, env=plan.entry.env,
-            wandb_logging=plan.entry.wandb))
+            wandb_logging=plan.entry.wandb, **draft["batch"]))
     return cells
 
 

@@ -68,6 +68,23 @@ class ScriptPlan:
             return [(target, self._check(target, value))]
         return [(name, self._check(name, self._render(key, name, value))) for name, _ in target]
 
+    def plain_target(self, key: str) -> tuple[str, str]:
+        """The script's key that takes hpsys ``key``'s value as it is, or ``("", why there is none)``.
+
+        The OOM retry halves a batch through it: a template or a dropped key
+        cannot carry a new value.
+        """
+        if key not in self.key_map:
+            if key in self.schema.leaves:
+                return key, ""
+            return "", f"its schema {self.schema.source} has no {key} and key_map does not map it"
+        target = self.key_map[key]
+        if target is None:
+            return "", f"key_map drops {key} (null)"
+        if isinstance(target, str):
+            return target, ""
+        return "", f"key_map reshapes {key} through a template"
+
     def _check(self, name: str, value: Any) -> Any:
         try:
             return self.schema.check(name, value)

@@ -6,7 +6,11 @@
   ``backoff_s * 2**k`` before each, because crashes are often transient (a full
   disk, a flaky data mount, a busy GPU).
 - ``oom``: try again with half the batch size and twice the gradient
-  accumulation (the same effective batch), until ``min_batch_size``.
+  accumulation (the same effective batch), until ``min_batch_size``. The keys
+  and the planned values come from the cell (``Cell.batch_key`` ...): for a
+  model with its own schema they are the script's names, through its key_map;
+  where the planner found no way to halve (a key mapped to null), the
+  decision is final and says why.
 - ``nonfinite``, ``timeout``, ``stopped``: final; repeating would diverge, hang or
   ignore the user's Ctrl-C again.
 """
@@ -14,23 +18,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.child_contract import EXIT_CONFIG, Status
 
-BATCH_KEY = "DATALOADER.BATCH_SIZE"
-ACCUM_KEY = "SOLVER.GRAD_ACCUM"
-
 
 @dataclass(frozen=True)
 class RetryPlan:
-    """The next attempt: its extra YACS overrides and how long to wait first."""
+    """The next attempt: its extra YACS overrides and how long to wait first.
+
+    ``final`` marks a decision not to retry that has something to say
+    (``reason``); a plain final decision is None.
+    """
 
     overrides: tuple[tuple[str, Any], ...]
     delay_s: float
     reason: str
+    final: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,36 +65,20 @@ class RetryPolicy:
         return None
 
     def _halve(self, cell: Cell, overrides: Sequence[tuple[str, Any]]) -> RetryPlan | None:
+        if not cell.batch_key:
+            return RetryPlan((), 0.0, f"out of memory, not retried: {cell.batch_note or 'no batch key planned'}",
+                             final=True)
         batch, accum = current_batch(cell, overrides)
         if batch <= self.min_batch_size:
             return None
         new_batch = max(self.min_batch_size, batch // 2)
         new_accum = max(1, round(accum * batch / new_batch))
-        plan = ((BATCH_KEY, new_batch), (ACCUM_KEY, new_accum))
-        return RetryPlan(plan, 0.0, f"out of memory at batch {batch}: batch {new_batch} x accum {new_accum}")
+        plan = ((cell.batch_key, new_batch), (cell.accum_key, new_accum))
+        return RetryPlan(plan, 0.0, f"out of memory at {cell.batch_key} {batch}: {cell.batch_key} {new_batch} x "
+                                    f"{cell.accum_key} {new_accum}")
 
 
 def current_batch(cell: Cell, overrides: Sequence[tuple[str, Any]]) -> tuple[int, int]:
-    """Batch size and accumulation the attempt used: retry overrides, then the
-    cell's overrides, then its rendered config, then the YACS defaults (64, 1)."""
-    values: dict[str, Any] = {BATCH_KEY: 64, ACCUM_KEY: 1}
-    values.update(_from_config(cell.config_path))
-    values.update({k: v for k, v in cell.overrides if k in values})
-    values.update({k: v for k, v in overrides if k in values})
-    return int(values[BATCH_KEY]), int(values[ACCUM_KEY])
-
-
-def _from_config(path: str) -> dict[str, Any]:
-    import yaml
-
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return {}
-    found: dict[str, Any] = {}
-    for key in (BATCH_KEY, ACCUM_KEY):
-        section, name = key.split(".")
-        value = (data.get(section) or {}).get(name) if isinstance(data, dict) else None
-        if value is not None:
-            found[key] = value
-    return found
+    """Batch size and accumulation the attempt used: its retry overrides, else the planned values."""
+    values = dict(overrides)
+    return int(values.get(cell.batch_key, cell.batch_size)), int(values.get(cell.accum_key, cell.grad_accum))

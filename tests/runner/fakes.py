@@ -33,7 +33,8 @@ def make_cell(tmp: Path, name: str, fake: dict[str, Any] | None = None, *, batch
     return Cell(cell_id=f"cell-{name}", experiment="exp", model=model, category="optimizer",
                 option={"name": name}, option_label=name, run_name=f"opt_{name}_2601010000",
                 project=model, group="optimizer", tags=("optimizer",), config_path=str(config),
-                overrides=overrides, command=COMMAND, metric_patterns=())
+                overrides=overrides, command=COMMAND, metric_patterns=(), batch_key="DATALOADER.BATCH_SIZE",
+                accum_key="SOLVER.GRAD_ACCUM", batch_size=batch)
 
 
 def save_cells(cells: list[Cell], path: Path) -> None:

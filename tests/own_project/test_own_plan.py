@@ -320,3 +320,13 @@ def test_a_script_key_on_a_built_in_model_of_the_same_matrix_names_that_model(tm
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert f"{margin}:4: options[0]: unknown YACS key 'SOLVER.MARGIN'" in done.stderr
     assert "(model small_cnn trains with the built-in trainer)" in done.stderr
+
+
+def test_cells_carry_what_an_out_of_memory_retry_halves_in_the_childs_own_keys(tmp_path: Path) -> None:
+    categories = "  - name: small_cnn\n" + CATEGORIES + "  batch_size:\n    options: [32]\n"
+    cells = {(c.model, c.category): c for c in plan(write_experiment(tmp_path, categories=categories))}
+    built_in = cells[("small_cnn", "batch_size")]
+    assert (built_in.batch_key, built_in.batch_size, built_in.accum_key, built_in.grad_accum) == \
+        ("DATALOADER.BATCH_SIZE", 32, "SOLVER.GRAD_ACCUM", 1)
+    reid = cells[("reid", "batch_size")]  # the project has no accumulation setting: halving would change the result
+    assert reid.batch_key == "" and "has no SOLVER.GRAD_ACCUM and key_map does not map it" in reid.batch_note

@@ -67,9 +67,8 @@ def build_argv(cell: Cell, output_dir: Path, retry_overrides: Sequence[tuple[str
                 "OUTPUT_DIR", str(output_dir), *flat_overrides(retry_overrides)]
     overrides = flat_overrides((*cell.overrides, *retry_overrides))
     argv = _render_command(cell.command, template_variables(cell, output_dir, overrides), overrides)
-    if not cell.metric_patterns:
-        return argv  # a command that writes result.json and metrics.jsonl itself
-    # The wrapper reads the metrics off the command's output into the contract files (and W&B).
+    # The wrapper reads the metrics off the command's output into the contract files, or follows
+    # the files a command without metric_patterns writes itself; either way it makes the W&B run.
     return wrapper_argv(argv, patterns=cell.metric_patterns, wandb_logging=cell.wandb_logging,
                         config_path=cell.config_path)
 

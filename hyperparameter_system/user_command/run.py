@@ -4,7 +4,9 @@ A script that knows nothing of hpsys (reid-strong-baseline's ``tools/train.py``,
 a ``./run_b3.sh``) prints its metrics; this wrapper runs it as its own child,
 copies its output to the cell's log as it comes, reads ``metric_patterns`` line
 by line, appends each evaluation to ``metrics.jsonl`` and writes ``result.json``,
-so the runner reads every cell through one contract. With ``--wandb runner`` it
+so the runner reads every cell through one contract. Without patterns the
+script writes those files itself; the wrapper passes its output and exit
+through and only follows its ``metrics.jsonl``. With ``--wandb runner`` it
 also makes the cell's W&B run (the same project, name, group, tags and config a
 built-in cell gets) and logs each evaluation as it appears; W&B trouble never
 fails the cell, and wandb is not even imported for ``script``, ``off`` or a
@@ -15,7 +17,7 @@ SIGTERM and SIGKILL reach it as they reach a built-in trainer; a stop signal sen
 to the wrapper alone is passed on to it, one sent to the group is not (the
 command has it already; :mod:`.group_probe` tells the two apart).
 
-    python -m hyperparameter_system.user_command --patterns JSON [--wandb runner|script|off]
+    python -m hyperparameter_system.user_command [--patterns JSON] [--wandb runner|script|off]
         [--config PATH] -- COMMAND [ARG ...]
 """
 
@@ -43,6 +45,7 @@ from hyperparameter_system.user_command.group_probe import GroupProbe
 WANDB_CHOICES = ("runner", "script", "off")
 TAIL_LINES = 200  # output lines kept for the error text
 DRAIN_S = 2.0  # after the command exited, how long its leftovers may hold the pipe open
+FOLLOW_S = 1.0  # how often the script's own metrics.jsonl is read for W&B (no patterns)
 _MAX_PARTIAL = 1 << 20  # an unterminated line (progress bars redraw with \r) is cut here
 EXIT_BY_STATUS = {status: code for code, status in reversed(list(cc.STATUS_BY_EXIT_CODE.items()))}
 
@@ -55,7 +58,7 @@ class CommandRun:
         self.argv, self.out = argv, out
         self.parser = PatternParser(patterns)
         names = [name for name, _ in patterns]
-        self.metric = metric if metric in names else names[0]
+        self.metric = metric if metric in names or not names else names[0]
         self.goal = goal
         self.best: float | None = None
         self.best_epoch: int | None = None
@@ -65,7 +68,9 @@ class CommandRun:
         self.stop_signal: str | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.probe: GroupProbe | None = None
-        self.sinks: list[Any] = [lambda record: cc.append_jsonl(out / cc.METRICS_FILE, record)]
+        # With patterns the evaluations are the wrapper's to write; without, the script writes them.
+        self.sinks: list[Any] = [lambda record: cc.append_jsonl(out / cc.METRICS_FILE, record)] if patterns else []
+        self.followed = 0  # lines of the script's own metrics.jsonl passed to the sinks (no patterns)
         self.started = time.monotonic()
 
     def on_signal(self, signum: int, _frame: Any) -> None:
@@ -94,8 +99,11 @@ class CommandRun:
     def follow(self) -> int:
         """Tee and parse the output until the command ended; returns its exit code."""
         assert self.proc is not None and self.proc.stdout is not None
-        fd, partial, ended_at = self.proc.stdout.fileno(), b"", None
+        fd, partial, ended_at, followed_at = self.proc.stdout.fileno(), b"", None, time.monotonic()
         while True:
+            if time.monotonic() - followed_at >= FOLLOW_S:
+                followed_at = time.monotonic()
+                self.follow_script_metrics()
             ready, _, _ = select.select([fd], [], [], 0.2)
             chunk = os.read(fd, 1 << 16) if ready else None
             if chunk == b"":
@@ -117,6 +125,17 @@ class CommandRun:
         for record in self.parser.flush():
             self.evaluation(record)
         return self.proc.wait()
+
+    def follow_script_metrics(self) -> None:
+        """Without patterns: pass lines the script appended to its own metrics.jsonl to the sinks
+        (through the validating reader; a bad line ends what is read, as for the runner)."""
+        if self.parser.patterns or not self.sinks:
+            return
+        records = cc.read_metrics(self.out / cc.METRICS_FILE).records
+        for record in records[self.followed:]:
+            for sink in self.sinks:
+                sink(record)
+        self.followed = max(self.followed, len(records))
 
     def take_line(self, line: str) -> None:
         self.tail.append(line)
@@ -172,15 +191,16 @@ def _send(pid: int, signum: int) -> None:
 
 def parse_args(args: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.splitlines()[0])
-    parser.add_argument("--patterns", required=True, help="metric_patterns as a JSON object: name -> regex")
+    parser.add_argument("--patterns", default="{}",
+                        help="metric_patterns as a JSON object: name -> regex ({}: the script writes the files)")
     parser.add_argument("--wandb", choices=WANDB_CHOICES, default="runner", help="who makes the W&B run")
     parser.add_argument("--config", default="", help="the cell's rendered config (the W&B run config)")
     parser.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND [ARG ...]")
     ns = parser.parse_args(args)
     ns.argv = ns.argv[1:] if ns.argv[:1] == ["--"] else ns.argv
     patterns = json.loads(ns.patterns)
-    if not ns.argv or not isinstance(patterns, dict) or not patterns:
-        parser.error("a command after -- and at least one metric pattern are required")
+    if not ns.argv or not isinstance(patterns, dict):
+        parser.error("a command after -- is required, and --patterns must be a JSON object")
     ns.patterns = [(str(k), str(v)) for k, v in patterns.items()]
     return ns
 
@@ -190,7 +210,8 @@ def main(args: Sequence[str] | None = None) -> int:
     ns = parse_args(args)
     out = Path(os.environ.get(cc.ENV_OUTPUT_DIR) or ".")
     out.mkdir(parents=True, exist_ok=True)
-    (out / cc.METRICS_FILE).write_text("", encoding="utf-8")  # this attempt's evaluations only
+    if ns.patterns:
+        (out / cc.METRICS_FILE).write_text("", encoding="utf-8")  # this attempt's evaluations only
     run = CommandRun(ns.argv, ns.patterns, out, os.environ.get(cc.ENV_METRIC, ""),
                      os.environ.get(cc.ENV_GOAL) or "maximize")
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -206,8 +227,33 @@ def main(args: Sequence[str] | None = None) -> int:
         tracking = start_tracking(ns.config, out)
         if tracking is not None:
             run.sinks.append(tracking.log_evaluation)
-    status, error = run.outcome(run.follow())
+    exit_code = run.follow()
+    if not ns.patterns:
+        return _pass_through(run, exit_code, tracking)
+    status, error = run.outcome(exit_code)
     return _finish(run, status, error, ns, tracking)
+
+
+def _pass_through(run: CommandRun, exit_code: int, tracking: Any) -> int:
+    """A script that writes the contract files itself: its result stands, its exit is the wrapper's."""
+    if run.probe is not None:
+        run.probe.close()
+    if tracking is not None:
+        run.follow_script_metrics()
+        result = cc.read_result(run.out / cc.RESULT_FILE)
+        summary: dict[str, Any] = {"status": result.status.value if result else "failed"}
+        if result is not None and result.best_metric is not None:
+            summary.update({f"best/{result.metric}": result.best_metric, "best_epoch": result.best_epoch})
+        tracking.finish(summary, exit_code=exit_code)
+        if result is not None and tracking.info[0] and not result.wandb_run_dir:  # where the cell's run is
+            run_dir, run_id = tracking.info
+            payload = {**result.to_dict(), "wandb_run_dir": run_dir, "wandb_run_id": result.wandb_run_id or run_id}
+            cc.write_json_atomic(run.out / cc.RESULT_FILE, payload)
+    if exit_code < 0:  # killed by a signal: die by the same one, so the runner reads the same death
+        signal.signal(-exit_code, signal.SIG_DFL)
+        os.kill(os.getpid(), -exit_code)
+        return 128 - exit_code  # a signal whose default is not to end a process
+    return exit_code
 
 
 def _finish(run: CommandRun, status: Status, error: str | None, ns: argparse.Namespace, tracking: Any) -> int:

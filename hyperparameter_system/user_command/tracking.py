@@ -34,7 +34,8 @@ class ScriptRun(WandbRun):
 
     def log_evaluation(self, record: dict[str, Any]) -> None:
         if self.active:
-            self._guard("log", lambda: self.run.log(dict(record), step=int(record["epoch"])))
+            step = record.get("epoch")  # a script's own metrics.jsonl line may lack it
+            self._guard("log", lambda: self.run.log(dict(record), step=step if isinstance(step, int) else None))
 
 
 def read_config(config_path: str) -> dict[str, Any]:

@@ -230,4 +230,30 @@ def test_build_argv_wraps_a_command_with_metric_patterns_and_keeps_its_argv(tmp_
     assert argv[:4] == [sys.executable, "-I", "-m", MODULE] and argv[-5:] == ["--", *user]
     assert argv[argv.index("--wandb") + 1] == "script" and json.loads(argv[argv.index("--patterns") + 1]) == dict(
         PATTERNS)
-    assert build_argv(dataclasses.replace(cell, metric_patterns=()), tmp_path / "o") == user
+    bare = build_argv(dataclasses.replace(cell, metric_patterns=()), tmp_path / "o")  # wrapped all the same
+    assert bare[:4] == argv[:4] and bare[-5:] == ["--", *user] and json.loads(bare[bare.index("--patterns") + 1]) == {}
+
+
+OWN_FILES = r'''
+import json, os, pathlib
+out = pathlib.Path(os.environ["HPS_OUTPUT_DIR"])
+print("script sees WANDB_MODE", os.environ.get("WANDB_MODE"), flush=True)
+for epoch, value in ((1, 0.25), (2, 0.5)):
+    with open(out / "metrics.jsonl", "a") as handle:
+        handle.write(json.dumps({"epoch": epoch, "val/acc": value}) + "\n")
+(out / "result.json").write_text(json.dumps({"status": "completed", "metric": "val/acc", "goal": "maximize",
+    "best_metric": 0.5, "best_epoch": 2, "final_metrics": {"val/acc": 0.5}, "epochs_run": 2}))
+'''
+
+
+def test_a_command_without_metric_patterns_gets_its_wandb_run_from_its_own_metrics(tmp_path: Path) -> None:
+    (tmp_path / "own.py").write_text(OWN_FILES)
+    cell = _cell(tmp_path, "own", metric_patterns=(), command=(sys.executable, str(tmp_path / "own.py")))
+    with _run(tmp_path, [cell], "offline") as store:
+        [attempt] = store.attempts(cell.cell_id)
+        assert attempt.status == "completed" and attempt.best_metric == 0.5 and attempt.epochs_run == 2
+        assert "script sees WANDB_MODE disabled" in Path(attempt.log_path or "").read_text()  # output passed through
+    run = wait_for_offline_run(attempt.wandb_run_dir or "", timeout_s=60)
+    assert run.finished and (run.project, run.name, run.group) == (cell.project, cell.run_name, cell.group)
+    assert [(h["_step"], h["val/acc"]) for h in run.history] == [(1, 0.25), (2, 0.5)]
+    assert run.summary["best/val/acc"] == 0.5 and run.summary["status"] == "completed"

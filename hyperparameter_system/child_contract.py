@@ -8,9 +8,11 @@ statuses and exit codes here means the two can never drift apart.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import stat
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -135,6 +137,7 @@ RESULT_KEYS = (
 
 MAX_RESULT_BYTES = 1 << 20  # a result.json is a few hundred bytes; more is junk
 MAX_METRICS_LINE_BYTES = 1 << 16  # one evaluation's metrics
+MAX_METRICS_BYTES = 64 << 20  # a metrics.jsonl: ~100,000 evaluations; more is junk
 MAX_TEXT_CHARS = 2000  # error texts and names are cut here
 _MAX_INT = 2**53  # counts beyond this are junk (and overflow SQLite's INTEGER)
 
@@ -166,6 +169,7 @@ class ChildResult:
     wandb_run_id: str | None = None
     error: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    nonfinite: str | None = None  # "best_metric is nan": a metric the child wrote as NaN or infinite
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON the store keeps: the checked keys, then the extra ones."""
@@ -175,7 +179,7 @@ class ChildResult:
         return {**self.extra, **known}
 
 
-@dataclass(frozen=True)
+@dataclass
 class MetricsLog:
     """The readable evaluations of a metrics.jsonl, and what stopped the reading, if anything.
 
@@ -186,6 +190,48 @@ class MetricsLog:
 
     records: list[dict[str, Any]] = field(default_factory=list)
     problem: str | None = None
+    end: int = 0  # byte offset after the last whole line read: where a follower reads on
+    lines: int = 0  # whole lines read up to ``end``
+
+
+def read_child_file(path: str | os.PathLike[str], limit: int, *, start: int = 0,
+                    tail: bool = False) -> bytes | None:
+    """At most ``limit`` bytes of a file a child left (from ``start``, or its last ones with ``tail``).
+
+    None when there is no file. A child may leave anything under a file's name:
+    a FIFO (an open() that never returns), a link to ``/dev/zero`` (a read that
+    never ends) or a device, so the file is opened without following a link and
+    without blocking, and only a regular file is read.
+
+    Raises:
+        ChildFileError: naming the path: not a regular file, or unreadable.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise ChildFileError(f"{path}: a symbolic link, not a regular file") from None
+        raise ChildFileError(f"{path}: cannot read: {error.strerror or error}") from None
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise ChildFileError(f"{path}: not a regular file ({_file_kind(mode)})")
+            if tail:
+                start = max(0, handle.seek(0, os.SEEK_END) - limit)
+            handle.seek(start)
+            return handle.read(limit)
+        except OSError as error:
+            raise ChildFileError(f"{path}: cannot read: {error.strerror or error}") from None
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "not a plain file")
 
 
 def read_result(path: str | os.PathLike[str]) -> ChildResult | None:
@@ -196,13 +242,9 @@ def read_result(path: str | os.PathLike[str]) -> ChildResult | None:
             big, or any key has the wrong type or value.
     """
     target = Path(path)
-    try:
-        with open(target, "rb") as handle:
-            raw = handle.read(MAX_RESULT_BYTES + 1)
-    except FileNotFoundError:
+    raw = read_child_file(target, MAX_RESULT_BYTES + 1)
+    if raw is None:
         return None
-    except OSError as error:
-        raise ChildFileError(f"{target}: cannot read: {error.strerror or error}") from None
     if len(raw) > MAX_RESULT_BYTES:
         raise ChildFileError(f"{target}: larger than {MAX_RESULT_BYTES} bytes")
     try:
@@ -231,31 +273,78 @@ def check_result(data: Any, source: str) -> ChildResult:
         except ValueError as error:
             raise ChildFileError(f"{source}: {key}: {error}") from None
     extra = {k: v for k, v in data.items() if k not in _RESULT_CHECKS}
-    return ChildResult(**values, extra=extra)
+    return ChildResult(**values, extra=extra, nonfinite=_nonfinite_metric(data))
 
 
-def read_metrics(path: str | os.PathLike[str]) -> MetricsLog:
-    """Read metrics.jsonl: every well-formed evaluation up to the first bad line."""
+def _nonfinite_metric(data: dict[str, Any]) -> str | None:
+    """``best_metric is nan``: the first metric a (checked) result holds as NaN or infinite."""
+    finals = data.get("final_metrics") or {}
+    for key, value in [("best_metric", data.get("best_metric")), *finals.items()]:
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{_text(key)} is {value}"
+    return None
+
+
+def nonfinite_in(records: list[dict[str, Any]]) -> str | None:
+    """``metric val/acc is nan at evaluation 3``: the first metric in metrics lines that is NaN or infinite."""
+    for number, record in enumerate(records, start=1):
+        for key, value in record.items():
+            if key not in METRICS_LINE_KEYS and isinstance(value, float) and not math.isfinite(value):
+                return f"metric {key} is {value} at evaluation {record.get('epoch') or number}"
+    return None
+
+
+def read_metrics(path: str | os.PathLike[str], *, start: int = 0, lines: int = 0) -> MetricsLog:
+    """Read metrics.jsonl: every well-formed evaluation up to the first bad line.
+
+    A follower passes the ``end`` and ``lines`` of its last read to read only
+    what was appended since. At most :data:`MAX_METRICS_BYTES` are read in all,
+    and a line is rejected as soon as it outgrows :data:`MAX_METRICS_LINE_BYTES`.
+    """
     target = Path(path)
     try:
-        data = target.read_bytes()
-    except FileNotFoundError:
-        return MetricsLog()
-    except OSError as error:
-        return MetricsLog(problem=f"{target}: cannot read: {error.strerror or error}")
-    lines = data.split(b"\n")
-    records: list[dict[str, Any]] = []
-    for number, raw in enumerate(lines, start=1):
-        last = number == len(lines)  # no newline after it: torn, or still being written
-        if not raw.strip():
-            continue
-        try:
-            records.append(check_metrics_line(raw))
-        except ValueError as error:
-            if last:
-                break
-            return MetricsLog(records, f"{target}: line {number}: {error}")
-    return MetricsLog(records)
+        data = read_child_file(target, MAX_METRICS_BYTES + 1 - start, start=start) if start <= MAX_METRICS_BYTES \
+            else b""
+    except ChildFileError as error:
+        return MetricsLog(problem=str(error), end=start, lines=lines)
+    if data is None:
+        return MetricsLog(end=start, lines=lines)
+    log = MetricsLog(end=start, lines=lines)
+    position = 0
+    while position < len(data):
+        newline = data.find(b"\n", position, position + MAX_METRICS_LINE_BYTES + 1)
+        number = log.lines + 1
+        if newline < 0:  # no newline (yet): a torn line, or one still being written
+            if len(data) - position > MAX_METRICS_LINE_BYTES:
+                log.problem = f"{target}: line {number}: longer than {MAX_METRICS_LINE_BYTES} bytes"
+            elif start + len(data) > MAX_METRICS_BYTES:
+                log.problem = f"{target}: larger than {MAX_METRICS_BYTES} bytes"
+            else:
+                _take_last_line(log, data[position:], start + len(data))
+            return log
+        raw = data[position:newline]
+        if raw.strip():
+            try:
+                log.records.append(check_metrics_line(raw))
+            except ValueError as error:
+                log.problem = f"{target}: line {number}: {error}"
+                return log
+        position = newline + 1
+        log.end, log.lines = start + position, number
+    if start + len(data) > MAX_METRICS_BYTES:
+        log.problem = f"{target}: larger than {MAX_METRICS_BYTES} bytes"
+    return log
+
+
+def _take_last_line(log: MetricsLog, raw: bytes, end: int) -> None:
+    """A last line without its newline counts once it parses (a partial object never does)."""
+    try:
+        record = check_metrics_line(raw) if raw.strip() else None
+    except ValueError:
+        return
+    if record is not None:
+        log.records.append(record)
+        log.end = end  # its newline, when it comes, ends the same line
 
 
 def check_metrics_line(raw: bytes) -> dict[str, Any]:

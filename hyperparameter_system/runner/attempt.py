@@ -41,14 +41,20 @@ class ActiveAttempt:
     crashes: int = 0  # failed attempts of this cell before this one, in this run
     forced: Status | None = None  # a status the runner imposes (timeout, early_terminated)
     records: list[dict[str, Any]] = field(default_factory=list)
+    metrics_read: tuple[int, int] = (0, 0)  # metrics.jsonl's byte offset and line count read so far
 
     def follow_metrics(self, store: Store) -> list[dict[str, Any]]:
-        """Copy metrics lines written since the last call into the store; returns them."""
-        records = cc.read_metrics(self.spec.output_dir / cc.METRICS_FILE).records
-        new = records[len(self.records):]
+        """Copy metrics lines written since the last call into the store; returns them.
+
+        Reads on from where the last call stopped: a long run's file is never read whole each tick.
+        """
+        end, lines = self.metrics_read
+        log = cc.read_metrics(self.spec.output_dir / cc.METRICS_FILE, start=end, lines=lines)
+        self.metrics_read = (log.end, log.lines)
+        new = log.records
         if new:
             store.add_epochs(self.attempt.id, new, start_seq=len(self.records))
-            self.records = records
+            self.records = self.records + new
         return new
 
     def check_timeout(self, timeout_s: float) -> None:

@@ -22,6 +22,7 @@ from hyperparameter_system.child_output import LINE_CHARS, last_meaningful_line,
 
 ERROR_TAIL_LINES = 20
 ERROR_TAIL_BYTES = 1 << 18  # the end of a log, where the error is
+LOG_READ_BYTES = 1 << 28  # metric_patterns over a log read whole: a bound, not a size any log reaches
 
 
 @dataclass
@@ -64,6 +65,10 @@ def read_outcome(output_dir: Path, log_path: Path, exit_code: int | None, *, met
     metrics = cc.read_metrics(output_dir / cc.METRICS_FILE)
     problem = problem or metrics.problem
     status = forced or (Status.FAILED if problem else result.status if result else status_from_exit(exit_code))
+    nonfinite = (result.nonfinite if result else None) or cc.nonfinite_in(metrics.records)
+    if not (status.finished_ok and not forced and nonfinite):
+        nonfinite = None
+    status = Status.NONFINITE if nonfinite else status  # the README's rule, as for a command's parsed metrics
     out = Outcome(status=status, exit_code=exit_code, metric=metric, result=result, problem=problem)
     if result is not None:
         _from_result(out, result)
@@ -73,7 +78,7 @@ def read_outcome(output_dir: Path, log_path: Path, exit_code: int | None, *, met
         _from_history(out, metrics.records, goal)
     if not status.finished_ok:
         lines = _read_lines(log_path, tail_bytes=ERROR_TAIL_BYTES)
-        headline = (problem or (result.error if result else None) or signal_death(exit_code)
+        headline = (problem or nonfinite or (result.error if result else None) or signal_death(exit_code)
                     or last_meaningful_line(lines) or f"exited with code {exit_code}")
         out.error_tail = "\n".join([headline, *(line[:LINE_CHARS] for line in lines[-ERROR_TAIL_LINES:])])
     return out
@@ -125,12 +130,14 @@ def _finite(value: Any) -> float | None:
 
 
 def _read_lines(path: Path, tail_bytes: int | None = None) -> list[str]:
-    """The log's lines (only those in its last ``tail_bytes`` when given: logs can be huge)."""
+    """The log's lines (only those in its last ``tail_bytes`` when given: logs can be huge).
+
+    The child can replace its log with anything (a FIFO, a link to ``/dev/zero``):
+    it is read through the same guarded reader as its result files, and at most
+    :data:`LOG_READ_BYTES` of it.
+    """
     try:
-        with open(path, "rb") as handle:
-            if tail_bytes is not None:
-                handle.seek(max(0, handle.seek(0, os.SEEK_END) - tail_bytes))
-            data = handle.read()
-    except OSError:
+        data = cc.read_child_file(path, tail_bytes or LOG_READ_BYTES, tail=tail_bytes is not None)
+    except cc.ChildFileError:
         return []
-    return data.decode("utf-8", "replace").splitlines()
+    return (data or b"").decode("utf-8", "replace").splitlines()

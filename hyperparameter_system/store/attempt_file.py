@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from hyperparameter_system.atomic import write_text_atomic
+from hyperparameter_system.child_contract import ChildFileError, read_child_file
 
 if TYPE_CHECKING:
     from hyperparameter_system.store.core import Store
 
 ATTEMPT_FILE = "attempt.json"
+MAX_ATTEMPT_FILE_BYTES = 1 << 22  # a record is a few kB (its command and env); more is junk
 FORMAT = 1
 # The cells-table columns a record carries; all strings but ``option`` (any JSON).
 CELL_KEYS = ("cell_id", "experiment", "model", "category", "option", "option_label", "run_name",
@@ -64,12 +66,12 @@ def add_outcome(store: Store, attempt_id: int, folder: str | os.PathLike[str] | 
     path = Path(folder) / ATTEMPT_FILE
     try:
         rows = store.query(f"SELECT {', '.join(OUTCOME_KEYS)} FROM attempts WHERE id = ?", (attempt_id,))
-        payload = json.loads(path.read_text(encoding="utf-8"))
+        payload = _load(path)
         if not rows or not isinstance(payload, dict):
             return
         payload["outcome"] = dict(rows[0])
         write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=str))
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, ChildFileError):
         return  # no record (an older folder), or a full disk: the store row is the truth
 
 
@@ -80,9 +82,11 @@ def read_attempt_file(folder: str | os.PathLike[str]) -> AttemptFile | str:
     """
     path = Path(folder) / ATTEMPT_FILE
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
+        payload = _load(path)
     except FileNotFoundError:
         return f"{path}: missing"
+    except ChildFileError as error:
+        return str(error)
     except (OSError, ValueError) as error:
         return f"{path}: unreadable ({error})"
     problem = _problem(payload)
@@ -92,6 +96,20 @@ def read_attempt_file(folder: str | os.PathLike[str]) -> AttemptFile | str:
     return AttemptFile(Path(folder), dict(payload["cell"]), int(payload["attempt"]), float(payload["started_at"]),
                        str(payload["store_created_at"]), dict(payload.get("columns") or {}),
                        dict(outcome) if isinstance(outcome, dict) else None)
+
+
+def _load(path: Path) -> Any:
+    """The parsed record; the folder is the child's too, so it is read guarded and bounded.
+
+    Raises:
+        FileNotFoundError, ChildFileError (not a regular file), ValueError (too big, not JSON).
+    """
+    raw = read_child_file(path, MAX_ATTEMPT_FILE_BYTES + 1)
+    if raw is None:
+        raise FileNotFoundError(path)
+    if len(raw) > MAX_ATTEMPT_FILE_BYTES:
+        raise ValueError(f"larger than {MAX_ATTEMPT_FILE_BYTES} bytes")
+    return json.loads(raw.decode("utf-8"))
 
 
 def _problem(payload: Any) -> str | None:

@@ -52,7 +52,8 @@ def _result_cases(rng: random.Random) -> dict[str, tuple[bytes, str | None]]:
         "binary": (bytes(rng.randrange(256) for _ in range(4096)), "result.json"),
         "empty": (b"", "not valid JSON"),
         "huge_file": (b'{"status": "completed", "error": "' + b"x" * BIG + b'"}', "larger than"),
-        "nan_best": (with_(best_metric=float("nan")), None),  # NaN reads as "no value"
+        "nan_best": (with_(best_metric=float("nan")), "best_metric is nan"),
+        "inf_best": (GOOD_RESULT.replace(b'"best_metric": 0.9', b'"best_metric": 1e999'), "best_metric is inf"),
         "inf_duration": (GOOD_RESULT.replace(b'"duration_s": 1.0', b'"duration_s": 1e999'), None),
         "long_error": (with_(status="failed", error="E" * 100_000), None),
     }
@@ -71,7 +72,7 @@ def _metrics_cases() -> dict[str, tuple[bytes, str | None]]:
         "m_huge_int": (b'{"epoch": 3, "val/acc": ' + b"9" * 400 + b"}\n", "val/acc: expected a number"),
         "m_50mb_line": (b'{"epoch": 3, "pad": "' + b"x" * BIG + b'"}\n', "longer than"),
         "m_binary": (b"\x00\xff\x13garbage\x00\n", "metrics.jsonl: line 3"),
-        "m_nan": (b'{"epoch": 3, "val/acc": NaN}\n', None),
+        "m_nan": (b'{"epoch": 3, "val/acc": NaN}\n', "metric val/acc is nan at evaluation 3"),
         "m_torn_last": (b'{"epoch": 3, "val/a', None),  # a kill mid-write: ignored
     }
 
@@ -107,17 +108,46 @@ def _check_fuzzed(store: Store, cells: list, good: object, expected: dict[str, t
         if fault is None:
             assert attempt.status in ("completed", "failed"), (cell.cell_id, attempt.status, error)
             continue
-        file_name = "result.json" if kind == "junk_result" else "metrics.jsonl"
         headline = error.splitlines()[0] if error else ""
+        if " is nan" in fault or " is inf" in fault:  # a NaN or infinite metric: nonfinite, as the README says
+            assert attempt.status == "nonfinite" and headline == fault, (cell.cell_id, attempt.status, headline)
+            continue
+        file_name = "result.json" if kind == "junk_result" else "metrics.jsonl"
         assert attempt.status == "failed", (cell.cell_id, attempt.status)
         assert f"{file_name}: " in headline and fault in headline, (cell.cell_id, headline[:300])
         assert len(headline) < 600
         assert rows[cell.cell_id].attempts[-1].status == "failed"
     assert not [a for a in store.attempts() if a.status == "running"]
     nan_best = store.attempts("cell-nan_best")[0]
-    assert nan_best.status == "completed" and nan_best.best_metric is None
+    assert nan_best.status == "nonfinite" and nan_best.best_metric is None
+    assert rows["cell-nan_best"].attempts[-1].status == "nonfinite"
     torn = store.attempts("cell-m_torn_last")[0]
     assert torn.status == "completed" and len(store.epochs(torn.id)) == 2
+
+
+def test_a_fifo_or_device_link_in_place_of_a_child_file_fails_only_its_attempt(tmp_path: Path) -> None:
+    """A FIFO would block the runner's open() forever; /dev/zero would fill its memory."""
+    cases = {"fifo_result": ({"result.json": "fifo"}, "result.json: not a regular file (a FIFO)"),
+             "zero_result": ({"result.json": "/dev/zero"}, "result.json: a symbolic link"),
+             "zero_metrics": ({"metrics.jsonl": "/dev/zero"}, "metrics.jsonl: a symbolic link"),
+             "fifo_metrics": ({"metrics.jsonl": "fifo"}, "metrics.jsonl: not a regular file (a FIFO)"),
+             "fifo_log": ({"log.txt": "fifo", "result.json": "fifo"}, "result.json: not a regular file")}
+    cells = [make_cell(tmp_path, name, {"special_files": files}) for name, (files, _) in cases.items()]
+    good = make_cell(tmp_path, "good")
+    cells_json = tmp_path / "cells.json"
+    save_cells([*cells, good], cells_json)
+    argv = runner_argv(cells_json, tmp_path / "out" / "exp", "--retries", "0", "--timeout", "60")
+    runner = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert runner.wait(timeout=120) == 1  # a runner stuck in open() would never end
+    finally:
+        runner.kill()
+    with Store.open(store_path(tmp_path / "out", "exp")) as store:
+        assert [a.status for a in store.attempts(good.cell_id)] == ["completed"]
+        for name, (_, fault) in cases.items():
+            [attempt] = store.attempts(f"cell-{name}")
+            headline = (attempt.error_tail or "").splitlines()[0]
+            assert attempt.status == "failed" and fault in headline, (name, headline)
 
 
 def test_readers_hand_out_typed_values_or_say_what_is_wrong(tmp_path: Path) -> None:

@@ -67,6 +67,11 @@ def main() -> int:
     if fake.get("junk_metrics"):  # untrusted input: these bytes end metrics.jsonl
         with open(out / cc.METRICS_FILE, "ab") as handle:
             handle.write(Path(fake["junk_metrics"]).read_bytes())
+    for name, target in (fake.get("special_files") or {}).items():  # untrusted input: not a regular file
+        (out / name).unlink(missing_ok=True)
+        os.mkfifo(out / name) if target == "fifo" else os.symlink(target, out / name)
+        if name == cc.RESULT_FILE:
+            os._exit(cc.EXIT_OK)
     if fake.get("junk_result"):  # untrusted input: these bytes are result.json
         (out / cc.RESULT_FILE).write_bytes(Path(fake["junk_result"]).read_bytes())
         os._exit(cc.EXIT_OK)

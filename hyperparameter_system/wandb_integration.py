@@ -207,6 +207,14 @@ class WandbRun:
             log.info("W&B %s run %s in %s", self.mode, self.run.id, self.info[0])
 
         self._guard("init", _start)
+        if self.run is None and self.mode == "online":
+            # A server that answers but refuses (a proxy, a 404, a bad key) passes the runner's
+            # reachability check; the run is still kept, on disk, for ``wandb sync`` later.
+            self.mode = self.kwargs["mode"] = "offline"
+            self._guard("offline init", _start)
+            if self.run is not None:
+                log.warning("W&B online init failed; this run logs offline: upload later with "
+                            "wandb sync %s", self.info[0])
 
     def log_train(self, iteration: int, values: dict[str, float]) -> None:
         """Per-iteration scalars (train/loss, train/acc, train/lr)."""

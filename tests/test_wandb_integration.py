@@ -111,3 +111,42 @@ def test_wandb_raising_mid_run_does_not_fail_the_run(train_run, monkeypatch):
     import wandb
 
     assert wandb.run is None  # the broken run was closed, not left open for the next wandb.init
+
+
+def test_online_init_refused_by_a_server_falls_back_to_an_offline_run(tmp_path):
+    """A server that answers but refuses (a proxy, a 404) passes the runner's reachability check.
+
+    The stand-in is a loopback HTTP server answering 404 to everything, since no W&B server
+    exists here; the run must still be kept, offline, for ``wandb sync`` later.
+    """
+    import http.server
+    import threading
+
+    from training.train_helpers import start_child
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST = do_PUT = do_HEAD = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        out = tmp_path / "run"
+        child = start_child({}, out, WANDB_MODE="online", WANDB_API_KEY="k" * 40,
+                            WANDB_BASE_URL=f"http://127.0.0.1:{server.server_address[1]}")
+        stdout, stderr = child.communicate(timeout=300)
+    finally:
+        server.shutdown()
+    assert child.returncode == 0, stderr[-2000:]
+    result = cc.read_result(out / cc.RESULT_FILE)
+    assert result.status == "completed" and result.wandb_run_dir
+    assert "logs offline: upload later with wandb sync" in stdout + stderr
+    offline = wait_for_offline_run(find_offline_runs(out)[0])
+    assert offline.finished and offline.run_id == result.wandb_run_id

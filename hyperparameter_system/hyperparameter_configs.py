@@ -24,6 +24,7 @@ from yacs.config import CfgNode
 
 from hyperparameter_system.atomic import write_text_atomic
 from hyperparameter_system.cell import ACCUM_KEY, BASELINE, BATCH_KEY, Cell
+from hyperparameter_system.config.command_check import check_command
 from hyperparameter_system.config.yacs_keys import set_key
 from hyperparameter_system.errors import ConfigError, HpsysError
 from hyperparameter_system.matrix_context import MatrixContext, ModelPlan, Option, canonical_json
@@ -168,7 +169,17 @@ def _finish(ctx: MatrixContext, drafts: list[dict[str, Any]]) -> list[Cell]:
             overrides=draft["overrides"], command=plan.entry.command,
             metric_patterns=tuple(plan.entry.metric_patterns), cwd=plan.entry.cwd, env=plan.entry.env,
             wandb_logging=plan.entry.wandb, **draft["batch"]))
+    _check_commands(ctx, cells)
     return cells
+
+
+def _check_commands(ctx: MatrixContext, cells: Sequence[Cell]) -> None:
+    """Each user command's argv and env rendered with the cell's variables; its program checked."""
+    indices = {m.name: i for i, m in enumerate(ctx.spec.models)}
+    checked: set[tuple[str, str]] = set()
+    for cell in cells:
+        if cell.command is not None:
+            check_command(cell, indices[cell.model], ctx.error, checked)
 
 
 def cell_config(spec: Any, registry: Any, cell: Cell) -> CfgNode:

@@ -17,11 +17,11 @@ from typing import Any, Sequence
 
 import jinja2
 import yaml
-from jinja2.sandbox import SandboxedEnvironment
 from yacs.config import CfgNode
 
 from hyperparameter_system.cell import BASELINE
 from hyperparameter_system.config.defaults import get_cfg_defaults
+from hyperparameter_system.config.templates import TemplateRenderError, compile_template, render
 from hyperparameter_system.config.script_plan import ScriptPlan, build_script_plan, recording_clone
 from hyperparameter_system.config.yacs_keys import check_mapping, check_override, is_setting, set_key
 from hyperparameter_system.config.yaml_source import dotted, load_yaml_with_lines
@@ -108,8 +108,6 @@ class MatrixContext:
         self.spec = spec
         self.registry = registry
         self.config_dir = Path(spec.temp_config_dir) / safe_name(spec.name)
-        env = SandboxedEnvironment(undefined=jinja2.StrictUndefined)
-        self._env = env
         self._run_template = self._compile(("wandb", "run_name"), spec.wandb.run_name_template)
         self._project_template = self._compile(("wandb", "project"), spec.wandb.project_template)
         self._models: dict[str, ModelPlan] = {}
@@ -129,16 +127,15 @@ class MatrixContext:
 
     def _compile(self, keypath: tuple[Any, ...], text: str) -> jinja2.Template:
         try:
-            return self._env.from_string(text)
-        except jinja2.TemplateSyntaxError as exc:
-            raise self.error(keypath, f"invalid jinja2 template {text!r}: {exc.message}") from None
+            return compile_template(text)
+        except TemplateRenderError as exc:
+            raise self.error(keypath, str(exc)) from None
 
     def _render(self, template: jinja2.Template, keypath: tuple[Any, ...], **variables: Any) -> str:
         try:
-            return template.render(**variables)
-        except jinja2.TemplateError as exc:
-            raise self.error(keypath, f"cannot render template: {exc} (variables: "
-                                      f"{', '.join(sorted(variables))})") from None
+            return render(template, variables)
+        except TemplateRenderError as exc:
+            raise self.error(keypath, str(exc)) from None
 
     # --------------------------------------------------------------- models
     def select_models(self, names: Sequence[str] | None) -> list[ModelPlan]:

@@ -30,10 +30,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-import jinja2
-from jinja2.sandbox import SandboxedEnvironment
-
 from hyperparameter_system.category import BaseCategory
+from hyperparameter_system.config.templates import TemplateRenderError, compile_template, render
 from hyperparameter_system.config.yacs_keys import check_override, is_setting, set_key
 from hyperparameter_system.config.yaml_source import load_yaml_with_lines
 from hyperparameter_system.naming import format_number
@@ -72,8 +70,7 @@ class YamlCategory(BaseCategory):
         self.prefix = prefix
         self.description = description
         # Sandboxed like the experiment file's own templates: both are user text.
-        self._template = SandboxedEnvironment(undefined=jinja2.StrictUndefined).from_string(label_template) \
-            if label_template else None
+        self._template = compile_template(label_template) if label_template else None
         self.default_options: tuple[Any, ...] = ()  # canonical; :func:`load_yaml_category` fills them
         self.source = ""  # the category file, and the line of each default option (for messages)
         self.option_lines: tuple[int, ...] = ()
@@ -103,8 +100,8 @@ class YamlCategory(BaseCategory):
         """The label template rendered with the option's keys (ValueError when one is missing)."""
         if self._template is not None:
             try:
-                return self._template.render(**_nest(option))
-            except jinja2.TemplateError as exc:
+                return render(self._template, _nest(option))
+            except TemplateRenderError as exc:
                 raise ValueError(f"label template cannot be rendered for this option: {exc}") from None
         return "_".join(f"{key.rsplit('.', 1)[-1].lower()}{_short(value)}" for key, value in option.items())
 
@@ -148,8 +145,8 @@ def load_yaml_category(path: str | Path) -> YamlCategory:
     try:
         category = YamlCategory(data["name"], data["prefix"], str(data.get("description", "")),
                                 str(data.get("label", "")))
-    except jinja2.TemplateSyntaxError as exc:
-        raise index.error(("label",), f"invalid jinja2 template: {exc.message}") from None
+    except TemplateRenderError as exc:
+        raise index.error(("label",), str(exc)) from None
     defaults = []
     for i, option in enumerate(options):
         try:  # the label too, so a template naming a key the option lacks fails here, at this line

@@ -28,6 +28,12 @@ __all__ = ["read_models"]
 _MODEL_KEYS = ("name", "enabled", "base_config", "description", "command", "metric_patterns", "cwd", "env",
                "schema", "overrides", "key_map", "wandb")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# What the runner sets in every child's environment after a model's env: (a model's value would
+# be silently lost): the W&B run's identity and mode, the device, and every HPS_* variable of the
+# child contract.
+RUNNER_ENV = ("WANDB_PROJECT", "WANDB_NAME", "WANDB_RUN_GROUP", "WANDB_RUN_ID", "WANDB_TAGS", "WANDB_MODE",
+              "WANDB_DIR", "WANDB_DISABLED", "CUDA_VISIBLE_DEVICES")
+RUNNER_ENV_PREFIX = "HPS_"
 
 
 def read_models(reader: Reader, value: Any) -> tuple[ModelEntry, ...]:
@@ -76,7 +82,8 @@ def _model(reader: Reader, key: KeyPath, value: Any) -> ModelEntry:
         overrides=tuple(check_mapping(reader.mapping(key + ("overrides",), fields.get("overrides"), None),
                                       reader.index, key + ("overrides",), check=lambda _k, v: v).items()),
         key_map=_key_map(reader, key + ("key_map",), fields.get("key_map")),
-        wandb=reader.choice(key + ("wandb",), fields.get("wandb", "runner"), ("runner", "script", "off")),
+        wandb=reader.choice(key + ("wandb",), _wandb_choice(fields.get("wandb", "runner")),
+                            ("runner", "script", "off")),
         line=reader.index.line_of(key),
     )
 
@@ -120,6 +127,10 @@ def _env(reader: Reader, key: KeyPath, value: Any) -> tuple[tuple[str, str], ...
     for name, text in reader.mapping(key, value, None).items():
         if not _ENV_NAME_RE.fullmatch(name):
             raise reader.index.error(key + (name,), "not an environment variable name")
+        if name in RUNNER_ENV or name.startswith(RUNNER_ENV_PREFIX):
+            raise reader.index.error(key + (name,), f"the runner sets {name} for every cell ({RUNNER_ENV_PREFIX}*, "
+                                     f"{', '.join(RUNNER_ENV)}); W&B's mode is the experiment's wandb.mode, "
+                                     "devices are execution.devices")
         if isinstance(text, (int, float)) and not isinstance(text, bool):
             text = str(text)
         pairs.append((name, reader.template(key + (name,), text)))
@@ -187,3 +198,8 @@ def _metric_patterns(reader: Reader, key: KeyPath, value: Any) -> tuple[tuple[st
             raise reader.index.error(sub, f"regex must have exactly one group (the value), got {groups}")
         patterns.append((name, pattern))
     return tuple(patterns)
+
+
+def _wandb_choice(value: Any) -> Any:
+    """``wandb: off`` as written: YAML 1.1 reads a bare ``off`` (or ``no``) as false."""
+    return "off" if value is False else value

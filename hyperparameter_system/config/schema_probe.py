@@ -1,4 +1,4 @@
-"""Run as a script: print a user's yacs CfgNode (``FILE.py NAME``) as JSON on stdout.
+"""Run as a script: write a user's yacs CfgNode (``FILE.py NAME``) as JSON into ``ANSWER``.
 
 The planner reads a training project's ``config/defaults.py`` through this
 probe in a child process, so whatever that file imports (often only yacs,
@@ -6,8 +6,10 @@ sometimes torch) never enters the planner, and its prints or a crash cannot
 disturb planning. The probe starts in the project's folder with that folder on
 ``sys.path``, as the project's own scripts do (``sys.path.append('.')``).
 
-Output: one line ``HPSYS-SCHEMA <json>`` where sections are objects; exit 3
-with a one-line reason when the file has no such name or it is no CfgNode.
+Output: the file ``ANSWER`` (the third argument) holds ``HPSYS-SCHEMA <json>``
+where sections are objects; the schema file's own prints (any bytes) go to
+stdout and cannot corrupt it. Exit 3 with a one-line reason on stderr when the
+file has no such name or it is no CfgNode.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def _plain(node: Any) -> Any:
     return node
 
 
-def main(path: str, name: str) -> int:
+def main(path: str, name: str, answer: str) -> int:
     sys.path.insert(0, os.getcwd())
     spec = importlib.util.spec_from_file_location("hpsys_user_schema", path)
     if spec is None or spec.loader is None:
@@ -47,9 +49,11 @@ def main(path: str, name: str) -> int:
     if not (isinstance(node, dict) and type(node).__name__ == "CfgNode"):
         print(f"{name} in {path} is a {type(node).__name__}, not a yacs CfgNode", file=sys.stderr)
         return 3
-    print(MARKER + json.dumps(_plain(node)))
+    text = MARKER + json.dumps(_plain(node))
+    with open(answer, "w", encoding="utf-8") as out:
+        out.write(text)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(sys.argv[1], sys.argv[2], sys.argv[3]))

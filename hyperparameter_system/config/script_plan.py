@@ -19,11 +19,11 @@ from typing import Any, Callable, Sequence
 
 import jinja2
 import yaml
-from jinja2.sandbox import SandboxedEnvironment
 from yacs.config import CfgNode
 
 from hyperparameter_system.config.script_schema import ScriptSchema, load_schema, yacs_decode, yacs_text
 from hyperparameter_system.config.spec import ModelEntry
+from hyperparameter_system.config.templates import TemplateRenderError, compile_template, render
 from hyperparameter_system.config.yacs_keys import check_mapping, set_key
 from hyperparameter_system.config.yaml_source import load_yaml_text, load_yaml_with_lines
 from hyperparameter_system.errors import ConfigError
@@ -98,9 +98,9 @@ class ScriptPlan:
         switches stay text (YAML would read them as booleans).
         """
         try:
-            text = self.templates[(key, name)].render(value=value)
-        except jinja2.TemplateError as exc:
-            raise ValueError(f"{name}: cannot render template for value {value!r}: {exc}") from None
+            text = render(self.templates[(key, name)], {"value": value})
+        except TemplateRenderError as exc:
+            raise ValueError(f"{name}: for value {value!r}: {exc}") from None
         if isinstance(self.schema.leaves.get(name), str) or not text.strip():
             return text.strip()
         try:
@@ -191,14 +191,13 @@ def build_script_plan(entry: ModelEntry, index: int, spec_overrides: Sequence[tu
 
 
 def _templates(entry: ModelEntry, index: int, error: ErrorAt) -> dict[tuple[str, str], jinja2.Template]:
-    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined)
     compiled = {}
     for key, target in entry.key_map:
         for name, text in target if isinstance(target, tuple) else ():
             try:
-                compiled[(key, name)] = env.from_string(text)
-            except jinja2.TemplateSyntaxError as exc:  # pragma: no cover - checked at load
-                raise error(("models", index, "key_map", key, name), exc.message) from None
+                compiled[(key, name)] = compile_template(text)
+            except TemplateRenderError as exc:  # pragma: no cover - checked at load
+                raise error(("models", index, "key_map", key, name), str(exc)) from None
     return compiled
 
 

@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,21 +144,27 @@ def _walk(node: CfgNode, prefix: str, out: dict[str, Any]) -> None:
 
 
 def _probe(path: str, name: str, cwd: str) -> dict[str, Any]:
-    """The CfgNode ``name`` of ``path``, as plain data, from a child process."""
-    try:
-        done = subprocess.run([sys.executable, str(_PROBE), path, name], cwd=cwd, capture_output=True,
-                              text=True, timeout=_PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise ValueError(f"reading {path} took over {_PROBE_TIMEOUT_S:.0f} s") from None
-    line = next((ln for ln in done.stdout.splitlines() if ln.startswith(MARKER)), None)
-    if done.returncode != 0 or line is None:
-        reason = _last_line(done.stderr) or f"exit code {done.returncode}"
+    """The CfgNode ``name`` of ``path``, as plain data, from a child process.
+
+    The answer comes back in a file of its own: the schema file may print
+    anything (non-UTF-8 bytes included) on stdout, which is thrown away.
+    """
+    with tempfile.TemporaryDirectory(prefix="hpsys-schema-") as tmp:
+        answer = Path(tmp) / "answer.json"
+        try:
+            done = subprocess.run([sys.executable, str(_PROBE), path, name, str(answer)], cwd=cwd,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  timeout=_PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise ValueError(f"reading {path} took over {_PROBE_TIMEOUT_S:.0f} s") from None
+        text = answer.read_text(encoding="utf-8") if answer.is_file() else ""
+    if done.returncode != 0 or not text.startswith(MARKER):
+        reason = _last_line(done.stderr.decode("utf-8", errors="replace")) or f"exit code {done.returncode}"
         raise ValueError(f"cannot read {name} from {path}: {reason}")
     try:
-        tree = json.loads(line[len(MARKER):])
+        return json.loads(text[len(MARKER):])
     except json.JSONDecodeError as exc:  # pragma: no cover - the probe wrote it
         raise ValueError(f"cannot read {name} from {path}: {exc}") from None
-    return tree
 
 
 def _read_yaml(path: str) -> dict[str, Any]:

@@ -16,12 +16,11 @@ from typing import Any, Mapping, Sequence
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.user_command import wrapper_argv
-from hyperparameter_system.config.script_schema import yacs_text
+from hyperparameter_system.config.templates import flat_overrides, template_variables
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.naming import safe_name
 from hyperparameter_system.runner.devices import Slot
 
-OVERRIDES_ARG = "{{ overrides }}"  # an argument that is exactly this expands to several
 CHILD_LOG = "stdout.log"  # the child's stdout + stderr, captured by the runner
 
 
@@ -47,19 +46,6 @@ def wandb_run_id(cell: Cell, attempt: int) -> str:
     return f"{safe_name(cell.cell_id)[:24]}-a{attempt}".replace(".", "_").replace("+", "_")
 
 
-def flat_overrides(pairs: Sequence[tuple[str, Any]]) -> list[str]:
-    """``(("SOLVER.BASE_LR", 0.01),)`` -> ``["SOLVER.BASE_LR", "0.01"]`` in YACS syntax.
-
-    Non-strings use ``repr`` because YACS reads command-line values with
-    ``literal_eval`` (``True``, ``[0.9, 0.999]``); strings pass as they are,
-    unless ``literal_eval`` would read them as something else (``'0'``).
-    """
-    flat: list[str] = []
-    for key, value in pairs:
-        flat += [str(key), yacs_text(value) if isinstance(value, str) else repr(value)]
-    return flat
-
-
 def build_argv(cell: Cell, output_dir: Path, retry_overrides: Sequence[tuple[str, Any]] = ()) -> list[str]:
     """The child command: the built-in trainer, or the model's own ``command:`` template."""
     if cell.command is None:
@@ -73,49 +59,30 @@ def build_argv(cell: Cell, output_dir: Path, retry_overrides: Sequence[tuple[str
                         config_path=cell.config_path)
 
 
-def template_variables(cell: Cell, output_dir: Path, overrides: list[str]) -> dict[str, str]:
-    """What a model's ``command:`` and ``env:`` templates may use."""
-    return {"config_path": cell.config_path, "output_dir": str(output_dir), "python": sys.executable,
-            "run_name": cell.run_name, "cell_id": cell.cell_id, "model": cell.model,
-            "category": cell.category, "project": cell.project, "group": cell.group,
-            "overrides": " ".join(overrides)}
-
-
 def render_env(cell: Cell, output_dir: Path, retry_overrides: Sequence[tuple[str, Any]] = ()) -> dict[str, str]:
-    """The model's ``env:`` with its templates rendered (values live only in the child's environment)."""
+    """The model's ``env:`` with its templates rendered (values live only in the child's environment).
+
+    The planner rendered the same templates with the same variables, so a
+    failure here is a bug, not a user's mistake.
+    """
     if not cell.env:
         return {}
-    from jinja2 import StrictUndefined, TemplateError
-    from jinja2.sandbox import SandboxedEnvironment
+    from hyperparameter_system.config.templates import TemplateRenderError, render_env as render_pairs
 
-    env = SandboxedEnvironment(undefined=StrictUndefined)
     variables = template_variables(cell, output_dir, flat_overrides((*cell.overrides, *retry_overrides)))
-    rendered = {}
-    for name, template in cell.env:
-        try:
-            rendered[name] = env.from_string(template).render(**variables)
-        except TemplateError as error:
-            raise HpsysError(f"env: {name}: cannot render {template!r}: {error} "
-                             f"(variables: {', '.join(sorted(variables))})") from error
-    return rendered
+    try:
+        return render_pairs(cell.env, variables)
+    except TemplateRenderError as error:
+        raise HpsysError(f"env: {error.key}: {error}") from error
 
 
 def _render_command(template: Sequence[str], variables: Mapping[str, str], overrides: list[str]) -> list[str]:
-    from jinja2 import StrictUndefined, TemplateError
-    from jinja2.sandbox import SandboxedEnvironment
+    from hyperparameter_system.config.templates import TemplateRenderError, render_command
 
-    env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False)
-    argv: list[str] = []
-    for arg in template:
-        if arg.strip() == OVERRIDES_ARG:
-            argv += overrides
-            continue
-        try:
-            argv.append(env.from_string(arg).render(**variables))
-        except TemplateError as error:
-            raise HpsysError(f"command: cannot render {arg!r}: {error} "
-                             f"(variables: {', '.join(sorted(variables))})") from error
-    return argv
+    try:
+        return render_command(template, variables, overrides)
+    except TemplateRenderError as error:
+        raise HpsysError(f"command[{error.key}]: {error}") from error
 
 
 def build_env(cell: Cell, *, attempt: int, slot: Slot, output_dir: Path, wandb_mode: str,

@@ -85,8 +85,9 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _print_table(cells: Sequence[Cell], experiment: str, eta: str) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from hyperparameter_system.runner.progress import pipe_console
 
     table = Table(title=f"{experiment}: planned cells")
     for column in ("model", "category", "option", "run name", "W&B project"):
@@ -95,7 +96,7 @@ def _print_table(cells: Sequence[Cell], experiment: str, eta: str) -> None:
         table.add_row(*(_text(v) for v in (cell.model, cell.category, cell.option_label, cell.run_name,
                                            cell.project)))
     # Off a terminal (a pipe, a CI log) rich would wrap at 80 columns; keep rows whole.
-    console = Console(width=None if sys.stdout.isatty() else 200)
+    console = pipe_console(width=None if sys.stdout.isatty() else 200)
     console.print(table)
     models = len({c.model for c in cells})
     console.print(f"{len(cells)} cells ({models} models); {eta}", markup=False)

@@ -70,10 +70,9 @@ class LiveProgress(PlainProgress):
 
     def __init__(self, stream: TextIO | None = None) -> None:
         super().__init__(stream)
-        from rich.console import Console
         from rich.live import Live
 
-        self.console = Console(file=self.stream)
+        self.console = pipe_console(file=self.stream)
         self.live = Live(console=self.console, refresh_per_second=4, transient=False)
 
     def __enter__(self) -> LiveProgress:
@@ -116,6 +115,22 @@ def silence(stream: TextIO) -> None:
         os.dup2(devnull, fd)
     finally:
         os.close(devnull)
+
+
+def pipe_console(**kwargs: Any) -> Any:
+    """A rich Console whose closed stdout raises BrokenPipeError (the CLI maps it to exit 130).
+
+    rich's own answer to a closed pipe is ``SystemExit(1)``, which would make
+    ``hpsys --matrix | head -1`` fail where every other command reports 130.
+    """
+    from rich.console import Console
+
+    class _PipeConsole(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError("stdout closed")
+
+    return _PipeConsole(**kwargs)
 
 
 def make_progress(stream: TextIO | None = None) -> PlainProgress:

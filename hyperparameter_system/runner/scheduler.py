@@ -171,7 +171,7 @@ class Runner:
                                    lease_s=self.opt.lease_s)
         if attempt is None:
             self._done += 1
-            self.progress.event(f"skip   {cell.run_name} ({self._latest_status(cell.cell_id)})")
+            self.progress.event(f"skip   {cell.model}/{cell.run_name} ({self._latest_status(cell.cell_id)})")
             return False
         self._launch(slot, cell, attempt, (), 0)
         return True
@@ -196,7 +196,7 @@ class Runner:
             self._after(cell, attempt, started, overrides, crashes)
             return
         self.active[slot.index] = started
-        self.progress.event(f"start  {cell.run_name} [{slot.label}] attempt {attempt.attempt}")
+        self.progress.event(f"start  {cell.model}/{cell.run_name} [{slot.label}] attempt {attempt.attempt}")
 
     def _ready_retry(self) -> _Retry | None:
         now = time.monotonic()
@@ -226,15 +226,15 @@ class Runner:
         """Report an ended attempt and queue its retry when the policy allows one."""
         crashes += out.status == Status.FAILED
         value = "" if out.best_metric is None else f" {out.metric}={out.best_metric:.4g}"
-        self.progress.event(f"{out.status.value:<7} {cell.run_name} attempt {attempt.attempt}{value}")
+        self.progress.event(f"{out.status.value:<7} {cell.model}/{cell.run_name} attempt {attempt.attempt}{value}")
         plan = None if self._stop_signal is not None else self.opt.policy.next(cell, out.status, crashes,
                                                                                overrides, out.exit_code)
         if plan is None or plan.final:
             self._done += 1
             if plan is not None:  # a final decision with something to say (an OOM that cannot be halved)
-                self.progress.event(f"final  {cell.run_name}: {plan.reason}")
+                self.progress.event(f"final  {cell.model}/{cell.run_name}: {plan.reason}")
             return
-        self.progress.event(f"retry  {cell.run_name} in {plan.delay_s:.0f}s: {plan.reason}")
+        self.progress.event(f"retry  {cell.model}/{cell.run_name} in {plan.delay_s:.0f}s: {plan.reason}")
         self.retries.append(_Retry(time.monotonic() + plan.delay_s, cell, attempt, plan, crashes))
 
     def _settle_stale(self, patterns: dict[str, tuple[tuple[str, str], ...]]) -> None:

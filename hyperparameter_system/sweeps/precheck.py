@@ -38,12 +38,17 @@ def check_sweep_values(planner: Any) -> None:
             try:
                 planner._plan(point)  # noqa: SLF001  (the trial's own planning, nothing rendered)
             except ConfigError as error:
-                raise _located(planner, ("parameters", name, *path), f"{value!r} is refused: {error.reason}") \
-                    from None
+                raise _located(planner, ("parameters", name, *path), f"{value!r} is refused: {error.reason}",
+                               error) from None
 
 
-def _located(planner: Any, keypath: tuple[Hashable, ...], reason: str) -> HpsysError:
-    """The error at the line that lists the value: the sweep file, the experiment's block, or the plugin."""
+def _located(planner: Any, keypath: tuple[Hashable, ...], reason: str, cause: ConfigError) -> HpsysError:
+    """The error at the line that lists the value: the sweep file, the experiment's block, or the plugin.
+
+    A plugin's own space has no line the user wrote; its value is refused by
+    something the user wrote (a model's key_map, an override), so the error
+    stands at that line (``cause``'s), else at the category's line.
+    """
     spec, sweep = planner.spec, planner.sweep
     if planner.from_file:
         _, index = load_yaml_with_lines(sweep.source)
@@ -54,7 +59,13 @@ def _located(planner: Any, keypath: tuple[Hashable, ...], reason: str) -> HpsysE
         if spec.lines is None:
             return ConfigError(spec.source_path, 0, dotted(prefix + keypath), reason)
         return spec.lines.error(_as_written(spec.lines, prefix, keypath), reason)
-    return HpsysError(f"category {planner.category!r}: its sweep_parameters() {dotted(keypath)}: {reason}")
+    reason = f"category {planner.category!r}: its sweep_parameters() {dotted(keypath)}: {reason}"
+    origin = cause.__cause__ if isinstance(cause.__cause__, ConfigError) else cause  # what the planner refused
+    if origin.line:
+        return ConfigError(origin.path, origin.line, origin.key, reason)
+    if spec.lines is not None:
+        return spec.lines.error(("categories", str(planner.category)), reason)
+    return ConfigError(spec.source_path, 0, dotted(("categories", str(planner.category))), reason)
 
 
 def _as_written(index: LineIndex, prefix: tuple[Hashable, ...], keypath: tuple[Hashable, ...]

@@ -130,7 +130,7 @@ class TrialPlanner:
             cell = plan_cell(spec, self.registry, self.model, category, option, now=self.now)
         except ConfigError as error:
             raise ConfigError(self.sweep.source, 0, "parameters",
-                              f"point {point} is not a valid {category} option: {error.reason}") from None
+                              f"point {point} is not a valid {category} option: {error.reason}") from error
         self._check_applied(cell, inside, spec)
         return cell, spec, outside
 

@@ -43,7 +43,7 @@ def open_store(output_dir: str, experiment: str, hint: str) -> Store:
         raise NoResultsError(
             f"no results yet for experiment {experiment} (looked in {path}); run {hint} first")
     try:
-        return Store.open(path, experiment=experiment)
+        return Store.open_readonly(path)  # a summary writes nothing, and works on a read-only mount
     except sqlite3.DatabaseError as error:
         raise HpsysError(f"{path}: not a readable results store ({error})") from None
 

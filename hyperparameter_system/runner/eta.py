@@ -62,7 +62,7 @@ def eta_line(output_dir: str, experiment: str, cells: Sequence["Cell"], parallel
     path = store_path(output_dir, experiment)
     if not path.is_file():
         return f"{len(cells)} to run; ETA unknown until some cells have run"
-    with Store.open(path, experiment=experiment) as store:
+    with Store.open_readonly(path) as store:  # a plan writes nothing to the store
         history = store.durations_by_model()
         done = {r.cell.cell_id for r in store.cell_results()
                 if r.latest is not None and Status(r.latest.status).finished_ok}

@@ -70,6 +70,29 @@ class Store:
             raise
         return store
 
+    @classmethod
+    def open_readonly(cls, path: str | os.PathLike[str]) -> Store:
+        """Open an existing store to read it and write nothing, not even beside it.
+
+        For the commands that only read (``--summary``, ``--best``, ``--matrix``):
+        they work on a read-only mount and leave no ``-wal``/``-shm`` behind. With a
+        runner writing (its ``-wal`` is there) SQLite reads through that runner's
+        files; otherwise the file is opened as immutable, which writes nothing.
+        """
+        target = Path(path)
+        live = Path(f"{target}-wal").exists()
+        uri = f"{target.resolve().as_uri()}?mode=ro" + ("" if live else "&immutable=1")
+        with translated(target):
+            check_header(target)
+            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                   check_same_thread=False)
+            try:
+                conn.execute("SELECT COUNT(*) FROM meta").fetchone()
+                return cls(target, conn)
+            except BaseException:
+                conn.close()
+                raise
+
     @staticmethod
     def peek_created_at(path: str | os.PathLike[str]) -> datetime | None:
         """An existing store's creation time, read without creating or writing anything.

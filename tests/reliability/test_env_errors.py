@@ -43,15 +43,27 @@ def test_temp_config_dir_that_is_a_file_is_one_line_for_run_and_dry_run(tmp_path
     assert not (tmp_path / "out").exists()
 
 
-def test_read_only_output_dir_and_store_are_one_line_and_untouched(tmp_path: Path, tmpfs: Path) -> None:
-    config = write_experiment(tmp_path, out=tmpfs)
-    with Store.open(store_path(tmpfs, "st"), experiment="st"):
-        pass
+def test_read_only_output_dir_is_one_line_for_a_run_and_readable_for_reports(tmp_path: Path, tmpfs: Path) -> None:
+    config = write_experiment(tmp_path, out=tmpfs, epochs=1)
+    assert cli(config, "--all").returncode == 0
     subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
     before = sorted(p.name for p in (tmpfs / "st").iterdir())
     _one_line(cli(config, "--all"), f"output_dir: {tmpfs / 'st'} is not writable (read-only file system)")
-    _one_line(cli(config, "--summary"), str(store_path(tmpfs, "st")))
+    for command in ("--summary", "--best", "--matrix"):  # reading needs no write access
+        done = cli(config, command)
+        assert done.returncode == 0 and not done.stderr, (command, done.stdout + done.stderr)
+    assert summary(config)["status_counts"].get("completed")
     assert sorted(p.name for p in (tmpfs / "st").iterdir()) == before
+
+
+def test_reports_and_plans_write_nothing_beside_the_store(tmp_path: Path) -> None:
+    config = write_experiment(tmp_path, epochs=1)
+    assert cli(config, "--all").returncode == 0
+    db = store_path(tmp_path / "out", "st")
+    before = (sorted(p.name for p in db.parent.iterdir()), db.read_bytes())
+    for command in ("--summary", "--best", "--matrix", "--dry-run"):
+        assert cli(config, command).returncode == 0, command
+    assert (sorted(p.name for p in db.parent.iterdir()), db.read_bytes()) == before
 
 
 def test_read_only_store_file_is_one_line_and_nothing_is_written_beside_it(tmp_path: Path) -> None:
@@ -63,8 +75,8 @@ def test_read_only_store_file_is_one_line_and_nothing_is_written_beside_it(tmp_p
         pytest.skip("cannot bind-mount the store read-only here (needs root)")
     try:
         subprocess.run(["mount", "-o", "remount,ro,bind", str(db)], check=True)
-        for command in ("--all", "--summary"):
-            _one_line(cli(config, command), f"{db}: the store is read-only (read-only file system)")
+        _one_line(cli(config, "--all"), f"{db}: the store is read-only (read-only file system)")
+        assert cli(config, "--summary").returncode == 0  # reading it needs no write access
         assert sorted(p.name for p in db.parent.iterdir()) == ["results.sqlite"]
     finally:
         subprocess.run(["umount", "-l", str(db)], capture_output=True)

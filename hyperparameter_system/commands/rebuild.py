@@ -20,6 +20,7 @@ readable store is never overwritten, a damaged one is kept under a new name.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -33,7 +34,7 @@ from hyperparameter_system.child_contract import Status
 from hyperparameter_system.runner.attempt import record
 from hyperparameter_system.runner.child import CHILD_LOG
 from hyperparameter_system.runner.outcome import read_outcome
-from hyperparameter_system.store import Store, StoreError, store_path
+from hyperparameter_system.store import Store, StoreError, rebuild_path, remove_stale_rebuilds, store_path
 from hyperparameter_system.store.attempt_file import ATTEMPT_FILE, AttemptFile, read_attempt_file
 from hyperparameter_system.store.errors import check_header, translated
 from hyperparameter_system.store.launch_env import record_launch
@@ -74,29 +75,44 @@ def rebuild_store(output_dir: Path, experiment: str, *, metric: str, goal: str) 
         StoreError: when a readable store is already there, or no folder holds a record.
     """
     path = store_path(output_dir, experiment)
+    remove_stale_rebuilds(path)
     _refuse_readable(path)
     report = RebuildReport(path)
     records = _records(path.parent, report)
     if not records:
         raise StoreError(f"{path.parent}: no attempt folder holds a readable {ATTEMPT_FILE} to rebuild"
                          f" from (looked for <project>/<run_name>/attempt-<n>/{ATTEMPT_FILE})")
-    tmp = path.with_name(f".{path.name}.rebuild-{os.getpid()}")
+    _check_folder_writable(path.parent)
+    tmp = rebuild_path(path, os.getpid())
     created = min(r.store_created_at for r in records)
     try:
-        _remove_with_side_files(tmp)
-        with Store.open(tmp, experiment=experiment, metric=metric, goal=goal,
-                        created_at=datetime.fromisoformat(created)) as store:
-            for item in sorted(records, key=lambda r: (r.started_at, r.attempt)):
-                _add(store, item, metric=metric, goal=goal)
-            report.cells = len(store.cells())
-            report.attempts = len(store.attempts())
+        with translated(path.parent):  # a read-only or full folder: one line naming it
+            _remove_with_side_files(tmp)
+            with Store.open(tmp, experiment=experiment, metric=metric, goal=goal,
+                            created_at=datetime.fromisoformat(created)) as store:
+                for item in sorted(records, key=lambda r: (r.started_at, r.attempt)):
+                    _add(store, item, metric=metric, goal=goal)
+                report.cells = len(store.cells())
+                report.attempts = len(store.attempts())
         with translated(path):
             report.kept_as = _move_aside(path)
             os.replace(tmp, path)
     except BaseException:
-        _remove_with_side_files(tmp)
+        with contextlib.suppress(OSError):
+            _remove_with_side_files(tmp)
         raise
     return report
+
+
+def _check_folder_writable(folder: Path) -> None:
+    """The store is built beside its place: a read-only folder is one line, before anything starts."""
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError as error:
+        raise StoreError(f"{folder}: cannot rebuild the store there ({error.strerror or error})") from None
+    if read_only or not os.access(folder, os.W_OK):
+        cause = "read-only file system" if read_only else "no write permission"
+        raise StoreError(f"{folder}: cannot rebuild the store there ({cause})")
 
 
 def _refuse_readable(path: Path) -> None:

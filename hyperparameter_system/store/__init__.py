@@ -62,10 +62,10 @@ from hyperparameter_system.store.errors import StoreError
 from hyperparameter_system.store.rows import (
     JSON_COLUMNS, Attempt, CellResult, CellRow, EpochRow, attempt_from_row, int_or_none)
 from hyperparameter_system.store.schema import (
-    DEFAULT_LEASE_S, HOST, SCHEMA_VERSION, STORE_FILE, pid_alive, store_path)
+    DEFAULT_LEASE_S, HOST, SCHEMA_VERSION, STORE_FILE, pid_alive, rebuild_path, remove_stale_rebuilds, store_path)
 
 __all__ = [
     "DEFAULT_LEASE_S", "HOST", "JSON_COLUMNS", "SCHEMA_VERSION", "STORE_FILE", "Attempt", "CellResult",
     "CellRow", "EpochRow", "Store", "StoreError", "attempt_from_row", "int_or_none", "pid_alive",
-    "store_path",
+    "rebuild_path", "remove_stale_rebuilds", "store_path",
 ]

@@ -24,7 +24,7 @@ from hyperparameter_system.store.errors import FileIdentity, check_header, check
 from hyperparameter_system.store.rows import Attempt, CellResult, CellRow, EpochRow, attempt_from_row, int_or_none
 from hyperparameter_system.store.schema import (
     BUSY_TIMEOUT_S, DEFAULT_LEASE_S, HOST, SCHEMA, SCHEMA_VERSION, assignments, claimable, create_tables,
-    pid_alive, switch_to_wal)
+    pid_alive, remove_stale_rebuilds, switch_to_wal)
 
 
 class Store:
@@ -50,6 +50,7 @@ class Store:
             check_header(target)
             check_writable(target)
             target.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_rebuilds(target)  # a killed --rebuild-store's half-built store
             conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
             try:
                 switch_to_wal(conn)

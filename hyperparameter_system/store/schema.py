@@ -7,6 +7,7 @@ put into WAL mode.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -73,6 +74,25 @@ def pid_alive(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[-1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def rebuild_path(path: Path, pid: int) -> Path:
+    """Where ``--rebuild-store`` (process ``pid``) builds a store before moving it to ``path``."""
+    return path.with_name(f".{path.name}.rebuild-{pid}")
+
+
+def remove_stale_rebuilds(path: Path) -> None:
+    """Remove what killed rebuilds left beside ``path`` (their process is gone); best effort."""
+    prefix = rebuild_path(path, 0).name[:-1]
+    try:
+        leftovers = [p for p in path.parent.iterdir() if p.name.startswith(prefix)]
+    except OSError:
+        return
+    for leftover in leftovers:
+        pid = leftover.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
 
 
 def create_tables(tx: sqlite3.Connection, schema: str) -> None:

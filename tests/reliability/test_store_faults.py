@@ -8,13 +8,14 @@ user's ``rm`` would.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fault_setup import cli, cli_argv, summary, wait_for, write_experiment
+from fault_setup import cli, cli_argv, summary, tmpfs, wait_for, write_experiment  # noqa: F401
 
 from hyperparameter_system.store import store_path
 
@@ -133,3 +134,39 @@ def test_rebuild_without_attempt_folders_is_one_line(tmp_path: Path) -> None:
     done = cli(config, "--rebuild-store")
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "attempt.json" in done.stderr
     assert not store_path(tmp_path / "out", "st").exists()
+
+
+def test_rebuild_reads_attempt_folders_guarded_and_cleans_killed_rebuilds(tmp_path: Path) -> None:
+    """A FIFO would hang the rebuild in open(), a link to /dev/zero would fill its memory."""
+    config = write_experiment(tmp_path, epochs=1)
+    assert cli(config, "--all").returncode == 0
+    db = store_path(tmp_path / "out", "st")
+    db.unlink()
+    fifo_record, zero_record, fifo_result, good = _attempt_folders(config)
+    (fifo_record / "attempt.json").unlink()
+    os.mkfifo(fifo_record / "attempt.json")
+    (zero_record / "attempt.json").unlink()
+    os.symlink("/dev/zero", zero_record / "attempt.json")
+    (fifo_result / "result.json").unlink()
+    os.mkfifo(fifo_result / "result.json")
+    dead = subprocess.Popen(["true"])  # a rebuild killed earlier: its process is gone
+    dead.wait()
+    leftovers = [db.with_name(f".results.sqlite.rebuild-{dead.pid}{side}") for side in ("", "-wal", "-shm")]
+    for leftover in leftovers:
+        leftover.write_bytes(b"half a store")
+    rebuilt = cli(config, "--rebuild-store", timeout=60)
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert f"skipped {fifo_record / 'attempt.json'}: not a regular file (a FIFO)" in rebuilt.stdout
+    assert f"skipped {zero_record / 'attempt.json'}: a symbolic link" in rebuilt.stdout
+    assert "2 attempt(s)" in rebuilt.stdout
+    assert not [p for p in leftovers if p.exists()]
+
+
+def test_rebuild_in_a_read_only_folder_is_one_line(tmp_path: Path, tmpfs: Path) -> None:
+    config = write_experiment(tmp_path, out=tmpfs, epochs=1)
+    assert cli(config, "--all").returncode == 0
+    store_path(tmpfs, "st").unlink()
+    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
+    done = cli(config, "--rebuild-store")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"{tmpfs / 'st'}: cannot rebuild the store there (read-only file system)" in done.stderr

@@ -30,6 +30,7 @@ def test_user_command_expands_overrides_and_never_goes_through_a_shell(harness) 
         command=("{{ python }}", "train.py", "--config_file={{ config_path }}", "{{ overrides }}",
                  "--name", "{{ run_name }}-{{ cell_id }}"))
     argv = build_argv(cell, Path("/o"), (("DATALOADER.BATCH_SIZE", 8),))
+    argv = argv[argv.index("--") + 1:]  # the user's own argv, after the wrapper's
     assert argv == [sys.executable, "train.py", f"--config_file={cell.config_path}", "SOLVER.BASE_LR", "0.01",
                     "MODEL.NAME", "x; rm -rf ~", "DATALOADER.BATCH_SIZE", "8", "--name",
                     "opt_a_2601010000-cell-a"]

@@ -24,7 +24,8 @@ def test_cells_complete_with_metrics_history_and_child_environment(harness) -> N
     assert env["WANDB_RUN_GROUP"] == "optimizer" and env["WANDB_RUN_ID"] == attempt.wandb_run_id
     assert env["CUDA_VISIBLE_DEVICES"] == "" and env["HPS_CELL_ID"] == "cell-a" and env["HPS_ATTEMPT"] == "1"
     assert env["HPS_OUTPUT_DIR"] == attempt.output_dir and int(env["HPS_TORCH_THREADS"]) >= 1
-    assert attempt.command[1].endswith("fake_child.py") and "OUTPUT_DIR" in attempt.command
+    user = attempt.command[attempt.command.index("--") + 1:]  # the command runs under the wrapper
+    assert user[1].endswith("fake_child.py") and "OUTPUT_DIR" in user
 
 
 def test_resume_skips_finished_cells_and_rerun_all_runs_them_again(harness) -> None:

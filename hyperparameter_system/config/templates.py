@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+import functools
 import sys
 from pathlib import Path
 
@@ -38,8 +39,10 @@ class TemplateRenderError(ValueError):
         self.key = key
 
 
+@functools.lru_cache(maxsize=4096)
 def compile_template(text: str) -> jinja2.Template:
-    """``text`` compiled in the sandbox; raises TemplateRenderError on a syntax error."""
+    """``text`` compiled in the sandbox, once per text (a matrix renders the same command per
+    cell); raises TemplateRenderError on a syntax error."""
     try:
         return _ENV.from_string(text)
     except jinja2.TemplateSyntaxError as exc:

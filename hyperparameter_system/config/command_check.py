@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.config.templates import (TemplateRenderError, flat_overrides, render_command,

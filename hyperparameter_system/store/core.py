@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.child_contract import Status
-from hyperparameter_system.store.errors import FileIdentity, check_header, check_writable, translated
+from hyperparameter_system.store.errors import FileIdentity, StoreError, check_header, check_writable, translated
 from hyperparameter_system.store.rows import Attempt, CellResult, CellRow, EpochRow, attempt_from_row, int_or_none
 from hyperparameter_system.store.schema import (
     BUSY_TIMEOUT_S, DEFAULT_LEASE_S, HOST, SCHEMA, SCHEMA_VERSION, assignments, claimable, create_tables,
@@ -35,6 +35,7 @@ class Store:
         self._conn = conn
         self._lock = threading.RLock()
         self._identity = FileIdentity.of(path)
+        self._side_files: dict[Path, FileIdentity] = {}  # this connection's -wal and -shm, once it has them
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, experiment: str = "",
@@ -69,6 +70,7 @@ class Store:
         except BaseException:
             store.close()
             raise
+        store._side_files = FileIdentity.of_side_files(target)
         return store
 
     @classmethod
@@ -156,7 +158,24 @@ class Store:
         SQLite keeps writing into an unlinked file through its open descriptor,
         so without this a run would "succeed" into a store nobody can read.
         """
-        self._identity.check(self.path)
+        try:
+            self._identity.check(self.path)
+        except StoreError:
+            self._drop_side_files()
+            raise
+
+    def _drop_side_files(self) -> None:
+        """Unlink this connection's -wal and -shm from beside a path that holds another file now.
+
+        SQLite finds them by name: left there, whoever opens the new file next
+        (a summary, a rebuild, a run) would replay this run's pages into it. The
+        connection keeps writing into them through its open descriptors.
+        """
+        for side, identity in self._side_files.items():
+            with contextlib.suppress(OSError):
+                if FileIdentity.of(side) == identity:
+                    side.unlink()
+        self._side_files = {}
 
     # -- meta ---------------------------------------------------------------------------
     def meta(self, key: str) -> str | None:

@@ -96,6 +96,15 @@ class FileIdentity:
         stat = os.stat(path)
         return cls(stat.st_dev, stat.st_ino)
 
+    @classmethod
+    def of_side_files(cls, path: Path) -> dict[Path, FileIdentity]:
+        """The store's ``-wal`` and ``-shm`` as they are now (those that exist)."""
+        found = {}
+        for side in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+            with contextlib.suppress(OSError):
+                found[side] = cls.of(side)
+        return found
+
     def check(self, path: Path) -> None:
         """Raise :class:`StoreError` when ``path`` is gone or is another file now."""
         try:
@@ -108,4 +117,5 @@ class FileIdentity:
             raise StoreError(describe(path, error)) from None
         if now != self:
             raise StoreError(f"{path}: the results store was replaced by another file during the run;"
-                             f" running cells were stopped; {REBUILD_HINT}")
+                             " running cells were stopped and that file was left as it is; move it away,"
+                             " then `hpsys --rebuild-store` rebuilds this run's store from the attempt folders")

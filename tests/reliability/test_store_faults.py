@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -170,3 +171,33 @@ def test_rebuild_in_a_read_only_folder_is_one_line(tmp_path: Path, tmpfs: Path) 
     done = cli(config, "--rebuild-store")
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
     assert f"{tmpfs / 'st'}: cannot rebuild the store there (read-only file system)" in done.stderr
+
+
+def test_a_store_swapped_in_mid_run_is_never_written(tmp_path: Path) -> None:
+    """SQLite's -wal and -shm live by name beside the path: the runner's must never reach the new file."""
+    (tmp_path / "other").mkdir()
+    other_config = write_experiment(tmp_path / "other", epochs=1)
+    assert cli(other_config, "--all").returncode == 0
+    other = store_path(tmp_path / "other" / "out", "st")
+    config = write_experiment(tmp_path, epochs=3, sleep=0.7)
+    db = store_path(tmp_path / "out", "st")
+    runner = subprocess.Popen(cli_argv(config, "--all"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, cwd=tmp_path)
+    try:
+        wait_for(lambda: _completed_rows(db) >= 1, "the first completed attempt")
+        staged = db.with_name("staged.sqlite")
+        shutil.copyfile(other, staged)
+        replacement = staged.read_bytes()
+        os.replace(staged, db)
+        stdout, stderr = runner.communicate(timeout=60)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode == 2 and "replaced" in stderr, stdout + stderr
+    assert db.read_bytes() == replacement  # not one byte of the run went into it
+    assert not Path(f"{db}-wal").exists() and not Path(f"{db}-shm").exists()
+    assert summary(other_config)["status_counts"] == summary(config)["status_counts"]
+    assert "move it away, then `hpsys --rebuild-store`" in stderr
+    os.replace(db, tmp_path / "moved.sqlite")  # the advice works
+    rebuilt = cli(config, "--rebuild-store")
+    assert rebuilt.returncode == 0 and "rebuilt" in rebuilt.stdout, rebuilt.stdout + rebuilt.stderr

@@ -80,6 +80,7 @@ class PatternParser:
     def __init__(self, patterns: Sequence[tuple[str, str]]) -> None:
         self.patterns = [(name, re.compile(regex)) for name, regex in patterns]
         self.evaluations = 0
+        self.not_a_number: str | None = None  # the first match that was no number, said for "no metric matched"
         self._pending: dict[str, float] = {}
 
     def feed(self, line: str) -> list[dict[str, float]]:
@@ -95,6 +96,8 @@ class PatternParser:
             for match in regex.finditer(line):
                 value = _to_float(match)
                 if value is None:
+                    self.not_a_number = self.not_a_number or (
+                        f"metric_patterns {name} matched {clean_line(_matched(match))[:80]!r}, not a number")
                     continue
                 if name in self._pending:
                     done += self.flush()
@@ -120,9 +123,14 @@ def parse_metric_lines(lines: Iterable[str], patterns: Sequence[tuple[str, str]]
     return records + parser.flush()
 
 
+def _matched(match: re.Match[str]) -> str:
+    """The text a pattern takes as the value: its first group, or the whole match without one."""
+    return (match.group(1) if match.re.groups else match.group(0)) or ""
+
+
 def _to_float(match: re.Match[str]) -> float | None:
     """A pattern's first group as a float (``nan`` and ``inf`` included); None when it is no number."""
     try:
-        return float(match.group(1) if match.re.groups else match.group(0))
+        return float(_matched(match))
     except (TypeError, ValueError, OverflowError):
         return None

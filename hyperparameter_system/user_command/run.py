@@ -112,7 +112,7 @@ class CommandRun:
                 sys.stdout.buffer.write(chunk)
                 sys.stdout.buffer.flush()
                 *lines, partial = (partial + chunk).split(b"\n")
-                partial = partial[-_MAX_PARTIAL:]
+                partial = _cut(partial)
                 for line in lines:
                     self.take_line(line.decode("utf-8", "replace"))
             elif self.proc.poll() is not None:  # something the command left behind holds the pipe
@@ -165,8 +165,8 @@ class CommandRun:
             reason = signal_death(exit_code) or last_meaningful_line(self.tail)
             return Status.FAILED, reason or f"exited with code {exit_code}"
         if self.parser.evaluations == 0:
-            return Status.FAILED, ("no metric matched metric_patterns; last output line: "
-                                   f"{last_output_line(list(self.tail))}")
+            return Status.FAILED, (self.parser.not_a_number or "no metric matched metric_patterns;"
+                                   f" last output line: {last_output_line(list(self.tail))}")
         return Status.COMPLETED, None
 
     def result(self, status: Status, error: str | None, config_path: str,
@@ -269,3 +269,10 @@ def _finish(run: CommandRun, status: Status, error: str | None, ns: argparse.Nam
         tracking.finish(summary, exit_code=code)
     return code
 
+
+def _cut(partial: bytes) -> bytes:
+    """An overlong unterminated line keeps its start (what the script printed first, what a
+    user recognises) and its end (a progress bar's last ``\\r`` frame)."""
+    if len(partial) <= _MAX_PARTIAL:
+        return partial
+    return partial[:_MAX_PARTIAL // 2] + partial[-(_MAX_PARTIAL // 2):]

@@ -8,11 +8,13 @@ broken attempt instead of tripping on it.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import random
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -148,6 +150,22 @@ def test_a_fifo_or_device_link_in_place_of_a_child_file_fails_only_its_attempt(t
             [attempt] = store.attempts(f"cell-{name}")
             headline = (attempt.error_tail or "").splitlines()[0]
             assert attempt.status == "failed" and fault in headline, (name, headline)
+
+
+def test_a_pattern_matching_no_number_or_an_endless_last_line_is_said_plainly(tmp_path: Path) -> None:
+    scripts = {"word": "print('acc hello', flush=True); print('done')",
+               "long": "import sys; sys.stdout.write('loss 0.3 ' + 'z' * 20_000_000)"}
+    cells = [dataclasses.replace(make_cell(tmp_path, name), command=(sys.executable, "-c", code),
+                                 metric_patterns=(("acc", r"acc (\S+)"),)) for name, code in scripts.items()]
+    options = RunOptions(slots=tuple(make_slots("cpu", 2)), policy=RetryPolicy(retries=0), wandb_mode="disabled",
+                         grace_s=1.0, timeout_s=60.0)
+    with Store.open(store_path(tmp_path / "out", "exp"), experiment="exp") as store:
+        Runner(store, tmp_path / "out" / "exp", options, PlainProgress(io.StringIO())).run(cells)
+        got = {a.cell_id: (a.status, (a.error_tail or "").splitlines()[0]) for a in store.attempts()}
+    assert got["cell-word"] == ("failed", "metric_patterns acc matched 'hello', not a number")
+    status, headline = got["cell-long"]
+    assert status == "failed" and headline.startswith("no metric matched metric_patterns; last output line: "
+                                                      "loss 0.3 zzz") and len(headline) < 600, headline[:200]
 
 
 def test_readers_hand_out_typed_values_or_say_what_is_wrong(tmp_path: Path) -> None:

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import re
+from typing import Callable
+
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.report.records import INTERRUPTED, CellSummary, ModelSummary
 from hyperparameter_system.report.summary import FINISHED
 
 BEST_MARK = "*"  # marks the best option of a category (ASCII: pipes and CSV-safe)
+TEXT_CHARS = 200  # a child's text (an error line) is cut here in tables and lists
+# Terminal escape sequences and every other control character but the tab and newline.
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def shown(text: str, limit: int = TEXT_CHARS) -> str:
+    """A child's text as it may be shown: no escape or control characters, one line, cut to ``limit``.
+
+    The store keeps the text as the child wrote it; only its display is cleaned,
+    so a script cannot recolour, move or clear the user's terminal.
+    """
+    clean = " ".join(_CONTROL.sub("", text).split())
+    return clean if len(clean) <= limit else clean[:limit - 1] + "\u2026"
 
 
 def metric(value: float | None) -> str:
@@ -62,8 +78,11 @@ def best_line(model: ModelSummary, metric_name: str) -> str:
             f"({metric_name} {metric(best.metric)}, delta {delta(best.delta)})")
 
 
-def problems(model: ModelSummary) -> list[str]:
-    """One line per cell that ended badly: status and the first line of its error."""
+def problems(model: ModelSummary, escape: Callable[[str], str] = str) -> list[str]:
+    """One line per cell that ended badly: status and the first line of its error.
+
+    ``escape`` makes the child's text literal in the output format (Markdown).
+    """
     lines = []
     for cell in model.cells:
         latest = cell.record.latest
@@ -72,6 +91,6 @@ def problems(model: ModelSummary) -> list[str]:
         if cell.status == INTERRUPTED:
             first = "its runner died mid-run; the next run of the matrix resumes it"
         else:
-            first = latest.error.splitlines()[0] if latest.error else "no error text"
-        lines.append(f"{cell.category} / {cell.option_label}: {cell.status}: {first[:200]}")
+            first = escape(shown(latest.error.splitlines()[0])) if latest.error else "no error text"
+        lines.append(f"{cell.category} / {cell.option_label}: {cell.status}: {first}")
     return lines

@@ -7,7 +7,9 @@ epoch, delta vs the baseline, duration), mark each category's best option with
 
 from __future__ import annotations
 
+import html
 import io
+import re
 
 from hyperparameter_system.report import fmt
 from hyperparameter_system.report.records import ExperimentSummary, ModelSummary
@@ -51,7 +53,13 @@ def render_table(summary: ExperimentSummary, *, width: int | None = None, color:
 
 
 def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
+    """A table cell: its pipes escaped, and HTML as entities (labels are sanitised names)."""
+    return html.escape(text.replace("|", "\\|"), quote=False)
+
+
+def _md_literal(text: str) -> str:
+    """A child's text shown literally: Markdown punctuation escaped, HTML (``<script>``) as entities."""
+    return html.escape(re.sub(r"([\\`*_\[\]|])", r"\\\1", text), quote=False)
 
 
 def _md_model(model: ModelSummary, metric_name: str) -> list[str]:
@@ -65,8 +73,8 @@ def _md_model(model: ModelSummary, metric_name: str) -> list[str]:
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", fmt.best_line(model, metric_name), "",
               f"status: {fmt.counts(model.status_counts)}", ""]
-    problems = fmt.problems(model)
-    lines += [f"- {_md_escape(line)}" for line in problems]
+    problems = fmt.problems(model, escape=_md_literal)
+    lines += [f"- {line}" for line in problems]
     if problems:
         lines.append("")
     return lines

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from fakes import make_cell, runner_argv, save_cells
+from fault_setup import cli, summary, write_experiment
 
 from hyperparameter_system.child_contract import read_metrics, read_result
 from hyperparameter_system.report.gather import read_cells
@@ -166,6 +167,21 @@ def test_a_pattern_matching_no_number_or_an_endless_last_line_is_said_plainly(tm
     status, headline = got["cell-long"]
     assert status == "failed" and headline.startswith("no metric matched metric_patterns; last output line: "
                                                       "loss 0.3 zzz") and len(headline) < 600, headline[:200]
+
+
+def test_a_childs_error_text_is_shown_cleaned_and_kept_as_written(tmp_path: Path) -> None:
+    error = "\x1b[31m\x1b]0;pwned\x07<script>alert(1)</script> *boom* " + "E" * 2000 + "\x00"
+    junk = tmp_path / "result.json"
+    junk.write_text(json.dumps({"status": "failed", "error": error}))
+    config = write_experiment(tmp_path, junk_result=str(junk))
+    assert cli(config, "--all").returncode == 1
+    table, markdown = (cli(config, "--summary", "--format", f).stdout for f in ("table", "md"))
+    for text in (table, markdown):
+        assert "\x1b" not in text and "\x00" not in text and "pwned" not in text
+        assert max(len(line) for line in text.splitlines()) < 400  # long texts are cut in tables
+    assert "<script>" not in markdown and "&lt;script&gt;alert(1)&lt;/script&gt; \\*boom\\* EEE" in markdown
+    assert "failed: <script>alert(1)</script> *boom*" in table  # plain text in a terminal
+    assert summary(config)["models"][0]["cells"][0]["error"].startswith(error[:60])  # the store keeps it as written
 
 
 def test_readers_hand_out_typed_values_or_say_what_is_wrong(tmp_path: Path) -> None:

@@ -29,10 +29,10 @@ _MODEL_KEYS = ("name", "enabled", "base_config", "description", "command", "metr
                "schema", "overrides", "key_map", "wandb")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # What the runner sets in every child's environment after a model's env: (a model's value would
-# be silently lost): the W&B run's identity and mode, the device, and every HPS_* variable of the
-# child contract.
+# be silently lost): the W&B run's identity and mode, the device, the slot's thread count, and
+# every HPS_* variable of the child contract.
 RUNNER_ENV = ("WANDB_PROJECT", "WANDB_NAME", "WANDB_RUN_GROUP", "WANDB_RUN_ID", "WANDB_TAGS", "WANDB_MODE",
-              "WANDB_DIR", "WANDB_DISABLED", "CUDA_VISIBLE_DEVICES")
+              "WANDB_DIR", "WANDB_DISABLED", "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "PYTHONUNBUFFERED")
 RUNNER_ENV_PREFIX = "HPS_"
 
 
@@ -130,7 +130,7 @@ def _env(reader: Reader, key: KeyPath, value: Any) -> tuple[tuple[str, str], ...
         if name in RUNNER_ENV or name.startswith(RUNNER_ENV_PREFIX):
             raise reader.index.error(key + (name,), f"the runner sets {name} for every cell ({RUNNER_ENV_PREFIX}*, "
                                      f"{', '.join(RUNNER_ENV)}); W&B's mode is the experiment's wandb.mode, "
-                                     "devices are execution.devices")
+                                     "devices and threads are execution.devices and .parallel")
         if isinstance(text, (int, float)) and not isinstance(text, bool):
             text = str(text)
         pairs.append((name, reader.template(key + (name,), text)))

@@ -225,6 +225,9 @@ class MatrixContext:
             chosen = [n for n in known if n in dropped or entries[n].enabled]
         else:
             for name in names:
+                if name in self.registry.categories and name not in known:
+                    raise UnknownNameError(f"category {name!r} has no options in {self.spec.source_path}: "
+                                           f"add categories.{name}.options there")
                 if name not in known and name != BASELINE:
                     raise UnknownNameError(f"Unknown category {name!r}{did_you_mean(name, known)}; "
                                            f"known: {', '.join(known)}")

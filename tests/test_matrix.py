@@ -107,6 +107,13 @@ def test_unknown_names(tmp_path):
         _plan(make_spec(tmp_path), models=["resnet"])
 
 
+def test_a_registered_category_without_options_is_named_as_such(tmp_path):
+    spec = make_spec(tmp_path, categories={"optimizer": [{"name": "SGD", "lr": 0.1}]})
+    with pytest.raises(UnknownNameError, match=r"category 'scheduler' has no options in .*: "
+                                               r"add categories\.scheduler\.options there"):
+        _plan(spec, categories=["scheduler"])
+
+
 def test_duplicate_option_is_an_error(tmp_path):
     spec = make_spec(tmp_path, categories={"image_size": [16, {"size": 16}]})
     with pytest.raises(ConfigError, match=r"options\[1\]: same option as options\[0\]"):

@@ -46,7 +46,7 @@ def test_matrix_prints_cells_and_imports_neither_torch_nor_wandb(tmp_path):
         """, tmp_path)
     assert "HEAVY [] 0" in out.stdout, out.stderr
     assert "opt_AdamW_lr0.001_wd0.001_" in out.stdout and "img_24_" in out.stdout
-    assert "5 cells (1 models)" in out.stdout
+    assert "5 cells (1 model)" in out.stdout
     assert not (tmp_path / "temp_configs").exists()  # --matrix renders nothing
 
 

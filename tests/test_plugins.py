@@ -206,7 +206,7 @@ def test_readme_category_next_to_the_experiment_file_adds_to_the_builtins(tmp_pa
     assert out.returncode == 0, out.stderr
     assert "opt_SGD_lr0.1_" in out.stdout  # a built-in category still plans
     assert "aug_flip0.0_rot0.0_" in out.stdout and "aug_flip0.5_rot10.0_" in out.stdout
-    assert "4 cells (1 models)" in out.stdout
+    assert "4 cells (1 model)" in out.stdout
 
     # The child is told the same folders (HPSYS_PLUGIN_PATH) and, started elsewhere, finds the same.
     from hyperparameter_system.commands.run import plugin_path

@@ -99,7 +99,7 @@ def _print_table(cells: Sequence[Cell], experiment: str, eta: str) -> None:
     console = pipe_console(width=None if sys.stdout.isatty() else 200)
     console.print(table)
     models = len({c.model for c in cells})
-    console.print(f"{len(cells)} cells ({models} models); {eta}", markup=False)
+    console.print(f"{len(cells)} cells ({models} model{'' if models == 1 else 's'}); {eta}", markup=False)
 
 
 def _text(value: Any) -> Any:

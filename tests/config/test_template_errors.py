@@ -124,7 +124,7 @@ def test_wandb_off_as_the_readme_writes_it_is_accepted(tmp_path):
     config, _ = _experiment(tmp_path, WANDB="off")  # YAML 1.1 reads a bare off as false
     result = _cli(config, tmp_path, "--matrix")
     assert result.returncode == 0, result.stderr
-    assert "2 cells (1 models)" in result.stdout
+    assert "2 cells (1 model)" in result.stdout
 
 
 def test_a_schema_file_printing_non_utf8_bytes_still_plans(tmp_path):
@@ -141,7 +141,7 @@ def test_a_schema_file_printing_non_utf8_bytes_still_plans(tmp_path):
     config.write_text(config.read_text(encoding="utf-8").replace("schema.yaml", "defaults.py:_C"), encoding="utf-8")
     result = _cli(config, tmp_path, "--matrix")
     assert result.returncode == 0, result.stderr
-    assert "2 cells (1 models)" in result.stdout
+    assert "2 cells (1 model)" in result.stdout
 
 
 def test_a_schema_file_that_fails_is_named(tmp_path):

@@ -8,18 +8,16 @@ statuses and exit codes here means the two can never drift apart.
 
 from __future__ import annotations
 
-import errno
 import json
 import math
 import os
-import stat
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from hyperparameter_system.atomic import write_text_atomic
-from hyperparameter_system.errors import HpsysError
+from hyperparameter_system.child_files import ChildFileError, read_child_file
 
 
 class Status(str, Enum):
@@ -142,10 +140,6 @@ MAX_TEXT_CHARS = 2000  # error texts and names are cut here
 _MAX_INT = 2**53  # counts beyond this are junk (and overflow SQLite's INTEGER)
 
 
-class ChildFileError(HpsysError):
-    """A child's result.json or metrics.jsonl breaks the contract; the text names the file and the fault."""
-
-
 @dataclass(frozen=True)
 class ChildResult:
     """A checked ``result.json``: every known key typed, non-finite numbers as None.
@@ -192,46 +186,6 @@ class MetricsLog:
     problem: str | None = None
     end: int = 0  # byte offset after the last whole line read: where a follower reads on
     lines: int = 0  # whole lines read up to ``end``
-
-
-def read_child_file(path: str | os.PathLike[str], limit: int, *, start: int = 0,
-                    tail: bool = False) -> bytes | None:
-    """At most ``limit`` bytes of a file a child left (from ``start``, or its last ones with ``tail``).
-
-    None when there is no file. A child may leave anything under a file's name:
-    a FIFO (an open() that never returns), a link to ``/dev/zero`` (a read that
-    never ends) or a device, so the file is opened without following a link and
-    without blocking, and only a regular file is read.
-
-    Raises:
-        ChildFileError: naming the path: not a regular file, or unreadable.
-    """
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        return None
-    except OSError as error:
-        if error.errno == errno.ELOOP:
-            raise ChildFileError(f"{path}: a symbolic link, not a regular file") from None
-        raise ChildFileError(f"{path}: cannot read: {error.strerror or error}") from None
-    with os.fdopen(fd, "rb") as handle:
-        try:
-            mode = os.fstat(fd).st_mode
-            if not stat.S_ISREG(mode):
-                raise ChildFileError(f"{path}: not a regular file ({_file_kind(mode)})")
-            if tail:
-                start = max(0, handle.seek(0, os.SEEK_END) - limit)
-            handle.seek(start)
-            return handle.read(limit)
-        except OSError as error:
-            raise ChildFileError(f"{path}: cannot read: {error.strerror or error}") from None
-
-
-def _file_kind(mode: int) -> str:
-    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
-             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
-    return next((name for test, name in kinds if test(mode)), "not a plain file")
 
 
 def read_result(path: str | os.PathLike[str]) -> ChildResult | None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from hyperparameter_system.atomic import write_text_atomic
-from hyperparameter_system.child_contract import ChildFileError, read_child_file
+from hyperparameter_system.child_files import ChildFileError, read_child_file
 
 if TYPE_CHECKING:
     from hyperparameter_system.store.core import Store

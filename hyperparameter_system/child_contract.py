@@ -252,42 +252,53 @@ def read_metrics(path: str | os.PathLike[str], *, start: int = 0, lines: int = 0
     """Read metrics.jsonl: every well-formed evaluation up to the first bad line.
 
     A follower passes the ``end`` and ``lines`` of its last read to read only
-    what was appended since. At most :data:`MAX_METRICS_BYTES` are read in all,
-    and a line is rejected as soon as it outgrows :data:`MAX_METRICS_LINE_BYTES`.
+    what was appended since. The file is read a window at a time, at most
+    :data:`MAX_METRICS_BYTES` in all, and a line is rejected as soon as it
+    outgrows :data:`MAX_METRICS_LINE_BYTES` (never read whole).
     """
     target = Path(path)
-    try:
-        data = read_child_file(target, MAX_METRICS_BYTES + 1 - start, start=start) if start <= MAX_METRICS_BYTES \
-            else b""
-    except ChildFileError as error:
-        return MetricsLog(problem=str(error), end=start, lines=lines)
-    if data is None:
-        return MetricsLog(end=start, lines=lines)
     log = MetricsLog(end=start, lines=lines)
-    position = 0
+    while log.problem is None:
+        if log.end > MAX_METRICS_BYTES:
+            log.problem = f"{target}: larger than {MAX_METRICS_BYTES} bytes"
+            break
+        try:
+            data = read_child_file(target, _METRICS_WINDOW, start=log.end)
+        except ChildFileError as error:
+            log.problem = str(error)
+            break
+        before = log.end
+        if data:
+            _read_window(log, target, data, at_end=len(data) < _METRICS_WINDOW)
+        if log.end == before:
+            break  # the end of the file, or a line not ended yet (torn, or still being written)
+    return log
+
+
+_METRICS_WINDOW = 16 * MAX_METRICS_LINE_BYTES  # how much of metrics.jsonl one read takes
+
+
+def _read_window(log: MetricsLog, target: Path, data: bytes, *, at_end: bool) -> None:
+    """The whole lines of ``data`` (read at ``log.end``) into ``log``; a bad one sets its problem."""
+    base, position = log.end, 0
     while position < len(data):
         newline = data.find(b"\n", position, position + MAX_METRICS_LINE_BYTES + 1)
         number = log.lines + 1
-        if newline < 0:  # no newline (yet): a torn line, or one still being written
+        if newline < 0:
             if len(data) - position > MAX_METRICS_LINE_BYTES:
                 log.problem = f"{target}: line {number}: longer than {MAX_METRICS_LINE_BYTES} bytes"
-            elif start + len(data) > MAX_METRICS_BYTES:
-                log.problem = f"{target}: larger than {MAX_METRICS_BYTES} bytes"
-            else:
-                _take_last_line(log, data[position:], start + len(data))
-            return log
+            elif at_end:
+                _take_last_line(log, data[position:], base + len(data))
+            return
         raw = data[position:newline]
         if raw.strip():
             try:
                 log.records.append(check_metrics_line(raw))
             except ValueError as error:
                 log.problem = f"{target}: line {number}: {error}"
-                return log
+                return
         position = newline + 1
-        log.end, log.lines = start + position, number
-    if start + len(data) > MAX_METRICS_BYTES:
-        log.problem = f"{target}: larger than {MAX_METRICS_BYTES} bytes"
-    return log
+        log.end, log.lines = base + position, number
 
 
 def _take_last_line(log: MetricsLog, raw: bytes, end: int) -> None:

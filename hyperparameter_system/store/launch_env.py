@@ -3,7 +3,9 @@
 A command that reproduces an attempt needs more than its argv: the CPU thread
 count (``HPS_TORCH_THREADS`` / ``OMP_NUM_THREADS`` change float summation
 order), the visible GPUs, the plugin folders, the model's own ``env:`` and the
-folder the child started in. The runner records exactly that subset here at
+folder the child started in; and the W&B run's project, name, group and tags, so a
+reproduction of a user's command (whose W&B identity comes only from the
+environment) lands beside the original run, under a new run id. The runner records exactly that subset here at
 launch, in a table of its own beside ``attempts``; a variable whose name looks
 like a secret is never recorded.
 """
@@ -21,15 +23,16 @@ if TYPE_CHECKING:
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS launch_env (
     attempt_id INTEGER PRIMARY KEY REFERENCES attempts(id), env TEXT NOT NULL, cwd TEXT NOT NULL)"""
-# Set by the runner for every child, or by a user for determinism; all change results.
+# Set by the runner for every child, or by a user for determinism: all change results but the
+# W&B run's identity (never its run id: a reproduction is a new run).
 NUMBERS_VARS = (cc.ENV_TORCH_THREADS, "OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES",
                 "HPSYS_PLUGIN_PATH", "PYTHONHASHSEED", "CUBLAS_WORKSPACE_CONFIG", "WANDB_MODE",
-                "WANDB_DISABLED")
+                "WANDB_DISABLED", "WANDB_PROJECT", "WANDB_NAME", "WANDB_RUN_GROUP", "WANDB_TAGS")
 _SECRET = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH", re.IGNORECASE)
 
 
 def numbers_env(env: Mapping[str, str], also: Iterable[str] = ()) -> dict[str, str]:
-    """The part of a child's environment that decides its numbers (``also``: the model's own names)."""
+    """The part of a child's environment a reproduction needs (``also``: the model's own names)."""
     names = [*NUMBERS_VARS, *also]
     return {name: env[name] for name in names if name in env and not _SECRET.search(name)}
 

@@ -43,6 +43,9 @@ models: [{name: small_cnn}]
     lines = best.stdout.splitlines()
     command = lines[lines.index(next(x for x in lines if x.startswith("# reproduce with"))) + 1]
     assert "HPS_TORCH_THREADS=" in command and "API_KEY" not in command
+    # the W&B identity travels (a user's command has no other), never the run id: a new run
+    assert "WANDB_PROJECT=small_cnn" in command and "WANDB_RUN_GROUP=baseline" in command
+    assert "WANDB_RUN_ID" not in command
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     again = subprocess.run(["bash", "-c", command], cwd=elsewhere, capture_output=True, text=True, timeout=300)

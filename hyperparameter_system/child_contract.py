@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from hyperparameter_system.atomic import write_text_atomic
+from hyperparameter_system import child_files as cf
 from hyperparameter_system.child_files import ChildFileError, read_child_file
 
 
@@ -136,8 +137,6 @@ RESULT_KEYS = (
 MAX_RESULT_BYTES = 1 << 20  # a result.json is a few hundred bytes; more is junk
 MAX_METRICS_LINE_BYTES = 1 << 16  # one evaluation's metrics
 MAX_METRICS_BYTES = 64 << 20  # a metrics.jsonl: ~100,000 evaluations; more is junk
-MAX_TEXT_CHARS = 2000  # error texts and names are cut here
-_MAX_INT = 2**53  # counts beyond this are junk (and overflow SQLite's INTEGER)
 
 
 @dataclass(frozen=True)
@@ -206,7 +205,7 @@ def read_result(path: str | os.PathLike[str]) -> ChildResult | None:
     except UnicodeDecodeError as error:
         raise ChildFileError(f"{target}: not UTF-8 (byte {error.start})") from None
     except (ValueError, RecursionError) as error:  # JSONDecodeError, or an int of over 4300 digits
-        raise ChildFileError(f"{target}: not valid JSON ({_short(error)})") from None
+        raise ChildFileError(f"{target}: not valid JSON ({cf.short_error(error)})") from None
     return check_result(data, str(target))
 
 
@@ -217,7 +216,7 @@ def check_result(data: Any, source: str) -> ChildResult:
         ChildFileError: naming ``source``, the key and what is wrong with it.
     """
     if not isinstance(data, dict):
-        raise ChildFileError(f"{source}: expected a JSON object, got {_kind(data)}")
+        raise ChildFileError(f"{source}: expected a JSON object, got {cf.kind(data)}")
     if "status" not in data:
         raise ChildFileError(f"{source}: status: missing")
     values: dict[str, Any] = {}
@@ -235,7 +234,7 @@ def _nonfinite_metric(data: dict[str, Any]) -> str | None:
     finals = data.get("final_metrics") or {}
     for key, value in [("best_metric", data.get("best_metric")), *finals.items()]:
         if isinstance(value, float) and not math.isfinite(value):
-            return f"{_text(key)} is {value}"
+            return f"{cf.text(key)} is {value}"
     return None
 
 
@@ -325,107 +324,49 @@ def check_metrics_line(raw: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as error:
         raise ValueError(f"not UTF-8 (byte {error.start})") from None
     except (ValueError, RecursionError) as error:  # JSONDecodeError, or an int of over 4300 digits
-        raise ValueError(f"not valid JSON ({_short(error)})") from None
+        raise ValueError(f"not valid JSON ({cf.short_error(error)})") from None
     if not isinstance(record, dict):
-        raise ValueError(f"expected a JSON object, got {_kind(record)}")
+        raise ValueError(f"expected a JSON object, got {cf.kind(record)}")
     clean: dict[str, Any] = {}
     for key, value in record.items():
         if key in ("epoch", "step"):
             try:
-                value = _count(value)
+                value = cf.count(value)
             except ValueError as error:
                 raise ValueError(f"{key}: {error}") from None
-        elif value is not None and not _is_number(value):
-            raise ValueError(f"{_text(key)}: expected a number, got {_kind(value)}")
-        clean[_text(key)] = value
+        elif value is not None and not cf.is_number(value):
+            raise ValueError(f"{cf.text(key)}: expected a number, got {cf.kind(value)}")
+        clean[cf.text(key)] = value
     return clean
-
-
-def _short(error: Exception) -> str:
-    return str(error)[:200]
-
-
-def _kind(value: Any) -> str:
-    """``a list``, ``a str ('oops')``: what a wrong value was, briefly."""
-    name = {dict: "an object", list: "a list", str: "a str", bool: "a bool", int: "an int", float: "a float",
-            type(None): "null"}.get(
-        type(value), f"a {type(value).__name__}")
-    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        return f"{name} ({repr(value)[:40]})"
-    return name
-
-
-def _is_number(value: Any) -> bool:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    return isinstance(value, float) or abs(value) <= _MAX_INT
-
-
-def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda value: None if value is None else check(value)
-
-
-def _number(value: Any) -> float | None:
-    """A finite float; NaN and infinities read as "no value"."""
-    if not _is_number(value):
-        raise ValueError(f"expected a number, got {_kind(value)}")
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _count(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_INT:
-        raise ValueError(f"expected a whole number from 0 to {_MAX_INT}, got {_kind(value)}")
-    return value
-
-
-def _text(value: Any) -> str:
-    """A str, cut to :data:`MAX_TEXT_CHARS` and made encodable (no lone surrogates)."""
-    if not isinstance(value, str):
-        raise ValueError(f"expected a str, got {_kind(value)}")
-    return value[:MAX_TEXT_CHARS].encode("utf-8", "replace").decode("utf-8")
 
 
 def _status(value: Any) -> Status:
     final = [s.value for s in Status if s not in (Status.PENDING, Status.RUNNING)]
     if value not in final:
-        raise ValueError(f"expected one of {', '.join(final)}, got {_kind(value)}")
+        raise ValueError(f"expected one of {', '.join(final)}, got {cf.kind(value)}")
     return Status(value)
 
 
 def _goal(value: Any) -> str:
     if value not in ("maximize", "minimize"):
-        raise ValueError(f"expected maximize or minimize, got {_kind(value)}")
+        raise ValueError(f"expected maximize or minimize, got {cf.kind(value)}")
     return str(value)
-
-
-def _metrics_map(value: Any) -> dict[str, float | None]:
-    if not isinstance(value, dict):
-        raise ValueError(f"expected an object of metric values, got {_kind(value)}")
-    clean: dict[str, float | None] = {}
-    for key, item in value.items():
-        if item is not None and not _is_number(item):
-            raise ValueError(f"{_text(key)}: expected a number, got {_kind(item)}")
-        clean[_text(key)] = None if item is None else _number(item)
-    return clean
 
 
 _RESULT_CHECKS: dict[str, Callable[[Any], Any]] = {
     "status": _status,
-    "metric": _optional(_text),
-    "goal": _optional(_goal),
-    "best_metric": _optional(_number),
-    "best_epoch": _count,
-    "final_metrics": lambda value: {} if value is None else _metrics_map(value),
-    "epochs_run": _count,
-    "duration_s": _optional(_number),
-    "samples_per_s": _optional(_number),
-    "peak_memory_mb": _optional(_number),
-    "config_path": _optional(_text),
-    "wandb_run_dir": _optional(_text),
-    "wandb_run_id": _optional(_text),
-    "error": _optional(_text),
+    "metric": cf.optional(cf.text),
+    "goal": cf.optional(_goal),
+    "best_metric": cf.optional(cf.number),
+    "best_epoch": cf.count,
+    "final_metrics": lambda value: {} if value is None else cf.metrics_map(value),
+    "epochs_run": cf.count,
+    "duration_s": cf.optional(cf.number),
+    "samples_per_s": cf.optional(cf.number),
+    "peak_memory_mb": cf.optional(cf.number),
+    "config_path": cf.optional(cf.text),
+    "wandb_run_dir": cf.optional(cf.text),
+    "wandb_run_id": cf.optional(cf.text),
+    "error": cf.optional(cf.text),
 }
 assert tuple(sorted(_RESULT_CHECKS)) == tuple(sorted(RESULT_KEYS)), "checks drifted from RESULT_KEYS"

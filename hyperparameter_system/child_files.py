@@ -3,14 +3,18 @@
 A child (a user's script) may leave anything under a file's expected name: a
 FIFO, whose open() never returns; a link to ``/dev/zero``, whose read never
 ends; a device or a folder. Everything the runner, the report and a rebuild
-read from an attempt folder comes through :func:`read_child_file`.
+read from an attempt folder comes through :func:`read_child_file`, and every
+value read from a child's JSON through the small checks at the end (``number``,
+``count``, ``text``, ...), which say briefly what a wrong value was.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import math
 import stat
+from typing import Any, Callable
 
 from hyperparameter_system.errors import HpsysError
 
@@ -57,3 +61,67 @@ def _file_kind(mode: int) -> str:
     kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
              (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
     return next((name for test, name in kinds if test(mode)), "not a plain file")
+
+
+# Checks of single values read from a child's JSON: each returns the clean value or raises
+# ValueError saying what the value was.
+MAX_TEXT_CHARS = 2000  # error texts and names are cut here
+MAX_INT = 2**53  # counts beyond this are junk (and overflow SQLite's INTEGER)
+
+
+def short_error(error: Exception) -> str:
+    return str(error)[:200]
+
+
+def kind(value: Any) -> str:
+    """``a list``, ``a str ('oops')``: what a wrong value was, briefly."""
+    name = {dict: "an object", list: "a list", str: "a str", bool: "a bool", int: "an int", float: "a float",
+            type(None): "null"}.get(
+        type(value), f"a {type(value).__name__}")
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return f"{name} ({repr(value)[:40]})"
+    return name
+
+
+def is_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, float) or abs(value) <= MAX_INT
+
+
+def optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else check(value)
+
+
+def number(value: Any) -> float | None:
+    """A finite float; NaN and infinities read as "no value"."""
+    if not is_number(value):
+        raise ValueError(f"expected a number, got {kind(value)}")
+    out = float(value)
+    return out if math.isfinite(out) else None
+
+
+def count(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT:
+        raise ValueError(f"expected a whole number from 0 to {MAX_INT}, got {kind(value)}")
+    return value
+
+
+def text(value: Any) -> str:
+    """A str, cut to :data:`MAX_TEXT_CHARS` and made encodable (no lone surrogates)."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected a str, got {kind(value)}")
+    return value[:MAX_TEXT_CHARS].encode("utf-8", "replace").decode("utf-8")
+
+
+def metrics_map(value: Any) -> dict[str, float | None]:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected an object of metric values, got {kind(value)}")
+    clean: dict[str, float | None] = {}
+    for key, item in value.items():
+        if item is not None and not is_number(item):
+            raise ValueError(f"{text(key)}: expected a number, got {kind(item)}")
+        clean[text(key)] = None if item is None else number(item)
+    return clean

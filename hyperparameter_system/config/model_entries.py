@@ -29,10 +29,12 @@ _MODEL_KEYS = ("name", "enabled", "base_config", "description", "command", "metr
                "schema", "overrides", "key_map", "wandb")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # What the runner sets in every child's environment after a model's env: (a model's value would
-# be silently lost): the W&B run's identity and mode, the device, the slot's thread count, and
+# be lost or would break the child): the W&B run's identity and mode, the device, the slot's thread
+# count, the experiment's plugin folders, and
 # every HPS_* variable of the child contract.
 RUNNER_ENV = ("WANDB_PROJECT", "WANDB_NAME", "WANDB_RUN_GROUP", "WANDB_RUN_ID", "WANDB_TAGS", "WANDB_MODE",
-              "WANDB_DIR", "WANDB_DISABLED", "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "PYTHONUNBUFFERED")
+              "WANDB_DIR", "WANDB_DISABLED", "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "PYTHONUNBUFFERED",
+              "HPSYS_PLUGIN_PATH")
 RUNNER_ENV_PREFIX = "HPS_"
 
 

@@ -38,6 +38,7 @@ from typing import Any, Sequence
 
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.child_contract import Status
+from hyperparameter_system.child_files import read_child_file
 from hyperparameter_system.child_output import PatternParser, last_meaningful_line, last_output_line, signal_death
 from hyperparameter_system.user_command import MODULE
 from hyperparameter_system.user_command.group_probe import GroupProbe
@@ -240,20 +241,33 @@ def _pass_through(run: CommandRun, exit_code: int, tracking: Any) -> int:
         run.probe.close()
     if tracking is not None:
         run.follow_script_metrics()
-        result = cc.read_result(run.out / cc.RESULT_FILE)
+        try:
+            result = cc.read_result(run.out / cc.RESULT_FILE)
+        except cc.ChildFileError:
+            result = None  # left as it is: the runner fails the attempt, naming the file and the fault
         summary: dict[str, Any] = {"status": result.status.value if result else "failed"}
         if result is not None and result.best_metric is not None:
             summary.update({f"best/{result.metric}": result.best_metric, "best_epoch": result.best_epoch})
         tracking.finish(summary, exit_code=exit_code)
-        if result is not None and tracking.info[0] and not result.wandb_run_dir:  # where the cell's run is
-            run_dir, run_id = tracking.info
-            payload = {**result.to_dict(), "wandb_run_dir": run_dir, "wandb_run_id": result.wandb_run_id or run_id}
-            cc.write_json_atomic(run.out / cc.RESULT_FILE, payload)
+        if result is not None and tracking.info[0] and not result.wandb_run_dir:
+            _add_run_location(run.out / cc.RESULT_FILE, *tracking.info)
     if exit_code < 0:  # killed by a signal: die by the same one, so the runner reads the same death
         signal.signal(-exit_code, signal.SIG_DFL)
         os.kill(os.getpid(), -exit_code)
         return 128 - exit_code  # a signal whose default is not to end a process
     return exit_code
+
+
+def _add_run_location(path: Path, run_dir: str, run_id: str | None) -> None:
+    """Say in the script's result.json where the cell's W&B run is, changing nothing else in it.
+
+    The script's own values are written back as they were read, not as checked (a NaN
+    best metric stays NaN, so the runner still reads the attempt as nonfinite).
+    """
+    raw = json.loads(read_child_file(path, cc.MAX_RESULT_BYTES) or b"{}")  # read_result just accepted it
+    raw["wandb_run_dir"] = run_dir
+    raw["wandb_run_id"] = raw.get("wandb_run_id") or run_id
+    cc.write_json_atomic(path, raw)
 
 
 def _finish(run: CommandRun, status: Status, error: str | None, ns: argparse.Namespace, tracking: Any) -> int:

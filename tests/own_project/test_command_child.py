@@ -257,3 +257,21 @@ def test_a_command_without_metric_patterns_gets_its_wandb_run_from_its_own_metri
     assert run.finished and (run.project, run.name, run.group) == (cell.project, cell.run_name, cell.group)
     assert [(h["_step"], h["val/acc"]) for h in run.history] == [(1, 0.25), (2, 0.5)]
     assert run.summary["best/val/acc"] == 0.5 and run.summary["status"] == "completed"
+
+
+@pytest.mark.parametrize(("written", "status", "reason"), [
+    ('{"status": "completed", "metric": "val/acc", "best_metric": NaN, "epochs_run": 2}', "nonfinite", "nan"),
+    ("FIFO", "failed", "result.json: not a regular file (a FIFO)"),
+])
+def test_a_scripts_own_broken_result_is_judged_as_written_when_the_wrapper_makes_the_run(
+        tmp_path: Path, written: str, status: str, reason: str) -> None:
+    """With wandb: runner the wrapper adds the run's location to the script's result.json:
+    it must neither launder a NaN into "no value" nor crash on a file that breaks the contract."""
+    make = ("os.mkfifo(out / 'result.json')" if written == "FIFO"
+            else f"(out / 'result.json').write_text({written!r})")
+    (tmp_path / "own.py").write_text(f"import os, pathlib\nout = pathlib.Path(os.environ['HPS_OUTPUT_DIR'])\n{make}\n")
+    cell = _cell(tmp_path, "own", metric_patterns=(), command=(sys.executable, str(tmp_path / "own.py")))
+    with _run(tmp_path, [cell], "offline") as store:
+        [attempt] = store.attempts(cell.cell_id)
+    assert attempt.status == status and reason in (attempt.error_tail or ""), attempt.error_tail
+    assert "Traceback" not in Path(attempt.log_path or "").read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -53,6 +54,18 @@ def summary(config: Path) -> dict[str, Any]:
     done = cli(config, "--summary", "--format", "json")
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
+def completed_attempts(db: Path) -> int:
+    """How many attempts a store records completed, read without writing (0 while it cannot be read)."""
+    try:
+        conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM attempts WHERE status = 'completed'").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from fakes import make_cell, runner_argv, save_cells
-from fault_setup import cli, summary, write_experiment
+from fault_setup import cli, summary, wait_for, write_experiment
 
 from hyperparameter_system.child_contract import read_metrics, read_result
 from hyperparameter_system.report.gather import read_cells
@@ -197,13 +197,6 @@ def test_readers_hand_out_typed_values_or_say_what_is_wrong(tmp_path: Path) -> N
                                                                              "JSON object, got an int (5)"
 
 
-def _wait(predicate, what: str, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def test_resume_settles_a_broken_attempt_a_killed_runner_left_running(tmp_path: Path) -> None:
@@ -224,7 +217,7 @@ def test_resume_settles_a_broken_attempt_a_killed_runner_left_running(tmp_path: 
 
     runner = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait(bad_running, "the bad cell to start")
+        wait_for(bad_running, "the bad cell to start")
         with Store.open(path) as store:
             [attempt] = store.attempts(bad.cell_id)
         runner.send_signal(signal.SIGKILL)
@@ -232,7 +225,7 @@ def test_resume_settles_a_broken_attempt_a_killed_runner_left_running(tmp_path: 
         runner.kill()
         runner.wait(timeout=30)
     result = Path(attempt.output_dir or "") / "result.json"
-    _wait(result.exists, "the orphaned child to write its junk result.json")
+    wait_for(result.exists, "the orphaned child to write its junk result.json")
     resumed = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert "Traceback" not in resumed.stderr, resumed.stderr
     with Store.open(path) as store:

@@ -6,13 +6,13 @@ remounted read-only (mounting needs root, as on CI; skipped cleanly elsewhere).
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from fault_setup import cli, cli_argv, fill, summary, tmpfs, wait_for, write_experiment  # noqa: F401
+from fault_setup import (cli, cli_argv, completed_attempts, fill, summary, tmpfs,  # noqa: F401
+                         wait_for, write_experiment)
 
 from hyperparameter_system.store import Store, store_path
 
@@ -94,7 +94,7 @@ def test_store_disk_full_mid_run_stops_children_and_keeps_finished_rows(tmp_path
     runner = subprocess.Popen(cli_argv(config, "--all"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, cwd=tmp_path)
     try:
-        wait_for(lambda: _completed(db) >= 1, "the first completed attempt")
+        wait_for(lambda: completed_attempts(db) >= 1, "the first completed attempt")
         filler = fill(tmpfs)
         stdout, stderr = runner.communicate(timeout=60)
     finally:
@@ -122,14 +122,3 @@ def test_children_on_a_full_disk_say_so_in_their_error(tmp_path: Path, tmpfs: Pa
         assert all(NO_SPACE in (a.error_tail or "") for a in attempts), [a.error_tail for a in attempts]
     finally:
         subprocess.run(["umount", "-l", str(project)], capture_output=True)
-
-
-def _completed(db: Path) -> int:
-    try:
-        conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=5)
-        try:
-            return conn.execute("SELECT COUNT(*) FROM attempts WHERE status = 'completed'").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from fakes import make_cell, runner_argv, save_cells
+from fault_setup import wait_for
 from procs import processes_of
 
 from hyperparameter_system.store import Store, store_path
@@ -17,12 +18,6 @@ from hyperparameter_system.store import Store, store_path
 GRACE_S = 3.0
 
 
-def _wait(condition, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.1)
 
 
 def test_orphans_of_a_killed_runner_are_stopped_within_one_grace_period(tmp_path: Path) -> None:
@@ -31,14 +26,14 @@ def test_orphans_of_a_killed_runner_are_stopped_within_one_grace_period(tmp_path
     root = tmp_path / "out" / "exp"
     argv = runner_argv(tmp_path / "cells.json", root, "--parallel", "3", "--grace", str(GRACE_S))
     first = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait(lambda: len(processes_of(root)) >= 3, 60, "three children")
+    wait_for(lambda: len(processes_of(root)) >= 3, "three children", 60)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=30)
     orphans = set(processes_of(root))
     started = time.monotonic()
     resume = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        _wait(lambda: not orphans & set(processes_of(root)), 30, "the orphans to end")
+        wait_for(lambda: not orphans & set(processes_of(root)), "the orphans to end", 30)
         took = time.monotonic() - started
         # One grace period for all three (one after another would be 3 x GRACE_S), plus start-up.
         assert took < 2 * GRACE_S, took
@@ -64,7 +59,7 @@ def test_a_finished_orphan_counts_and_leftover_temp_files_go(tmp_path: Path) -> 
     killed = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runner_pid.write_text(str(killed.pid))
     assert killed.wait(timeout=60) == -signal.SIGKILL
-    _wait(lambda: not processes_of(root), 30, "the orphaned command to end")
+    wait_for(lambda: not processes_of(root), "the orphaned command to end", 30)
     leftovers = [Path(cell.config_path).parent / ".own.yaml.k2j4x9_a", root / "x" / ".result.json.abcdefgh"]
     for path in leftovers:  # what a kill between mkstemp and os.replace leaves
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fault_setup import cli, cli_argv, summary, tmpfs, wait_for, write_experiment  # noqa: F401
+from fault_setup import (cli, cli_argv, completed_attempts, summary, tmpfs,  # noqa: F401
+                         wait_for, write_experiment)
 
 from hyperparameter_system.store import store_path
 
@@ -31,15 +31,6 @@ def _comparable(document: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in document.items() if k not in _DIFFERS}
 
 
-def _completed_rows(db: Path) -> int:
-    try:
-        conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=5)
-        try:
-            return conn.execute("SELECT COUNT(*) FROM attempts WHERE status = 'completed'").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
 
 
 def _attempt_folders(config: Path) -> list[Path]:
@@ -53,7 +44,7 @@ def test_store_lost_mid_run_stops_children_exit_2_then_rebuild_and_resume(tmp_pa
     runner = subprocess.Popen(cli_argv(config, "--all"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, cwd=tmp_path)
     try:
-        wait_for(lambda: _completed_rows(db) >= 1, "the first completed attempt")
+        wait_for(lambda: completed_attempts(db) >= 1, "the first completed attempt")
         db.unlink()
         if how == "replaced":
             db.write_text("this is not a store\n")
@@ -184,7 +175,7 @@ def test_a_store_swapped_in_mid_run_is_never_written(tmp_path: Path) -> None:
     runner = subprocess.Popen(cli_argv(config, "--all"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, cwd=tmp_path)
     try:
-        wait_for(lambda: _completed_rows(db) >= 1, "the first completed attempt")
+        wait_for(lambda: completed_attempts(db) >= 1, "the first completed attempt")
         staged = db.with_name("staged.sqlite")
         shutil.copyfile(other, staged)
         replacement = staged.read_bytes()

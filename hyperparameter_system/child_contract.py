@@ -201,11 +201,9 @@ def read_result(path: str | os.PathLike[str]) -> ChildResult | None:
     if len(raw) > MAX_RESULT_BYTES:
         raise ChildFileError(f"{target}: larger than {MAX_RESULT_BYTES} bytes")
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise ChildFileError(f"{target}: not UTF-8 (byte {error.start})") from None
-    except (ValueError, RecursionError) as error:  # JSONDecodeError, or an int of over 4300 digits
-        raise ChildFileError(f"{target}: not valid JSON ({cf.short_error(error)})") from None
+        data = cf.json_value(raw)
+    except ValueError as error:
+        raise ChildFileError(f"{target}: {error}") from None
     return check_result(data, str(target))
 
 
@@ -319,12 +317,7 @@ def check_metrics_line(raw: bytes) -> dict[str, Any]:
     """
     if len(raw) > MAX_METRICS_LINE_BYTES:
         raise ValueError(f"{len(raw)} bytes, longer than {MAX_METRICS_LINE_BYTES}")
-    try:
-        record = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise ValueError(f"not UTF-8 (byte {error.start})") from None
-    except (ValueError, RecursionError) as error:  # JSONDecodeError, or an int of over 4300 digits
-        raise ValueError(f"not valid JSON ({cf.short_error(error)})") from None
+    record = cf.json_value(raw)
     if not isinstance(record, dict):
         raise ValueError(f"expected a JSON object, got {cf.kind(record)}")
     clean: dict[str, Any] = {}

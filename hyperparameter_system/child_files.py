@@ -11,8 +11,9 @@ value read from a child's JSON through the small checks at the end (``number``,
 from __future__ import annotations
 
 import errno
-import os
+import json
 import math
+import os
 import stat
 from typing import Any, Callable
 
@@ -71,6 +72,16 @@ MAX_INT = 2**53  # counts beyond this are junk (and overflow SQLite's INTEGER)
 
 def short_error(error: Exception) -> str:
     return str(error)[:200]
+
+
+def json_value(raw: bytes) -> Any:
+    """The JSON value in a child's bytes, or ValueError saying briefly why there is none."""
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise ValueError(f"not UTF-8 (byte {error.start})") from None
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, or an int of over 4300 digits
+        raise ValueError(f"not valid JSON ({short_error(error)})") from None
 
 
 def kind(value: Any) -> str:

@@ -48,6 +48,12 @@ class Cell:
         batch_size: The batch size this cell trains with, as planned.
         grad_accum: The gradient accumulation steps this cell trains with, as planned.
         batch_note: Why the batch cannot be halved ("" when it can).
+        repeat: Which training of the option this is (0..repeats-1); repeat 0
+            is the cell as it was before repeats existed (same id and names).
+        seed: The seed this cell trains with (the model's SEED + repeat), None
+            when the model's config has no seed hpsys can read.
+        same_as: The id of an identical cell (same training config) this one
+            reuses instead of training; "" when it trains itself.
     """
 
     cell_id: str
@@ -72,6 +78,9 @@ class Cell:
     batch_size: int = 0
     grad_accum: int = 1
     batch_note: str = ""
+    repeat: int = 0
+    seed: int | None = None
+    same_as: str = ""
 
     @property
     def is_baseline(self) -> bool:

@@ -11,6 +11,11 @@ category option``, then the experiment's metric and the W&B fields. Its id is
 a hash of model, category, canonical option and that config *without* the
 volatile fields (the run name's timestamp, WANDB.NAME, OUTPUT_DIR), so a rerun
 a minute later maps onto the same cells and resumes.
+
+With ``repeats: N`` every (model, category, option) is planned N times
+(``config/repeats.py``: repeat 0 is today's cell, repeat r trains with seed +
+r). Cells of one model with the same training config share one training
+(``config/shared_cells.py``): the later ones get ``same_as``.
 """
 
 from __future__ import annotations
@@ -18,13 +23,15 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 from yacs.config import CfgNode
 
 from hyperparameter_system.atomic import write_text_atomic
 from hyperparameter_system.cell import ACCUM_KEY, BASELINE, BATCH_KEY, Cell
 from hyperparameter_system.config.command_check import check_command
+from hyperparameter_system.config.repeats import SEED_KEY, base_seed, config_value, repeat_run_name, seed_problem
+from hyperparameter_system.config.shared_cells import shared_targets, training_fingerprint
 from hyperparameter_system.config.yacs_keys import set_key
 from hyperparameter_system.errors import ConfigError, HpsysError
 from hyperparameter_system.matrix_context import MatrixContext, ModelPlan, Option, canonical_json
@@ -38,7 +45,8 @@ BASELINE_LABEL = "default"
 
 
 def plan_matrix(spec: Any, registry: Any, *, models: Sequence[str] | None = None,
-                categories: Sequence[str] | None = None, now: datetime) -> list[Cell]:
+                categories: Sequence[str] | None = None, now: datetime,
+                repeats: int | None = None) -> list[Cell]:
     """Every cell of the selected matrix, validated and in a stable order.
 
     Args:
@@ -48,25 +56,43 @@ def plan_matrix(spec: Any, registry: Any, *, models: Sequence[str] | None = None
         categories: Only these categories (None: every enabled one); the
             baseline cell of each model is always kept.
         now: Timestamp of the run names (the runner passes its store's creation time).
+        repeats: Trainings per option (None: ``execution.repeats``).
 
     Returns:
-        Cells sorted by model, then category (baseline first), then option order.
+        Cells sorted by model, then repeat, then category (baseline first), then
+        option order: every option's first training comes before any second one.
 
     Raises:
-        ConfigError: an unknown model or category, or an invalid option (``path:line``).
+        ConfigError: an unknown model or category, or an invalid option (``path:line``);
+            repeats of a model whose seed cannot reach its script.
         UnknownNameError: a ``--models`` / ``--categories`` name not in the experiment.
     """
     ctx = MatrixContext(spec, registry)
     model_plans = ctx.select_models(models)
     category_plans = ctx.select_categories(categories)
+    repeats = spec.execution.repeats if repeats is None else repeats
     drafts: list[dict[str, Any]] = []
     for plan in model_plans:
-        if spec.include_baseline:
-            drafts.append(_draft(ctx, plan, None, None, now))
-        for cat in category_plans:
-            for option in cat.options:
-                drafts.append(_draft(ctx, plan, cat, option, now))
-    return _finish(ctx, drafts)
+        _check_seed(ctx, plan, repeats)
+        for repeat in range(repeats):
+            if spec.include_baseline:
+                drafts.append(_draft(ctx, plan, None, None, now, repeat))
+            for cat in category_plans:
+                for option in cat.options:
+                    drafts.append(_draft(ctx, plan, cat, option, now, repeat))
+    return _finish(ctx, drafts, share=True)
+
+
+def _check_seed(ctx: MatrixContext, plan: ModelPlan, repeats: int) -> None:
+    """Repeats of a model whose seed never reaches its script would all train alike: refused."""
+    script = plan.script
+    problem = seed_problem(script) if repeats > 1 else None
+    if problem is None or script is None:
+        return
+    keypath = ("models", script.index) + (("key_map", SEED_KEY) if SEED_KEY in script.key_map else ())
+    raise ctx.error(keypath, f"model {plan.entry.name}: {problem}, so its {repeats} repeats would all train "
+                             f"alike; map {SEED_KEY} to the script's seed setting (key_map: {{{SEED_KEY}: "
+                             "SCRIPT.KEY}) or run it with repeats 1", plan.entry.line)
 
 
 def plan_cell(spec: Any, registry: Any, model: str, category: str, option: Any, *, now: datetime,
@@ -83,16 +109,18 @@ def plan_cell(spec: Any, registry: Any, model: str, category: str, option: Any, 
     return _finish(ctx, [draft])[0]
 
 
-def _draft(ctx: MatrixContext, plan: ModelPlan, cat: Any, option: Any, now: datetime) -> dict[str, Any]:
+def _draft(ctx: MatrixContext, plan: ModelPlan, cat: Any, option: Any, now: datetime,
+           repeat: int = 0) -> dict[str, Any]:
     """Config, id and names of one cell (names are made unique in :func:`_finish`)."""
     category = BASELINE if cat is None else cat.name
     value = None if cat is None else option.value
-    cfg, overrides, cell_id = _identify(ctx, plan, cat, option)
+    ident = _identify(ctx, plan, cat, option, repeat)
     prefix = BASELINE_PREFIX if cat is None else cat.prefix
     label = BASELINE_LABEL if cat is None else option.label
-    run_name = ctx.run_name(plan, category, prefix, label, now)
-    return {"plan": plan, "category": category, "option": value, "label": label, "cell_id": cell_id,
-            "run_name": run_name, "overrides": tuple(overrides), "batch": _batch_fields(plan, cfg)}
+    run_name = repeat_run_name(ctx.run_name(plan, category, prefix, label, now), repeat)
+    return {"plan": plan, "category": category, "option": value, "label": label, "cell_id": ident.cell_id,
+            "run_name": run_name, "overrides": tuple(ident.overrides), "batch": _batch_fields(plan, ident.cfg),
+            "repeat": repeat, "seed": ident.seed, "fingerprint": ident.fingerprint}
 
 
 def _batch_fields(plan: ModelPlan, cfg: CfgNode) -> dict[str, Any]:
@@ -105,7 +133,7 @@ def _batch_fields(plan: ModelPlan, cfg: CfgNode) -> dict[str, Any]:
     keys = [(BATCH_KEY, ""), (ACCUM_KEY, "")] if plan.script is None else \
         [plan.script.plain_target(key) for key in (BATCH_KEY, ACCUM_KEY)]
     notes = [why for _, why in keys if why]
-    values = [_value(cfg, key) for key, _ in keys] if not notes else []
+    values = [config_value(cfg, key) for key, _ in keys] if not notes else []
     notes += [f"{key} is {value!r}, not a whole number" for (key, _), value in zip(keys, values)
               if not isinstance(value, int) or isinstance(value, bool)]
     if notes:
@@ -114,21 +142,31 @@ def _batch_fields(plan: ModelPlan, cfg: CfgNode) -> dict[str, Any]:
     return {"batch_key": keys[0][0], "accum_key": keys[1][0], "batch_size": values[0], "grad_accum": values[1]}
 
 
-def _value(cfg: CfgNode, key: str) -> Any:
-    node: Any = cfg
-    for part in key.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
+class _Identity(NamedTuple):
+    """What :func:`_identify` works out for one cell, computed once and carried."""
+
+    cfg: CfgNode
+    overrides: list[tuple[str, Any]]
+    cell_id: str
+    seed: int | None
+    fingerprint: str  # the training config's hash (shared cells)
 
 
-def _identify(ctx: MatrixContext, plan: ModelPlan, cat: Any, option: Option | None
-              ) -> tuple[CfgNode, list[tuple[str, Any]], str]:
-    """A cell's config, what its overrides and option set, and its id (the hash leaves out volatile keys).
+def _identify(ctx: MatrixContext, plan: ModelPlan, cat: Any, option: Option | None,
+              repeat: int = 0) -> _Identity:
+    """A cell's config, what its overrides and option set, its id (the hash leaves out volatile
+    keys), its seed and its training fingerprint.
 
     For a model with its own ``schema:`` the config and the settings are the
-    script's, in its keys: that is what the script reads.
+    script's, in its keys: that is what the script reads. Repeat r >= 1 sets
+    the seed (through key_map for a script) and hashes ``r`` into the id.
     """
     cfg, changes = ctx.cell_config(plan, cat, option)
+    seed = base_seed(int(cfg.SEED), plan.script)
+    if repeat and seed is not None:
+        seed += repeat
+        set_key(cfg, SEED_KEY, seed)
+        changes = [*changes, (SEED_KEY, seed)]
     overrides = [*ctx.spec.overrides, *changes]
     if plan.script is not None:
         where = "the baseline" if cat is None else f"category {cat.name}, option {option.label}"
@@ -138,12 +176,18 @@ def _identify(ctx: MatrixContext, plan: ModelPlan, cat: Any, option: Option | No
         stable.pop(key, None)
     value = None if cat is None or option is None else option.value
     category = BASELINE if cat is None else cat.name
-    digest = hashlib.sha256(canonical_json([plan.entry.name, category, value, stable]).encode()).hexdigest()
-    return cfg, overrides, digest
+    hashed = [plan.entry.name, category, value, stable] + ([repeat] if repeat else [])
+    digest = hashlib.sha256(canonical_json(hashed).encode()).hexdigest()
+    fingerprint = training_fingerprint(plan.entry.name, stable, plan.script, canonical_json)
+    return _Identity(cfg, overrides, digest, seed, fingerprint)
 
 
-def _finish(ctx: MatrixContext, drafts: list[dict[str, Any]]) -> list[Cell]:
-    """Make run names unique per W&B project (in matrix order) and build the cells."""
+def _finish(ctx: MatrixContext, drafts: list[dict[str, Any]], share: bool = False) -> list[Cell]:
+    """Make run names unique per W&B project (in matrix order) and build the cells.
+
+    Args:
+        share: Point cells with the same training config to the first of them (``same_as``).
+    """
     by_project: dict[str, list[int]] = {}
     for i, draft in enumerate(drafts):
         by_project.setdefault(draft["plan"].project, []).append(i)
@@ -152,6 +196,8 @@ def _finish(ctx: MatrixContext, drafts: list[dict[str, Any]]) -> list[Cell]:
             drafts[i]["run_name"] = name
     seen: dict[str, int] = {}
     cells = []
+    same_as = shared_targets([d["fingerprint"] for d in drafts], [d["cell_id"] for d in drafts]) \
+        if share else [""] * len(drafts)
     for i, draft in enumerate(drafts):
         plan = draft["plan"]
         if draft["cell_id"] in seen:  # two options that end up as the same config
@@ -168,7 +214,8 @@ def _finish(ctx: MatrixContext, drafts: list[dict[str, Any]]) -> list[Cell]:
             config_path=str(ctx.config_dir / plan.folder / f"{draft['run_name']}.yaml"),
             overrides=draft["overrides"], command=plan.entry.command,
             metric_patterns=tuple(plan.entry.metric_patterns), cwd=plan.entry.cwd, env=plan.entry.env,
-            wandb_logging=plan.entry.wandb, **draft["batch"]))
+            wandb_logging=plan.entry.wandb, repeat=draft["repeat"], seed=draft["seed"], same_as=same_as[i],
+            **draft["batch"]))
     _check_commands(ctx, cells)
     return cells
 
@@ -194,8 +241,9 @@ def cell_config(spec: Any, registry: Any, cell: Cell) -> CfgNode:
 
 def _cell_config(ctx: MatrixContext, cell: Cell) -> CfgNode:
     plan = ctx.model_plan(cell.model)
-    cfg, _, cell_id = _identify(ctx, plan, *ctx.single_option(cell.category, cell.option))
-    if cell_id != cell.cell_id:
+    ident = _identify(ctx, plan, *ctx.single_option(cell.category, cell.option), cell.repeat)
+    cfg = ident.cfg
+    if ident.cell_id != cell.cell_id:
         raise HpsysError(f"cell {cell.run_name} ({cell.cell_id[:12]}) no longer matches the experiment "
                          "file; plan the matrix again")
     output_dir = Path(ctx.spec.output_dir) / safe_name(ctx.spec.name) / cell.project / cell.run_name

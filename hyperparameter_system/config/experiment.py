@@ -41,7 +41,7 @@ _EXPERIMENT_KEYS = ("name", "metric", "output_dir", "temp_config_dir", "override
                     "include_baseline")
 _METRIC_KEYS = ("name", "goal")
 _WANDB_KEYS = ("mode", "entity", "project", "run_name")
-_EXECUTION_KEYS = ("parallel", "devices", "timeout", "retries", "min_batch_size")
+_EXECUTION_KEYS = ("parallel", "devices", "timeout", "retries", "min_batch_size", "repeats")
 _CATEGORY_KEYS = ("enabled", "description", "options", "prefix", "label", "sweep")
 _DEVICES_RE = re.compile(r"^(auto|cpu|\d+(,\d+)*)$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")
@@ -159,6 +159,7 @@ def _execution(reader: _Reader, value: Any) -> ExecutionSettings:
         retries=reader.integer(key + ("retries",), fields.get("retries", default.retries), minimum=0),
         min_batch_size=reader.integer(key + ("min_batch_size",),
                                       fields.get("min_batch_size", default.min_batch_size), minimum=1),
+        repeats=reader.integer(key + ("repeats",), fields.get("repeats", default.repeats), minimum=1),
     )
 
 

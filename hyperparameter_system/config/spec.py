@@ -39,6 +39,7 @@ class ExecutionSettings:
     timeout_s: float = 0.0  # per-cell wall limit (0 = none)
     retries: int = 1  # extra attempts after a crash (not after nonfinite)
     min_batch_size: int = 1  # floor for the OOM retry's batch halving
+    repeats: int = 1  # trainings per cell, seeds SEED, SEED+1, ... (``--repeats`` overrides)
 
 
 @dataclass(frozen=True)

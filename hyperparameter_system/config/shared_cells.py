@@ -1,0 +1,53 @@
+"""Shared cells: cells of one model whose training config is identical train once.
+
+An option equal to the default (``SGD`` with momentum 0.9 when the profile
+already says so) renders to the baseline's training; training it again costs
+a cell and adds nothing. The planner fingerprints each cell's config without
+what only names the run (output folder, run name, W&B group and tags: the
+cell id's volatile keys plus these), from the config it built, never from a
+rendered file. The first cell of a fingerprint in plan order (the baseline
+first) trains; the others point to it through ``same_as``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Callable, Mapping, Sequence
+
+from hyperparameter_system.config.script_plan import ScriptPlan
+
+__all__ = ["NAMING_KEYS", "shared_targets", "training_fingerprint"]
+
+# hpsys keys that name a run rather than shape its training (besides the id's volatile keys).
+NAMING_KEYS = ("WANDB.GROUP", "WANDB.TAGS")
+
+
+def training_fingerprint(model: str, stable: Mapping[str, Any], script: ScriptPlan | None,
+                         encode: Callable[[Any], str]) -> str:
+    """A hash of what the model trains with: ``stable`` (flat config, volatile keys gone) minus naming keys.
+
+    Args:
+        model: The model's name (two models never share a cell).
+        stable: The cell's flat config without the volatile keys.
+        script: The model's script side; its key_map may route the naming
+            keys into the script's own settings, which are left out too.
+        encode: The planner's single text form of a value (``canonical_json``).
+    """
+    dropped = set(NAMING_KEYS)
+    if script is not None:
+        dropped = set()
+        for key in NAMING_KEYS:
+            target = script.key_map.get(key)
+            dropped |= {target} if isinstance(target, str) else {name for name, _ in target or ()}
+    kept = {k: v for k, v in stable.items() if k not in dropped}
+    return hashlib.sha256(encode([model, kept]).encode()).hexdigest()
+
+
+def shared_targets(fingerprints: Sequence[str], cell_ids: Sequence[str]) -> list[str]:
+    """Per cell, the id of the first cell with its fingerprint ("" for that first one itself)."""
+    first: dict[str, str] = {}
+    targets = []
+    for fingerprint, cell_id in zip(fingerprints, cell_ids):
+        target = first.setdefault(fingerprint, cell_id)
+        targets.append("" if target == cell_id else target)
+    return targets

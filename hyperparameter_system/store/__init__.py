@@ -12,7 +12,10 @@ Tables:
     meta      key/value: ``created_at`` (ISO time, the matrix ``now``), ``experiment``,
               ``metric``, ``goal``, ``schema_version``.
     cells     one row per cell (cell_id PK, experiment, model, category, option JSON,
-              option_label, run_name, project, "group", config_path, created).
+              option_label, run_name, project, "group", config_path, created, repeat
+              (0.. the option's training), seed, same_as (the id of the identical cell
+              that trains for it, NULL when it trains itself)). A store made before
+              repeat/seed/same_as gets them on open (``ALTER TABLE``).
     attempts  one row per try of a cell (id PK, cell_id, attempt 1.., status,
               started_at/ended_at unix seconds, duration_s, exit_code, command JSON,
               overrides JSON (retry overrides), output_dir, log_path, wandb_run_id,
@@ -27,7 +30,7 @@ Public API (everything else is private):
     Store.peek_created_at(path) -> datetime | None   read-only: no store is created
     Store.created_at -> datetime                    the matrix ``now`` for resumes
     Store.meta(key)
-    Store.register_cells(cells)                     insert-or-ignore Cell rows
+    Store.register_cells(cells)                     insert Cell rows (a known cell updates only same_as)
     Store.claim(cell_id, *, session, rerun=None, output_dir_for=None, lease_s=...) -> Attempt | None
     Store.claim_retry(previous, *, overrides=None, output_dir_for=None, lease_s=...) -> Attempt | None
     Store.update_attempt(attempt_id, **columns)     e.g. child_pid, command, log_path

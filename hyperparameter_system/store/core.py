@@ -23,8 +23,8 @@ from hyperparameter_system.child_contract import Status
 from hyperparameter_system.store.errors import FileIdentity, StoreError, check_header, check_writable, translated
 from hyperparameter_system.store.rows import Attempt, CellResult, CellRow, EpochRow, attempt_from_row, int_or_none
 from hyperparameter_system.store.schema import (
-    BUSY_TIMEOUT_S, DEFAULT_LEASE_S, HOST, SCHEMA, SCHEMA_VERSION, assignments, claimable, create_tables,
-    pid_alive, remove_stale_rebuilds, switch_to_wal)
+    BUSY_TIMEOUT_S, DEFAULT_LEASE_S, HOST, SCHEMA, SCHEMA_VERSION, add_missing_columns, assignments, claimable,
+    create_tables, pid_alive, remove_stale_rebuilds, switch_to_wal)
 
 
 class Store:
@@ -66,6 +66,7 @@ class Store:
         try:
             with store.transaction() as tx:
                 create_tables(tx, SCHEMA)
+                add_missing_columns(tx)
                 tx.executemany("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", defaults.items())
         except BaseException:
             store.close()
@@ -189,15 +190,21 @@ class Store:
 
     # -- writes -------------------------------------------------------------------------
     def register_cells(self, cells: Iterable[Cell]) -> None:
-        """Remember cells; a cell already known keeps its first row."""
+        """Remember cells; a cell already known keeps its first row but for ``same_as``.
+
+        Which identical cell trains follows the latest plan (a selection that
+        now includes the baseline makes an option that trained alone share it).
+        """
         now = datetime.now().astimezone().isoformat(timespec="seconds")
         rows = [(c.cell_id, c.experiment, c.model, c.category, json.dumps(c.option, sort_keys=True),
-                 c.option_label, c.run_name, c.project, c.group, c.config_path, now) for c in cells]
+                 c.option_label, c.run_name, c.project, c.group, c.config_path, now, c.repeat, c.seed,
+                 c.same_as or None) for c in cells]
         with self.transaction() as tx:
             tx.executemany(
-                'INSERT OR IGNORE INTO cells (cell_id, experiment, model, category, option,'
-                ' option_label, run_name, project, "group", config_path, created)'
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                'INSERT INTO cells (cell_id, experiment, model, category, option,'
+                ' option_label, run_name, project, "group", config_path, created, repeat, seed, same_as)'
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (cell_id) DO UPDATE SET same_as = excluded.same_as", rows)
 
     def claim(self, cell_id: str, *, session: str, rerun: str | None = None,
               output_dir_for: Callable[[int], str] | None = None,
@@ -311,8 +318,9 @@ class Store:
 
     def cells(self) -> list[CellRow]:
         rows = self.query("SELECT * FROM cells ORDER BY model, category, run_name")
-        return [CellRow(**{**dict(row), "option": json.loads(row["option"]) if row["option"] else None})
-                for row in rows]
+        return [CellRow(**{**dict(row), "option": json.loads(row["option"]) if row["option"] else None,
+                           # a store made before shared cells, opened read-only, has no such column
+                           "same_as": dict(row).get("same_as") or ""}) for row in rows]
 
     def cell_results(self) -> list[CellResult]:
         """Every cell with its latest attempt and its best attempt by the store's goal."""

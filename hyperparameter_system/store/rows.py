@@ -29,6 +29,9 @@ class CellRow:
     group: str
     config_path: str
     created: str
+    repeat: int = 0  # which training of its option (0 in stores made before repeats)
+    seed: int | None = None
+    same_as: str = ""  # the id of the identical cell whose training this one shows ("" = its own)
 
 
 @dataclass(frozen=True)

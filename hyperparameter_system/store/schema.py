@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.store.rows import JSON_COLUMNS
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: cells.repeat, seed, same_as (added to a version-1 store on open)
 STORE_FILE = "results.sqlite"
 DEFAULT_LEASE_S = 120.0
 BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another process's transaction
@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cells (
     cell_id TEXT PRIMARY KEY, experiment TEXT NOT NULL, model TEXT NOT NULL,
     category TEXT NOT NULL, option TEXT, option_label TEXT NOT NULL, run_name TEXT NOT NULL,
-    project TEXT NOT NULL, "group" TEXT NOT NULL, config_path TEXT NOT NULL, created TEXT NOT NULL);
+    project TEXT NOT NULL, "group" TEXT NOT NULL, config_path TEXT NOT NULL, created TEXT NOT NULL,
+    repeat INTEGER NOT NULL DEFAULT 0, seed INTEGER, same_as TEXT);
 CREATE TABLE IF NOT EXISTS attempts (
     id INTEGER PRIMARY KEY AUTOINCREMENT, cell_id TEXT NOT NULL REFERENCES cells(cell_id),
     attempt INTEGER NOT NULL, status TEXT NOT NULL, started_at REAL, ended_at REAL,
@@ -44,6 +45,9 @@ CREATE TABLE IF NOT EXISTS epochs (
     attempt_id INTEGER NOT NULL REFERENCES attempts(id), seq INTEGER NOT NULL,
     epoch INTEGER, step INTEGER, metrics TEXT NOT NULL, PRIMARY KEY (attempt_id, seq));
 """
+
+# Columns of ``cells`` newer than the first stores: (name, declaration) for ALTER TABLE.
+ADDED_CELL_COLUMNS = (("repeat", "INTEGER NOT NULL DEFAULT 0"), ("seed", "INTEGER"), ("same_as", "TEXT"))
 
 # Columns a caller may set through update_attempt / finish_attempt.
 UPDATABLE = frozenset({
@@ -98,6 +102,17 @@ def remove_stale_rebuilds(path: Path) -> None:
 def create_tables(tx: sqlite3.Connection, schema: str) -> None:
     for statement in filter(str.strip, schema.split(";")):
         tx.execute(statement)
+
+
+def add_missing_columns(tx: sqlite3.Connection) -> None:
+    """Bring a store made before repeats and shared cells up to date: old rows read as repeat 0, trained
+    themselves. Idempotent; runs inside the open's transaction, so two runners cannot both add a column."""
+    present = {row[1] for row in tx.execute("PRAGMA table_info(cells)")}
+    for name, declaration in ADDED_CELL_COLUMNS:
+        if name not in present:
+            tx.execute(f"ALTER TABLE cells ADD COLUMN {name} {declaration}")
+    tx.execute("UPDATE meta SET value = ? WHERE key = 'schema_version' AND value < ?",
+               (SCHEMA_VERSION, SCHEMA_VERSION))
 
 
 def switch_to_wal(conn: sqlite3.Connection) -> None:

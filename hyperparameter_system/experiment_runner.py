@@ -106,6 +106,11 @@ _DEFAULT_COMMAND = "hyperparameter_system.commands.run"
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``hpsys``; returns the process exit code."""
     args = build_parser().parse_args(argv)
+    chosen = [flag for flag, _ in _COMMANDS if getattr(args, flag)]
+    if len(chosen) > 1:  # one action per call: silently doing only the first hid the other
+        flags = " and ".join("--" + flag.replace("_", "-") for flag in chosen)
+        print(f"error: {flags} cannot be combined: choose one action per command", file=sys.stderr)
+        return EXIT_USER_ERROR
     module_name = next((mod for flag, mod in _COMMANDS if getattr(args, flag)), _DEFAULT_COMMAND)
     try:
         command = importlib.import_module(module_name)

@@ -3,8 +3,11 @@
 ``--matrix`` prints one table row per cell (model, category, option label,
 run name, W&B project) and the total; it writes nothing and imports neither
 torch nor wandb, so it answers in a blink even for thousands of cells.
-``--dry-run`` also renders every cell's config under ``temp_configs/`` and
-prints the exact child command each cell would run, as a shell line: a model
+Run names are the ones a run will use (the store's creation time, read
+without writing; the plan's minute before there is a store).
+``--dry-run`` also renders every cell's config under ``temp_configs/``, in
+place of what the previous dry run rendered for the same cells, and prints
+the exact child command each cell would run, as a shell line: a model
 whose child starts in its own folder (``cwd:``) gets a ``cd <folder> &&``
 prefix, so a relative ``tools/train.py`` says where it runs.
 """
@@ -62,20 +65,25 @@ def main(args: argparse.Namespace) -> int:
     from hyperparameter_system.commands.folders import check_folder, render_configs
     from hyperparameter_system.hyperparameter_configs import plan_matrix
     from hyperparameter_system.plugins import load_plugins_for
-    from hyperparameter_system.runner.eta import eta_line
+    from hyperparameter_system.runner.eta import planning_store, store_eta_line
 
     spec = load_experiment(args.config)
     registry = load_plugins_for(spec)
     models, categories = selection(args)
-    cells = plan_matrix(spec, registry, models=models, categories=categories,
-                        now=datetime.now().replace(second=0, microsecond=0))
-    if not cells:
-        raise HpsysError("the selection has no cells (are all models or categories disabled?)")
     parallel = args.parallel or spec.execution.parallel
-    eta = eta_line(spec.output_dir, spec.name, cells, parallel)
+    with planning_store(spec.output_dir, spec.name) as store:  # read-only: a plan writes nothing to it
+        # The run names a run will use: the store's creation time once there is a store.
+        now = store.created_at if store is not None else datetime.now().replace(second=0, microsecond=0)
+        cells = plan_matrix(spec, registry, models=models, categories=categories, now=now)
+        if not cells:
+            raise HpsysError("the selection has no cells (are all models or categories disabled?)")
+        eta = store_eta_line(store, cells, parallel)
     if getattr(args, "dry_run", False):
+        from hyperparameter_system.commands.dry_run_files import replace_generation
+
         check_folder(spec.temp_config_dir, "temp_config_dir")
         render_configs(cells, spec, registry)
+        replace_generation(cells, Path(spec.temp_config_dir))  # the last dry run's files of these cells go
         for cell in cells:
             print(shell_line(cell))
         print(f"{len(cells)} cells rendered under {spec.temp_config_dir}; {eta}")

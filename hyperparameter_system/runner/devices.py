@@ -2,7 +2,7 @@
 
 A slot is one place a child runs: a GPU index (``CUDA_VISIBLE_DEVICES=<i>``) or a
 share of the CPU. The runner never imports torch to find GPUs (a plan or a resume
-must stay instant); it asks ``CUDA_VISIBLE_DEVICES`` and ``nvidia-smi -L``.
+must stay instant); it asks ``CUDA_VISIBLE_DEVICES``, ``nvidia-smi -L`` and the driver's /proc list.
 """
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from hyperparameter_system.errors import HpsysError
+
+PROC_GPUS = "/proc/driver/nvidia/gpus"  # one entry per GPU the driver sees
 
 
 @dataclass(frozen=True)
@@ -37,9 +40,32 @@ class Slot:
 
 def visible_gpus() -> list[str]:
     """GPU ids this process may use: CUDA_VISIBLE_DEVICES if set, else nvidia-smi's list."""
+    env = _env_gpus()
+    return env if env is not None else _nvidia_smi_gpus()
+
+
+def installed_gpus() -> set[str]:
+    """Every GPU id any source knows of: CUDA_VISIBLE_DEVICES, ``nvidia-smi -L``, the driver's /proc list.
+
+    Used to refuse ``--devices 0,1`` on a machine without those GPUs: the child
+    would otherwise run on the CPU under a ``gpu0`` label, hours slower, silently.
+    """
+    proc = Path(PROC_GPUS)
+    try:
+        driver = {str(i) for i in range(len(list(proc.iterdir())))} if proc.is_dir() else set()
+    except OSError:
+        driver = set()
+    return set(_env_gpus() or ()) | set(_nvidia_smi_gpus()) | driver
+
+
+def _env_gpus() -> list[str] | None:
     env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if env is not None:
-        return [part.strip() for part in env.split(",") if part.strip() and part.strip() != "-1"]
+    if env is None:
+        return None
+    return [part.strip() for part in env.split(",") if part.strip() and part.strip() != "-1"]
+
+
+def _nvidia_smi_gpus() -> list[str]:
     exe = shutil.which("nvidia-smi")
     if exe is None:
         return []
@@ -61,6 +87,13 @@ def parse_devices(devices: str) -> list[str]:
     bad = [part for part in ids if not part.isdigit()]
     if bad or not ids:
         raise HpsysError(f"--devices: expected auto, cpu or GPU indices like 0,1, but got {devices!r}")
+    known = installed_gpus()
+    missing = [part for part in ids if part not in known]
+    if missing:
+        found = ", ".join(sorted(known, key=lambda g: (len(g), g))) if known else "none"
+        raise HpsysError(f"--devices {devices}: no GPU {', '.join(missing)} on this machine (GPUs found: {found};"
+                         " checked CUDA_VISIBLE_DEVICES, nvidia-smi -L and /proc/driver/nvidia/gpus);"
+                         " use --devices cpu, or auto to take the GPUs there are")
     return ids
 
 

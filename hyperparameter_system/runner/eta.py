@@ -8,12 +8,14 @@ way the scheduler will fill them.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import statistics
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 
 if TYPE_CHECKING:
     from hyperparameter_system.cell import Cell
+    from hyperparameter_system.store import Store
 
 
 def eta_seconds(durations_by_model: Mapping[str, Sequence[float]], models: Sequence[str],
@@ -51,20 +53,37 @@ def format_eta(seconds: float | None) -> str:
 
 
 def eta_line(output_dir: str, experiment: str, cells: Sequence["Cell"], parallel: int) -> str:
-    """``"12 to run; ETA 3m05s at parallel 2"`` from the experiment's store, if it has one.
+    """``"12 to run; ETA 3m05s at parallel 2"`` from the experiment's store, if it has one."""
+    with planning_store(output_dir, experiment) as store:
+        return store_eta_line(store, cells, parallel)
 
-    Cells whose latest attempt succeeded are not counted. A missing store is
-    never created just to look at it: the line then says the ETA is unknown.
+
+@contextlib.contextmanager
+def planning_store(output_dir: str, experiment: str) -> Iterator["Store | None"]:
+    """The experiment's store opened read-only, or None when there is none yet.
+
+    A plan (``--matrix``, ``--dry-run``) reads the store's creation time and
+    history through this and writes nothing: a missing store is never created
+    just to look at it, an existing one gets no transaction and no -wal/-shm.
     """
-    from hyperparameter_system.child_contract import Status
     from hyperparameter_system.store import Store, store_path
 
     path = store_path(output_dir, experiment)
     if not path.is_file():
+        yield None
+        return
+    with Store.open_readonly(path) as store:
+        yield store
+
+
+def store_eta_line(store: "Store | None", cells: Sequence["Cell"], parallel: int) -> str:
+    """The ETA line of ``cells`` from an open store; cells whose latest attempt succeeded are not counted."""
+    from hyperparameter_system.child_contract import Status
+
+    if store is None:
         return f"{len(cells)} to run; ETA unknown until some cells have run"
-    with Store.open_readonly(path) as store:  # a plan writes nothing to the store
-        history = store.durations_by_model()
-        done = {r.cell.cell_id for r in store.cell_results()
-                if r.latest is not None and Status(r.latest.status).finished_ok}
+    history = store.durations_by_model()
+    done = {r.cell.cell_id for r in store.cell_results()
+            if r.latest is not None and Status(r.latest.status).finished_ok}
     todo = [c.model for c in cells if c.cell_id not in done]
     return f"{len(todo)} to run; ETA {format_eta(eta_seconds(history, todo, parallel))} at parallel {parallel}"

@@ -54,6 +54,7 @@ def test_output_dirs_cannot_escape_the_output_root(harness) -> None:
 
 def test_slots_split_cpu_threads_and_round_robin_gpus(monkeypatch) -> None:
     assert [s.torch_threads for s in make_slots("cpu", 2, cpu_count=8)] == [4, 4]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")  # GPUs that exist: missing ones are refused
     assert [s.cuda_visible_devices for s in make_slots("0,1", 3)] == ["0", "1", "0"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert [s.label for s in make_slots("auto", 2)] == ["cpu", "cpu"]

@@ -25,6 +25,7 @@ if __package__ in (None, ""):  # run as a script: python hyperparameter_system/e
     _HERE = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [os.path.dirname(_HERE)] + [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
+from hyperparameter_system.config.dotenv import apply_dotenv
 from hyperparameter_system.config.experiment import DEFAULT_CONFIG
 from hyperparameter_system.errors import HpsysError
 
@@ -65,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     action.add_argument("--summary", action="store_true", help="leaderboard per model and category")
     action.add_argument("--best", action="store_true", help="the best cell, its config and command")
     action.add_argument("--sweep", action="store_true", help="run one category of one model as a sweep")
+    action.add_argument("--sync", action="store_true",
+                        help="upload the experiment's offline W&B runs with `wandb sync` (--dry-run: list them)")
     action.add_argument("--rebuild-store", action="store_true",
                         help="rebuild a lost or damaged results store from the attempt folders on disk")
 
@@ -93,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Which module serves which action flag; each exposes ``main(args) -> int``.
 _COMMANDS = (
+    ("sync", "hyperparameter_system.commands.sync"),  # before dry_run: --sync --dry-run lists runs
     ("matrix", "hyperparameter_system.commands.plan"),
     ("dry_run", "hyperparameter_system.commands.plan"),
     ("summary", "hyperparameter_system.commands.report"),
@@ -107,12 +111,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``hpsys``; returns the process exit code."""
     args = build_parser().parse_args(argv)
     chosen = [flag for flag, _ in _COMMANDS if getattr(args, flag)]
+    if args.sync and args.dry_run:  # with --sync, --dry-run lists the runs instead of uploading them
+        chosen.remove("dry_run")
     if len(chosen) > 1:  # one action per call: silently doing only the first hid the other
         flags = " and ".join("--" + flag.replace("_", "-") for flag in chosen)
         print(f"error: {flags} cannot be combined: choose one action per command", file=sys.stderr)
         return EXIT_USER_ERROR
     module_name = next((mod for flag, mod in _COMMANDS if getattr(args, flag)), _DEFAULT_COMMAND)
     try:
+        # W&B settings kept in a .env beside the experiment file; the real environment wins.
+        apply_dotenv(args.config)
         command = importlib.import_module(module_name)
         return int(command.main(args))
     except HpsysError as error:

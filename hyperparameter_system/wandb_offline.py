@@ -52,6 +52,7 @@ class OfflineRun:
         history: One dict per ``wandb.log`` call with its ``_step``.
         summary: The final summary (explicit summary updates over the last logged values).
         project: W&B project name.
+        entity: W&B entity (user or team) the run was made for, or "" when none was set.
         name: Run display name.
         group: Run group, or "" when none.
         tags: Run tags.
@@ -66,6 +67,7 @@ class OfflineRun:
     history: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     project: str = ""
+    entity: str = ""
     name: str = ""
     group: str = ""
     tags: list[str] = field(default_factory=list)
@@ -166,6 +168,7 @@ def _iter_payloads(data: bytes, path: Path) -> Iterator[bytes]:
 
 def _apply_run(run: OfflineRun, rec: Any) -> None:
     run.project = rec.project or run.project
+    run.entity = rec.entity or run.entity
     run.name = rec.display_name or run.name
     run.group = rec.run_group or run.group
     run.run_id = rec.run_id or run.run_id

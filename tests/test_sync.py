@@ -1,0 +1,183 @@
+"""``hpsys --sync`` and the ``.env`` file, on a tiny real matrix trained with W&B offline.
+
+The matrix trains two built-in cells (digits, one epoch) and one cell of a
+user's script that makes its own W&B run; a ``.env`` beside the experiment
+file holds the entity and an API-key canary. ``--sync --dry-run`` is checked
+for real. The upload itself needs a W&B server, which cannot exist here, so
+that one test puts a stand-in ``wandb`` first on PATH that records what it
+was asked (argv, whether the key reached it) and marks the runs it "uploads"
+the way wandb does (``run-<id>.wandb.synced``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from hyperparameter_system.store import Store, store_path
+from hyperparameter_system.wandb_offline import read_offline_run
+
+CANARY = "dotenv-canary-5be81f0c2d"
+ENTITY = "dotenv-team"
+
+OWN_SCRIPT = """
+import json, os
+from pathlib import Path
+import wandb
+
+out = Path(os.environ["HPS_OUTPUT_DIR"])
+out.mkdir(parents=True, exist_ok=True)
+run = wandb.init(dir=str(out))  # the script's own run: project, name and mode from the environment
+run.log({"val/acc": 0.5, "epoch": 1})
+run_dir, run_id = str(Path(run.dir).parent), run.id
+run.finish()
+(out / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "val/acc": 0.5}) + "\\n")
+(out / "result.json").write_text(json.dumps({"status": "completed", "metric": "val/acc",
+    "goal": "maximize", "best_metric": 0.5, "best_epoch": 1, "epochs_run": 1,
+    "wandb_run_dir": run_dir, "wandb_run_id": run_id}))
+"""
+
+# Records its argv and whether the API key reached it; marks every run folder it was given as
+# synced, but one whose path contains FAIL_MARK, and then exits 1 like a failed upload.
+FAKE_WANDB = """#!{python}
+import json, os, sys
+from pathlib import Path
+with open({log!r}, "a") as log:
+    log.write(json.dumps({{"argv": sys.argv[1:],
+                          "key": os.environ.get("WANDB_API_KEY") == {canary!r}}}) + "\\n")
+failed = False
+for arg in sys.argv[2:]:
+    folder = Path(arg)
+    if not folder.is_dir():
+        continue
+    if os.environ.get("FAIL_MARK") and os.environ["FAIL_MARK"] in arg:
+        print("wandb: ERROR upload refused by the stand-in"); failed = True; continue
+    for run_file in folder.glob("run-*.wandb"):
+        Path(str(run_file) + ".synced").touch()
+    print(f"wandb: synced {{folder}}")
+sys.exit(1 if failed else 0)
+"""
+
+
+def cli(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hyperparameter_system.experiment_runner",
+                           "--config", str(root / "exp.yaml"), *args], cwd=root, capture_output=True,
+                          text=True, timeout=300, env=env or clean_env())
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test's environment without the W&B settings the .env file is to provide."""
+    env = {k: v for k, v in os.environ.items() if k not in ("WANDB_API_KEY", "WANDB_ENTITY", "WANDB_MODE")}
+    return {**env, **extra}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four finished cells with offline W&B runs: two of the built-in trainer, two of a script."""
+    root = tmp_path_factory.mktemp("sync")
+    (root / "own.py").write_text(OWN_SCRIPT)
+    (root / "exp.yaml").write_text(textwrap.dedent(f"""
+        experiment:
+          name: tiny
+          overrides: {{DATASETS.NAME: digits, DATASETS.MAX_TRAIN_SAMPLES: 200, INPUT.SIZE: 8,
+                      SOLVER.MAX_EPOCHS: 1, DEVICE: cpu}}
+        wandb: {{mode: offline}}
+        execution: {{parallel: 2, devices: cpu, retries: 0}}
+        models:
+          - name: small_cnn
+          - name: own_script
+            command: ["{{{{ python }}}}", "{root / 'own.py'}"]
+            wandb: script
+        categories:
+          optimizer:
+            options: [{{name: AdamW, lr: 0.003}}]
+    """))
+    (root / ".env").write_text(textwrap.dedent(f"""\
+        # W&B settings, as a training repository keeps them
+        export WANDB_API_KEY="{CANARY}"
+        WANDB_ENTITY={ENTITY}   # the team
+    """))
+    done = cli(root, "--all")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return root
+
+
+def recorded_runs(root: Path) -> dict[Path, tuple[str, str]]:
+    """Each attempt's recorded W&B run folder -> (model, run name), from the store."""
+    with Store.open(store_path(root / "output", "tiny")) as store:
+        cells = {c.cell_id: c for c in store.cells()}
+        return {Path(a.wandb_run_dir): (cells[a.cell_id].model, cells[a.cell_id].run_name)
+                for a in store.attempts() if a.wandb_run_dir}
+
+
+def offline_dirs(root: Path) -> list[Path]:
+    return sorted(recorded_runs(root))
+
+
+@pytest.mark.slow
+def test_dry_run_lists_every_offline_run_of_the_store(trained: Path) -> None:
+    runs = recorded_runs(trained)
+    assert len(runs) == 4 and all(d.name.startswith("offline-run-") for d in runs)
+    done = cli(trained, "--sync", "--dry-run")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [line.split() for line in done.stdout.splitlines() if "offline-run-" in line]
+    # One line per run: model, run name, path; the script's own runs included.
+    assert {Path(path): (model, name) for model, name, path in lines} == runs and len(lines) == 4
+    assert sorted(model for model, _ in runs.values()) == ["own_script", "own_script", "small_cnn", "small_cnn"]
+    assert "4 offline run(s); 0 already synced" in done.stdout
+    assert not [p for d in runs for p in d.glob("*.synced")]  # nothing uploaded, nothing marked
+
+
+@pytest.mark.slow
+def test_dotenv_values_reach_the_runs_and_no_file_or_command_holds_the_key(trained: Path) -> None:
+    for run_dir in offline_dirs(trained):
+        assert read_offline_run(run_dir).entity == ENTITY  # .env -> the child's environment -> W&B
+    best = cli(trained, "--best")
+    assert best.returncode == 0, best.stderr
+    assert "hyperparameter_system.train" in best.stdout and CANARY not in best.stdout + best.stderr
+    files = [p for p in trained.rglob("*") if p.is_file() and p.name != ".env"]
+    assert len(files) > 20 and [p for p in files if CANARY.encode() in p.read_bytes()] == []
+
+
+@pytest.mark.slow
+def test_upload_runs_wandb_sync_per_project_and_reports_each_run(trained: Path, tmp_path: Path) -> None:
+    # No W&B server can exist here: a stand-in wandb, first on PATH, records what it was asked.
+    log = tmp_path / "calls.jsonl"
+    program = tmp_path / "bin" / "wandb"
+    program.parent.mkdir()
+    program.write_text(FAKE_WANDB.format(python=sys.executable, log=str(log), canary=CANARY))
+    program.chmod(program.stat().st_mode | stat.S_IXUSR)
+    path = f"{program.parent}{os.pathsep}{os.environ['PATH']}"
+    dirs = offline_dirs(trained)
+    own = [d for d in dirs if "own_script" in str(d)]
+    done = cli(trained, "--sync", env=clean_env(PATH=path, FAIL_MARK="own_script"))
+    assert done.returncode == 1, done.stdout + done.stderr  # the script's runs failed
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert all(call["key"] for call in calls)  # the key from .env, by the environment only
+    by_project = {call["argv"][call["argv"].index("--project") + 1]: call["argv"] for call in calls}
+    assert sorted(by_project) == ["own_script", "small_cnn"]  # one invocation per project
+    for project, argv in by_project.items():
+        assert argv[:1] == ["sync"] and argv[argv.index("--entity") + 1] == ENTITY
+        assert sorted(Path(a) for a in argv if a.startswith("/")) == [d for d in dirs if project in str(d)]
+    assert done.stdout.count("\nsynced  small_cnn ") == 2
+    assert done.stdout.count("\nfailed  own_script ") == 2 and "upload refused by the stand-in" in done.stdout
+    assert "2 synced, 2 failed, 0 already synced" in done.stdout
+    again = cli(trained, "--sync", env=clean_env(PATH=path))  # the failed ones only, now accepted
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count("already synced  small_cnn") == 2
+    assert again.stdout.count("\nsynced  own_script") == 2
+    assert sorted(Path(a) for a in json.loads(log.read_text().splitlines()[-1])["argv"][3:] if a.startswith("/")) == own
+
+
+def test_sync_without_a_store_is_one_line_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "exp.yaml").write_text("experiment: {name: none}\nmodels: [{name: small_cnn}]\n")
+    done = cli(tmp_path, "--sync", "--dry-run")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "no results store" in done.stderr
+    assert not (tmp_path / "output").exists()

@@ -56,10 +56,12 @@ def main(args: argparse.Namespace) -> int:
         render_configs(cells, spec, registry)  # all or nothing
         # Registered up front so a summary taken mid-run shows the cells still pending.
         store.register_cells(cells)
-        print(f"{spec.name}: {len(cells)} cell(s) selected, {len(options.slots)} slot(s) "
+        shared = sum(1 for c in cells if c.same_as)  # never launched: an identical cell trains for them
+        note = f" ({len(cells) - shared} train, {shared} shared)" if shared else ""
+        print(f"{spec.name}: {len(cells)} cell(s) selected{note}, {len(options.slots)} slot(s) "
               f"[{', '.join(s.label for s in options.slots)}], store {store.path}", flush=True)
         report = Runner(store, root, options, make_progress(sys.stdout)).run(cells)
-    _print_totals(report.statuses)
+    _print_totals(report.statuses, shared)
     return report.exit_code
 
 
@@ -96,8 +98,8 @@ def planner(spec: ExperimentSpec, registry: Registry,
     from hyperparameter_system import hyperparameter_configs as matrix
 
     def plan(now: datetime) -> list[Cell]:
-        return list(matrix.plan_matrix(spec, registry, models=args.models,
-                                       categories=args.categories, now=now))
+        return list(matrix.plan_matrix(spec, registry, models=args.models, categories=args.categories,
+                                       now=now, repeats=getattr(args, "repeats", None)))
 
     return plan
 
@@ -108,8 +110,9 @@ def check_commands(cells: list[Cell], root: Path) -> None:
         build_argv(cell, root / "check")
 
 
-def _print_totals(statuses: dict[str, str]) -> None:
+def _print_totals(statuses: dict[str, str], shared: int) -> None:
     counts: dict[str, int] = {}
     for status in statuses.values():
         counts[status] = counts.get(status, 0) + 1
-    print("done: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) if counts else "done: nothing to run")
+    line = "done: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) if counts else "done: nothing to run"
+    print(line + (f"; {shared} shared (an identical cell trained for them)" if shared else ""))

@@ -70,11 +70,12 @@ def main(args: argparse.Namespace) -> int:
     spec = load_experiment(args.config)
     registry = load_plugins_for(spec)
     models, categories = selection(args)
+    repeats = getattr(args, "repeats", None)  # None: execution.repeats
     parallel = args.parallel or spec.execution.parallel
     with planning_store(spec.output_dir, spec.name) as store:  # read-only: a plan writes nothing to it
         # The run names a run will use: the store's creation time once there is a store.
         now = store.created_at if store is not None else datetime.now().replace(second=0, microsecond=0)
-        cells = plan_matrix(spec, registry, models=models, categories=categories, now=now)
+        cells = plan_matrix(spec, registry, models=models, categories=categories, repeats=repeats, now=now)
         if not cells:
             raise HpsysError("the selection has no cells (are all models or categories disabled?)")
         eta = store_eta_line(store, cells, parallel)
@@ -98,16 +99,22 @@ def _print_table(cells: Sequence[Cell], experiment: str, eta: str) -> None:
     from hyperparameter_system.runner.progress import pipe_console
 
     table = Table(title=f"{experiment}: planned cells")
-    for column in ("model", "category", "option", "run name", "W&B project"):
+    labels = {c.cell_id: "baseline" if c.is_baseline else c.option_label for c in cells}
+    shared = sum(1 for c in cells if c.same_as)
+    repeats = any(c.repeat for c in cells)
+    columns = ["model", "category", "option", "run name", "W&B project"]
+    for column in columns + ["seed"] * repeats + ["same as"] * bool(shared):
         table.add_column(column, overflow="fold")
     for cell in cells:
-        table.add_row(*(_text(v) for v in (cell.model, cell.category, cell.option_label, cell.run_name,
-                                           cell.project)))
+        row = [cell.model, cell.category, cell.option_label, cell.run_name, cell.project]
+        row += [cell.seed] * repeats + [f"= {labels[cell.same_as]}" if cell.same_as else ""] * bool(shared)
+        table.add_row(*(_text(v) for v in row))
     # Off a terminal (a pipe, a CI log) rich would wrap at 80 columns; keep rows whole.
     console = pipe_console(width=None if sys.stdout.isatty() else 200)
     console.print(table)
     models = len({c.model for c in cells})
-    console.print(f"{len(cells)} cells ({models} model{'' if models == 1 else 's'}); {eta}", markup=False)
+    trains = f": {len(cells) - shared} train, {shared} shared (same training as the cell named)" if shared else ""
+    console.print(f"{len(cells)} cells ({models} model{'' if models == 1 else 's'}){trains}; {eta}", markup=False)
 
 
 def _text(value: Any) -> Any:

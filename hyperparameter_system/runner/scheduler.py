@@ -165,6 +165,10 @@ class Runner:
         """Claim and launch a cell; False when it is skipped (done, or another runner has it)."""
         self.store.register_cells([cell])
         self._pending_models[cell.model] -= 1
+        if cell.same_as:  # an identical cell trains for it (resume and --rerun follow that one)
+            self._done += 1
+            self.progress.event(f"shared {cell.model}/{cell.run_name}: same training as cell {cell.same_as[:12]}")
+            return False
         self.report.statuses.setdefault(cell.cell_id, Status.PENDING.value)
         attempt = self.store.claim(cell.cell_id, session=self.session, rerun=self.opt.rerun,
                                    output_dir_for=lambda n: str(attempt_dir(self.root, cell, n)),

@@ -64,9 +64,9 @@ def read_cells(store: Store) -> list[CellRecord]:
         records.append(CellRecord(
             cell_id=row.cell_id, model=row.model, category=row.category, option=row.option,
             option_label=row.option_label, run_name=row.run_name, project=row.project,
-            config_path=row.config_path, attempts=attempts,
+            config_path=row.config_path, attempts=attempts, repeat=row.repeat, seed=row.seed, same_as=row.same_as,
             max_epochs=_max_epochs(row.config_path, tries[-1] if tries else None)))
-    return records
+    return _shared_results(records)
 
 
 def _launched(record: AttemptRecord, launch: tuple[dict[str, str], str] | None) -> AttemptRecord:
@@ -149,4 +149,15 @@ def _config_max_epochs(config_path: str) -> int | None:
     except (OSError, yaml.YAMLError, KeyError, TypeError):
         return None
     return int(value) if _is_number(value) else None
+
+
+def _shared_results(records: list[CellRecord]) -> list[CellRecord]:
+    """A shared cell shows the training of the identical cell it points to (attempts, history, epochs).
+
+    Its ``same_as`` stays set, so a summary counts that compute once; a target
+    missing from the store leaves the cell as it is.
+    """
+    by_id = {r.cell_id: r for r in records}
+    return [dataclasses.replace(r, attempts=by_id[r.same_as].attempts, max_epochs=by_id[r.same_as].max_epochs)
+            if r.same_as in by_id else r for r in records]
 

@@ -64,6 +64,11 @@ class CellRecord:
     config_path: str
     attempts: tuple[AttemptRecord, ...] = ()
     max_epochs: int | None = None  # SOLVER.MAX_EPOCHS of the rendered config, if readable
+    repeat: int = 0  # which training of its option (seed = the model's seed + repeat)
+    seed: int | None = None
+    # The id of the identical cell whose training this one shows ("" = its own); its
+    # attempts are that cell's, so count their compute once.
+    same_as: str = ""
 
     @property
     def latest(self) -> AttemptRecord | None:

@@ -23,6 +23,7 @@ from hyperparameter_system.runner.devices import Slot
 from hyperparameter_system.runner.disk import with_disk_full
 from hyperparameter_system.runner.outcome import Outcome, read_outcome
 from hyperparameter_system.runner.process import ChildProcess, stop_orphans
+from hyperparameter_system.runner.warm import ForkServer
 from hyperparameter_system.store import HOST, Attempt, Store
 from hyperparameter_system.store.attempt_file import add_outcome, write_attempt_file
 from hyperparameter_system.store.launch_env import numbers_env, record_launch
@@ -70,8 +71,10 @@ class ActiveAttempt:
 
 
 def launch(store: Store, cell: Cell, attempt: Attempt, slot: Slot, spec: ChildSpec,
-           overrides: tuple[tuple[str, Any], ...], crashes: int) -> ActiveAttempt | Outcome:
-    """Start the child of a claimed attempt; an unstartable command is a failed attempt."""
+           overrides: tuple[tuple[str, Any], ...], crashes: int,
+           forks: ForkServer | None = None) -> ActiveAttempt | Outcome:
+    """Start the child of a claimed attempt (warm through ``forks`` when it can); an unstartable
+    command is a failed attempt."""
     store.update_attempt(attempt.id, command=spec.argv, log_path=str(spec.log_path),
                          wandb_run_id=spec.wandb_run_id, output_dir=str(spec.output_dir))
     # What a reproduce command needs besides the argv, taken once: the store's launch_env
@@ -84,7 +87,7 @@ def launch(store: Store, cell: Cell, attempt: Attempt, slot: Slot, spec: ChildSp
                            store.created_at.isoformat(), command=spec.argv, log_path=str(spec.log_path),
                            wandb_run_id=spec.wandb_run_id, session=attempt.session, overrides=attempt.overrides,
                            launch_env=env, cwd=cwd)
-        proc = ChildProcess(spec)
+        proc = ChildProcess(spec, forks)
     except OSError as error:
         outcome = Outcome(status=Status.FAILED, exit_code=None, metric="",
                           error_tail=f"cannot start {spec.argv[0]!r}: {error.strerror or error}")

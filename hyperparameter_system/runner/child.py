@@ -22,6 +22,7 @@ from hyperparameter_system.naming import safe_name
 from hyperparameter_system.runner.devices import Slot
 
 CHILD_LOG = "stdout.log"  # the child's stdout + stderr, captured by the runner
+TRAINER_MODULE = "hyperparameter_system.train"
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class ChildSpec:
     log_path: Path
     wandb_run_id: str
     cwd: str = ""  # the folder the child starts in ("" = the runner's own)
+    # The built-in trainer's arguments (argv after ``python -m hyperparameter_system.train``):
+    # such a child can start warm, forked by the fork server. None for a model's own command.
+    trainer_args: tuple[str, ...] | None = None
 
 
 def attempt_dir(output_root: Path, cell: Cell, attempt: int) -> Path:
@@ -46,11 +50,15 @@ def wandb_run_id(cell: Cell, attempt: int) -> str:
     return f"{safe_name(cell.cell_id)[:24]}-a{attempt}".replace(".", "_").replace("+", "_")
 
 
+def trainer_args(cell: Cell, output_dir: Path, retry_overrides: Sequence[tuple[str, Any]] = ()) -> list[str]:
+    """The built-in trainer's arguments: its config file, its output folder, a retry's overrides."""
+    return ["--config-file", cell.config_path, "OUTPUT_DIR", str(output_dir), *flat_overrides(retry_overrides)]
+
+
 def build_argv(cell: Cell, output_dir: Path, retry_overrides: Sequence[tuple[str, Any]] = ()) -> list[str]:
     """The child command: the built-in trainer, or the model's own ``command:`` template."""
     if cell.command is None:
-        return [sys.executable, "-m", "hyperparameter_system.train", "--config-file", cell.config_path,
-                "OUTPUT_DIR", str(output_dir), *flat_overrides(retry_overrides)]
+        return [sys.executable, "-m", TRAINER_MODULE, *trainer_args(cell, output_dir, retry_overrides)]
     overrides = flat_overrides((*cell.overrides, *retry_overrides))
     argv = _render_command(cell.command, template_variables(cell, output_dir, overrides), overrides)
     # The wrapper reads the metrics off the command's output into the contract files, or follows
@@ -128,4 +136,5 @@ def child_spec(cell: Cell, *, attempt: int, slot: Slot, output_root: Path, wandb
                      env=build_env(cell, attempt=attempt, slot=slot, output_dir=out,
                                    wandb_mode=wandb_mode, run_id=run_id, extra=extra_env,
                                    own=render_env(cell, out, retry_overrides)),
-                     output_dir=out, log_path=out / CHILD_LOG, wandb_run_id=run_id, cwd=cell.cwd)
+                     output_dir=out, log_path=out / CHILD_LOG, wandb_run_id=run_id, cwd=cell.cwd,
+                     trainer_args=None if cell.command else tuple(trainer_args(cell, out, retry_overrides)))

@@ -13,19 +13,38 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import IO, Collection, Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Collection, Iterable, Iterator
 
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.runner.child import ChildSpec
 
+if TYPE_CHECKING:
+    from hyperparameter_system.runner.warm import ForkServer
+
 
 class ChildProcess:
-    """A running attempt: the Popen, its log file and the stop bookkeeping."""
+    """A running attempt: its process (a Popen, or a child of the fork server), its log, the stop bookkeeping.
 
-    def __init__(self, spec: ChildSpec) -> None:
+    A built-in trainer cell is forked by ``forks`` when it is usable (a warm start);
+    otherwise, and for a model's own command, it is started cold with Popen.
+    Either way the runner signals the child's process group itself.
+    """
+
+    def __init__(self, spec: ChildSpec, forks: ForkServer | None = None) -> None:
         spec.output_dir.mkdir(parents=True, exist_ok=True)
         self.spec = spec
-        self.started = time.monotonic()
+        self.popen: subprocess.Popen[bytes] | None = None
+        self._forks = forks
+        warm = None
+        if forks is not None and spec.trainer_args is not None:
+            warm = forks.launch(spec.trainer_args, spec.env, spec.cwd or os.getcwd(), spec.log_path)
+        self.pid = warm if warm is not None else self._popen(spec)
+        self.warm = warm is not None
+        self.started = time.monotonic()  # after the launch: a fork server's own start-up is not the cell's time
+        self.term_sent_at: float | None = None
+        self.killed = False
+
+    def _popen(self, spec: ChildSpec) -> int:
         self._log: IO[bytes] = open(spec.log_path, "ab")
         try:
             self.popen = subprocess.Popen(spec.argv, env=spec.env, cwd=spec.cwd or None, stdin=subprocess.DEVNULL,
@@ -34,9 +53,7 @@ class ChildProcess:
         except OSError:
             self._log.close()
             raise
-        self.pid = self.popen.pid
-        self.term_sent_at: float | None = None
-        self.killed = False
+        return self.popen.pid
 
     @property
     def elapsed(self) -> float:
@@ -44,6 +61,9 @@ class ChildProcess:
 
     def poll(self) -> int | None:
         """The exit code once the child ended (negative: killed by that signal)."""
+        if self.popen is None:
+            assert self._forks is not None
+            return self._forks.exit_code(self.pid)
         code = self.popen.poll()
         if code is not None and not self._log.closed:
             self._log.close()
@@ -129,6 +149,12 @@ def _stat_fields(entry: Path) -> list[str] | None:
         return (entry / "stat").read_text().rsplit(")", 1)[-1].split()
     except OSError:
         return None
+
+
+def process_running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (a child nobody waits for ends as one)."""
+    fields = _stat_fields(Path(f"/proc/{pid}"))
+    return bool(fields) and fields[0] != "Z"
 
 
 def _live_groups() -> set[int]:

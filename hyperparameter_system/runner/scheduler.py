@@ -27,6 +27,7 @@ from hyperparameter_system.runner.eta import eta_seconds
 from hyperparameter_system.runner.outcome import Outcome
 from hyperparameter_system.runner.progress import PlainProgress, RunningView
 from hyperparameter_system.runner.retry import RetryPlan, RetryPolicy
+from hyperparameter_system.runner.warm import ForkServer
 from hyperparameter_system.store import DEFAULT_LEASE_S, Attempt, Store, StoreError
 
 EXIT_OK, EXIT_UNSUCCESSFUL, EXIT_INTERRUPTED = 0, 1, 130
@@ -104,6 +105,7 @@ class Runner:
         self._pending_models: collections.Counter[str] = collections.Counter()
         self._durations = store.durations_by_model()
         self._last_lease = self._last_metrics = 0.0
+        self.forks = ForkServer(self.root, self.progress.event)  # started by the first built-in cell
 
     def run(self, cells: Iterable[Cell]) -> RunReport:
         """Run every claimable cell; returns when all ended or a stop signal was handled."""
@@ -116,6 +118,7 @@ class Runner:
             signal.signal(signal.SIGINT, previous[0])
             signal.signal(signal.SIGTERM, previous[1])
             self._shutdown()
+            self.forks.close()
         self._collect_statuses()
         return self.report
 
@@ -194,7 +197,7 @@ class Runner:
         spec = child_spec(cell, attempt=attempt.attempt, slot=slot, output_root=self.root,
                           wandb_mode=self.wandb_mode, retry_overrides=overrides,
                           extra_env=self.opt.child_env())
-        started = launch(self.store, cell, attempt, slot, spec, overrides, crashes)
+        started = launch(self.store, cell, attempt, slot, spec, overrides, crashes, self.forks)
         self.report.launched += 1
         if isinstance(started, Outcome):
             self._after(cell, attempt, started, overrides, crashes)

@@ -10,10 +10,12 @@ index into memory plus a batched augmentation. Files go through torchvision
 from __future__ import annotations
 
 import csv
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
@@ -126,12 +128,11 @@ def _limit(dataset: Dataset, limit: int, seed: int) -> Dataset:
 
 def _digits(cfg: Any) -> tuple[TensorImages, TensorImages, list[str]]:
     """The seeded stratified split of digits, upscaled once to INPUT.SIZE."""
-    from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    digits = load_digits()
-    images = torch.from_numpy(digits.images).float().div_(16.0).unsqueeze(1)
-    labels = torch.from_numpy(digits.target).long()
+    pixels, targets, names = digits_arrays()
+    images = torch.from_numpy(pixels).float().div_(16.0).unsqueeze(1)
+    labels = torch.tensor(targets, dtype=torch.long)  # a copy: the cached arrays stay as read
     train_idx, val_idx = train_test_split(  # VAL_FRACTION's range is checked with the config (validate.py)
         torch.arange(len(labels)).numpy(), test_size=float(cfg.DATASETS.VAL_FRACTION), stratify=labels.numpy(),
         random_state=int(cfg.SEED),
@@ -141,7 +142,21 @@ def _digits(cfg: Any) -> tuple[TensorImages, TensorImages, list[str]]:
     train_idx_t, val_idx_t = torch.from_numpy(train_idx), torch.from_numpy(val_idx)
     train = TensorImages(images[train_idx_t], labels[train_idx_t], BatchAugment(cfg))
     val = TensorImages((images[val_idx_t] - mean) / std, labels[val_idx_t], None)
-    return train, val, [str(d) for d in digits.target_names]
+    return train, val, list(names)
+
+
+@functools.lru_cache(maxsize=1)
+def digits_arrays() -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The bundled digits as read from disk: ``[N, 8, 8]`` pixels, ``[N]`` labels, class names.
+
+    Read once per process with numpy only (no torch op, so no thread pool starts): the
+    fork server reads them before forking, and every warm child shares the pages. Callers
+    copy before changing anything.
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return digits.images, digits.target, [str(d) for d in digits.target_names]
 
 
 def _image_files(cfg: Any, kind: str) -> tuple[Dataset, Dataset, list[str]]:

@@ -1,0 +1,192 @@
+"""The fork server: the built-in trainer's imports paid once per runner, one forked child per cell.
+
+A cold child spends seconds importing torch, torchvision, timm, ignite,
+scikit-learn and wandb before its first step. This process imports them once
+(``python -m hyperparameter_system.runner.fork_server``), then reads launch
+requests from its stdin, one JSON line each, and forks one child per request.
+Replies go to its stdout, one JSON line each: ``{"pid": N}`` (or
+``{"pid": null, "reason": ...}``: start that cell cold) and, when a child ends,
+``{"exited": N, "code": C}`` with C as a ``Popen.returncode`` (negative: killed
+by that signal).
+
+Nothing here starts a thread, touches CUDA, runs a tensor op or opens a W&B
+run: a forked child must be free to start its own thread pools, CUDA context
+and ``wandb-core`` under its own slot's settings. The runner starts this
+process with ``OPENBLAS_NUM_THREADS=1`` (OpenBLAS starts its pool at import).
+
+A child is as a cold one would be: its own session and process group (pid =
+pgid), stdin from /dev/null, stdout and stderr appended to its log, the launch
+environment in ``os.environ`` and in ``/proc/<pid>/environ`` (so the next
+runner finds it by ``HPS_OUTPUT_DIR`` as an orphan), its cwd, and the trainer's
+exit code. It does not depend on this process: when the server dies, its
+children train on.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import json
+import os
+import select
+import sys
+import traceback
+from typing import Any
+
+from hyperparameter_system.runner.warm import ENV_ROOM
+
+# The modules every built-in cell imports; the trainer's own modules pull in the rest.
+PRELOAD = ("torch", "torchvision", "timm", "ignite.engine", "sklearn.datasets", "sklearn.model_selection",
+           "wandb", "hyperparameter_system.train", "hyperparameter_system.training.run")
+_ENV_START_FIELD = 47  # env_start in /proc/<pid>/stat, counted from the field after the command name
+
+
+def preload() -> None:
+    """Import what every cell needs, and read the digits arrays once (numpy only, no threads)."""
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+    from hyperparameter_system.training.data import digits_arrays
+
+    digits_arrays()
+
+
+def environ_room() -> int:
+    """Bytes of this process's original environment block: the most a child can show in /proc."""
+    start, end = _environ_span()
+    return end - start
+
+
+def _environ_span() -> tuple[int, int]:
+    with open("/proc/self/stat", "rb") as handle:
+        fields = handle.read().rsplit(b")", 1)[-1].split()
+    return int(fields[_ENV_START_FIELD]), int(fields[_ENV_START_FIELD + 1])
+
+
+def environ_block(env: dict[str, str]) -> bytes:
+    """The environment as the kernel shows it: ``KEY=VALUE\\0`` each."""
+    return b"".join(os.fsencode(k) + b"=" + os.fsencode(v) + b"\0" for k, v in env.items())
+
+
+def serve(reply_fd: int) -> int:
+    """Fork a child per request until the runner closes our stdin; reap and report each child."""
+    room = environ_room()
+    pending = b""
+    while True:
+        ready, _, _ = select.select([0], [], [], 0.05)
+        _reap(reply_fd)
+        if not ready:
+            continue
+        chunk = os.read(0, 1 << 16)
+        if not chunk:
+            return 0  # the runner is gone or done; our children live on without us
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            _reply(reply_fd, _spawn(json.loads(line), room, reply_fd))
+
+
+def _reply(reply_fd: int, message: dict[str, Any]) -> None:
+    os.write(reply_fd, json.dumps(message).encode() + b"\n")
+
+
+def _reap(reply_fd: int) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        _reply(reply_fd, {"exited": pid, "code": os.waitstatus_to_exitcode(status)})
+
+
+def _spawn(request: dict[str, Any], room: int, reply_fd: int) -> dict[str, Any]:
+    """Fork one child for ``request``; the reply for the runner."""
+    env = {str(k): str(v) for k, v in request["env"].items()}
+    if len(environ_block(env)) > room:
+        return {"pid": None, "reason": f"its environment is over {room} bytes"}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return {"pid": pid}
+    code = 1
+    try:
+        os.close(reply_fd)
+        code = _child(request, env)
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    except BaseException:  # a bug in the child: its log says what, the server is untouched
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # a full disk or a closed log: the exit code still goes out
+                pass
+        os._exit(code)
+    return {}  # never reached: the child leaves through os._exit
+
+
+def _child(request: dict[str, Any], env: dict[str, str]) -> int:
+    """In the forked child: become the cell's process, then run the trainer's main."""
+    os.setsid()
+    _redirect(str(request["log"]))
+    _replace_environ(env)
+    if request.get("cwd"):
+        os.chdir(str(request["cwd"]))
+    from hyperparameter_system import train
+
+    args = [str(a) for a in request["args"]]
+    sys.argv = [train.__file__, *args]
+    return int(train.main(args))
+
+
+def _redirect(log_path: str) -> None:
+    """stdin from /dev/null, stdout and stderr appended to the log, unbuffered as in a cold child."""
+    null = os.open(os.devnull, os.O_RDONLY)
+    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(null)
+    os.close(log)
+    sys.stdin = open(0, closefd=False)
+    sys.stdout = io.TextIOWrapper(open(1, "wb", buffering=0, closefd=False), write_through=True)
+    sys.stderr = io.TextIOWrapper(open(2, "wb", buffering=0, closefd=False), write_through=True,
+                                  errors="backslashreplace")
+
+
+def _replace_environ(env: dict[str, str]) -> None:
+    """The launch environment, wholesale, in Python, in libc and in /proc/<pid>/environ.
+
+    The kernel shows a process's environment from the block it was started with;
+    once nothing points into that block any more (libc's copy is cleared first),
+    the launch environment is written over it, so tools that read /proc (the
+    next runner's orphan search, ``ps e``) see what a cold child would show.
+    """
+    os.environ.clear()
+    ctypes.CDLL(None).clearenv()
+    os.environ.update(env)
+    start, end = _environ_span()
+    block = environ_block(env)
+    ctypes.memmove(start, block + b"\0" * (end - start - len(block)), end - start)
+
+
+def main() -> int:
+    """Preload, then serve; replies go to the stdout we were started with, stray prints to stderr."""
+    reply_fd = os.dup(1)
+    os.dup2(2, 1)
+    os.environ.pop(ENV_ROOM, None)
+    preload()
+    _reply(reply_fd, {"ready": os.getpid(), "threads": len(os.listdir("/proc/self/task"))})
+    try:
+        return serve(reply_fd)
+    except BrokenPipeError:
+        return 0  # the runner left
+
+
+if __name__ == "__main__":
+    sys.exit(main())

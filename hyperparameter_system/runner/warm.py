@@ -1,0 +1,194 @@
+"""The runner's side of the fork server: start it on first use, ask it for children, learn how they ended.
+
+One server per runner, started when the first built-in cell launches (see
+``fork_server`` for what it preloads and how a child is made). The runner
+still owns each child as it owns a cold one: it signals the child's process
+group directly and judges it by its files; the server only forks and reports
+exit codes. When the server cannot start, or dies, the runner says so in one
+line and every later cell starts cold; cells already running train on, and
+are judged by their result.json once their process is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from hyperparameter_system.runner.process import process_running
+
+ENV_WARM_START = "HPSYS_WARM_START"  # "0" or "off": every built-in cell starts cold
+SERVER_LOG = "fork-server.log"  # in the run's output folder: the server's own stderr
+READY_TIMEOUT_S = 60.0  # imports on a loaded machine; well inside a store lease (120 s)
+REPLY_TIMEOUT_S = 20.0
+ENV_ROOM = "HPSYS_ENV_ROOM"  # padding in the server's environment: room for a child's launch environment
+ENV_ROOM_BYTES = 64 * 1024
+
+
+def warm_start_enabled(env: Mapping[str, str] | None = None) -> bool:
+    """Whether the built-in trainer starts warm (the default) or every cell cold."""
+    value = (os.environ if env is None else env).get(ENV_WARM_START, "").strip().lower()
+    return value not in ("0", "off", "false", "no")
+
+
+class ForkServer:
+    """A lazily started fork server and the exit codes it reported.
+
+    Args:
+        root: The run's output folder (the server's log goes there).
+        warn: Where the one line about a server that failed goes (the progress display).
+    """
+
+    def __init__(self, root: Path, warn: Callable[[str], None]) -> None:
+        self.root, self.warn = Path(root), warn
+        self.usable = warm_start_enabled()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.exits: dict[int, int] = {}  # pid -> returncode, as reported
+        self.forked: set[int] = set()
+        self.threads_at_fork: int | None = None  # the server's thread count once ready (1 expected)
+        self._buffer = b""
+        self._replies: list[dict[str, Any]] = []
+
+    @property
+    def alive(self) -> bool:
+        """Started, and its pipe still open."""
+        return self.proc is not None and self.usable
+
+    def launch(self, args: Sequence[str], env: Mapping[str, str], cwd: str, log_path: Path) -> int | None:
+        """Fork a trainer child; its pid, or None when this cell must start cold."""
+        if not self.usable or (self.proc is None and not self._start()):
+            return None
+        request = {"args": list(args), "env": dict(env), "cwd": cwd, "log": str(log_path)}
+        if not self._send(request):
+            return None
+        reply = self._wait_reply("pid", REPLY_TIMEOUT_S)
+        if reply is None:
+            self._fail(f"did not answer a launch within {REPLY_TIMEOUT_S:.0f}s")
+            return None
+        if reply["pid"] is None:
+            return None  # this one cell starts cold (reason: its environment does not fit)
+        self.forked.add(int(reply["pid"]))
+        return int(reply["pid"])
+
+    def exit_code(self, pid: int) -> int | None:
+        """The child's returncode once it ended; None while it runs.
+
+        After the server died, a child it forked is nobody's to wait for: it has
+        ended once its process is gone (or a zombie), and its result.json says how
+        (the code returned then is EXIT_FAILED, which a result file overrules).
+        """
+        self._pump()
+        if pid in self.exits:
+            return self.exits[pid]
+        if self.usable or process_running(pid):
+            return None
+        return 1
+
+    def close(self) -> None:
+        """Stop the server (its children are not its to stop: the runner stops those itself)."""
+        if self.proc is None:
+            return
+        proc, self.proc, self.usable = self.proc, None, False
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                stream.close()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def _start(self) -> bool:
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", ENV_ROOM: "x" * ENV_ROOM_BYTES}
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / SERVER_LOG, "ab") as log:
+            try:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "hyperparameter_system.runner.fork_server"], env=env,
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, start_new_session=True)
+            except OSError as error:
+                self.usable = False
+                self.warn(f"warm start unavailable ({error.strerror or error}); cells start cold")
+                return False
+        assert self.proc.stdout is not None
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        ready = self._wait_reply("ready", READY_TIMEOUT_S)
+        if ready is None:
+            self._fail(f"not ready within {READY_TIMEOUT_S:.0f}s")
+            return False
+        self.threads_at_fork = int(ready.get("threads", 0))
+        return True
+
+    def _send(self, message: dict[str, Any]) -> bool:
+        assert self.proc is not None and self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(json.dumps(message).encode() + b"\n")
+            self.proc.stdin.flush()
+            return True
+        except OSError:
+            self._fail("its pipe closed")
+            return False
+
+    def _wait_reply(self, key: str, timeout_s: float) -> dict[str, Any] | None:
+        deadline = time.monotonic() + timeout_s
+        while self.usable and self.proc is not None:
+            for reply in self._replies:
+                if key in reply:
+                    self._replies.remove(reply)
+                    return reply
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            select.select([self.proc.stdout], [], [], min(left, 0.5))
+            self._pump()
+        return None
+
+    def _pump(self) -> None:
+        """Read what the server wrote; EOF means it died."""
+        if self.proc is None or not self.usable:
+            return
+        assert self.proc.stdout is not None
+        while True:
+            try:
+                chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
+            except BlockingIOError:
+                break
+            if not chunk:
+                self._fail("ended")
+                break
+            self._buffer += chunk
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            message = _parse(line)
+            if "exited" in message:
+                self.exits[int(message["exited"])] = int(message["code"])
+            elif message:
+                self._replies.append(message)
+
+    def _fail(self, what: str) -> None:
+        """One line, then cold starts; the children already forked train on."""
+        if not self.usable:
+            return
+        self.usable = False
+        proc = self.proc
+        code = proc.poll() if proc is not None else None
+        if proc is not None and code is None:
+            proc.kill()
+            code = proc.wait()
+        self.warn(f"warning: the fork server {what} (exit code {code}, see {self.root / SERVER_LOG});"
+                  " new cells start cold")
+
+
+def _parse(line: bytes) -> dict[str, Any]:
+    """One reply line; anything else (a half line of a dying server) is dropped."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return {}
+    return message if isinstance(message, dict) else {}
+

@@ -80,9 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="train every cell N times, seeds SEED..SEED+N-1 (default: execution.repeats)")
 
     report = parser.add_argument_group("reporting")
-    report.add_argument("--format", choices=["table", "csv", "json", "md", "html"], default="table")
-    report.add_argument("--output", metavar="PATH", help="write the summary here instead of stdout")
-    report.add_argument("--model", metavar="M", help="with --best: only this model")
+    report.add_argument("--format", choices=["table", "csv", "json", "md", "html"],
+                        help="default: from --output's extension (.csv .json .md .html), else table")
+    report.add_argument("--output", metavar="PATH", help="write the summary here instead of stdout ('-': stdout)")
+    report.add_argument("--model", metavar="M", help="with --summary or --best: only this model")
 
     sweep = parser.add_argument_group("sweeps")
     sweep.add_argument("--method", choices=["grid", "random", "bayes"], help="sweep search method")

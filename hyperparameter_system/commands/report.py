@@ -2,12 +2,14 @@
 
 Reads only the experiment file (for the store's place, the metric and its
 goal) and the store; it never needs the runner alive, so it works in a second
-terminal during a run and after a crash. ``--output`` is written atomically.
+terminal during a run and after a crash. ``--output`` is written atomically
+(``-`` is stdout), in the format its extension names unless ``--format`` says.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import shutil
 import sys
@@ -19,33 +21,62 @@ from hyperparameter_system.report import (
     load_summary,
     render,
     render_best,
+    render_best_json,
     write_text_atomic,
 )
 
 
+# What an --output file's extension asks for when --format is not given.
+_BY_EXTENSION = {".csv": "csv", ".json": "json", ".md": "md", ".markdown": "md",
+                 ".html": "html", ".htm": "html", ".txt": "table"}
+STDOUT = "-"
+
+
 def main(args: argparse.Namespace) -> int:
     """Print (or write to ``--output``) the summary or the best cell; 0 on success."""
+    output = None if args.output in (None, STDOUT) else args.output
+    fmt = _format(args.format, output, best=args.best)
     spec = load_experiment(args.config)
+    models = [args.model] if args.model else args.models
     summary = load_summary(spec.output_dir, spec.name, metric=spec.metric, goal=spec.goal,
                            hint=_run_hint(args.config), wandb_entity=spec.wandb.entity,
-                           models=args.models, categories=args.categories)
-    if args.best:
+                           models=models, categories=args.categories,
+                           models_flag="--model" if args.model else "--models")
+    if args.best and fmt == "json":
+        text = render_best_json(summary)
+    elif args.best:
         text = render_best(summary, find_best(summary, args.model))
     else:
-        to_terminal = not args.output and args.format == "table" and sys.stdout.isatty()
+        to_terminal = output is None and fmt == "table" and sys.stdout.isatty()
         width = shutil.get_terminal_size((120, 24)).columns if to_terminal else None
-        text = render(summary, args.format, color=to_terminal, width=width)
-    if args.output:
-        try:
-            write_text_atomic(args.output, text)
-        except OSError as error:  # a folder, a missing parent we may not create, a full disk
-            raise HpsysError(f"--output: cannot write {args.output}: "
-                             f"{error.strerror or error}") from None
-        print(f"wrote {args.output}", file=sys.stderr)
-    else:
+        text = render(summary, fmt, color=to_terminal, width=width)
+    if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
+        return 0
+    try:
+        write_text_atomic(output, text)
+    except OSError as error:  # a folder, a missing parent we may not create, a full disk
+        raise HpsysError(f"--output: cannot write {output}: {error.strerror or error}") from None
+    print(f"wrote {output}", file=sys.stderr)
     return 0
+
+
+def _format(asked: str | None, output: str | None, *, best: bool) -> str:
+    """The output format: ``--format``, else the extension of ``--output``, else a table.
+
+    Raises:
+        HpsysError: when ``--format`` and the extension disagree (which one was
+            meant cannot be guessed), or ``--best`` is asked for a table-only format.
+    """
+    implied = _BY_EXTENSION.get(os.path.splitext(output)[1].lower()) if output else None
+    if asked and implied and asked != implied:
+        raise HpsysError(f"--format {asked} conflicts with --output {output} (a {implied} "
+                         f"file name); drop one or make them agree")
+    fmt = asked or implied or "table"
+    if best and fmt not in ("table", "json"):
+        raise HpsysError(f"--best prints text or json, not {fmt}")
+    return fmt
 
 
 def _run_hint(config: str) -> str:

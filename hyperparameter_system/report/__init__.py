@@ -9,6 +9,7 @@ Public API:
     render(summary, fmt) -> str               fmt: table | csv | json | md | html
     find_best(summary, model=None) -> CellSummary
     render_best(summary, cell) -> str
+    render_best_json(summary) -> str          the best cell of each model, as JSON
     write_text_atomic(path, text)
 """
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from hyperparameter_system.atomic import write_text_atomic
-from hyperparameter_system.report.best import find_best, render_best
+from hyperparameter_system.report.best import find_best, render_best, render_best_json
 from hyperparameter_system.report.records import CellSummary, ExperimentSummary, ModelSummary
 from hyperparameter_system.report.summary import build_summary, require_known
 
@@ -25,20 +26,22 @@ FORMATS = ("table", "csv", "json", "md", "html")
 
 __all__ = [
     "FORMATS", "CellSummary", "ExperimentSummary", "ModelSummary", "build_summary", "find_best",
-    "load_summary", "render", "render_best", "write_text_atomic",
+    "load_summary", "render", "render_best", "render_best_json", "write_text_atomic",
 ]
 
 
 def load_summary(output_dir: str, experiment: str, *, metric: str, goal: str,
                  hint: str = "the matrix", wandb_entity: str = "",
                  models: Sequence[str] | None = None,
-                 categories: Sequence[str] | None = None) -> ExperimentSummary:
+                 categories: Sequence[str] | None = None,
+                 models_flag: str = "--models") -> ExperimentSummary:
     """Read the experiment's store and judge every cell.
 
     Args:
         models: Only these models (each must have cells in the store).
         categories: Only these categories (each must have cells in the store);
             baselines are kept, since deltas need them.
+        models_flag: The flag that named ``models``, for the error message.
 
     Raises:
         NoResultsError: when the experiment has no store yet.
@@ -52,7 +55,7 @@ def load_summary(output_dir: str, experiment: str, *, metric: str, goal: str,
         cells = read_cells(store)
     finally:
         store.close()
-    require_known("--models", "model", models or (),
+    require_known(models_flag, "model", models or (),
                   list(dict.fromkeys(c.model for c in cells)), experiment)
     require_known("--categories", "category", categories or (),
                   list(dict.fromkeys(c.category for c in cells)), experiment)

@@ -1,4 +1,4 @@
-"""``--best``: the winning cell, its rendered config and the command that reproduces it.
+"""``--best``: the winning cell, its rendered config and the command that reproduces it (text or JSON).
 
 The answer a user copies into a paper or a production config: so it prints
 the config file as it is on disk (the child read exactly that file) rather
@@ -7,6 +7,7 @@ than a reconstruction.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from hyperparameter_system.errors import HpsysError
@@ -68,3 +69,27 @@ def _config_text(path: str) -> str:
         return Path(path).read_text(encoding="utf-8")
     except OSError as error:
         return f"# (config file not readable: {error.strerror or error})"
+
+
+def render_best_json(summary: ExperimentSummary) -> str:
+    """The best finished cell of each model as JSON (the export schema's cell shape).
+
+    ``best`` is null for a model with no finished cell yet; the cell carries its
+    metric, config path, reproduce command and W&B reference (only for a run
+    that was made).
+
+    Raises:
+        HpsysError: when no model has a finished cell (as the text form does).
+    """
+    from hyperparameter_system.report.export import SCHEMA_VERSION, cell_to_dict
+
+    find_best(summary)  # nothing finished anywhere: the same one line as the text form
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "experiment": summary.experiment,
+        "metric": {"name": summary.metric, "goal": summary.goal},
+        "models": [{"model": m.model, "project": m.project,
+                    "best": cell_to_dict(m.best, summary.wandb_entity) if m.best else None}
+                   for m in summary.models],
+    }
+    return json.dumps(document, indent=2, default=str) + "\n"

@@ -7,6 +7,7 @@ from typing import Callable
 
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.report.records import INTERRUPTED, CellSummary, ModelSummary
+from hyperparameter_system.report.stats import ALPHA
 from hyperparameter_system.report.summary import FINISHED
 
 BEST_MARK = "*"  # marks the best option of a category (ASCII: pipes and CSV-safe)
@@ -50,18 +51,58 @@ def epoch(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
-def option(cell: CellSummary) -> str:
+def is_winner(cell: CellSummary) -> bool:
+    """The category's best mean, and better than the baseline beyond noise."""
+    return cell.is_best_in_category and cell.significant is True
+
+
+def option(cell: CellSummary, mark: str = BEST_MARK) -> str:
     """The option label with the category-winner mark."""
-    return f"{cell.option_label} {BEST_MARK}" if cell.is_best_in_category else cell.option_label
+    return f"{cell.option_label} {mark}" if mark and is_winner(cell) else cell.option_label
 
 
-def cell_row(cell: CellSummary) -> list[str]:
-    """The seven summary columns of one cell, as text."""
-    return [cell.category, option(cell), cell.status, metric(cell.metric),
-            epoch(cell.best_epoch), delta(cell.delta), duration(cell.duration_s)]
+def mean_std(cell: CellSummary) -> str:
+    """``0.9120 ± 0.0041`` over the repeats, or the single value."""
+    if cell.metric_std is None:
+        return metric(cell.metric)
+    return f"{metric(cell.metric)} \u00b1 {cell.metric_std:.4f}"
 
 
-COLUMNS = ["category", "option", "status", "metric", "best epoch", "delta vs baseline", "duration"]
+def interval(ci95: tuple[float, float] | None) -> str:
+    """``[-0.0020, +0.0110]``, or a dash when it cannot be computed (n < 2)."""
+    return "-" if ci95 is None else f"[{ci95[0]:+.4f}, {ci95[1]:+.4f}]"
+
+
+def verdict(cell: CellSummary) -> str:
+    """What the test says of the row, and whose training it shares."""
+    words = []
+    if cell.same_as:
+        words.append(f"= {cell.same_as}")
+    if cell.significant is True:
+        words.append("winner" if cell.is_best_in_category else "better")
+    elif cell.significant is False and cell.p_value is not None and cell.p_value < ALPHA:
+        words.append("worse")
+    elif cell.significant is False:
+        words.append("within noise")
+    elif cell.is_best_in_category:
+        words.append("untested")
+    return ", ".join(words)
+
+
+def cell_row(cell: CellSummary, mark: str = BEST_MARK) -> list[str]:
+    """The summary columns of one row, as text (``mark`` as the format needs it)."""
+    return [cell.category, option(cell, mark), str(cell.n), cell.status, mean_std(cell),
+            epoch(cell.best_epoch), delta(cell.delta), interval(cell.ci95), verdict(cell),
+            duration(cell.duration_s)]
+
+
+COLUMNS = ["category", "option", "n", "status", "metric", "epoch", "delta", "95% CI of delta",
+           "verdict", "duration"]
+NUMERIC = frozenset({"n", "metric", "epoch", "delta", "95% CI of delta", "duration"})
+UNTESTED = ("one run per option: no confidence can be given for any difference; "
+            "set execution.repeats (or --repeats) to 2 or more to test them")
+LEGEND = (f"{BEST_MARK} winner: the category's best mean, better than the baseline by Welch's "
+          f"t-test at {ALPHA:g} over the repeats; 'within noise': not significant")
 
 
 def counts(status_counts: dict[str, int]) -> str:
@@ -75,7 +116,17 @@ def best_line(model: ModelSummary, metric_name: str) -> str:
         return "best: none finished yet"
     best = model.best
     return (f"best: {best.category} / {best.option_label} "
-            f"({metric_name} {metric(best.metric)}, delta {delta(best.delta)})")
+            f"({metric_name} {mean_std(best)}, n {best.n}, delta {delta(best.delta)})")
+
+
+def compute_line(spent: float, early: float, shared: float) -> str:
+    """Compute spent, and what early stopping and shared cells saved (each only when real)."""
+    parts = [f"compute spent {duration(spent)}"]
+    if early:
+        parts.append(f"saved by early stopping {duration(early)}")
+    if shared:
+        parts.append(f"saved by shared cells {duration(shared)}")
+    return ", ".join(parts)
 
 
 def problems(model: ModelSummary, escape: Callable[[str], str] = str) -> list[str]:
@@ -84,13 +135,17 @@ def problems(model: ModelSummary, escape: Callable[[str], str] = str) -> list[st
     ``escape`` makes the child's text literal in the output format (Markdown).
     """
     lines = []
-    for cell in model.cells:
+    for cell in (r for row in model.cells for r in (row.repeats or (row,))):
         latest = cell.record.latest
         if latest is None or cell.status in FINISHED or cell.status == Status.RUNNING.value:
             continue
         if cell.status == INTERRUPTED:
-            first = "its runner died mid-run; the next run of the matrix resumes it"
+            trial = cell.record.sweep  # a sweep's trial resumes with its sweep, not with the matrix
+            first = ("its runner died mid-run; the next run of the matrix resumes it" if trial is None else
+                     f"its sweep died mid-run; `hpsys --sweep --sweep-id {trial.sweep_id}` resumes the sweep")
         else:
             first = escape(shown(latest.error.splitlines()[0])) if latest.error else "no error text"
-        lines.append(f"{cell.category} / {cell.option_label}: {cell.status}: {first}")
+        repeat = cell.record.repeat
+        which = f" (repeat {repeat})" if repeat else ""
+        lines.append(f"{cell.category} / {cell.option_label}{which}: {cell.status}: {first}")
     return lines

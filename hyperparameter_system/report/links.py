@@ -16,6 +16,7 @@ from typing import Any
 
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.report.records import AttemptRecord, CellRecord
+from hyperparameter_system.user_command import MODULE as USER_COMMAND
 
 WANDB_APP = "https://wandb.ai"
 REPRO_PREFIX = "repro-"  # reproductions go to <run folder>/repro-<time>-XXXX
@@ -66,6 +67,13 @@ def _with_fresh_dir(value: str, out: str) -> str:
     return "".join(quoted) or "''"
 
 
+def runs_user_command(attempt: AttemptRecord) -> bool:
+    """True when the attempt ran a user's own command (through its wrapper), not the built-in trainer."""
+    argv = list(attempt.command)
+    head = argv[:argv.index("--")] if "--" in argv else argv
+    return any(head[i] == "-m" and head[i + 1] == USER_COMMAND for i in range(len(head) - 1))
+
+
 def is_online_run_dir(run_dir: str) -> bool:
     """W&B names synced run dirs ``run-<time>-<id>`` and offline ones ``offline-run-...``."""
     return bool(run_dir) and Path(run_dir).name.startswith("run-")
@@ -74,13 +82,19 @@ def is_online_run_dir(run_dir: str) -> bool:
 def wandb_reference(record: CellRecord, entity: str = "") -> dict[str, Any]:
     """W&B run id, run dir, ``[entity/]project/run_id`` path, and URL when online.
 
-    The URL needs the entity and a run that was logged online; an offline run
-    has none until ``wandb sync`` uploads it, so the report shows its directory.
+    Only a run that was made has a reference: the attempt records the run's
+    directory when its W&B run started (the runner hands every child a run id,
+    so an id alone proves nothing: W&B off, a script not logging, an init that
+    failed). The id is the one the run reported, else the one handed out. The
+    URL needs the entity and a run that was logged online; an offline run
+    (also one that fell back to offline) has none until ``wandb sync`` uploads it.
     """
     attempt = record.latest
-    run_id = attempt.wandb_run_id if attempt else ""
     run_dir = attempt.wandb_run_dir if attempt else ""
-    if not run_id:
+    reported = attempt.result.get("wandb_run_id") if attempt else None
+    run_id = (reported if isinstance(reported, str) and reported else
+              attempt.wandb_run_id if attempt else "")
+    if not run_dir or not run_id:
         return {"run_id": None, "run_dir": run_dir or None, "path": None, "url": None}
     path = "/".join(p for p in (entity, record.project, run_id) if p)
     url = None

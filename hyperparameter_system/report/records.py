@@ -87,7 +87,13 @@ class CellSummary:
             negative delta is an improvement), None without both values.
         compute_s: Wall seconds spent on every attempt of the cell.
         saved_s: Cell-seconds early stopping saved: epochs not run (against
-            SOLVER.MAX_EPOCHS) times the measured seconds per epoch.
+            SOLVER.MAX_EPOCHS) times the measured seconds per epoch, only for
+            a run that stopped early by its own report.
+
+    A row stands for every repeat of one option: ``metric`` is the mean of the
+    finished repeats' best values (the value so far while none has finished),
+    ``n`` how many finished, and ``ci95`` / ``p_value`` / ``significant`` come
+    from Welch's t-test of those values against the baseline's (``stats``).
     """
 
     record: CellRecord
@@ -100,8 +106,16 @@ class CellSummary:
     delta: float | None
     compute_s: float
     saved_s: float
-    is_best_in_category: bool = False
+    is_best_in_category: bool = False  # the category's best mean (a winner only if significant)
     is_best_of_model: bool = False
+    n: int = 0  # finished repeats whose best value counts
+    metric_std: float | None = None  # sample std (n - 1) over those repeats
+    ci95: tuple[float, float] | None = None  # 95 % interval of delta; None below n = 2
+    p_value: float | None = None
+    significant: bool | None = None  # better than the baseline beyond noise; None: untested
+    same_as: str = ""  # label of the row whose training this one shares ("" trains itself)
+    shared_saved_s: float = 0.0  # seconds of the shared target's runs not spent again
+    repeats: tuple["CellSummary", ...] = ()  # one row per repeat (each n <= 1), repeat order
 
     @property
     def cell_id(self) -> str:
@@ -127,6 +141,7 @@ class ModelSummary:
     best: CellSummary | None
     best_by_category: dict[str, CellSummary]
     status_counts: dict[str, int]
+    shared_saved_s: float = 0.0  # compute not spent again by cells sharing a training
 
     @property
     def categories(self) -> list[str]:
@@ -152,3 +167,9 @@ class ExperimentSummary:
     compute_s: float
     saved_s: float
     wandb_entity: str = ""
+    shared_saved_s: float = 0.0
+
+    @property
+    def tested(self) -> bool:
+        """True when some option has two or more finished repeats (a test was possible)."""
+        return any(c.n >= 2 for m in self.models for c in m.cells)

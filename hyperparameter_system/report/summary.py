@@ -8,6 +8,7 @@ competes only once it is done, so a half-trained cell never wins the table.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from typing import Iterable, Sequence
@@ -15,6 +16,9 @@ from typing import Iterable, Sequence
 from hyperparameter_system.cell import BASELINE
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.errors import HpsysError
+from hyperparameter_system.registry import did_you_mean
+from hyperparameter_system.report import stats
+from hyperparameter_system.report.links import runs_user_command
 from hyperparameter_system.report.records import (
     INTERRUPTED,
     AttemptRecord,
@@ -23,6 +27,8 @@ from hyperparameter_system.report.records import (
     ExperimentSummary,
     ModelSummary,
 )
+
+better = stats.better  # "better under the goal" is decided in stats, one place
 
 # Statuses of a run that ended on its own terms: only these can win, and only
 # these "saved" the epochs they did not run.
@@ -39,12 +45,8 @@ def require_known(flag: str, kind: str, names: Iterable[str], known: Sequence[st
     for name in names:
         if name not in known:
             raise HpsysError(f"{flag}: no results for {kind} '{name}' in experiment "
-                             f"{experiment}; known: {', '.join(known) or 'none'}")
-
-
-def better(a: float, b: float, goal: str) -> bool:
-    """True when ``a`` beats ``b`` under ``goal`` (ties are not better)."""
-    return a < b if goal == "minimize" else a > b
+                             f"{experiment} (known: {', '.join(known) or 'none'})"
+                             f"{did_you_mean(name, known)}")
 
 
 def build_summary(
@@ -89,52 +91,92 @@ def build_summary(
         compute_s=sum(c.compute_s for m in models for c in m.cells),
         saved_s=sum(c.saved_s for m in models for c in m.cells),
         wandb_entity=wandb_entity,
+        shared_saved_s=sum(m.shared_saved_s for m in models),
     )
 
 
 def _model_summary(
     model: str, records: list[CellRecord], metric: str, goal: str, now: float
 ) -> ModelSummary:
-    """Judge one model's cells; baseline first, then by category and label."""
-    records = sorted(records, key=lambda r: (r.category != BASELINE, r.category, r.option_label))
-    plain = [_judge(record, metric, goal, now) for record in records]
-    baseline = next((c for c in plain if c["record"].category == BASELINE), None)
-    base_value = baseline["metric"] if baseline and baseline["status"] in FINISHED else None
-    for row in plain:
-        value = row["metric"]
-        row["delta"] = None if value is None or base_value is None else value - base_value
-    winners = _winners(plain, goal)
-    best_cell = _best_row(plain, goal)
+    """Judge one model's cells, one row per option over its repeats; baseline first."""
+    records = sorted(records, key=lambda r: (r.category != BASELINE, r.category, r.option_label,
+                                             r.repeat))
+    by_id = {r.cell_id: r for r in records}
+    groups: dict[tuple, list[dict]] = {}
+    for record in records:
+        target = by_id.get(record.same_as) if record.same_as else None
+        groups.setdefault(_row_key(record), []).append(_judge(record, metric, goal, now, target))
+    base_values = next((_values(g) for key, g in groups.items() if key[0] == BASELINE), [])
+    rows = [_row(group, base_values, goal) for group in groups.values()]
+    leaders = _leaders(rows, goal)
+    best_row = _best_row(rows, goal)
     summaries = tuple(
-        CellSummary(
-            **row,
-            is_best_in_category=winners.get(row["record"].category) is row,
-            is_best_of_model=best_cell is row,
-        )
-        for row in plain
+        CellSummary(**row, is_best_in_category=leaders.get(row["record"].category) is row,
+                    is_best_of_model=best_row is row)
+        for row in rows
     )
-    by_id = {s.cell_id: s for s in summaries}
+    by_cell = {s.cell_id: s for s in summaries}
+    baseline = next((s for s in summaries if s.category == BASELINE), None)
     return ModelSummary(
         model=model,
         project=records[0].project if records else "",
         cells=summaries,
-        baseline=by_id[baseline["record"].cell_id] if baseline else None,
-        best=by_id[best_cell["record"].cell_id] if best_cell else None,
-        best_by_category={cat: by_id[row["record"].cell_id] for cat, row in winners.items()},
-        status_counts=dict(sorted(Counter(s.status for s in summaries).items())),
+        baseline=baseline,
+        best=by_cell[best_row["record"].cell_id] if best_row else None,
+        best_by_category={cat: by_cell[row["record"].cell_id] for cat, row in leaders.items()},
+        status_counts=dict(sorted(Counter(r.status for s in summaries for r in s.repeats).items())),
+        shared_saved_s=sum(s.shared_saved_s for s in summaries),
     )
 
 
-def _winners(rows: list[dict], goal: str) -> dict[str, dict]:
+def _row_key(record: CellRecord) -> tuple:
+    """The repeats of one option share a row; each sweep trial is a row of its own."""
+    sweep = getattr(record, "sweep", None)
+    trial = (sweep.sweep_id, sweep.trial) if sweep is not None else ()
+    return (record.category, record.option_label, *trial)
+
+
+def _values(cells: list[dict]) -> list[float]:
+    """The best values of the repeats that finished well: the sample the test sees."""
+    return [c["metric"] for c in cells if c["status"] in FINISHED and c["metric"] is not None]
+
+
+def _row(cells: list[dict], base_values: list[float], goal: str) -> dict:
+    """One row over an option's repeats: mean, spread and the comparison with the baseline."""
+    first = cells[0]
+    values = _values(cells)
+    so_far = [c["metric"] for c in cells if c["metric"] is not None]
+    value = stats.mean(values) if values else stats.mean(so_far)
+    base_mean = stats.mean(base_values)
+    is_baseline = first["record"].category == BASELINE
+    test = stats.Comparison(delta=None) if is_baseline else stats.compare(values, base_values, goal)
+    # A row is as far as its least advanced repeat: it competes only once all finished well.
+    status = next((c["status"] for c in cells if c["status"] not in FINISHED), first["status"])
+    return dict(
+        first, status=status, metric=value, n=len(values), metric_std=stats.std(values),
+        delta=_minus(value, base_mean),
+        ci95=test.ci95, p_value=test.p_value, significant=test.significant,
+        compute_s=sum(c["compute_s"] for c in cells), saved_s=sum(c["saved_s"] for c in cells),
+        shared_saved_s=sum(c["shared_saved_s"] for c in cells),
+        repeats=tuple(CellSummary(**c, n=len(_values([c])), delta=_minus(c["metric"], base_mean))
+                      for c in cells),
+    )
+
+
+def _minus(value: float | None, base: float | None) -> float | None:
+    return None if value is None or base is None else value - base
+
+
+def _leaders(rows: list[dict], goal: str) -> dict[str, dict]:
     """The best finished row of each category (the baseline is not a category)."""
-    winners: dict[str, dict] = {}
+    leaders: dict[str, dict] = {}
     for category in dict.fromkeys(r["record"].category for r in rows):
         if category == BASELINE:
             continue
         best = _best_row([r for r in rows if r["record"].category == category], goal)
         if best is not None:
-            winners[category] = best
-    return winners
+            leaders[category] = best
+    return leaders
 
 
 def _best_row(rows: list[dict], goal: str) -> dict | None:
@@ -148,13 +190,26 @@ def _best_row(rows: list[dict], goal: str) -> dict | None:
     return best
 
 
-def _judge(record: CellRecord, metric: str, goal: str, now: float) -> dict:
-    """The numbers of one cell, read from its newest attempt."""
+def _judge(record: CellRecord, metric: str, goal: str, now: float,
+           target: CellRecord | None = None) -> dict:
+    """The numbers of one cell, read from its newest attempt.
+
+    A cell sharing another's training (``same_as``) shows its target's numbers,
+    spends nothing, and counts the target's run time as compute saved.
+    """
+    shared = {"same_as": "", "shared_saved_s": 0.0}
+    if target is not None:
+        shared["same_as"] = target.option_label if target.category != BASELINE else BASELINE
+        done = target.latest
+        if done is not None and done.status in FINISHED:
+            shared["shared_saved_s"] = _duration(done, now) or 0.0
+        judged = _judge(dataclasses.replace(target, cell_id=record.cell_id), metric, goal, now)
+        return dict(judged, record=record, compute_s=0.0, saved_s=0.0, **shared)
     latest = record.latest
     if latest is None:
         return dict(record=record, status=Status.PENDING.value, metric=None, best_epoch=None,
                     epochs_run=None, max_epochs=record.max_epochs, duration_s=None,
-                    compute_s=0.0, saved_s=0.0)
+                    compute_s=0.0, saved_s=0.0, **shared)
     value, epoch = latest.best_metric, latest.best_epoch
     if value is None or (latest.metric_name and latest.metric_name != metric):
         # Still running, or run for another metric than the one asked about now.
@@ -171,6 +226,7 @@ def _judge(record: CellRecord, metric: str, goal: str, now: float) -> dict:
         duration_s=_duration(latest, now),
         compute_s=sum(_duration(a, now) or 0.0 for a in record.attempts),
         saved_s=_saved_seconds(latest, epochs_run, record.max_epochs),
+        **shared,
     )
 
 
@@ -202,11 +258,19 @@ def _duration(attempt: AttemptRecord, now: float) -> float | None:
 def _saved_seconds(attempt: AttemptRecord, epochs_run: int | None, max_epochs: int | None) -> float:
     """Cell-seconds not spent because the run stopped before SOLVER.MAX_EPOCHS.
 
+    Only a run that really stopped early counts: the built-in trainer, whose
+    own report (result.json) says it ran fewer epochs than SOLVER.MAX_EPOCHS,
+    or a run the runner ended early (``early_terminated``). A user's command
+    never reads SOLVER.MAX_EPOCHS, and its "epochs" are the evaluations its
+    output showed, so nothing is claimed for it.
+
     Seconds per epoch come from the child's own clock (``elapsed_s`` of the last
     evaluation) when present, so process start-up is not counted as training;
     otherwise from the attempt's wall time.
     """
     if attempt.status not in FINISHED or not epochs_run or not max_epochs or epochs_run >= max_epochs:
+        return 0.0
+    if runs_user_command(attempt):
         return 0.0
     elapsed = attempt.history[-1].metrics.get("elapsed_s") if attempt.history else None
     total = float(elapsed) if elapsed else attempt.duration_s

@@ -1,8 +1,10 @@
 """Human-readable summaries: a rich table for the terminal and Markdown for notes.
 
-Both show, per model, every cell (category, option, status, metric, best
-epoch, delta vs the baseline, duration), mark each category's best option with
-``*``, name the model's best cell and count cells by status.
+Both show, per model, one row per option over its repeats (n, mean ± std of
+the best metric, best epoch, delta vs the baseline with its 95 % interval, the
+test's verdict, duration), mark a category's winner with ``*`` only when it
+beats the baseline beyond noise, name the model's best cell and count cells by
+status.
 """
 
 from __future__ import annotations
@@ -21,8 +23,12 @@ def _header(summary: ExperimentSummary) -> str:
 
 
 def _compute_line(summary: ExperimentSummary) -> str:
-    return (f"compute spent {fmt.duration(summary.compute_s)}, "
-            f"saved by early stopping {fmt.duration(summary.saved_s)}")
+    return fmt.compute_line(summary.compute_s, summary.saved_s, summary.shared_saved_s)
+
+
+def _footer(summary: ExperimentSummary) -> list[str]:
+    """The compute line, the legend and, when nothing could be tested, the plain warning."""
+    return [_compute_line(summary), fmt.LEGEND if summary.tested else fmt.UNTESTED]
 
 
 def render_table(summary: ExperimentSummary, *, width: int | None = None, color: bool = False) -> str:
@@ -31,15 +37,16 @@ def render_table(summary: ExperimentSummary, *, width: int | None = None, color:
     from rich.table import Table
 
     buffer = io.StringIO()
-    console = Console(file=buffer, width=width or 120, force_terminal=color,
+    # Not a terminal: wide enough that no column is cut (a table only takes what it needs).
+    console = Console(file=buffer, width=width or 240, force_terminal=color,
                       no_color=not color, highlight=False, soft_wrap=False)
     console.print(_header(summary))
     for model in summary.models:
         table = Table(title=f"{model.model}  (W&B project {model.project})", title_justify="left")
-        for name in fmt.COLUMNS:
-            table.add_column(name, justify="right" if name in ("metric", "best epoch",
-                                                              "delta vs baseline", "duration")
-                             else "left", no_wrap=name != "option")
+        longest = max((len(fmt.option(c)) for c in model.cells), default=6)
+        for name in fmt.COLUMNS:  # an option label is never cut: it names a run to look up
+            table.add_column(name, justify="right" if name in fmt.NUMERIC else "left",
+                             no_wrap=True, min_width=longest if name == "option" else None)
         for cell in model.cells:
             table.add_row(*fmt.cell_row(cell), style="bold" if cell.is_best_of_model else None)
         console.print(table)
@@ -47,8 +54,9 @@ def render_table(summary: ExperimentSummary, *, width: int | None = None, color:
         console.print(f"  status: {fmt.counts(model.status_counts)}")
         for line in fmt.problems(model):
             console.print(f"  ! {line}", markup=False)
-    console.print(_compute_line(summary))
-    console.print(f"{fmt.BEST_MARK} best option of its category; bold: best cell of the model")
+    for line in _footer(summary):
+        console.print(line, markup=False)
+    console.print("bold: best mean of the model")
     return buffer.getvalue()
 
 
@@ -65,11 +73,13 @@ def _md_literal(text: str) -> str:
 def _md_model(model: ModelSummary, metric_name: str) -> list[str]:
     lines = [f"## {model.model}", "", f"W&B project `{model.project}`", ""]
     lines.append("| " + " | ".join(fmt.COLUMNS) + " |")
-    lines.append("|" + "|".join("---" if i < 3 else "---:" for i in range(len(fmt.COLUMNS))) + "|")
+    lines.append("|" + "|".join("---:" if c in fmt.NUMERIC else "---" for c in fmt.COLUMNS) + "|")
     for cell in model.cells:
-        row = [_md_escape(v) for v in fmt.cell_row(cell)]
+        row = [_md_escape(v) for v in fmt.cell_row(cell, mark="")]
         if cell.is_best_of_model:
-            row = [f"**{v}**" for v in row]
+            row = [f"**{v.strip()}**" if v.strip() else v for v in row]
+        if fmt.is_winner(cell):  # the mark outside the bold: "**x** \*" (a bare * would end it)
+            row[1] = f"{row[1]} \\{fmt.BEST_MARK}"
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", fmt.best_line(model, metric_name), "",
               f"status: {fmt.counts(model.status_counts)}", ""]
@@ -85,6 +95,6 @@ def render_markdown(summary: ExperimentSummary) -> str:
     lines = [f"# {summary.experiment}", "", _header(summary), ""]
     for model in summary.models:
         lines += _md_model(model, summary.metric)
-    lines += [_compute_line(summary), "",
-              f"`{fmt.BEST_MARK}` best option of its category; **bold**: best cell of the model", ""]
+    lines += [f"{_md_literal(line)}\n" for line in _footer(summary)]
+    lines += ["**bold**: best mean of the model", ""]
     return "\n".join(lines)

@@ -158,7 +158,7 @@ def test_unknown_category_is_refused_like_an_unknown_model(store_with_standin):
     done = _summary_cli(config, "--categories", "optimizr")
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == ("error: --categories: no results for category 'optimizr' in experiment "
-                           "live; known: baseline, optimizer\n")
+                           "live (known: baseline, optimizer); did you mean 'optimizer'?\n")
     kept = _summary_cli(config, "--categories", "optimizer", "--format", "json")
     assert {c["category"] for c in json.loads(kept.stdout)["models"][0]["cells"]} == {
         "baseline", "optimizer"}

@@ -81,7 +81,7 @@ def _reproduces(command: str, attempt) -> bool:
 
 
 def test_json_cells_equal_the_store_and_result_files(report, truth):
-    assert report["schema_version"] == 1
+    assert report["schema_version"] == 2
     assert report["metric"] == {"name": "val/acc", "goal": "maximize"}
     cells = report["models"][0]["cells"]
     assert {c["option_label"] for c in cells} == set(truth)
@@ -147,7 +147,8 @@ def test_table_and_markdown_show_every_cell_and_the_winner(real_run, truth):
             if t["attempt"].status == "completed":
                 assert f"{t['attempt'].best_metric:.4f}" in text
         assert f"best: {truth[best]['cell'].category} / {best} " in text
-        assert f"{best} *" in text  # best option of its category is marked
+        assert f"{best} *" not in text  # one run per cell: no winner can be called
+        assert "no confidence can be given" in text
         assert "nonfinite 1" in text and "completed 4" in text
         failed = next(t for t in truth.values() if t["attempt"].status == "nonfinite")
         assert f"{failed['cell'].option_label}: nonfinite: {failed['result']['error']}" in text

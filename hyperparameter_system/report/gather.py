@@ -10,6 +10,7 @@ own staleness rule: dead pid on this host, or an expired lease) is reported as
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import sqlite3
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, Sequence
 
 from hyperparameter_system.child_contract import ChildFileError, check_result
 from hyperparameter_system.errors import HpsysError
-from hyperparameter_system.report.records import INTERRUPTED, AttemptRecord, CellRecord, EpochPoint
+from hyperparameter_system.report.records import INTERRUPTED, AttemptRecord, CellRecord, EpochPoint, SweepTrial
 from hyperparameter_system.store import Attempt, Store, store_path
 from hyperparameter_system.store.launch_env import read_launches
 
@@ -52,6 +53,7 @@ def read_cells(store: Store) -> list[CellRecord]:
     """Every cell of the store with all its attempts and the newest attempt's history."""
     stale = {a.id for a in store.stale_attempts()}
     launches = read_launches(store)
+    trials = _sweep_trials(store)
     by_cell: dict[str, list[Attempt]] = {}
     for attempt in store.attempts():
         by_cell.setdefault(attempt.cell_id, []).append(attempt)
@@ -65,8 +67,28 @@ def read_cells(store: Store) -> list[CellRecord]:
             cell_id=row.cell_id, model=row.model, category=row.category, option=row.option,
             option_label=row.option_label, run_name=row.run_name, project=row.project,
             config_path=row.config_path, attempts=attempts, repeat=row.repeat, seed=row.seed, same_as=row.same_as,
-            max_epochs=_max_epochs(row.config_path, tries[-1] if tries else None)))
+            max_epochs=_max_epochs(row.config_path, tries[-1] if tries else None),
+            sweep=trials.get(row.cell_id)))
     return _shared_results(records)
+
+
+def _sweep_trials(store: Store) -> dict[str, SweepTrial]:
+    """The sweep trial behind each cell a sweep made ({} for a store no sweep has touched).
+
+    Read with plain SQL: the sweep's own state class creates its tables, and a
+    summary writes nothing.
+    """
+    if not store.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sweep_trials'"):
+        return {}
+    trials = {}
+    for row in store.query("SELECT sweep_id, trial, cell_id, params FROM sweep_trials WHERE cell_id != ''"):
+        try:
+            params = json.loads(row["params"])
+        except (TypeError, ValueError):
+            params = None
+        trials[row["cell_id"]] = SweepTrial(sweep_id=str(row["sweep_id"]), trial=int(row["trial"]),
+                                            params=params if isinstance(params, dict) else {})
+    return trials
 
 
 def _launched(record: AttemptRecord, launch: tuple[dict[str, str], str] | None) -> AttemptRecord:

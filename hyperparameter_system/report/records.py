@@ -51,6 +51,15 @@ class AttemptRecord:
 
 
 @dataclass(frozen=True)
+class SweepTrial:
+    """The trial of a sweep that made a cell: reports group trials per sweep, not per category."""
+
+    sweep_id: str
+    trial: int
+    params: dict[str, Any]  # the sampled point as the sweep chose it (nested as sampled)
+
+
+@dataclass(frozen=True)
 class CellRecord:
     """A cell of the matrix with every attempt made so far (oldest first)."""
 
@@ -64,6 +73,7 @@ class CellRecord:
     config_path: str
     attempts: tuple[AttemptRecord, ...] = ()
     max_epochs: int | None = None  # SOLVER.MAX_EPOCHS of the rendered config, if readable
+    sweep: SweepTrial | None = None  # set when a sweep's trial made this cell
     repeat: int = 0  # which training of its option (seed = the model's seed + repeat)
     seed: int | None = None
     # The id of the identical cell whose training this one shows ("" = its own); its

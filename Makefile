@@ -22,7 +22,10 @@ demo: $(STAMP)
 	$(PY) -m hyperparameter_system.experiment_runner --summary; exit $$status
 
 # pytest exits 5 when it collects no test; make treats that as failure too.
+# The HTML report is checked in Debian's chromium: installed here when missing and apt-get can.
 test: $(STAMP)
+	command -v chromium >/dev/null || ! command -v apt-get >/dev/null || \
+	{ apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || echo "chromium could not be installed (run as root?)"
 	HF_HUB_OFFLINE=1 WANDB_SILENT=true $(PY) -m pytest -q
 
 bench: $(STAMP)

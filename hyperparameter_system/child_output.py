@@ -35,12 +35,15 @@ def last_meaningful_line(lines: Iterable[str]) -> str | None:
     Skips blank lines, indented lines (traceback frames, source, ``^^^`` markers),
     the ``Traceback (most recent call last):`` header, chained-exception banners,
     faulthandler's thread dumps and W&B's own chatter; falls back to the last
-    non-blank line when everything is indented.
+    non-blank line when everything is indented. W&B's lines are never the
+    answer (``wandb: Tracking run with wandb version ...`` says nothing about
+    why a run ended): a log of nothing else gives None, and the caller says
+    how the process ended instead.
     """
     last_any = None
     for raw in reversed(list(lines)):
         line = clean_line(raw)
-        if not line.strip():
+        if not line.strip() or line.lstrip().startswith(WANDB_PREFIX):
             continue
         last_any = last_any or line.strip()
         if line[0].isspace() or _NOISE.match(line):

@@ -193,6 +193,8 @@ def _print_trials(trials: list[Any], sweep: Any, new: list[int]) -> None:
         mark = "*" if t.trial in new else " "
         print(f"{t.trial:>4}{mark}  {t.status:<16} {value:>10}  {t.epochs_run or 0:>6}  "
               f"{t.epochs_saved or 0:>5}  {t.params}")
+    if any(t.trial in new for t in trials):
+        print("* = a trial this command ran (the others ran before)")
     if scored:
         best = min(scored, key=lambda t: sign * t.best_metric)
         print(f"best: trial {best.trial} {sweep.metric}={best.best_metric:.4f} {best.params}")

@@ -79,7 +79,8 @@ def read_outcome(output_dir: Path, log_path: Path, exit_code: int | None, *, met
     if not status.finished_ok:
         lines = _read_lines(log_path, tail_bytes=ERROR_TAIL_BYTES)
         headline = (problem or nonfinite or (result.error if result else None) or signal_death(exit_code)
-                    or last_meaningful_line(lines) or f"exited with code {exit_code}")
+                    or last_meaningful_line(lines)
+                    or ("stopped by SIGTERM" if status == Status.STOPPED else f"exited with code {exit_code}"))
         out.error_tail = "\n".join([headline, *(line[:LINE_CHARS] for line in lines[-ERROR_TAIL_LINES:])])
     return out
 

@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sized
+from typing import Any, Callable, Iterable, Iterator, Sequence, Sized
 
 from hyperparameter_system.atomic import remove_stale_temps
 from hyperparameter_system.cell import Cell
@@ -107,10 +107,17 @@ class Runner:
         self._last_lease = self._last_metrics = 0.0
         self.forks = ForkServer(self.root, self.progress.event)  # started by the first built-in cell
 
-    def run(self, cells: Iterable[Cell]) -> RunReport:
-        """Run every claimable cell; returns when all ended or a stop signal was handled."""
+    def run(self, cells: Iterable[Cell], expected: Sequence[str] | None = None) -> RunReport:
+        """Run every claimable cell; returns when all ended or a stop signal was handled.
+
+        ``expected`` is the model of each cell a lazy source (a sweep's trials)
+        will yield, for the total and the ETA; None when unknown (the ETA is then ``?``).
+        """
         previous = self._install_signals()  # first: Ctrl-C while orphans are being stopped is a clean stop too
         try:
+            if expected is not None and not isinstance(cells, Sized):
+                self._total = len(expected)
+                self._pending_models.update(expected)
             source = self._prepare(cells)
             with self.progress:
                 self._loop(source)
@@ -290,8 +297,9 @@ class Runner:
                                      active.attempt.attempt, last.get("epoch"),
                                      value if isinstance(value, (int, float)) else None,
                                      active.proc.elapsed))
-        eta = eta_seconds(self._durations, list(self._pending_models.elements()), len(self.opt.slots),
-                          [(a.cell.model, a.proc.elapsed) for a in self.active.values()])
+        eta = None if self._total is None else eta_seconds(  # a source of unknown length: no honest ETA
+            self._durations, list(self._pending_models.elements()), len(self.opt.slots),
+            [(a.cell.model, a.proc.elapsed) for a in self.active.values()])
         self.progress.update(self._done, self._total or self._done + len(views), views, eta,
                              self.opt.metric)
 

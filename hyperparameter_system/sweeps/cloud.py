@@ -116,7 +116,8 @@ class CloudSweep:
         state.update_trial(sweep_id, number, attempt_id=attempt.id, status=out.status.value,
                            best_metric=out.best_metric, epochs_run=out.epochs_run, ended_at=time.time())
         if not out.status.finished_ok:
-            raise HpsysError(f"trial {number} ended {out.status.value}: {(out.error_tail or '').splitlines()[-1:]}")
+            reason = (out.error_tail or "").split("\n", 1)[0] or "no error text"  # the headline, not the log's last line
+            raise HpsysError(f"trial {number} ended {out.status.value}: {reason}")
 
     def _wait(self, active: ActiveAttempt) -> Outcome:
         """Poll the child; a stop from the server (an exception raised in this thread) ends it early."""

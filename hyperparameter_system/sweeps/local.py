@@ -93,7 +93,9 @@ class LocalSweep:
         options = dataclasses.replace(
             self.options, extra_env=(*self.options.extra_env, (cc.ENV_SWEEP_ID, self.sweep_id)))
         runner = Runner(self.store, self.output_root, options, self.progress, stop_rule=self._stop_rule)
-        report = runner.run(self._trials(outcome))
+        # The trials still to come, for the total and the ETA (a grid run to its end: unknown).
+        expected = None if self.count is None else [self.planner.model] * self.count
+        report = runner.run(self._trials(outcome), expected=expected)
         self.sync()
         outcome.exit_code = report.exit_code
         return outcome

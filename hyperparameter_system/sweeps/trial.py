@@ -5,7 +5,8 @@ category option (``category.option_from_sweep`` -> ``validate``), its YACS
 parameters become experiment-level overrides, and the matrix generator plans
 and renders the config. Only the identity changes: each trial is its own cell
 (``sha256(config id, sweep id, trial number)``) with the run name
-``<matrix run name>_<sweep id>-t<NNN>``, so two trials that draw the same point,
+``<matrix run name>_<sweep id>-t<NNN>`` (for a point of YACS keys alone, the run
+name of a ``sweep`` option labelled with its values), so two trials that draw the same point,
 or a trial equal to a matrix cell, never share a row in the store.
 
 Where each parameter goes (``route``):
@@ -178,7 +179,8 @@ class TrialPlanner:
         from hyperparameter_system.hyperparameter_configs import render_cells
 
         planned, spec, outside = self._plan(point)
-        run_name = safe_name(f"{planned.run_name}_{self.sweep_id}-t{trial:03d}")
+        base = self._point_name(spec, point) if planned.category == BASELINE else planned.run_name
+        run_name = safe_name(f"{base}_{self.sweep_id}-t{trial:03d}")
         config_path = str(_sibling(planned.config_path, run_name))
         named = dataclasses.replace(planned, run_name=run_name, config_path=config_path)
         render_cells([named], spec, self.registry)
@@ -191,6 +193,13 @@ class TrialPlanner:
             group=category, option=option, option_label=label,
             tags=tuple(dict.fromkeys((*named.tags[:1], category, *named.tags[2:], f"sweep-{self.sweep_id}"))),
             overrides=tuple(named.overrides) + tuple(outside))
+
+    def _point_name(self, spec: Any, point: Mapping[str, Any]) -> str:
+        """A trial of YACS keys named after its values (``sweep_lr0.01_...``), not the baseline it starts from."""
+        from hyperparameter_system.matrix_context import MatrixContext
+
+        ctx = MatrixContext(spec, self.registry)
+        return ctx.run_name(ctx.model_plan(self.model), SWEEP_CATEGORY, SWEEP_CATEGORY, _label(point), self.now)
 
 
 def _flatten_value(key: str, value: Any, spec: Mapping[str, Any]) -> list[tuple[str, Any]]:

@@ -1,0 +1,102 @@
+"""A results store with a matrix and five sweeps of 60 trials, filled through the store's own API.
+
+Why not real runs: 300 real trials take most of an hour on two cores, and the
+report's layout at that size is what is under test, not the training. The rows
+go through ``Store`` and ``SweepState`` exactly as the runner and the local
+sweep controller write them (claim, epochs, finish; reserve and update trial),
+so the report reads them the way it reads a real store.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import textwrap
+from pathlib import Path
+
+from hyperparameter_system.cell import Cell
+from hyperparameter_system.store import Store, store_path
+from hyperparameter_system.sweeps.state import SweepRecord, SweepState
+
+EXPERIMENT = "wide"
+SWEEPS = 5
+TRIALS = 60
+# Long labels like real ones: the report must neither cut nor overlap them.
+MATRIX = {
+    "optimizer": ["AdamW_lr0.001_wd0.0001_betas0.9_0.999", "SGD_lr0.1_wd0.0005_m0.9_nesterov",
+                  "Adam_lr0.0003_wd0"],
+    "lr_scheduler": ["cosine_warmup5_min1e-06", "step_gamma0.1_milestones30_60_90"],
+    "batch_size": ["bs16", "bs32", "bs64", "bs128"],
+}
+
+
+def write_experiment(root: Path) -> Path:
+    """The experiment file ``--summary`` reads for this store."""
+    path = root / "wide.yaml"
+    path.write_text(textwrap.dedent(f"""
+        experiment:
+          name: {EXPERIMENT}
+          output_dir: {root / 'out'}
+        models:
+          - name: small_cnn
+        categories:
+          optimizer:
+            options: [{{name: AdamW, lr: 0.001}}]
+    """))
+    return path
+
+
+def _cell(category: str, label: str, option: object) -> Cell:
+    return Cell(cell_id=f"{category}-{label}", experiment=EXPERIMENT, model="small_cnn", category=category,
+                option=option, option_label=label, run_name=f"{category}_{label}", project="small_cnn",
+                group=category, tags=(), config_path=f"/nonexistent/{label}.yaml")
+
+
+def _curve(rng: random.Random, quality: float, epochs: int) -> list[float]:
+    """A plausible rising accuracy curve ending near ``quality``."""
+    return [round(quality * (1 - math.exp(-(e + 1) / 1.5)) + rng.uniform(-0.01, 0.01), 4)
+            for e in range(epochs)]
+
+
+def _record(store: Store, cell_id: str, curve: list[float], status: str = "completed") -> int:
+    attempt = store.claim(cell_id, session="filled")
+    assert attempt is not None
+    store.add_epochs(attempt.id, [{"epoch": e + 1, "val/acc": v, "elapsed_s": 0.5 * (e + 1)}
+                                  for e, v in enumerate(curve)])
+    best = max(range(len(curve)), key=curve.__getitem__) if curve else None
+    store.finish_attempt(attempt.id, status, metric="val/acc", epochs_run=len(curve),
+                         best_metric=curve[best] if best is not None else None,
+                         best_epoch=best + 1 if best is not None else None)
+    return attempt.id
+
+
+def fill_wide_store(root: Path, seed: int = 7) -> Path:
+    """Baseline + 9 matrix options + 5 sweeps x 60 trials (1-5 epochs, a few failed); returns the config."""
+    rng = random.Random(seed)
+    config = write_experiment(root)
+    with Store.open(store_path(root / "out", EXPERIMENT), experiment=EXPERIMENT) as store:
+        matrix = [_cell("baseline", "default", None)] + [
+            _cell(category, label, {"label": label}) for category, labels in MATRIX.items() for label in labels]
+        store.register_cells(matrix)
+        for cell in matrix:
+            _record(store, cell.cell_id, _curve(rng, rng.uniform(0.6, 0.9), 3))
+        state = SweepState(store)
+        for s in range(SWEEPS):
+            sweep_id = f"sw{s}{rng.randrange(16 ** 4):04x}"
+            state.create(SweepRecord(sweep_id=sweep_id, experiment=EXPERIMENT, model="small_cnn",
+                                     category="sweep", backend="local", method="random", config={}, spec={},
+                                     created=1.0e9 + s))
+            for t in range(TRIALS):
+                params = {"learning_rate": 10 ** rng.uniform(-5, -1), "weight_decay": 10 ** rng.uniform(-6, -2),
+                          "optimizer": {"name": rng.choice(["AdamW", "SGD", "RMSprop"])}}
+                trial = state.reserve_trial(sweep_id, params)
+                label = f"learning_rate{params['learning_rate']:.6f}_weight_decay{params['weight_decay']:.6f}"
+                cell = _cell("sweep", f"{label}_{sweep_id}-t{trial:03d}", params)
+                store.register_cells([cell])
+                failed = t % 29 == 5
+                curve = _curve(rng, 0.95 - 0.08 * abs(math.log10(params["learning_rate"]) + 3), rng.randint(1, 5))
+                attempt_id = _record(store, cell.cell_id, [] if failed else curve,
+                                     "failed" if failed else "completed")
+                state.update_trial(sweep_id, trial, cell_id=cell.cell_id, attempt_id=attempt_id,
+                                   status="failed" if failed else "completed")
+    return config

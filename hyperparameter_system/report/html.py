@@ -42,7 +42,9 @@ def _model_context(model: ModelSummary, s: ExperimentSummary) -> dict[str, Any]:
         "name": model.model, "project": model.project, "counts": fmt.counts(model.status_counts),
         "rows": rows, "best": _best_context(model.best, s), "problems": fmt.problems(model),
         "heatmap": plots.heatmap(by_category, f"{model.model}: {s.metric} vs baseline", s.goal),
-        "spread": None, "curves": curves, "sweeps": _sweeps_context(model, s),
+        "spread": plots.spread(by_category, model.baseline, metric=s.metric,
+                               title=f"{model.model}: {s.metric} per option"),
+        "curves": curves, "sweeps": _sweeps_context(model, s),
         "compute_spent": fmt.duration(sum(c.compute_s for c in model.cells)),
         "compute_saved": fmt.duration(sum(c.saved_s for c in model.cells)),
     }

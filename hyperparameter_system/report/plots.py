@@ -15,6 +15,7 @@ import math
 import re
 from typing import Any, Sequence
 
+from hyperparameter_system.report.fmt import is_winner
 from hyperparameter_system.report.records import CellSummary
 from hyperparameter_system.report.summary import FINISHED, better
 
@@ -91,7 +92,7 @@ def heatmap(rows: Sequence[tuple[str, Sequence[CellSummary]]], title: str, goal:
                           extent=(-0.5, len(cells) - 0.5, 0.5, -0.5))
         for x, cell in enumerate(cells):
             dark = not math.isnan(grid[0][x]) and abs(grid[0][x]) > 0.7 * limit
-            mark = " \u2605" if cell.is_best_in_category else ""
+            mark = " \u2605" if is_winner(cell) else ""
             ax.text(x, 0, _delta_text(cell) + mark, ha="center", va="center", fontsize=8,
                     color="white" if dark else "black")
         ax.set_xlim(-0.5, width - 0.5)
@@ -171,3 +172,39 @@ def best_of(cells: Sequence[CellSummary], goal: str) -> CellSummary | None:
                 best is None or better(cell.metric, best.metric or 0.0, goal)):
             best = cell
     return best
+
+
+def spread(rows: Sequence[tuple[str, Sequence[CellSummary]]], baseline: CellSummary | None, *,
+           metric: str, title: str) -> str | None:
+    """The metric of each option as mean and error bar (one standard deviation over its repeats).
+
+    Drawn only when some option has two or more finished repeats: with one run
+    per cell there is no spread to show, and the heatmap says the rest. The
+    baseline is the dashed line with its own band, the yardstick of every delta.
+    """
+    cells = [c for _, group in rows for c in group if c.metric is not None]
+    if not any(c.n > 1 for c in [*cells, *([baseline] if baseline else [])]):
+        return None
+    plt = pyplot()
+    labels = [wrap(f"{c.category} / {c.option_label}", 36) for c in cells]
+    lines = sum(label.count("\n") + 1 for label in labels)
+    fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.22 * lines + 0.1 * len(cells)))
+    ys = list(range(len(cells)))
+    for y, cell in zip(ys, cells):
+        error = cell.metric_std if cell.n > 1 and cell.metric_std is not None else None
+        ax.errorbar([cell.metric], [y], xerr=error, fmt="o", color=f"C{y % 10}", capsize=4)
+        ax.annotate(f"n={cell.n}", (cell.metric or 0.0, y), textcoords="offset points", xytext=(0, 7),
+                    ha="center", fontsize=7, color="#555")
+    if baseline is not None and baseline.metric is not None:
+        ax.axvline(baseline.metric, color="black", linestyle="--", linewidth=1,
+                   label=f"baseline (n={baseline.n})")
+        if baseline.n > 1 and baseline.metric_std:
+            ax.axvspan(baseline.metric - baseline.metric_std, baseline.metric + baseline.metric_std,
+                       color="black", alpha=0.08)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    ax.set_yticks(ys, labels=labels, fontsize=7)
+    ax.set_ylim(len(cells) - 0.5, -0.7)
+    ax.set_xlabel(f"{metric} (mean \u00b1 1 std over repeats)")
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    return png_base64(fig)

@@ -1,4 +1,4 @@
-"""A results store with a matrix and five sweeps of 60 trials, filled through the store's own API.
+"""A results store with a repeated matrix and five sweeps of 60 trials, filled through the store's own API.
 
 Why not real runs: 300 real trials take most of an hour on two cores, and the
 report's layout at that size is what is under test, not the training. The rows
@@ -19,6 +19,7 @@ from hyperparameter_system.store import Store, store_path
 from hyperparameter_system.sweeps.state import SweepRecord, SweepState
 
 EXPERIMENT = "wide"
+REPEATS = 3  # per matrix option, so the report has a spread to draw
 SWEEPS = 5
 TRIALS = 60
 # Long labels like real ones: the report must neither cut nor overlap them.
@@ -46,10 +47,12 @@ def write_experiment(root: Path) -> Path:
     return path
 
 
-def _cell(category: str, label: str, option: object) -> Cell:
-    return Cell(cell_id=f"{category}-{label}", experiment=EXPERIMENT, model="small_cnn", category=category,
-                option=option, option_label=label, run_name=f"{category}_{label}", project="small_cnn",
-                group=category, tags=(), config_path=f"/nonexistent/{label}.yaml")
+def _cell(category: str, label: str, option: object, repeat: int = 0) -> Cell:
+    suffix = f"_r{repeat}" if repeat else ""
+    return Cell(cell_id=f"{category}-{label}{suffix}", experiment=EXPERIMENT, model="small_cnn", category=category,
+                option=option, option_label=label, run_name=f"{category}_{label}{suffix}", project="small_cnn",
+                group=category, tags=(), config_path=f"/nonexistent/{label}{suffix}.yaml", repeat=repeat,
+                seed=repeat)
 
 
 def _curve(rng: random.Random, quality: float, epochs: int) -> list[float]:
@@ -71,15 +74,21 @@ def _record(store: Store, cell_id: str, curve: list[float], status: str = "compl
 
 
 def fill_wide_store(root: Path, seed: int = 7) -> Path:
-    """Baseline + 9 matrix options + 5 sweeps x 60 trials (1-5 epochs, a few failed); returns the config."""
+    """Baseline + 9 matrix options, 3 repeats each, + 5 sweeps x 60 trials (1-5 epochs, a few failed).
+
+    Returns the experiment file.
+    """
     rng = random.Random(seed)
     config = write_experiment(root)
     with Store.open(store_path(root / "out", EXPERIMENT), experiment=EXPERIMENT) as store:
-        matrix = [_cell("baseline", "default", None)] + [
-            _cell(category, label, {"label": label}) for category, labels in MATRIX.items() for label in labels]
-        store.register_cells(matrix)
-        for cell in matrix:
-            _record(store, cell.cell_id, _curve(rng, rng.uniform(0.6, 0.9), 3))
+        options = [("baseline", "default", None)] + [
+            (category, label, {"label": label}) for category, labels in MATRIX.items() for label in labels]
+        for category, label, option in options:
+            quality = rng.uniform(0.6, 0.9)
+            for repeat in range(REPEATS):
+                cell = _cell(category, label, option, repeat)
+                store.register_cells([cell])
+                _record(store, cell.cell_id, _curve(rng, quality + rng.uniform(-0.03, 0.03), 3))
         state = SweepState(store)
         for s in range(SWEEPS):
             sweep_id = f"sw{s}{rng.randrange(16 ** 4):04x}"

@@ -131,7 +131,7 @@ def test_small_report_with_a_sweep_reads_well_in_a_browser(small_with_sweep, chr
     assert trials.count("<tr data-cell-id=") == 2 and "lr" in trials
     assert "option 1" not in text and "http" not in text.split("<body>")[1]
     checks = browser_checks(chromium, tmp_path / "report.html", tmp_path)
-    # Heatmap, two category curves, and the sweep's parameter scatter and curves.
+    # Heatmap, two category curves, and the sweep's parameter scatter and curves (no repeats: no error bars).
     _assert_reads_well(checks, images=5)
 
 
@@ -145,6 +145,8 @@ def test_300_trials_of_five_sweeps_read_well_in_a_browser(chromium, tmp_path):
         assert part.count("<tr data-cell-id=") == TRIALS
         assert "<th>learning_rate</th>" in part and "<th>optimizer.name</th>" in part
     matrix = text.split('<table class="cells">')[1].split("</table>")[0]
-    assert matrix.count("<tr class=") == 10  # baseline and nine options; the trials are not in it
+    assert matrix.count("<tr class=") == 10  # baseline and nine options (3 repeats a row); no trial
+    assert "per option (mean and standard deviation over repeats)" in text  # the error bars
     checks = browser_checks(chromium, tmp_path / "report.html", tmp_path)
-    _assert_reads_well(checks, images=1 + 3 + 2 * SWEEPS)
+    # Heatmap, error bars, curves of three categories, scatter and curves of each sweep.
+    _assert_reads_well(checks, images=1 + 1 + 3 + 2 * SWEEPS)

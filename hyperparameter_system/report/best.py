@@ -49,8 +49,9 @@ def render_best(summary: ExperimentSummary, cell: CellSummary) -> str:
         f"  category:  {record.category}",
         f"  option:    {record.option_label}",
         f"  run name:  {record.run_name}",
-        f"  {summary.metric}: {fmt.metric(cell.metric)} at epoch {fmt.epoch(cell.best_epoch)}"
-        f" (delta vs baseline {fmt.delta(cell.delta)})",
+        f"  {summary.metric}: {fmt.mean_std(cell)} at epoch {fmt.epoch(cell.best_epoch)}"
+        f" (n {cell.n}, delta vs baseline {fmt.delta(cell.delta)}"
+        + (f", 95% CI {fmt.interval(cell.ci95)})" if cell.ci95 else ")"),
         f"  cell id:   {record.cell_id}",
     ]
     if wandb["url"] or wandb["path"] or wandb["run_dir"]:

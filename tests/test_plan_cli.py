@@ -86,7 +86,8 @@ def test_matrix_and_dry_run_show_an_eta_once_the_store_has_history(tmp_path):
     path = _experiment(tmp_path)
     before = subprocess.run([sys.executable, "-m", "hyperparameter_system.experiment_runner", "--config", str(path),
                              "--matrix"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert "5 to run; ETA unknown" in before.stdout
+    # image_size 16 is small_cnn's own size: that cell shares the baseline's training and never runs
+    assert "5 cells (1 model): 4 train, 1 shared" in before.stdout and "4 to run; ETA unknown" in before.stdout
     spec = load_experiment(str(path))
     cells = plan_matrix(spec, load_plugins_for(spec), now=datetime(2026, 11, 23, 12, 0))
     with Store.open(store_path(spec.output_dir, spec.name), experiment=spec.name) as store:

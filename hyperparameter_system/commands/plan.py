@@ -78,15 +78,16 @@ def main(args: argparse.Namespace) -> int:
         cells = plan_matrix(spec, registry, models=models, categories=categories, repeats=repeats, now=now)
         if not cells:
             raise HpsysError("the selection has no cells (are all models or categories disabled?)")
-        eta = store_eta_line(store, cells, parallel)
+        eta = store_eta_line(store, [c for c in cells if not c.same_as], parallel)  # shared cells never run
     if getattr(args, "dry_run", False):
         from hyperparameter_system.commands.dry_run_files import replace_generation
 
         check_folder(spec.temp_config_dir, "temp_config_dir")
         render_configs(cells, spec, registry)
         replace_generation(cells, Path(spec.temp_config_dir))  # the last dry run's files of these cells go
-        for cell in cells:
-            print(shell_line(cell))
+        for cell in cells:  # a shared cell never runs: it names the cell that trains for it
+            shared_line = f"# {cell.run_name}: same training as cell {cell.same_as[:12]}"
+            print(shared_line if cell.same_as else shell_line(cell))
         print(f"{len(cells)} cells rendered under {spec.temp_config_dir}; {eta}")
         return 0
     _print_table(cells, spec.name, eta)

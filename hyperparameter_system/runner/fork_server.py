@@ -30,6 +30,7 @@ import json
 import os
 import select
 import sys
+import time
 import traceback
 from typing import Any
 
@@ -121,13 +122,30 @@ def _spawn(request: dict[str, Any], room: int, reply_fd: int) -> dict[str, Any]:
     except BaseException:  # a bug in the child: its log says what, the server is untouched
         traceback.print_exc()
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:  # a full disk or a closed log: the exit code still goes out
-                pass
-        os._exit(code)
+        _leave(code)
     return {}  # never reached: the child leaves through os._exit
+
+
+def _leave(code: int) -> None:
+    """End the child as an interpreter exit would, without the server's own exit hooks.
+
+    os._exit skips atexit, which is right for what the server registered (its
+    temporary folders are shared by every child); W&B's service is told to shut
+    down here, as its atexit hook does in a cold child, rather than linger until
+    it notices its parent is gone.
+    """
+    wandb = sys.modules.get("wandb")
+    try:
+        if wandb is not None:
+            wandb.teardown(code)
+    except Exception:  # W&B never fails a cell; the exit code still goes out
+        traceback.print_exc()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a full disk or a closed log
+            pass
+    os._exit(code)
 
 
 def _child(request: dict[str, Any], env: dict[str, str]) -> int:
@@ -180,8 +198,12 @@ def main() -> int:
     reply_fd = os.dup(1)
     os.dup2(2, 1)
     os.environ.pop(ENV_ROOM, None)
+    started = time.monotonic()
     preload()
-    _reply(reply_fd, {"ready": os.getpid(), "threads": len(os.listdir("/proc/self/task"))})
+    threads = len(os.listdir("/proc/self/task"))
+    print(f"fork server {os.getpid()}: ready in {time.monotonic() - started:.1f}s with {threads} thread(s)",
+          file=sys.stderr, flush=True)
+    _reply(reply_fd, {"ready": os.getpid(), "threads": threads})
     try:
         return serve(reply_fd)
     except BrokenPipeError:

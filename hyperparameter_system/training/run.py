@@ -11,6 +11,7 @@ child contract.
 from __future__ import annotations
 
 import logging
+import threading
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,10 @@ def classify_failure(exc: Exception, cfg: Any) -> tuple[Status, int, str]:
 def _train(prep: Prepared, stop: StopRequest, tracker: RunTracker, wandb: WandbRun, tb: Any) -> None:
     """Build model and solver, attach the handlers, run the engine."""
     cfg, data, device, s = prep.cfg, prep.data, prep.device, prep.cfg.SOLVER
+    # W&B's set-up (its service process, the run files) overlaps with building the model and solver;
+    # it draws on no RNG the training uses, so the metrics stay those of a sequential start.
+    opening = threading.Thread(target=wandb.start, name="wandb-start", daemon=True)
+    opening.start()
     model = prep.build_model(str(cfg.MODEL.NAME), int(cfg.MODEL.NUM_CLASSES) or data.num_classes, cfg).to(device)
     loss_fn = build_loss(cfg).to(device)
     optimizer = build_optimizer(cfg, model.parameters())
@@ -123,7 +128,7 @@ def _train(prep: Prepared, stop: StopRequest, tracker: RunTracker, wandb: WandbR
         h.attach_checkpoints(trainer, evaluator, to_save, cfg, Path(cfg.OUTPUT_DIR) / "checkpoints")
     h.attach_progress_bar(trainer)
 
-    wandb.start()
+    opening.join()
     if cfg.WANDB.LOG_IMAGES and wandb.active:
         images, _ = next(iter(data.val_loader))  # the val loader: no RNG draw, so seeds stay put
         wandb.log_images(images, *channel_stats(cfg))

@@ -1,0 +1,198 @@
+"""Warm start: built-in cells forked by a fork server behave as cold ones, only sooner.
+
+Every test drives the real CLI over real digits training. A tiny model plugin
+(``probe_net``) records what its process sees (process group, parent, slot
+variables, torch threads, its /proc environment) and can wait on a gate file or
+crash with SIGSEGV, so the fork server's faults can be staged on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
+
+from procs import processes_of, wait_none_left  # noqa: E402
+
+from hyperparameter_system.store import Store, store_path  # noqa: E402
+
+PROBE = '''
+import json, os, signal, time
+from pathlib import Path
+from hyperparameter_system.hookspecs import hookimpl
+from hyperparameter_system.model_spec import ModelSpec
+
+GATE = Path({gate!r})
+
+
+def build(name, num_classes, cfg):
+    import torch
+    from torch import nn
+
+    out = Path(cfg.OUTPUT_DIR)
+    parent = Path(f"/proc/{{os.getppid()}}/cmdline").read_bytes().replace(b"\\0", b" ").decode()
+    record = {{"pid": os.getpid(), "pgid": os.getpgrp(), "sid": os.getsid(0), "ppid": os.getppid(),
+              "parent": parent, "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
+              "slot_threads": os.environ.get("HPS_TORCH_THREADS"), "torch_threads": torch.get_num_threads(),
+              "proc_environ": (Path("/proc/self/environ").read_bytes().decode().split("\\0")),
+              "parent_threads": len(os.listdir(f"/proc/{{os.getppid()}}/task"))}}
+    (out / "probe.json").write_text(json.dumps(record))
+    deadline = time.monotonic() + 120
+    while not GATE.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if abs(float(cfg.SOLVER.BASE_LR) - 0.123) < 1e-9:
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, num_classes))
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(family="probe_net", names=lambda: ("probe_net",), build=build, description="test probe"))
+'''
+
+
+def _experiment(tmp: Path, model: str, options: str, *, gate_open: bool, parallel: int = 1) -> Path:
+    (tmp / "plugins").mkdir(exist_ok=True)
+    gate = tmp / "gate"
+    (tmp / "plugins" / "probe_net.py").write_text(PROBE.format(gate=str(gate)))
+    if gate_open:
+        gate.touch()
+    (tmp / "exp.yaml").write_text(f"""
+experiment:
+  name: warm
+  plugin_dirs: [plugins]
+  overrides: {{DATASETS.NAME: digits, INPUT.SIZE: 8, SOLVER.MAX_EPOCHS: 1}}
+wandb: {{mode: disabled}}
+execution: {{parallel: {parallel}, devices: cpu, timeout: 240, retries: 0}}
+models: [{{name: {model}}}]
+categories:
+  optimizer:
+    options: {options}
+""")
+    return gate
+
+
+def _cli_argv(tmp: Path) -> list[str]:
+    return [sys.executable, "-m", "hyperparameter_system.experiment_runner", "--config", str(tmp / "exp.yaml"),
+            "--all"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_SILENT": "true", **extra}
+
+
+def _run(tmp: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(_cli_argv(tmp), cwd=tmp, capture_output=True, text=True, timeout=300, env=_env(**extra))
+
+
+def _attempts(tmp: Path) -> dict[str, list[Any]]:
+    with Store.open(store_path(tmp / "output", "warm")) as store:
+        return {r.cell.option_label: store.attempts(r.cell.cell_id) for r in store.cell_results()}
+
+
+def _probes(tmp: Path) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted((tmp / "output" / "warm").glob("*/*/attempt-*/probe.json"))]
+
+
+def _wait_for(what: str, check: Any, timeout_s: float = 180.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"no {what} within {timeout_s}s")
+
+
+def _metrics(run_dir: Path) -> list[dict[str, Any]]:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "elapsed_s"} for line in lines]
+
+
+@pytest.mark.slow
+def test_a_warm_and_a_cold_run_of_one_cell_give_identical_metrics(tmp_path: Path) -> None:
+    runs = {}
+    for name, warm in (("warm", "1"), ("cold", "0")):
+        tmp = tmp_path / name
+        tmp.mkdir()
+        _experiment(tmp, "small_cnn", "[{name: SGD, lr: 0.1}]", gate_open=True)
+        done = _run(tmp, HPSYS_WARM_START=warm)
+        assert done.returncode == 0, done.stdout + done.stderr
+        runs[name] = {p.parent.parent.name.rsplit("_", 1)[0]: _metrics(p.parent)
+                      for p in (tmp / "output" / "warm").glob("*/*/attempt-1/result.json")}
+        assert ((tmp / "output" / "warm" / "fork-server.log").exists()) == (warm == "1")
+    assert len(runs["warm"]) == 2 and runs["warm"] == runs["cold"]  # every epoch's metrics, bit for bit
+    assert all(len(history) == 1 for history in runs["warm"].values())
+
+
+@pytest.mark.slow
+def test_forked_cells_get_their_slot_and_a_crash_leaves_the_server_serving(tmp_path: Path) -> None:
+    _experiment(tmp_path, "probe_net", "[{name: SGD, lr: 0.123}, {name: SGD, lr: 0.1}]", gate_open=True)
+    done = _run(tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr  # one cell failed
+    assert "fork server" not in done.stdout + done.stderr
+    attempts = _attempts(tmp_path)
+    crashed = attempts["SGD_lr0.123_wd0.0001_m0.9"]
+    assert [a.status for a in crashed] == ["failed"] and "SIGSEGV" in (crashed[0].error_tail or "")
+    assert {label: [a.status for a in rows] for label, rows in attempts.items() if rows is not crashed} \
+        == {"default": ["completed"], "SGD_lr0.1_wd0.0001_m0.9": ["completed"]}
+    probes = _probes(tmp_path)
+    assert len(probes) == 3 and len({p["ppid"] for p in probes}) == 1  # one server forked all three
+    server_log = (tmp_path / "output" / "warm" / "fork-server.log").read_text()
+    assert f"fork server {probes[0]['ppid']}: ready" in server_log and "with 1 thread(s)" in server_log
+    for probe in probes:
+        assert "fork_server" in probe["parent"] and probe["parent_threads"] == 1
+        assert probe["pid"] == probe["pgid"] == probe["sid"]  # its own session and process group
+        assert probe["cuda"] == "" and probe["torch_threads"] == int(probe["slot_threads"])
+        assert any(v.startswith("HPS_OUTPUT_DIR=") for v in probe["proc_environ"])  # findable as an orphan
+        assert not any(v.startswith("HPSYS_ENV_ROOM=") for v in probe["proc_environ"])
+
+
+@pytest.mark.slow
+def test_a_dead_fork_server_means_one_warning_and_cold_starts(tmp_path: Path) -> None:
+    gate = _experiment(tmp_path, "probe_net", "[{name: SGD, lr: 0.1}]", gate_open=False)
+    runner = subprocess.Popen(_cli_argv(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, env=_env())
+    try:
+        first = _wait_for("first cell", lambda: _probes(tmp_path))[0]
+        os.kill(first["ppid"], signal.SIGKILL)  # the fork server, while its first child waits at the gate
+        gate.touch()
+        output, _ = runner.communicate(timeout=240)
+    finally:
+        runner.kill()
+    assert runner.returncode == 0, output
+    assert output.count("fork server") == 1 and "new cells start cold" in output
+    assert {label: [a.status for a in rows] for label, rows in _attempts(tmp_path).items()} \
+        == {"default": ["completed"], "SGD_lr0.1_wd0.0001_m0.9": ["completed"]}
+    later = [p for p in _probes(tmp_path) if p["pid"] != first["pid"]]
+    assert len(later) == 1 and "experiment_runner" in later[0]["parent"]  # started cold, by the runner itself
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_runner_leaves_a_forked_cell_that_the_next_runner_finds(tmp_path: Path) -> None:
+    gate = _experiment(tmp_path, "probe_net", "[{name: SGD, lr: 0.1}]", gate_open=False)
+    runner = subprocess.Popen(_cli_argv(tmp_path), cwd=tmp_path, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env=_env())
+    try:
+        child = _wait_for("first cell", lambda: _probes(tmp_path))[0]
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(timeout=30)
+    finally:
+        runner.kill()
+    root = tmp_path / "output" / "warm"
+    assert child["pid"] in processes_of(root)  # the orphan outlives runner and server, found by its environment
+    gate.touch()
+    done = _run(tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    statuses = [a.status for a in _attempts(tmp_path)["default"]]
+    assert statuses[-1] == "completed" and statuses.count("completed") == 1
+    wait_none_left(root, timeout_s=30)

@@ -30,7 +30,7 @@ Public API (everything else is private):
     Store.peek_created_at(path) -> datetime | None   read-only: no store is created
     Store.created_at -> datetime                    the matrix ``now`` for resumes
     Store.meta(key)
-    Store.register_cells(cells)                     insert Cell rows (a known cell updates only same_as)
+    Store.register_cells(cells)                     insert Cell rows (a known one updates repeat, seed, same_as)
     Store.claim(cell_id, *, session, rerun=None, output_dir_for=None, lease_s=...) -> Attempt | None
     Store.claim_retry(previous, *, overrides=None, output_dir_for=None, lease_s=...) -> Attempt | None
     Store.update_attempt(attempt_id, **columns)     e.g. child_pid, command, log_path

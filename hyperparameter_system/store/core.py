@@ -190,10 +190,11 @@ class Store:
 
     # -- writes -------------------------------------------------------------------------
     def register_cells(self, cells: Iterable[Cell]) -> None:
-        """Remember cells; a cell already known keeps its first row but for ``same_as``.
+        """Remember cells; a cell already known keeps its first row but for repeat, seed and same_as.
 
         Which identical cell trains follows the latest plan (a selection that
-        now includes the baseline makes an option that trained alone share it).
+        now includes the baseline makes an option that trained alone share it);
+        repeat and seed follow from the id, and come back to a rebuilt store here.
         """
         now = datetime.now().astimezone().isoformat(timespec="seconds")
         rows = [(c.cell_id, c.experiment, c.model, c.category, json.dumps(c.option, sort_keys=True),
@@ -204,7 +205,8 @@ class Store:
                 'INSERT INTO cells (cell_id, experiment, model, category, option,'
                 ' option_label, run_name, project, "group", config_path, created, repeat, seed, same_as)'
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (cell_id) DO UPDATE SET same_as = excluded.same_as", rows)
+                " ON CONFLICT (cell_id) DO UPDATE SET repeat = excluded.repeat, seed = excluded.seed,"
+                " same_as = excluded.same_as", rows)
 
     def claim(self, cell_id: str, *, session: str, rerun: str | None = None,
               output_dir_for: Callable[[int], str] | None = None,

@@ -10,6 +10,7 @@ matrix's table, heatmap or curves.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timezone
 from typing import Any
 
@@ -40,7 +41,8 @@ def _model_context(model: ModelSummary, s: ExperimentSummary) -> dict[str, Any]:
             curves.append({"category": category, "png": png})
     return {
         "name": model.model, "project": model.project, "counts": fmt.counts(model.status_counts),
-        "rows": rows, "best": _best_context(model.best, s), "problems": fmt.problems(model),
+        "rows": rows, "best": _best_context(model.best, s),
+        "problems": fmt.problems(dataclasses.replace(model, cells=tuple(matrix))),
         "heatmap": plots.heatmap(by_category, f"{model.model}: {s.metric} vs baseline", s.goal),
         "spread": plots.spread(by_category, model.baseline, metric=s.metric,
                                title=f"{model.model}: {s.metric} per option"),
@@ -85,10 +87,11 @@ def _sweep_context(sweep_id: str, cells: list[CellSummary], model: ModelSummary,
     return {
         "sweep_id": sweep_id, "category": cells[0].category, "params": names, "trials": trials,
         "counts": fmt.counts(_status_counts(cells)),
+        "problems": fmt.problems(dataclasses.replace(model, cells=tuple(cells))),
         "best": best and {"trial": best.record.sweep.trial if best.record.sweep else "-",
                           "metric": fmt.metric(best.metric), "delta": fmt.delta(best.delta),
                           "label": best.option_label},
-        "scatter": sweep_plots.parameter_scatter(cells, metric=s.metric, title=title),
+        "scatter": sweep_plots.parameter_scatter(cells, metric=s.metric, goal=s.goal, title=title),
         "curves": plots.learning_curves(cells, model.baseline, metric=s.metric, goal=s.goal, title=title),
     }
 

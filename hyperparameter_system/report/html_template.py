@@ -86,6 +86,7 @@ times the measured seconds per epoch).</p>
 <h3>Sweep {{ sw.sweep_id }}: {{ sw.category }}</h3>
 <p>Trials: {{ sw.counts }}.{% if sw.best %} Best: trial {{ sw.best.trial }}, {{ s.metric }} = {{ sw.best.metric }}
 (delta vs baseline {{ sw.best.delta }}), <span class="label">{{ sw.best.label|breakable }}</span>.{% endif %}</p>
+{% if sw.problems %}<div class="table-box tall"><ul class="problems">{% for p in sw.problems %}<li>{{ p }}</li>{% endfor %}</ul></div>{% endif %}
 {% if sw.scatter %}<img class="plot scatter" alt="sweep {{ sw.sweep_id }} parameters vs {{ s.metric }}" src="data:image/png;base64,{{ sw.scatter }}">{% endif %}
 {% if sw.curves %}<img class="plot curve" alt="sweep {{ sw.sweep_id }} learning curves" src="data:image/png;base64,{{ sw.curves }}">{% endif %}
 <div class="table-box tall"><table class="trials">

@@ -144,6 +144,8 @@ def test_300_trials_of_five_sweeps_read_well_in_a_browser(chromium, tmp_path):
         part = text.split(f'id="sweep-{sweep_id}"')[1].split("</section>")[0]
         assert part.count("<tr data-cell-id=") == TRIALS
         assert "<th>learning_rate</th>" in part and "<th>optimizer.name</th>" in part
+        assert part.count(": failed: ") == 2  # a sweep's failed trials are listed in its own section
+    assert '<ul class="problems">' not in text.split('<section class="sweep"')[0]  # not in the model's list
     matrix = text.split('<table class="cells">')[1].split("</table>")[0]
     assert matrix.count("<tr class=") == 10  # baseline and nine options (3 repeats a row); no trial
     assert "per option (mean and standard deviation over repeats)" in text  # the error bars

@@ -8,7 +8,6 @@ runner, and SQLite as a store made before repeats existed left it.
 
 from __future__ import annotations
 
-import json
 import signal
 import sqlite3
 import subprocess
@@ -25,8 +24,7 @@ from hyperparameter_system.plugins import load_plugins_for
 from hyperparameter_system.store import Store, store_path
 from hyperparameter_system.wandb_offline import find_offline_runs, wait_for_offline_run
 from reliability.fault_setup import cli, cli_argv, completed_attempts, wait_for
-
-SEED_CHILD = Path(__file__).resolve().parent / "fixtures" / "seed_child.py"
+from seed_setup import seed_experiment, trainings
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -52,33 +50,8 @@ def _digits_experiment(tmp: Path) -> Path:
 
 
 def _seed_experiment(tmp: Path, *, repeats: int, sleep: float = 0.0) -> Path:
-    """A user's command (no schema: it reads hpsys's rendered config) that reports its seed."""
-    markers = tmp / "markers"
-    markers.mkdir(exist_ok=True)
-    command = ["{{ python }}", str(SEED_CHILD), "{{ config_path }}"]
-    path = tmp / "exp.yaml"
-    path.write_text(textwrap.dedent(f"""
-        experiment:
-          name: seeds
-          output_dir: {tmp / 'out'}
-          temp_config_dir: {tmp / 'configs'}
-          overrides: {{SEED: 7}}
-        wandb: {{mode: disabled}}
-        execution: {{parallel: 2, devices: cpu, retries: 0, repeats: {repeats}}}
-        models:
-          - name: seed_model
-            command: {json.dumps(command)}
-            env: {{SEED_CHILD_MARKERS: "{markers}", SEED_CHILD_SLEEP: "{sleep}"}}
-        categories:
-          optimizer:
-            options: [{{name: SGD, lr: 0.1}}]
-        """))
-    return path
-
-
-def _markers(tmp: Path) -> dict[str, list[dict]]:
-    return {p.stem: [json.loads(line) for line in p.read_text().splitlines()]
-            for p in (tmp / "markers").glob("*.done")}
+    return seed_experiment(tmp, categories="optimizer: {options: [{name: SGD, lr: 0.1}]}", repeats=repeats,
+                           sleep=sleep, overrides="{SEED: 7}")
 
 
 @pytest.mark.slow
@@ -133,10 +106,10 @@ def test_kill_9_then_resume_runs_only_the_repeats_not_yet_finished(tmp_path: Pat
     finally:
         runner.send_signal(signal.SIGKILL)
         runner.wait(timeout=30)
-    before = _markers(tmp_path)
+    before = trainings(tmp_path)
     done = cli(config, "--all", timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr
-    after = _markers(tmp_path)
+    after = trainings(tmp_path)
     with Store.open(db) as store:
         cells = {c.cell_id: c for c in store.cells()}
     assert len(cells) == 4 and set(after) == set(cells) and before

@@ -8,8 +8,6 @@ baseline's training.
 
 from __future__ import annotations
 
-import json
-import textwrap
 from datetime import datetime
 from pathlib import Path
 
@@ -19,36 +17,19 @@ from hyperparameter_system.plugins import load_plugins_for
 from hyperparameter_system.report.gather import read_cells
 from hyperparameter_system.store import Store, store_path
 from reliability.fault_setup import cli
+from seed_setup import seed_experiment, trainings
 
-SEED_CHILD = Path(__file__).resolve().parent / "fixtures" / "seed_child.py"
 
 
 def _experiment(tmp: Path) -> Path:
-    markers = tmp / "markers"
-    markers.mkdir()
-    command = ["{{ python }}", str(SEED_CHILD), "{{ config_path }}"]
-    path = tmp / "exp.yaml"
-    path.write_text(textwrap.dedent(f"""
-        experiment:
-          name: shared
-          output_dir: {tmp / 'out'}
-          temp_config_dir: {tmp / 'configs'}
-        wandb: {{mode: disabled}}
-        execution: {{parallel: 2, devices: cpu, retries: 0}}
-        models:
-          - name: seed_model
-            command: {json.dumps(command)}
-            env: {{SEED_CHILD_MARKERS: "{markers}"}}
-        categories:
-          loss_function:
-            options: [CrossEntropyLoss, {{name: LabelSmoothingLoss, smoothing: 0.1}}]
-        """))
-    return path
+    return seed_experiment(tmp, categories="""
+        loss_function:
+          options: [CrossEntropyLoss, {name: LabelSmoothingLoss, smoothing: 0.1}]""")
 
 
 def _trainings(tmp: Path) -> dict[str, int]:
     """How many trainings each cell's child finished, from the child's side."""
-    return {p.stem: len(p.read_text().splitlines()) for p in (tmp / "markers").glob("*.done")}
+    return {cell_id: len(lines) for cell_id, lines in trainings(tmp).items()}
 
 
 def test_an_option_equal_to_the_default_trains_once_and_shows_the_baselines_result(tmp_path: Path) -> None:
@@ -60,7 +41,7 @@ def test_an_option_equal_to_the_default_trains_once_and_shows_the_baselines_resu
     done = cli(config, "--all")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "3 cell(s) selected (2 train, 1 shared)" in done.stdout
-    with Store.open(store_path(tmp_path / "out", "shared")) as store:
+    with Store.open(store_path(tmp_path / "out", "seeds")) as store:
         cells = {c.option_label: c for c in store.cells()}
         assert store.attempts(cells["CrossEntropyLoss"].cell_id) == []  # never launched
         records = {r.option_label: r for r in read_cells(store)}

@@ -153,3 +153,16 @@ def test_a_store_made_before_repeats_gets_the_new_columns_and_resumes(tmp_path: 
         assert [(c.cell_id, c.repeat, c.seed, c.same_as) for c in store.cells()] == [("abc", 0, None, "")]
         assert store.meta("schema_version") == "2"
         assert store.claim("abc", session="s") is not None
+
+
+def test_a_script_with_its_own_schema_gets_each_repeats_seed_through_key_map(tmp_path: Path) -> None:
+    text = (EXAMPLES / "own_yaml_project.yaml").read_text()
+    text = text.replace("cwd: ../tests/", f"cwd: {EXAMPLES.parent}/tests/").replace(
+        "    key_map:\n", "    key_map:\n      SEED: seed\n", 1)
+    config = tmp_path / "exp.yaml"
+    config.write_text(text.replace("./temp_configs", str(tmp_path / "configs")).replace("./output", str(tmp_path)))
+    spec = load_experiment(config)
+    registry = load_plugins_for(spec)
+    cells = [c for c in plan_matrix(spec, registry, now=datetime(2026, 11, 30), repeats=2) if c.is_baseline]
+    seeds = [yaml.safe_load(p.read_text())["seed"] for p in render_cells(cells, spec, registry)]
+    assert [(c.repeat, c.seed) for c in cells] == [(0, 0), (1, 1)] and seeds == [0, 1]  # the project's seed: 0

@@ -20,12 +20,19 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from hyperparameter_system import child_contract as cc
 from hyperparameter_system.runner.process import process_running
 
 ENV_WARM_START = "HPSYS_WARM_START"  # "0" or "off": every built-in cell starts cold
 SERVER_LOG = "fork-server.log"  # in the run's output folder: the server's own stderr
 READY_TIMEOUT_S = 60.0  # imports on a loaded machine; well inside a store lease (120 s)
 REPLY_TIMEOUT_S = 20.0
+# Variables read once at interpreter or library start-up: a forked child would silently ignore a
+# new value, so a cell whose environment changes one starts cold. The runner's own per-slot
+# values are applied in the child (PYTHONUNBUFFERED by its streams, OMP_NUM_THREADS by
+# torch.set_num_threads).
+STARTUP_PREFIXES = ("PYTHON", "LD_", "MALLOC_", "GOMP_", "KMP_", "OPENBLAS_", "MKL_")
+APPLIED_IN_CHILD = frozenset({"PYTHONUNBUFFERED"})
 ENV_ROOM = "HPSYS_ENV_ROOM"  # padding in the server's environment: room for a child's launch environment
 ENV_ROOM_BYTES = 64 * 1024
 
@@ -34,6 +41,15 @@ def warm_start_enabled(env: Mapping[str, str] | None = None) -> bool:
     """Whether the built-in trainer starts warm (the default) or every cell cold."""
     value = (os.environ if env is None else env).get(ENV_WARM_START, "").strip().lower()
     return value not in ("0", "off", "false", "no")
+
+
+def startup_change(env: Mapping[str, str], base: Mapping[str, str] | None = None) -> str | None:
+    """The first start-up variable whose value in ``env`` differs from the runner's own (``base``)."""
+    base = os.environ if base is None else base
+    for key in sorted(set(env) | set(base)):
+        if key.startswith(STARTUP_PREFIXES) and key not in APPLIED_IN_CHILD and env.get(key) != base.get(key):
+            return key
+    return None
 
 
 class ForkServer:
@@ -49,19 +65,12 @@ class ForkServer:
         self.usable = warm_start_enabled()
         self.proc: subprocess.Popen[bytes] | None = None
         self.exits: dict[int, int] = {}  # pid -> returncode, as reported
-        self.forked: set[int] = set()
-        self.threads_at_fork: int | None = None  # the server's thread count once ready (1 expected)
         self._buffer = b""
         self._replies: list[dict[str, Any]] = []
 
-    @property
-    def alive(self) -> bool:
-        """Started, and its pipe still open."""
-        return self.proc is not None and self.usable
-
     def launch(self, args: Sequence[str], env: Mapping[str, str], cwd: str, log_path: Path) -> int | None:
         """Fork a trainer child; its pid, or None when this cell must start cold."""
-        if not self.usable or (self.proc is None and not self._start()):
+        if not self.usable or startup_change(env) or (self.proc is None and not self._start()):
             return None
         request = {"args": list(args), "env": dict(env), "cwd": cwd, "log": str(log_path)}
         if not self._send(request):
@@ -72,8 +81,9 @@ class ForkServer:
             return None
         if reply["pid"] is None:
             return None  # this one cell starts cold (reason: its environment does not fit)
-        self.forked.add(int(reply["pid"]))
-        return int(reply["pid"])
+        pid = int(reply["pid"])
+        self.exits.pop(pid, None)  # a pid the kernel reused: that code was an earlier child's
+        return pid
 
     def exit_code(self, pid: int) -> int | None:
         """The child's returncode once it ended; None while it runs.
@@ -87,7 +97,7 @@ class ForkServer:
             return self.exits[pid]
         if self.usable or process_running(pid):
             return None
-        return 1
+        return cc.EXIT_FAILED
 
     def close(self) -> None:
         """Stop the server (its children are not its to stop: the runner stops those itself)."""
@@ -117,11 +127,9 @@ class ForkServer:
                 return False
         assert self.proc.stdout is not None
         os.set_blocking(self.proc.stdout.fileno(), False)
-        ready = self._wait_reply("ready", READY_TIMEOUT_S)
-        if ready is None:
-            self._fail(f"not ready within {READY_TIMEOUT_S:.0f}s")
+        if self._wait_reply("ready", READY_TIMEOUT_S) is None:
+            self._fail(f"was not ready within {READY_TIMEOUT_S:.0f}s")
             return False
-        self.threads_at_fork = int(ready.get("threads", 0))
         return True
 
     def _send(self, message: dict[str, Any]) -> bool:

@@ -13,15 +13,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sweeps"))
 
 from procs import processes_of, wait_none_left  # noqa: E402
+from sweep_helpers import wait_value  # noqa: E402
 
 from hyperparameter_system.store import Store, store_path  # noqa: E402
 
@@ -103,16 +104,6 @@ def _probes(tmp: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted((tmp / "output" / "warm").glob("*/*/attempt-*/probe.json"))]
 
 
-def _wait_for(what: str, check: Any, timeout_s: float = 180.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"no {what} within {timeout_s}s")
-
-
 def _metrics(run_dir: Path) -> list[dict[str, Any]]:
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     return [{k: v for k, v in json.loads(line).items() if k != "elapsed_s"} for line in lines]
@@ -163,7 +154,7 @@ def test_a_dead_fork_server_means_one_warning_and_cold_starts(tmp_path: Path) ->
     runner = subprocess.Popen(_cli_argv(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True, env=_env())
     try:
-        first = _wait_for("first cell", lambda: _probes(tmp_path))[0]
+        first = wait_value(lambda: _probes(tmp_path), "the first cell", timeout=180)[0]
         os.kill(first["ppid"], signal.SIGKILL)  # the fork server, while its first child waits at the gate
         gate.touch()
         output, _ = runner.communicate(timeout=240)
@@ -183,7 +174,7 @@ def test_kill_9_of_the_runner_leaves_a_forked_cell_that_the_next_runner_finds(tm
     runner = subprocess.Popen(_cli_argv(tmp_path), cwd=tmp_path, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, env=_env())
     try:
-        child = _wait_for("first cell", lambda: _probes(tmp_path))[0]
+        child = wait_value(lambda: _probes(tmp_path), "the first cell", timeout=180)[0]
         runner.send_signal(signal.SIGKILL)
         runner.wait(timeout=30)
     finally:
@@ -196,3 +187,13 @@ def test_kill_9_of_the_runner_leaves_a_forked_cell_that_the_next_runner_finds(tm
     statuses = [a.status for a in _attempts(tmp_path)["default"]]
     assert statuses[-1] == "completed" and statuses.count("completed") == 1
     wait_none_left(root, timeout_s=30)
+
+
+def test_a_cell_that_changes_a_start_up_variable_starts_cold() -> None:
+    from hyperparameter_system.runner.warm import startup_change
+
+    runner_env = {"PATH": "/usr/bin", "PYTHONPATH": "/a"}
+    assert startup_change({**runner_env, "PYTHONHASHSEED": "0"}, runner_env) == "PYTHONHASHSEED"
+    assert startup_change({"PATH": "/usr/bin"}, runner_env) == "PYTHONPATH"  # unset counts as a change
+    slot_env = {**runner_env, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "0"}
+    assert startup_change(slot_env, runner_env) is None  # what the runner sets per slot is applied in the child

@@ -32,7 +32,7 @@ from typing import Any, Mapping
 from hyperparameter_system.cell import BASELINE, Cell
 from hyperparameter_system.config.yacs_keys import suggest_key
 from hyperparameter_system.errors import ConfigError
-from hyperparameter_system.naming import format_number, safe_name
+from hyperparameter_system.naming import MAX_NAME_LENGTH, format_number, safe_name
 from hyperparameter_system.sweeps.config import SweepSpec
 from hyperparameter_system.sweeps.yacs_map import check_value, in_schema, is_yacs_key, resolve_key
 
@@ -180,7 +180,8 @@ class TrialPlanner:
 
         planned, spec, outside = self._plan(point)
         base = self._point_name(spec, point) if planned.category == BASELINE else planned.run_name
-        run_name = safe_name(f"{base}_{self.sweep_id}-t{trial:03d}")
+        suffix = f"_{self.sweep_id}-t{trial:03d}"  # kept whole: a long label is cut before it, not it
+        run_name = safe_name(safe_name(base, MAX_NAME_LENGTH - len(suffix)) + suffix)
         config_path = str(_sibling(planned.config_path, run_name))
         named = dataclasses.replace(planned, run_name=run_name, config_path=config_path)
         render_cells([named], spec, self.registry)

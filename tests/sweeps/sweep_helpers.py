@@ -11,8 +11,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -62,3 +63,33 @@ def sweep_rows(folder: Path, name: str = "sweeptest") -> list[dict[str, Any]]:
         conn.close()
     return [{**dict(r), "params": json.loads(r["params"]), "history": json.loads(r["history"] or "[]")}
             for r in rows]
+
+
+def second_trial_running(folder: Path, name: str = "sweeptest") -> tuple[int, Path] | None:
+    """(child pid, output folder) of the second trial's attempt once it has written an epoch, read without writing."""
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"{(folder / 'out' / name / 'results.sqlite').as_uri()}?mode=ro", uri=True)
+        try:
+            rows = conn.execute("SELECT status, child_pid, output_dir FROM attempts ORDER BY id").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:  # the store may not exist yet
+        return None
+    if len(rows) < 2 or rows[0][0] != "completed" or not rows[1][1] or not rows[1][2]:
+        return None
+    attempt = Path(rows[1][2])
+    metrics = attempt / "metrics.jsonl"
+    return (int(rows[1][1]), attempt) if metrics.exists() and metrics.read_text().count("\n") >= 1 else None
+
+
+def wait_value(predicate: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
+    """The first true value ``predicate`` returns, polled until a deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")

@@ -17,44 +17,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
-from sweep_helpers import REPO, sweep_rows, write_experiment
+from sweep_helpers import REPO, second_trial_running, sweep_rows, wait_value, write_experiment
 
 POINTS = [0.001, 0.003, 0.01, 0.03]
-
-
-def _running_attempt(workdir: Path) -> tuple[int, Path] | None:
-    """(child pid, output folder) of the second trial's attempt once it has written an epoch."""
-    try:
-        conn = sqlite3.connect(f"{(workdir / 'out' / 'sweeptest' / 'results.sqlite').as_uri()}?mode=ro", uri=True)
-        try:
-            rows = conn.execute("SELECT status, child_pid, output_dir FROM attempts ORDER BY id").fetchall()
-        finally:
-            conn.close()
-    except sqlite3.Error:  # the store may not exist yet
-        return None
-    if len(rows) < 2 or rows[0][0] != "completed" or not rows[1][1] or not rows[1][2]:
-        return None
-    folder = Path(rows[1][2])
-    metrics = folder / "metrics.jsonl"
-    return (int(rows[1][1]), folder) if metrics.exists() and metrics.read_text().count("\n") >= 1 else None
-
-
-def _wait(predicate, what: str, timeout: float = 120.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 @pytest.mark.slow
@@ -67,7 +37,7 @@ def test_resume_after_kill_9_continues_numbering_and_never_repeats_a_finished_po
             "--categories", "optimizer", "--backend", "local"]
     proc = subprocess.Popen(base, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        child, folder = _wait(lambda: _running_attempt(workdir), "trial 1 finished and trial 2 running")
+        child, folder = wait_value(lambda: second_trial_running(workdir), "trial 1 finished and trial 2 running")
         if orphan == "running":
             os.killpg(child, signal.SIGSTOP)  # it cannot finish before the resume: SIGCONT only comes from there
         os.kill(proc.pid, signal.SIGKILL)
@@ -79,7 +49,7 @@ def test_resume_after_kill_9_continues_numbering_and_never_repeats_a_finished_po
     if orphan == "running":
         assert not (folder / "result.json").exists()
     else:
-        _wait(lambda: (folder / "result.json").exists(), "the orphan's result.json")
+        wait_value(lambda: (folder / "result.json").exists(), "the orphan's result.json")
 
     done = subprocess.run([*base, "--sweep-id", before[0]["sweep_id"]], cwd=workdir, env=env,
                           capture_output=True, text=True, timeout=180)

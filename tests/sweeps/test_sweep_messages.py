@@ -16,10 +16,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from hyperparameter_system.runner.outcome import read_outcome
-from sweep_helpers import REPO, hpsys, sweep_rows, write_experiment
+from sweep_helpers import REPO, hpsys, second_trial_running, sweep_rows, wait_value, write_experiment
 
 SWEEP = ["--sweep", "--models", "curves", "--categories", "optimizer", "--backend", "local"]
 GRID = {"method": "grid", "parameters": {"SOLVER.BASE_LR": [0.001, 0.01]}}
@@ -36,34 +36,12 @@ def _experiment(workdir: Path, **kwargs: Any) -> Path:
     return path
 
 
-def _wait(predicate: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
 def _query(workdir: Path, sql: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(f"{(workdir / 'out' / 'sweeptest' / 'results.sqlite').as_uri()}?mode=ro", uri=True)
     try:
-        conn = sqlite3.connect(f"{(workdir / 'out' / 'sweeptest' / 'results.sqlite').as_uri()}?mode=ro", uri=True)
-        try:
-            return conn.execute(sql).fetchall()
-        finally:
-            conn.close()
-    except sqlite3.Error:  # not created yet
-        return []
-
-
-def _second_trial_running(workdir: Path) -> int | None:
-    """The child pid of the second trial once it has reported an epoch."""
-    rows = _query(workdir, "SELECT status, child_pid, output_dir FROM attempts ORDER BY id")
-    if len(rows) < 2 or rows[0][0] != "completed" or not rows[1][1] or not rows[1][2]:
-        return None
-    metrics = Path(rows[1][2]) / "metrics.jsonl"
-    return int(rows[1][1]) if metrics.exists() and metrics.read_text().count("\n") >= 1 else None
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
 
 
 def test_a_killed_yacs_sweep_names_trials_by_value_says_how_to_resume_and_why_a_trial_stopped(workdir):
@@ -71,7 +49,7 @@ def test_a_killed_yacs_sweep_names_trials_by_value_says_how_to_resume_and_why_a_
     argv = [sys.executable, "-m", "hyperparameter_system.experiment_runner", *SWEEP]
     proc = subprocess.Popen(argv, cwd=workdir, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        child = _wait(lambda: _second_trial_running(workdir), "trial 1 done and trial 2 running")
+        child, _ = wait_value(lambda: second_trial_running(workdir), "trial 1 done and trial 2 running")
         os.killpg(child, signal.SIGSTOP)  # the orphan waits for the resume, which stops it
         os.kill(proc.pid, signal.SIGKILL)
     finally:

@@ -39,11 +39,31 @@ Choice = tuple[str, str]  # (value, description)
 
 ACTIONS: tuple[Choice, ...] = (
     ("run", "train the selected cells (finished cells are skipped)"),
+    ("repeat", "train each selected cell N times with consecutive seeds (mean, std, noise-aware winner)"),
     ("dry-run", "render the configs and print each child command; run nothing"),
     ("summary", "leaderboard per model and category, from the results store"),
-    ("sweep", "search one category of one model with a sweep"),
+    ("export", "write the summary to a file: html report, md, csv or json"),
+    ("sweep", "search one category of one model: its own space, a method, or a sweep file"),
+    ("sync", "upload the offline W&B runs with wandb sync, or list them"),
     ("select", "choose models and categories again"),
     ("quit", "leave"),
+)
+SWEEP_SPACES: tuple[Choice, ...] = (
+    ("category", "the category's own search space and method"),
+    ("grid", "every combination of the category's values"),
+    ("random", "random draws from the category's space"),
+    ("bayes", "Bayesian optimisation over the category's space"),
+    ("file", "a W&B-format sweep YAML file (e.g. sweeps/sweep_lr.yaml)"),
+)
+EXPORT_FORMATS: tuple[Choice, ...] = (
+    ("html", "a report with plots, one file"),
+    ("md", "Markdown tables"),
+    ("csv", "one row per cell"),
+    ("json", "everything, for scripts"),
+)
+SYNC_MODES: tuple[Choice, ...] = (
+    ("list", "list the offline runs; upload nothing"),
+    ("upload", "upload them (needs network and a W&B login)"),
 )
 
 
@@ -191,21 +211,48 @@ def action_argv(action: str, config: str, models: list[str], categories: list[st
     selection = ["--models", *models, "--categories", *categories]
     if action == "run":
         return _cli(config, *selection)
+    if action == "repeat":
+        repeats = _positive(prompts, "How many runs of each cell?", "3")
+        return None if repeats is None else _cli(config, *selection, "--repeats", repeats)
     if action == "dry-run":
         return _cli(config, "--dry-run", *selection)
     if action == "summary":
         return _cli(config, "--summary")
+    if action == "export":
+        kind = prompts.select("Export the summary as?", EXPORT_FORMATS)
+        path = prompts.text("Write it to", f"summary.{kind}")
+        return _cli(config, "--summary", "--format", kind, "--output", path)
     if action == "sweep":
-        model = models[0] if len(models) == 1 else prompts.select(
-            "Sweep which model?", [(m, "") for m in models])
+        return _sweep_argv(config, models, categories, prompts)
+    if action == "sync":
+        listing = prompts.select("Offline W&B runs:", SYNC_MODES) == "list"
+        return _cli(config, "--sync", *(["--dry-run"] if listing else []))
+    return None
+
+
+def _sweep_argv(config: str, models: list[str], categories: list[str],
+                prompts: PlainPrompts | TtyPrompts) -> list[str] | None:
+    """``--sweep`` for one model: a category's space (its method or another), or a sweep file."""
+    model = models[0] if len(models) == 1 else prompts.select(
+        "Sweep which model?", [(m, "") for m in models])
+    space = prompts.select("Search what?", SWEEP_SPACES)
+    if space == "file":
+        target = ["--sweep-config", prompts.text("Sweep file", "sweeps/sweep_lr.yaml")]
+    else:
         category = categories[0] if len(categories) == 1 else prompts.select(
             "Sweep which category?", [(c, "") for c in categories])
-        count = prompts.text("How many trials?", "10")
-        if not count.isdigit() or int(count) < 1:
-            print(f"  not a positive number: {count!r}")
-            return None
-        return _cli(config, "--sweep", "--models", model, "--categories", category, "--count", count)
-    return None
+        target = ["--categories", category, *(["--method", space] if space != "category" else [])]
+    count = _positive(prompts, "How many trials?", "10")
+    return None if count is None else _cli(config, "--sweep", "--models", model, *target, "--count", count)
+
+
+def _positive(prompts: PlainPrompts | TtyPrompts, title: str, default: str) -> str | None:
+    """A whole number >= 1 as typed, or None (said so) when it is not one."""
+    answer = prompts.text(title, default)
+    if not answer.isdigit() or int(answer) < 1:
+        print(f"  not a positive number: {answer!r}")
+        return None
+    return answer
 
 
 def _select_cells(spec: ExperimentSpec, registry: Registry,

@@ -58,7 +58,7 @@ def piped_session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subpr
     """Piped answers: all models, early_stopping; run; sweep one trial; summary; quit."""
     root = tmp_path_factory.mktemp("menus")
     config = _experiment(root)
-    answers = "\n".join(["", "2", "1", "4", "1", "3", "6"]) + "\n"
+    answers = "\n".join(["", "2", "1", "6", "", "1", "4", "9"]) + "\n"
     done = subprocess.run([sys.executable, str(SCRIPT), "--config", str(config)], input=answers,
                           capture_output=True, text=True, timeout=300, cwd=root)
     return config, done
@@ -143,17 +143,17 @@ def test_terminal_menus_with_arrow_keys_and_space(piped_session):
     assert child.match.group(1) == "3"  # baseline + two optimizers
     child.expect("ETA")
     child.expect("What next")
-    keys(DOWN, ENTER)  # dry run
+    keys(DOWN, DOWN, ENTER)  # dry run
     child.expect(r"\$ hpsys --config \S+ --dry-run --models small_cnn --categories optimizer")
     child.expect(r"\(exit code (\d+)\)")
     assert child.match.group(1) == "0"
     assert "hyperparameter_system.train" in _screen(child)
     child.expect("What next")
-    keys(DOWN, DOWN, ENTER)  # summary
+    keys(DOWN, DOWN, DOWN, ENTER)  # summary
     child.expect(r"\(exit code 0\)")
     assert "early_stopping" in _screen(child) and "completed 3" in _screen(child)
     child.expect("What next")
-    keys(DOWN, DOWN, DOWN, DOWN, DOWN, ENTER)  # quit
+    keys(*[DOWN] * 8, ENTER)  # quit
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
@@ -162,11 +162,50 @@ def test_terminal_menus_with_arrow_keys_and_space(piped_session):
 def test_sweep_action_asks_which_model_category_and_count():
     from hyperparameter_system.run_experiments import PlainPrompts, action_argv
 
-    answers = iter(["2", "1", "5"])  # second model, first category, five trials
+    answers = iter(["2", "", "1", "5"])  # second model, the category's own space, first category, five trials
     prompts = PlainPrompts(read=lambda _prompt: next(answers))
     argv = action_argv("sweep", "exp.yaml", ["small_cnn", "tv/resnet18"],
                        ["optimizer", "loss_function"], prompts)
     assert argv == ["--config", "exp.yaml", "--sweep", "--models", "tv/resnet18",
                     "--categories", "optimizer", "--count", "5"]
-    refused = PlainPrompts(read=lambda _prompt: "zero")
+    replies = iter(["", "zero"])  # the category's own space, then a count that is no number
+    refused = PlainPrompts(read=lambda _prompt: next(replies))
     assert action_argv("sweep", "exp.yaml", ["m"], ["c"], refused) is None
+
+
+@pytest.mark.parametrize("action, answers, flags", [
+    ("repeat", ["4"], ["--models", "m", "--categories", "c", "--repeats", "4"]),
+    ("export", ["2", "out/report.md"], ["--summary", "--format", "md", "--output", "out/report.md"]),
+    ("export", ["", ""], ["--summary", "--format", "html", "--output", "summary.html"]),
+    ("sweep", ["4", "3"], ["--sweep", "--models", "m", "--categories", "c", "--method", "bayes", "--count", "3"]),
+    ("sweep", ["5", "sweeps/sweep_lr.yaml", "8"],
+     ["--sweep", "--models", "m", "--sweep-config", "sweeps/sweep_lr.yaml", "--count", "8"]),
+    ("sync", ["1"], ["--sync", "--dry-run"]),
+    ("sync", ["2"], ["--sync"]),
+], ids=["repeat", "export_md", "export_default", "sweep_method", "sweep_file", "sync_list", "sync_upload"])
+def test_each_action_is_the_cli_flags_the_cli_accepts(action, answers, flags):
+    from hyperparameter_system.experiment_runner import build_parser
+    from hyperparameter_system.run_experiments import PlainPrompts, action_argv
+
+    replies = iter(answers)
+    argv = action_argv(action, "exp.yaml", ["m"], ["c"], PlainPrompts(read=lambda _prompt: next(replies)))
+    assert argv == ["--config", "exp.yaml", *flags]
+    build_parser().parse_args(argv)  # argparse exits on a flag or value the CLI does not take
+    refused = PlainPrompts(read=lambda _prompt: "0")
+    assert action != "repeat" or action_argv(action, "exp.yaml", ["m"], ["c"], refused) is None
+
+
+@pytest.mark.slow
+def test_piped_export_and_sync_list_on_the_trained_store(piped_session, tmp_path: Path):
+    config, _ = piped_session
+    report = tmp_path / "report.html"
+    answers = "\n".join(["", "", "5", "1", str(report), "7", "1", "9"]) + "\n"
+    done = subprocess.run([sys.executable, str(SCRIPT), "--config", str(config)], input=answers,
+                          capture_output=True, text=True, timeout=120, cwd=config.parent)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"$ hpsys --config {config} --summary --format html --output {report}" in done.stdout
+    assert f"$ hpsys --config {config} --sync --dry-run" in done.stdout
+    assert done.stdout.count("(exit code 0)") == 2
+    assert report.read_text().lstrip().lower().startswith("<!doctype html")
+    listed = [line for line in done.stdout.splitlines() if "/wandb/offline-run-" in line]
+    assert len(listed) == 3 and all(line.split()[0] == "small_cnn" for line in listed)  # 2 cells + 1 trial

@@ -19,6 +19,7 @@ from hyperparameter_system.report import fmt, plots, sweep_plots
 from hyperparameter_system.report.html_template import TEMPLATE
 from hyperparameter_system.report.links import reproduce_command, wandb_reference
 from hyperparameter_system.report.records import CellSummary, ExperimentSummary, ModelSummary
+from hyperparameter_system.report.summary import FINISHED
 
 
 def _model_context(model: ModelSummary, s: ExperimentSummary) -> dict[str, Any]:
@@ -82,7 +83,7 @@ def _sweep_context(sweep_id: str, cells: list[CellSummary], model: ModelSummary,
         "delta": fmt.delta(c.delta), "duration": fmt.duration(c.duration_s),
         "params": [_param_text(sweep_plots.trial_params(c), n) for n in names],
     } for c in order]
-    best = plots.best_of(cells, s.goal)
+    best = next((c for c in order if c.status in FINISHED), None)
     title = f"{model.model}: sweep {sweep_id}"
     return {
         "sweep_id": sweep_id, "category": cells[0].category, "params": names, "trials": trials,

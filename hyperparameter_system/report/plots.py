@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from hyperparameter_system.report.fmt import is_winner
 from hyperparameter_system.report.records import CellSummary
-from hyperparameter_system.report.summary import FINISHED, better
+from hyperparameter_system.report.summary import FINISHED
 
 HIGHLIGHTED = 5  # series drawn in colour (best first); the rest are faint grey
 _BREAK = re.compile(r"(?<=[_,/ ])")  # where a long label may wrap
@@ -162,16 +162,6 @@ def _epoch_axis(ax: Any, epochs: list[int]) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlim(low - 0.5, high + 0.5)
     ax.set_xlabel("epoch")
-
-
-def best_of(cells: Sequence[CellSummary], goal: str) -> CellSummary | None:
-    """The best cell that finished well (what a sweep's section names first)."""
-    best = None
-    for cell in cells:
-        if cell.status in FINISHED and cell.metric is not None and (
-                best is None or better(cell.metric, best.metric or 0.0, goal)):
-            best = cell
-    return best
 
 
 def spread(rows: Sequence[tuple[str, Sequence[CellSummary]]], baseline: CellSummary | None, *,

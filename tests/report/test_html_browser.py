@@ -149,6 +149,7 @@ def test_300_trials_of_five_sweeps_read_well_in_a_browser(chromium, tmp_path):
     matrix = text.split('<table class="cells">')[1].split("</table>")[0]
     assert matrix.count("<tr class=") == 10  # baseline and nine options (3 repeats a row); no trial
     assert "per option (mean and standard deviation over repeats)" in text  # the error bars
+    assert "http" not in text.split("<body>")[1]  # opens offline: nothing linked
     checks = browser_checks(chromium, tmp_path / "report.html", tmp_path)
     # Heatmap, error bars, curves of three categories, scatter and curves of each sweep.
     _assert_reads_well(checks, images=1 + 1 + 3 + 2 * SWEEPS)

@@ -33,6 +33,7 @@ from typing import Iterable
 
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.report.fmt import shown
+from hyperparameter_system.report.links import is_online_run_dir
 from hyperparameter_system.store import Store, store_path
 
 OFFLINE_PREFIX = "offline-run-"
@@ -75,7 +76,13 @@ def main(args: argparse.Namespace) -> int:
         print(f"{len(runs)} offline run(s); {sum(r.synced for r in runs)} already synced; "
               "`hpsys --sync` uploads the rest")
         return 0
-    return upload(runs)
+    try:
+        return upload(runs)
+    except KeyboardInterrupt:  # wandb got the Ctrl-C too; what it finished keeps its marker
+        from hyperparameter_system.runner.scheduler import EXIT_INTERRUPTED
+
+        print("interrupted: `hpsys --sync` again uploads the runs not yet synced", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _attempt_rows(store: Store) -> list[tuple[str, str, str, str]]:
@@ -98,7 +105,7 @@ def offline_runs(rows: Iterable[tuple[str, str, str, str]], entity: str) -> list
     found: dict[Path, OfflineRunRef] = {}
     for model, run_name, project, recorded in rows:
         folder = Path(recorded).absolute()  # absolute: a recorded "-x" can never read as an option
-        if folder.name.startswith("run-") or folder in found:
+        if is_online_run_dir(str(folder)) or folder in found:
             continue
         problem = _not_offline_run(folder)
         if problem:
@@ -166,7 +173,8 @@ def upload(runs: list[OfflineRunRef]) -> int:
 
 def _run_sync(program: str, entity: str, project: str, folders: list[Path]) -> tuple[int, str]:
     """Run one ``wandb sync``; its exit code and, on failure, its last output line."""
-    argv = [program, "sync", "--project", project, *(["--entity", entity] if entity else []),
+    # --opt=value: a name read from a run file can never be taken for another option.
+    argv = [program, "sync", f"--project={project}", *([f"--entity={entity}"] if entity else []),
             *map(str, folders)]
     try:
         done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

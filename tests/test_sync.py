@@ -182,3 +182,22 @@ def test_sync_without_a_store_is_one_line_exit_2(tmp_path: Path) -> None:
     done = cli(tmp_path, "--sync", "--dry-run")
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "no results store" in done.stderr
     assert not (tmp_path / "output").exists()
+
+
+def test_a_recorded_folder_is_checked_before_it_is_synced(tmp_path: Path, capsys) -> None:
+    from hyperparameter_system.commands.sync import offline_runs
+
+    torn = tmp_path / "a" / "wandb" / "offline-run-20261130_120000-x1"
+    torn.mkdir(parents=True)
+    (torn / "run-x1.wandb").write_bytes(b"not a W&B file")  # a child's word: read, not trusted
+    empty = tmp_path / "b" / "wandb" / "offline-run-20261130_120000-x2"
+    empty.mkdir(parents=True)
+    rows = [("m", "torn", "proj", str(torn)), ("m", "again", "proj", str(torn)),
+            ("m", "empty", "proj", str(empty)), ("m", "gone", "proj", str(tmp_path / "offline-run-gone")),
+            ("m", "online", "proj", str(tmp_path / "run-20261130_120000-x3")),
+            ("m", "elsewhere", "proj", "/etc")]
+    runs = offline_runs(rows, "team")
+    assert [(r.run_name, r.path, r.entity, r.project) for r in runs] == [("torn", torn, "team", "proj")]
+    skipped = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[1].split()[1] for line in skipped] == ["empty", "gone", "elsewhere"]
+    assert "holds no run-*.wandb file" in skipped[0] and skipped[1].endswith(": missing")

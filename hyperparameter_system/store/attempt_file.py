@@ -32,6 +32,8 @@ FORMAT = 1
 # The cells-table columns a record carries; all strings but ``option`` (any JSON).
 CELL_KEYS = ("cell_id", "experiment", "model", "category", "option", "option_label", "run_name",
              "project", "group", "config_path")
+# Whole numbers a record carries too (absent from records made before repeats; seed may be null).
+CELL_NUMBER_KEYS = ("repeat", "seed")
 # The attempts-table columns copied into the record when the attempt ends.
 OUTCOME_KEYS = ("status", "ended_at", "duration_s", "exit_code", "metric", "best_metric", "best_epoch",
                 "epochs_run", "error_tail", "wandb_run_dir")
@@ -42,7 +44,7 @@ class AttemptFile:
     """A validated ``attempt.json``."""
 
     folder: Path
-    cell: dict[str, Any]  # CELL_KEYS
+    cell: dict[str, Any]  # CELL_KEYS, and CELL_NUMBER_KEYS where the record has them
     attempt: int
     started_at: float
     store_created_at: str
@@ -53,7 +55,8 @@ class AttemptFile:
 def write_attempt_file(folder: str | os.PathLike[str], cell: Mapping[str, Any], attempt: int,
                        started_at: float, store_created_at: str, **columns: Any) -> None:
     """Record which cell and try ``folder`` holds (at launch, before the child starts)."""
-    payload = {"format": FORMAT, "cell": {k: cell[k] for k in CELL_KEYS}, "attempt": attempt,
+    kept = {k: cell[k] for k in (*CELL_KEYS, *CELL_NUMBER_KEYS) if k in cell}
+    payload = {"format": FORMAT, "cell": kept, "attempt": attempt,
                "started_at": started_at, "store_created_at": store_created_at, "columns": columns,
                "outcome": None}
     write_text_atomic(Path(folder) / ATTEMPT_FILE, json.dumps(payload, indent=2, sort_keys=True, default=str))
@@ -121,6 +124,10 @@ def _problem(payload: Any) -> str | None:
     for key in CELL_KEYS:
         if key != "option" and not isinstance(cell.get(key), str):
             return f"cell.{key}: missing or not text"
+    for key in CELL_NUMBER_KEYS:
+        value = cell.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            return f"cell.{key}: not a whole number"
     if not (cell["cell_id"] and cell["model"] and cell["run_name"]):
         return "cell: cell_id, model and run_name must not be empty"
     number = payload.get("attempt")

@@ -19,7 +19,10 @@ FAKE_CHILD = Path(__file__).resolve().parents[1] / "runner" / "fake_child.py"
 
 def write_experiment(tmp: Path, *, out: Path | None = None, configs: Path | None = None,
                      parallel: int = 2, **fake: Any) -> Path:
-    """An experiment of one fake model with three optimizer options (four cells with the baseline)."""
+    """An experiment of one fake model with three optimizer options (four cells with the baseline).
+
+    No option equals the defaults (AdamW, lr 0.001): such a cell would share the baseline's training.
+    """
     behaviour = tmp / "fake.json"
     behaviour.write_text(json.dumps({"FAKE": {"epochs": 2, **fake}}))  # JSON is YAML
     command = ["{{ python }}", str(FAKE_CHILD), str(behaviour), "OUTPUT_DIR", "{{ output_dir }}"]
@@ -36,7 +39,7 @@ models:
     command: {json.dumps(command)}
 categories:
   optimizer:
-    options: [{{name: SGD, lr: 0.1}}, {{name: SGD, lr: 0.01}}, {{name: AdamW, lr: 0.001}}]
+    options: [{{name: SGD, lr: 0.1}}, {{name: SGD, lr: 0.01}}, {{name: AdamW, lr: 0.002}}]
 """)
     return path
 

@@ -12,7 +12,7 @@
 
 Every figure is printed with its ratio to the goal (<= 1.0 meets it).
 
-    python bench/cell_start_bench.py [--cells 6] [--skip-demo]
+    python bench/cell_start_bench.py [--cells 6] [--skip-demo] [--demo-cold]
 """
 
 from __future__ import annotations
@@ -62,10 +62,10 @@ def run_cli(folder: Path, warm: bool) -> float:
     return elapsed
 
 
-def cell_figures(root: Path, name: str) -> list[dict[str, float]]:
+def cell_figures(output_dir: Path, name: str) -> list[dict[str, float]]:
     """Per completed attempt: runner duration, pure training time, spawn-to-first-step."""
     figures = []
-    with Store.open(store_path(root, name)) as store:
+    with Store.open(store_path(output_dir, name)) as store:
         for attempt in store.attempts():
             if attempt.status != "completed" or attempt.duration_s is None:
                 continue
@@ -94,16 +94,16 @@ def cells_run(tmp: Path, n: int, warm: bool) -> list[dict[str, float]]:
     options = ", ".join(f"{{name: SGD, lr: {0.01 * (i + 1):.2f}}}" for i in range(n - 1))
     (folder / "experiment_config.yaml").write_text(CELLS_YAML.format(slots=SLOTS, options=options))
     run_cli(folder, warm)
-    return cell_figures(folder / "output" / "start", "start")
+    return cell_figures(folder / "output", "start")
 
 
-def demo_run(tmp: Path) -> tuple[float, float, int]:
-    """The default matrix, warm: (wall seconds, summed pure training seconds, cells)."""
-    folder = tmp / "demo"
+def demo_run(tmp: Path, warm: bool = True) -> tuple[float, float, int]:
+    """The default matrix: (wall seconds, summed pure training seconds, cells)."""
+    folder = tmp / ("demo" if warm else "demo-cold")
     folder.mkdir()
     shutil.copy(REPO / "experiment_config.yaml", folder / "experiment_config.yaml")
-    wall = run_cli(folder, warm=True)
-    figures = cell_figures(folder / "output" / "digits_default", "digits_default")
+    wall = run_cli(folder, warm=warm)
+    figures = cell_figures(folder / "output", "digits_default")
     return wall, sum(f["training"] for f in figures), len(figures)
 
 
@@ -111,16 +111,9 @@ def p50(figures: list[dict[str, Any]], key: str) -> float:
     return statistics.median(f[key] for f in figures)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cells", type=int, default=6, help="cells per warm / cold run")
-    parser.add_argument("--skip-demo", action="store_true", help="leave out the default demo matrix")
-    args = parser.parse_args()
-    load = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory() as name:
-        tmp = Path(name)
-        warm, cold = cells_run(tmp, args.cells, True), cells_run(tmp, args.cells, False)
-        demo = None if args.skip_demo else demo_run(tmp)
+def report(load: float, warm: list[dict[str, float]], cold: list[dict[str, float]],
+           demo: tuple[float, float, int] | None, demo_cold: tuple[float, float, int] | None) -> None:
+    """Print each figure with its ratio to the goal."""
     outside_warm, outside_cold = p50(warm, "outside"), p50(cold, "outside")
     first_warm, first_cold = p50(warm, "first_step"), p50(cold, "first_step")
     print(f"load average at start: {load:.2f} ({os.cpu_count()} cores)")
@@ -134,6 +127,25 @@ def main() -> int:
         ideal = training / SLOTS
         print(f"default demo ({cells} cells, {SLOTS} slots): wall {wall:.1f} s, pure training / slots {ideal:.1f} s: "
               f"{wall / ideal:.2f}x (goal <= {DEMO_GOAL_RATIO}x): ratio {wall / ideal / DEMO_GOAL_RATIO:.2f}")
+    if demo_cold is not None:
+        wall, training, _ = demo_cold
+        print(f"default demo cold: wall {wall:.1f} s, pure training / slots {training / SLOTS:.1f} s: "
+              f"{wall / (training / SLOTS):.2f}x")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cells", type=int, default=6, help="cells per warm / cold run")
+    parser.add_argument("--skip-demo", action="store_true", help="leave out the default demo matrix")
+    parser.add_argument("--demo-cold", action="store_true", help="also run the demo cold (the figure before)")
+    args = parser.parse_args()
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        warm, cold = cells_run(tmp, args.cells, True), cells_run(tmp, args.cells, False)
+        demo = None if args.skip_demo else demo_run(tmp)
+        demo_cold = demo_run(tmp, warm=False) if args.demo_cold else None
+    report(load, warm, cold, demo, demo_cold)
     return 0
 
 

@@ -1,8 +1,9 @@
 """Running cells: device slots, child processes, retries, resume, progress, ETA.
 
 The public face; submodules are one concept each (``devices``, ``child``,
-``process``, ``outcome``, ``retry``, ``attempt``, ``scheduler``, ``progress``,
-``eta``). Nothing here imports torch or wandb.
+``process``, ``warm`` and ``fork_server`` (warm starts of the built-in trainer), ``outcome``,
+``retry``, ``attempt``, ``scheduler``, ``progress``, ``eta``). Nothing here imports torch or
+wandb; only the fork server's own process does.
 
 Typical use::
 

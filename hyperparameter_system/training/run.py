@@ -11,11 +11,10 @@ child contract.
 from __future__ import annotations
 
 import logging
-import threading
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -31,6 +30,7 @@ from hyperparameter_system.training.results import RunTracker
 from hyperparameter_system.training.seeding import seed_everything
 from hyperparameter_system.training.signals import StopRequest
 from hyperparameter_system.training.transforms import channel_stats
+from hyperparameter_system.training.wandb_background import BackgroundWandb
 from hyperparameter_system.wandb_integration import WandbRun
 
 log = logging.getLogger("hyperparameter_system.train")
@@ -71,7 +71,7 @@ def execute(prep: Prepared, stop: StopRequest) -> int:
     out = Path(cfg.OUTPUT_DIR)
     (out / cc.METRICS_FILE).write_text("", encoding="utf-8")  # this attempt's evaluations only
     tracker = RunTracker(str(cfg.METRIC.NAME), str(cfg.METRIC.GOAL))
-    wandb = WandbRun(cfg, out)
+    wandb = BackgroundWandb(WandbRun(cfg, out))
     tb = None
     status, code, error = Status.COMPLETED, cc.EXIT_OK, None
     try:
@@ -108,13 +108,10 @@ def classify_failure(exc: Exception, cfg: Any) -> tuple[Status, int, str]:
     return Status.FAILED, cc.EXIT_FAILED, text
 
 
-def _train(prep: Prepared, stop: StopRequest, tracker: RunTracker, wandb: WandbRun, tb: Any) -> None:
+def _train(prep: Prepared, stop: StopRequest, tracker: RunTracker, wandb: BackgroundWandb, tb: Any) -> None:
     """Build model and solver, attach the handlers, run the engine."""
     cfg, data, device, s = prep.cfg, prep.data, prep.device, prep.cfg.SOLVER
-    # W&B's set-up (its service process, the run files) overlaps with building the model and solver;
-    # it draws on no RNG the training uses, so the metrics stay those of a sequential start.
-    opening = threading.Thread(target=wandb.start, name="wandb-start", daemon=True)
-    opening.start()
+    wandb.start(_sample_images(prep, wandb.run))  # opens beside model building and training
     model = prep.build_model(str(cfg.MODEL.NAME), int(cfg.MODEL.NUM_CLASSES) or data.num_classes, cfg).to(device)
     loss_fn = build_loss(cfg).to(device)
     optimizer = build_optimizer(cfg, model.parameters())
@@ -128,14 +125,23 @@ def _train(prep: Prepared, stop: StopRequest, tracker: RunTracker, wandb: WandbR
         h.attach_checkpoints(trainer, evaluator, to_save, cfg, Path(cfg.OUTPUT_DIR) / "checkpoints")
     h.attach_progress_bar(trainer)
 
-    opening.join()
-    if cfg.WANDB.LOG_IMAGES and wandb.active:
-        images, _ = next(iter(data.val_loader))  # the val loader: no RNG draw, so seeds stay put
-        wandb.log_images(images, *channel_stats(cfg))
-    if cfg.WANDB.WATCH:
-        wandb.watch(model, int(cfg.LOG_PERIOD))
+    if cfg.WANDB.WATCH:  # its hooks must be on the model before the first step
+        wandb.wait()
+        wandb.run.watch(model, int(cfg.LOG_PERIOD))
     log.info("training %s on %s (%d classes), %d epochs", cfg.MODEL.NAME, device, data.num_classes, s.MAX_EPOCHS)
     trainer.run(data.train_loader, max_epochs=int(s.MAX_EPOCHS))
+
+
+def _sample_images(prep: Prepared, run: WandbRun) -> Callable[[], None] | None:
+    """What logs one grid of validation images once the run is open; None when nothing will be logged.
+
+    The batch is drawn here, on the training thread (a loader's workers are not shared across
+    threads), from the val loader: no RNG draw, so the seeds stay put.
+    """
+    if not prep.cfg.WANDB.LOG_IMAGES or run.mode == "disabled":
+        return None
+    images, _ = next(iter(prep.data.val_loader))
+    return lambda: run.log_images(images, *channel_stats(prep.cfg))
 
 
 def _attach_handlers(prep: Prepared, trainer: Any, evaluator: Any, controller: LrController, stop: StopRequest,

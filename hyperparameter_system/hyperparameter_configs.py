@@ -178,7 +178,9 @@ def _identify(ctx: MatrixContext, plan: ModelPlan, cat: Any, option: Option | No
     category = BASELINE if cat is None else cat.name
     hashed = [plan.entry.name, category, value, stable] + ([repeat] if repeat else [])
     digest = hashlib.sha256(canonical_json(hashed).encode()).hexdigest()
-    fingerprint = training_fingerprint(plan.entry.name, stable, plan.script, canonical_json)
+    if plan.reference is None:
+        plan.reference = stable
+    fingerprint = training_fingerprint(plan.entry.name, stable, plan.reference, plan.script, canonical_json)
     return _Identity(cfg, overrides, digest, seed, fingerprint)
 
 

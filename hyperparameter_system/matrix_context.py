@@ -62,6 +62,8 @@ class ModelPlan:
     """A model of this matrix: its entry, W&B project, config folder and base config.
 
     ``script`` is the script side of a model with its own ``schema:`` (None otherwise).
+    ``reference`` is the flat config of its first planned cell: training
+    fingerprints are taken of what differs from it (``config/shared_cells.py``).
     """
 
     entry: Any
@@ -69,6 +71,7 @@ class ModelPlan:
     folder: str
     base: CfgNode
     script: ScriptPlan | None = None
+    reference: dict[str, Any] | None = None
 
 
 def canonical_json(value: Any) -> str:

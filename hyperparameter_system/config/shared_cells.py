@@ -7,6 +7,11 @@ what only names the run (output folder, run name, W&B group and tags: the
 cell id's volatile keys plus these), from the config it built, never from a
 rendered file. The first cell of a fingerprint in plan order (the baseline
 first) trains; the others point to it through ``same_as``.
+
+The fingerprint is taken of what differs from a reference config of the same
+model (its first cell's): equal configs differ from it alike, and a few keys
+hash in a fraction of the time of the whole config (10,000 cells plan in
+seconds).
 """
 
 from __future__ import annotations
@@ -22,13 +27,15 @@ __all__ = ["NAMING_KEYS", "shared_targets", "training_fingerprint"]
 NAMING_KEYS = ("WANDB.GROUP", "WANDB.TAGS")
 
 
-def training_fingerprint(model: str, stable: Mapping[str, Any], script: ScriptPlan | None,
-                         encode: Callable[[Any], str]) -> str:
+def training_fingerprint(model: str, stable: Mapping[str, Any], reference: Mapping[str, Any],
+                         script: ScriptPlan | None, encode: Callable[[Any], str]) -> str:
     """A hash of what the model trains with: ``stable`` (flat config, volatile keys gone) minus naming keys.
 
     Args:
         model: The model's name (two models never share a cell).
         stable: The cell's flat config without the volatile keys.
+        reference: A flat config of the same model (the same keys); only the
+            values that differ from it are hashed.
         script: The model's script side; its key_map may route the naming
             keys into the script's own settings, which are left out too.
         encode: The planner's single text form of a value (``canonical_json``).
@@ -39,8 +46,16 @@ def training_fingerprint(model: str, stable: Mapping[str, Any], script: ScriptPl
         for key in NAMING_KEYS:
             target = script.key_map.get(key)
             dropped |= {target} if isinstance(target, str) else {name for name, _ in target or ()}
-    kept = {k: v for k, v in stable.items() if k not in dropped}
-    return hashlib.sha256(encode([model, kept]).encode()).hexdigest()
+    differs = {k: v for k, v in stable.items() if k not in dropped and not _same(reference.get(k, _NONE), v)}
+    return hashlib.sha256(encode([model, differs]).encode()).hexdigest()
+
+
+_NONE = object()  # a key the reference lacks
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal and of one type: ``1``, ``1.0`` and ``True`` are different settings."""
+    return type(a) is type(b) and a == b
 
 
 def shared_targets(fingerprints: Sequence[str], cell_ids: Sequence[str]) -> list[str]:

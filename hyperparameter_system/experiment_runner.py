@@ -118,6 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         flags = " and ".join("--" + flag.replace("_", "-") for flag in chosen)
         print(f"error: {flags} cannot be combined: choose one action per command", file=sys.stderr)
         return EXIT_USER_ERROR
+    if args.sweep and args.repeats:  # ignoring it silently would suggest the trials were repeated
+        print("error: --repeats does not apply to --sweep: each sweep trial trains once", file=sys.stderr)
+        return EXIT_USER_ERROR
     module_name = next((mod for flag, mod in _COMMANDS if getattr(args, flag)), _DEFAULT_COMMAND)
     try:
         # W&B settings kept in a .env beside the experiment file; the real environment wins.

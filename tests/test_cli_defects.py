@@ -37,6 +37,15 @@ def test_two_actions_are_refused_naming_both_and_nothing_is_written(tmp_path, fl
     assert _tree(tmp_path) == before
 
 
+def test_repeats_with_a_sweep_is_refused_rather_than_ignored(tmp_path):
+    config = write_experiment(tmp_path)
+    before = _tree(tmp_path)
+    done = cli(config, "--sweep", "--models", "small_cnn", "--repeats", "3")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.splitlines() == ["error: --repeats does not apply to --sweep: each sweep trial trains once"]
+    assert _tree(tmp_path) == before
+
+
 def test_devices_naming_missing_gpus_are_refused_and_auto_falls_back_to_the_cpu(tmp_path, monkeypatch):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     config = write_experiment(tmp_path)

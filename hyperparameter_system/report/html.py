@@ -48,8 +48,9 @@ def _model_context(model: ModelSummary, s: ExperimentSummary) -> dict[str, Any]:
         "spread": plots.spread(by_category, model.baseline, metric=s.metric,
                                title=f"{model.model}: {s.metric} per option"),
         "curves": curves, "sweeps": _sweeps_context(model, s),
-        "compute_spent": fmt.duration(sum(c.compute_s for c in model.cells)),
-        "compute_saved": fmt.duration(sum(c.saved_s for c in model.cells)),
+        "compute": fmt.compute_line(sum(c.compute_s for c in model.cells),
+                                    sum(c.saved_s for c in model.cells),
+                                    model.shared_saved_s).capitalize(),
     }
 
 
@@ -127,7 +128,8 @@ def render_html(summary: ExperimentSummary) -> str:
         s=summary,
         counts=fmt.counts(summary.status_counts),
         generated=generated.strftime("%Y-%m-%d %H:%M UTC"),
-        compute={"spent": fmt.duration(summary.compute_s), "saved": fmt.duration(summary.saved_s)},
+        compute={"spent": fmt.duration(summary.compute_s), "saved": fmt.duration(summary.saved_s),
+                 "shared": fmt.duration(summary.shared_saved_s)},
         columns=fmt.COLUMNS,
         mark=fmt.BEST_MARK,
         models=[_model_context(m, summary) for m in summary.models],

@@ -39,9 +39,11 @@ section.sweep { border-left: 3px solid #9ab; padding-left: 1em; margin: 1.5em 0;
 <p>Metric <code>{{ s.metric }}</code> ({{ s.goal }}). Cells: {{ counts }}.
 Generated {{ generated }} from <code>{{ s.store_path }}</code>.</p>
 <p id="compute">Compute spent: <b>{{ compute.spent }}</b> ({{ "%.1f"|format(s.compute_s) }} cell-seconds).
-Saved by early stopping: <b>{{ compute.saved }}</b>
+{% if s.saved_s %}Saved by early stopping: <b>{{ compute.saved }}</b>
 ({{ "%.1f"|format(s.saved_s) }} cell-seconds: epochs not run up to SOLVER.MAX_EPOCHS,
-times the measured seconds per epoch).</p>
+times the measured seconds per epoch).{% endif %}
+{% if s.shared_saved_s %}Saved by shared cells: <b>{{ compute.shared }}</b>
+(the trainings of cells identical to another were not run again).{% endif %}</p>
 {% for m in models %}
 <section class="model" id="model-{{ loop.index }}">
 <h2>{{ m.name }}</h2>
@@ -73,7 +75,7 @@ times the measured seconds per epoch).</p>
 <code>{{ m.best.wandb.path or "" }}</code> (offline, <code>{{ m.best.wandb.run_dir or "" }}</code>; upload with <code>wandb sync</code>){% endif %}</p>{% endif %}
 </div>
 {% else %}<p>No cell of this model has finished yet.</p>{% endif %}
-<p>Compute: spent {{ m.compute_spent }}, saved by early stopping {{ m.compute_saved }}.</p>
+<p>{{ m.compute }}.</p>
 {% if m.heatmap %}<h3>Delta vs baseline</h3>
 <img class="plot heatmap" alt="{{ m.name }} heatmap" src="data:image/png;base64,{{ m.heatmap }}">{% endif %}
 {% if m.spread %}<h3>{{ s.metric }} per option (mean and standard deviation over repeats)</h3>

@@ -26,7 +26,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	command -v chromium >/dev/null || ! command -v apt-get >/dev/null || \
 	{ apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || echo "chromium could not be installed (run as root?)"
-	HF_HUB_OFFLINE=1 WANDB_SILENT=true $(PY) -m pytest -q
+	HF_HUB_OFFLINE=1 WANDB_SILENT=true $(PY) -m pytest -q --durations=15
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(PY) $$b || exit 1; done

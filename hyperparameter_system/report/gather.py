@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from hyperparameter_system.child_contract import ChildFileError, check_result
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.report.records import INTERRUPTED, AttemptRecord, CellRecord, EpochPoint, SweepTrial
-from hyperparameter_system.store import Attempt, Store, store_path
+from hyperparameter_system.store import Attempt, Store, StoreError, store_path
 from hyperparameter_system.store.launch_env import read_launches
 
 
@@ -45,6 +45,12 @@ def open_store(output_dir: str, experiment: str, hint: str) -> Store:
             f"no results yet for experiment {experiment} (looked in {path}); run {hint} first")
     try:
         return Store.open_readonly(path)  # a summary writes nothing, and works on a read-only mount
+    except StoreError as error:
+        if "no such table" not in str(error.__cause__):
+            raise
+        # A runner has just made the file and not yet its tables: nothing to show yet.
+        raise NoResultsError(f"no results yet for experiment {experiment} (its store {path} "
+                             f"is being created); try again in a moment") from None
     except sqlite3.DatabaseError as error:
         raise HpsysError(f"{path}: not a readable results store ({error})") from None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -140,6 +141,18 @@ def test_unwritable_output_is_one_line_and_exit_2(store_with_standin, tmp_path: 
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == f"error: --output: cannot write {tmp_path / 'taken'}: Is a directory\n"
     assert list((tmp_path / "taken").iterdir()) == [] and not list(tmp_path.glob(".taken.*"))
+
+
+def test_a_store_whose_tables_are_not_made_yet_has_no_results_yet(tmp_path: Path):
+    # The moment between a runner creating the file and creating its tables.
+    config = _experiment(tmp_path)
+    db = store_path(tmp_path / "out", "live")
+    db.parent.mkdir(parents=True)
+    sqlite3.connect(db).close()  # an empty SQLite database
+    done = _summary_cli(config)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (f"error: no results yet for experiment live (its store {db} is being "
+                           "created); try again in a moment\n")
 
 
 def test_damaged_store_is_one_line_and_exit_2(tmp_path: Path):

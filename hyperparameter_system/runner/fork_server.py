@@ -25,6 +25,7 @@ children train on.
 from __future__ import annotations
 
 import ctypes
+import importlib
 import io
 import json
 import os
@@ -36,16 +37,18 @@ from typing import Any
 
 from hyperparameter_system.runner.warm import ENV_ROOM
 
-# The modules every built-in cell imports; the trainer's own modules pull in the rest.
-PRELOAD = ("torch", "torchvision", "timm", "ignite.engine", "sklearn.datasets", "sklearn.model_selection",
-           "wandb", "hyperparameter_system.train", "hyperparameter_system.training.run")
+# The modules every built-in cell imports (the trainer's own modules pull in the rest): the
+# server is ready once these are in. Then, while it waits for requests, it imports what only
+# some cells need (W&B, torchvision and timm models), one module per idle moment: a run of one
+# or two small cells does not wait for timm, and every later child has it already.
+PRELOAD = ("torch", "ignite.engine", "sklearn.datasets", "sklearn.model_selection",
+           "hyperparameter_system.train", "hyperparameter_system.training.run")
+PRELOAD_WHEN_IDLE = ("wandb", "torchvision", "timm")
 _ENV_START_FIELD = 47  # env_start in /proc/<pid>/stat, counted from the field after the command name
 
 
 def preload() -> None:
     """Import what every cell needs, and read the digits arrays once (numpy only, no threads)."""
-    import importlib
-
     for name in PRELOAD:
         importlib.import_module(name)
     from hyperparameter_system.training.data import digits_arrays
@@ -74,10 +77,13 @@ def serve(reply_fd: int) -> int:
     """Fork a child per request until the runner closes our stdin; reap and report each child."""
     room = environ_room()
     pending = b""
+    later = list(PRELOAD_WHEN_IDLE)
     while True:
         ready, _, _ = select.select([0], [], [], 0.05)
         _reap(reply_fd)
         if not ready:
+            if later:
+                importlib.import_module(later.pop(0))
             continue
         chunk = os.read(0, 1 << 16)
         if not chunk:

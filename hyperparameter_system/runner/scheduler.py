@@ -13,7 +13,7 @@ import collections
 import signal
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, Sized
 
@@ -201,6 +201,9 @@ class Runner:
 
     def _launch(self, slot: Slot, cell: Cell, attempt: Attempt,
                 overrides: tuple[tuple[str, Any], ...], crashes: int) -> None:
+        if cell.command is None and self.forks.start():  # its imports are not this cell's time
+            attempt = replace(attempt, started_at=time.time())
+            self.store.update_attempt(attempt.id, started_at=attempt.started_at)
         spec = child_spec(cell, attempt=attempt.attempt, slot=slot, output_root=self.root,
                           wandb_mode=self.wandb_mode, retry_overrides=overrides,
                           extra_env=self.opt.child_env())

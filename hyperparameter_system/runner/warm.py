@@ -68,6 +68,14 @@ class ForkServer:
         self._buffer = b""
         self._replies: list[dict[str, Any]] = []
 
+    def start(self) -> bool:
+        """Start the server now, if it is wanted and not started; True when it started now.
+
+        The runner calls this before the first built-in cell's clock starts, so the
+        server's imports are not counted in that cell's duration.
+        """
+        return self.usable and self.proc is None and self._start()
+
     def launch(self, args: Sequence[str], env: Mapping[str, str], cwd: str, log_path: Path) -> int | None:
         """Fork a trainer child; its pid, or None when this cell must start cold."""
         if not self.usable or startup_change(env) or (self.proc is None and not self._start()):

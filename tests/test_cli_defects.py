@@ -98,3 +98,15 @@ def test_dry_run_replaces_its_configs_instead_of_adding_a_generation(tmp_path):
     assert cli(config, "--dry-run").returncode == 0  # again: the same files, rewritten in place
     assert sorted(p.name for p in rendered.glob("*")) == second
     assert os.access(rendered / second[0], os.R_OK)
+
+
+def test_the_run_replaces_the_files_of_a_dry_run_made_before_it(tmp_path):
+    config = write_experiment(tmp_path)
+    rendered = tmp_path / "configs" / "st" / "fake_model"
+    assert cli(config, "--dry-run").returncode == 0
+    # The run starts in another minute than the dry run (here: its store was made long ago).
+    Store.open(store_path(tmp_path / "out", "st"), experiment="st", created_at=OLD).close()
+    done = cli(config, "--all")
+    assert done.returncode == 0, done.stdout + done.stderr
+    names = sorted(p.name for p in rendered.glob("*.yaml"))
+    assert len(names) == 4 and {STAMP.search(n).group(1) for n in names} == {"2601020304"}, names

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from hyperparameter_system.cell import Cell
+from hyperparameter_system.commands.dry_run_files import replace_generation
 from hyperparameter_system.commands.folders import check_folders, render_configs
 from hyperparameter_system.config.spec import ExperimentSpec
 from hyperparameter_system.errors import HpsysError
@@ -54,6 +55,8 @@ def main(args: argparse.Namespace) -> int:
         if store.created_at != now.astimezone():  # another runner created the store meanwhile
             cells = plan(store.created_at)
         render_configs(cells, spec, registry)  # all or nothing
+        # A dry run before the first run named its files by its own minute: they go.
+        replace_generation(cells, Path(spec.temp_config_dir))
         # Registered up front so a summary taken mid-run shows the cells still pending.
         store.register_cells(cells)
         shared = sum(1 for c in cells if c.same_as)  # never launched: an identical cell trains for them

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import secrets
+import shlex
 import string
 import sys
 import time
@@ -144,7 +145,8 @@ def _run(session: _Session, store: Store, options: Any, backend: str, args: argp
                        make_progress(sys.stdout))
     outcome = local.run()
     _print_trials(SweepState(store).trials(record.sweep_id), sweep, outcome.trials)
-    print(f"continue with: --sweep --sweep-id {record.sweep_id}", flush=True)
+    print(f"continue with: hpsys --config {shlex.quote(str(args.config))} --sweep --sweep-id {record.sweep_id}"
+          " [--count N]", flush=True)
     return outcome.exit_code
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hyperparameter_system.config.experiment import DEFAULT_CONFIG
 from hyperparameter_system.experiment_runner import main
 from hyperparameter_system.sweeps.space import contains, normalize_parameters
 from sweep_helpers import hpsys, sweep_rows, write_experiment
@@ -75,6 +76,8 @@ def test_random_and_bayes_run_n_trials_inside_their_distributions(workdir, metho
         assert seen["overrides"]["INPUT.ROTATION_DEG"] == pytest.approx(row["params"]["INPUT"]["ROTATION_DEG"])
         assert seen["env"]["HPS_SWEEP_ID"] == row["sweep_id"]
     assert len({r["params"]["SOLVER.BASE_LR"] for r in rows}) == 4
+    # The closing hint is a whole command: it names the experiment file it came from.
+    assert f"continue with: hpsys --config {DEFAULT_CONFIG} --sweep --sweep-id {rows[0]['sweep_id']}" in done.stdout
 
 
 def test_grid_over_a_category_reproduces_its_matrix_cells(workdir):

@@ -6,9 +6,9 @@ import re
 from typing import Callable
 
 from hyperparameter_system.child_contract import Status
-from hyperparameter_system.report.records import INTERRUPTED, CellSummary, ModelSummary
+from hyperparameter_system.report.records import INTERRUPTED, CellSummary, ExperimentSummary, ModelSummary
 from hyperparameter_system.report.stats import ALPHA
-from hyperparameter_system.report.summary import FINISHED
+from hyperparameter_system.report.summary import FINISHED, planned_repeats
 
 BEST_MARK = "*"  # marks the best option of a category (ASCII: pipes and CSV-safe)
 TEXT_CHARS = 200  # a child's text (an error line) is cut here in tables and lists
@@ -103,6 +103,24 @@ UNTESTED = ("one run per option: no confidence can be given for any difference; 
             "set execution.repeats (or --repeats) to 2 or more to test them")
 LEGEND = (f"{BEST_MARK} winner: the category's best mean, better than the baseline by Welch's "
           f"t-test at {ALPHA:g} over the repeats; 'within noise': not significant")
+
+
+def test_notice(summary: ExperimentSummary) -> str:
+    """What the verdict column can say: the legend once a test was made, else why none was.
+
+    Whether the plan has repeats is read from the cells' ``repeat`` fields, not
+    from how many finished: a ``--repeats 3`` matrix stopped part-way is not a
+    plan with one run per option.
+    """
+    rows = [c for m in summary.models for c in m.cells]
+    if any(c.significant is not None for c in rows):
+        return LEGEND
+    planned = [planned_repeats(c) for c in rows]
+    if max(planned, default=1) <= 1:
+        return UNTESTED
+    return (f"{max(planned)} runs per option planned, {sum(c.n for c in rows)} of {sum(planned)} "
+            f"finished: no difference can be tested until an option and its baseline have two "
+            f"finished runs each; the same command again runs the rest")
 
 
 def counts(status_counts: dict[str, int]) -> str:

@@ -1,9 +1,11 @@
 """Judge cells: metric, delta vs the model's baseline, winners, status counts, compute.
 
 Goal-aware throughout: "best" means highest for a maximized metric and lowest
-for a minimized one. Only cells that finished well (completed or
-early-terminated) can win; a running cell shows its best value so far but
-competes only once it is done, so a half-trained cell never wins the table.
+for a minimized one. Only repeats that finished well (completed or
+early-terminated) count: a row competes with the mean of those (``n`` of them)
+as soon as one has finished, so a half-trained run never wins the table, and a
+matrix stopped part-way still names the best of what finished. A row none of
+whose repeats finished shows its best value so far and does not compete.
 """
 
 from __future__ import annotations
@@ -180,10 +182,10 @@ def _leaders(rows: list[dict], goal: str) -> dict[str, dict]:
 
 
 def _best_row(rows: list[dict], goal: str) -> dict | None:
-    """The first row with the best metric among rows that finished well."""
+    """The first row with the best mean among rows with a repeat that finished well (n >= 1)."""
     best: dict | None = None
     for row in rows:
-        if row["status"] not in FINISHED or row["metric"] is None:
+        if row["n"] < 1 or row["metric"] is None:
             continue
         if best is None or better(row["metric"], best["metric"], goal):
             best = row
@@ -253,6 +255,15 @@ def _duration(attempt: AttemptRecord, now: float) -> float | None:
         return None
     end = attempt.ended_at if attempt.ended_at is not None else now
     return max(0.0, end - attempt.started_at)
+
+
+def planned_repeats(cell: CellSummary) -> int:
+    """How many trainings the plan has for a row's option, from its cells' ``repeat`` fields.
+
+    Not how many finished: a matrix stopped part-way planned as many as it
+    will train when resumed.
+    """
+    return max((r.record.repeat for r in cell.repeats or (cell,)), default=0) + 1
 
 
 def _saved_seconds(attempt: AttemptRecord, epochs_run: int | None, max_epochs: int | None) -> float:

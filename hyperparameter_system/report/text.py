@@ -27,8 +27,8 @@ def _compute_line(summary: ExperimentSummary) -> str:
 
 
 def _footer(summary: ExperimentSummary) -> list[str]:
-    """The compute line, the legend and, when nothing could be tested, the plain warning."""
-    return [_compute_line(summary), fmt.LEGEND if summary.tested else fmt.UNTESTED]
+    """The compute line, and the legend or, when nothing could be tested, why not."""
+    return [_compute_line(summary), fmt.test_notice(summary)]
 
 
 def render_table(summary: ExperimentSummary, *, width: int | None = None, color: bool = False) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
+from hyperparameter_system.cell import BASELINE
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.report.records import INTERRUPTED, CellSummary, ExperimentSummary, ModelSummary
 from hyperparameter_system.report.stats import ALPHA
@@ -74,17 +75,25 @@ def interval(ci95: tuple[float, float] | None) -> str:
 
 
 def verdict(cell: CellSummary) -> str:
-    """What the test says of the row, and whose training it shares."""
+    """What the test says of the row, and whose training it shares.
+
+    Every option the test could not judge (fewer than two finished runs of it
+    or of its baseline) reads "untested", whatever its rank: the best of a
+    category is no more tested than the others. The baseline is what the
+    others are judged against, so it has no verdict of its own.
+    """
     words = []
     if cell.same_as:
         words.append(f"= {cell.same_as}")
-    if cell.significant is True:
+    if cell.category == BASELINE:
+        pass
+    elif cell.significant is True:
         words.append("winner" if cell.is_best_in_category else "better")
     elif cell.significant is False and cell.p_value is not None and cell.p_value < ALPHA:
         words.append("worse")
     elif cell.significant is False:
         words.append("within noise")
-    elif cell.is_best_in_category:
+    else:
         words.append("untested")
     return ", ".join(words)
 

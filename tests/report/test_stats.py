@@ -148,3 +148,24 @@ def test_a_shared_cell_shows_its_target_and_the_compute_it_saved():
     assert cell["same_as"] == "m-baseline-baseline-0"
     assert document["models"][0]["saved_by_shared_cells_s"] == 33.0
     assert document["compute"]["saved_by_shared_cells_s"] == 33.0
+
+
+def test_every_row_without_a_test_reads_untested_whatever_its_rank():
+    # One run per cell, two models: CrossEntropyLoss shares the baseline's training in both;
+    # in "a" it is its category's best, in "b" focal is. Both rows must read alike.
+    records = []
+    for model, focal in (("a", 0.79), ("b", 0.85)):
+        records += [*_repeats("baseline", "baseline", [0.80], model=model),
+                    *_repeats("batch_size", "32", [0.82], model=model),
+                    *_repeats("batch_size", "128_lrscaled", [0.78], model=model),
+                    *_repeats("loss_function", "CrossEntropyLoss", [0.80], model=model, same_as="baseline"),
+                    *_repeats("loss_function", "focal", [focal], model=model)]
+    table = render(_summary(records), "table", width=200)
+    rows = [line for line in table.splitlines() if any(k in line for k in ("│ batch_size", "│ loss_"))]
+    assert len(rows) == 8
+    for line in rows:
+        assert line.count("untested") == 1, line
+    shared = [line for line in rows if "CrossEntropyLoss" in line]
+    assert all("= baseline, untested" in line for line in shared)
+    base = [line for line in table.splitlines() if "│ baseline" in line]
+    assert len(base) == 2 and not any("untested" in line for line in base)

@@ -132,5 +132,6 @@ def render_html(summary: ExperimentSummary) -> str:
                  "shared": fmt.duration(summary.shared_saved_s)},
         columns=fmt.COLUMNS,
         mark=fmt.BEST_MARK,
+        notice=fmt.test_notice(summary),
         models=[_model_context(m, summary) for m in summary.models],
     )

@@ -44,6 +44,7 @@ Generated {{ generated }} from <code>{{ s.store_path }}</code>.</p>
 times the measured seconds per epoch).{% endif %}
 {% if s.shared_saved_s %}Saved by shared cells: <b>{{ compute.shared }}</b>
 (the trainings of cells identical to another were not run again).{% endif %}</p>
+<p class="note" id="test-notice">{{ notice }}</p>
 {% for m in models %}
 <section class="model" id="model-{{ loop.index }}">
 <h2>{{ m.name }}</h2>

@@ -111,3 +111,11 @@ def test_planned_repeats_say_how_many_finished_not_one_run_per_option(killed):
     for text in (_summary(killed), _summary(killed, "--format", "md")):
         assert UNTESTED.split(";")[0] not in text and "--repeats) to 2" not in text
         assert "3 runs per option planned, 5 of 12 finished" in text
+
+
+def test_html_report_carries_the_same_notice_as_the_table(killed, tmp_path: Path):
+    one_run = _fill(tmp_path, 1)
+    for config, expected in ((one_run, UNTESTED), (killed, "3 runs per option planned, 5 of 12 finished")):
+        table, report = _summary(config), _summary(config, "--format", "html")
+        notice = next(line for line in table.splitlines() if expected in line)
+        assert report.count(notice) == 1 and table.count(notice) == 1

@@ -16,7 +16,6 @@ import argparse
 import os
 import shlex
 import sys
-from datetime import datetime
 from typing import TYPE_CHECKING, Callable, Sequence
 
 if __package__ in (None, ""):  # run as a script: python hyperparameter_system/run_experiments.py
@@ -190,15 +189,14 @@ def _plugin_description(registry: Registry, lookup: str, name: str) -> str:
 
 def plan_size(spec: ExperimentSpec, registry: Registry, models: list[str],
               categories: list[str]) -> tuple[int, str]:
-    """Cells in the selection and an ETA line (from the runner's history when it has any).
+    """Cells in the selection and the line of what is left to run, as ``--matrix`` counts them.
 
     Planning imports no torch, so this stays instant even for big matrices.
     """
-    from hyperparameter_system.hyperparameter_configs import plan_matrix
-    from hyperparameter_system.runner.eta import eta_line
+    from hyperparameter_system.commands.plan import plan_with_eta
 
-    cells = plan_matrix(spec, registry, models=models, categories=categories, now=datetime.now())
-    return len(cells), eta_line(spec.output_dir, spec.name, cells, spec.execution.parallel)
+    cells, eta = plan_with_eta(spec, registry, models, categories)
+    return len(cells), eta
 
 
 def _cli(config: str, *flags: str) -> list[str]:

@@ -209,3 +209,41 @@ def test_piped_export_and_sync_list_on_the_trained_store(piped_session, tmp_path
     assert report.read_text().lstrip().lower().startswith("<!doctype html")
     listed = [line for line in done.stdout.splitlines() if "/wandb/offline-run-" in line]
     assert len(listed) == 3 and all(line.split()[0] == "small_cnn" for line in listed)  # 2 cells + 1 trial
+
+
+def _shared_experiment(root: Path) -> Path:
+    """``image_size: [8]`` equals INPUT.SIZE 8: that cell shares the baseline's training."""
+    config = _experiment(root)
+    config.write_text(config.read_text().replace(
+        "early_stopping:\n    description: stop when the metric stalls\n    options: [{patience: 1, min_delta: 0.0}]",
+        "image_size:\n    options: [8]"))
+    assert "image_size" in config.read_text()
+    return config
+
+
+def test_menu_counts_what_is_left_to_run_as_the_cli_does(tmp_path: Path):
+    from datetime import datetime
+
+    from hyperparameter_system.config.experiment import load_experiment
+    from hyperparameter_system.hyperparameter_configs import plan_matrix
+    from hyperparameter_system.plugins import load_plugins_for
+
+    config = _shared_experiment(tmp_path)
+    spec = load_experiment(str(config))
+    cells = plan_matrix(spec, load_plugins_for(spec), now=datetime.now())
+    assert sum(1 for c in cells if c.same_as) == 1
+    with Store.open(store_path(spec.output_dir, spec.name), experiment=spec.name) as store:
+        store.register_cells(cells)  # every cell that trains has finished: nothing is left
+        for cell in (c for c in cells if not c.same_as):
+            attempt = store.claim(cell.cell_id, session="earlier")
+            store.finish_attempt(attempt.id, "completed", best_metric=0.5, best_epoch=1,
+                                 epochs_run=1, metric="val/acc", duration_s=3.0)
+    cli = subprocess.run([sys.executable, "-m", "hyperparameter_system.experiment_runner",
+                          "--config", str(config), "--matrix"], capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 0, cli.stderr
+    assert "4 cells (1 model): 3 train, 1 shared" in cli.stdout and "; 0 to run;" in cli.stdout
+    menu = subprocess.run([sys.executable, str(SCRIPT), "--config", str(config)], input="\n\n9\n",
+                          capture_output=True, text=True, timeout=60)
+    assert menu.returncode == 0, menu.stdout + menu.stderr
+    line = next(line for line in menu.stdout.splitlines() if "Matrix:" in line)
+    assert "4 cells" in line and ". 0 to run;" in line, line

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.errors import HpsysError
 
-__all__ = ["child_command", "main", "selection", "shell_line"]
+__all__ = ["child_command", "main", "plan_with_eta", "selection", "shell_line"]
 
 
 def selection(args: argparse.Namespace) -> tuple[list[str] | None, list[str] | None]:
@@ -59,26 +59,43 @@ def shell_line(cell: Cell, start: Path | None = None) -> str:
     return line
 
 
-def main(args: argparse.Namespace) -> int:
-    """Plan the selected matrix; print it (``--matrix``) or render it (``--dry-run``)."""
-    from hyperparameter_system.config.experiment import load_experiment
-    from hyperparameter_system.commands.folders import check_folder, render_configs
+def plan_with_eta(spec: Any, registry: Any, models: Sequence[str] | None,
+                  categories: Sequence[str] | None, *, repeats: int | None = None,
+                  parallel: int | None = None) -> tuple[list[Cell], str]:
+    """The selection's cells as a run will name them, and the line saying how many are left to run.
+
+    One count for ``--matrix``, ``--dry-run`` and the interactive menus: a
+    shared cell never runs, and a cell whose training finished is not left.
+    The store is only read (a plan writes nothing to it).
+
+    Raises:
+        HpsysError: the selection has no cells (or planning refused it).
+    """
     from hyperparameter_system.hyperparameter_configs import plan_matrix
-    from hyperparameter_system.plugins import load_plugins_for
     from hyperparameter_system.runner.eta import planning_store, store_eta_line
 
-    spec = load_experiment(args.config)
-    registry = load_plugins_for(spec)
-    models, categories = selection(args)
-    repeats = getattr(args, "repeats", None)  # None: execution.repeats
-    parallel = args.parallel or spec.execution.parallel
-    with planning_store(spec.output_dir, spec.name) as store:  # read-only: a plan writes nothing to it
+    with planning_store(spec.output_dir, spec.name) as store:
         # The run names a run will use: the store's creation time once there is a store.
         now = store.created_at if store is not None else datetime.now().replace(second=0, microsecond=0)
         cells = plan_matrix(spec, registry, models=models, categories=categories, repeats=repeats, now=now)
         if not cells:
             raise HpsysError("the selection has no cells (are all models or categories disabled?)")
-        eta = store_eta_line(store, [c for c in cells if not c.same_as], parallel)  # shared cells never run
+        eta = store_eta_line(store, [c for c in cells if not c.same_as],  # shared cells never run
+                             parallel or spec.execution.parallel)
+    return cells, eta
+
+
+def main(args: argparse.Namespace) -> int:
+    """Plan the selected matrix; print it (``--matrix``) or render it (``--dry-run``)."""
+    from hyperparameter_system.config.experiment import load_experiment
+    from hyperparameter_system.commands.folders import check_folder, render_configs
+    from hyperparameter_system.plugins import load_plugins_for
+
+    spec = load_experiment(args.config)
+    registry = load_plugins_for(spec)
+    models, categories = selection(args)
+    cells, eta = plan_with_eta(spec, registry, models, categories,
+                               repeats=getattr(args, "repeats", None), parallel=args.parallel)
     if getattr(args, "dry_run", False):
         from hyperparameter_system.commands.dry_run_files import replace_generation
 

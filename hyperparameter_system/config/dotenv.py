@@ -24,14 +24,17 @@ quote, text after a closing quote) is one ``path:line: reason`` error.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from pathlib import Path
 from typing import MutableMapping
 
 from hyperparameter_system.errors import ConfigError
 
 DOTENV_FILE = ".env"
+MAX_BYTES = 1024 * 1024  # settings, not data: a bigger file is a mistake
 PREFIX = "WANDB_"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\", "$": "$"}
@@ -51,7 +54,7 @@ def read_dotenv(path: str | os.PathLike[str]) -> dict[str, str]:
     """
     where = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = _read_capped(path).decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(where, 0, "", "not UTF-8 text") from None
     except OSError as error:
@@ -62,6 +65,23 @@ def read_dotenv(path: str | os.PathLike[str]) -> dict[str, str]:
         if pair is not None:
             values[pair[0]] = pair[1]
     return values
+
+
+def _read_capped(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a regular file of at most MAX_BYTES.
+
+    A ``.env`` may be a link (to a shared one, say), but what it names must be a
+    plain file: a FIFO would block every command forever and ``/dev/zero`` would
+    fill the memory. Opened without blocking, checked, then read with a cap.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        data = handle.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise OSError(errno.EFBIG, f"larger than {MAX_BYTES // 2**20} MiB")
+    return data
 
 
 def apply_dotenv(config: str | os.PathLike[str],

@@ -7,6 +7,7 @@ run in tests/test_sync.py.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -68,3 +69,24 @@ def test_a_malformed_dotenv_stops_the_cli_before_anything_is_written(tmp_path: P
     assert done.returncode == 2
     assert done.stderr.splitlines() == [f"error: {tmp_path / '.env'}:2: expected KEY=value (no '=' on this line)"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".env", "exp.yaml"]
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda p: os.mkfifo(p), "cannot read: not a regular file"),  # open() would wait for a writer forever
+    (lambda p: p.symlink_to("/dev/zero"), "cannot read: not a regular file"),  # a read that never ends
+    (lambda p: p.write_bytes(b"# " + b"x" * (1024 * 1024) + b"\n"), "cannot read: larger than 1 MiB"),
+])
+def test_a_dotenv_that_is_no_plain_small_file_is_one_line_at_once(tmp_path: Path, make, reason) -> None:
+    make(tmp_path / ".env")
+    config = tmp_path / "exp.yaml"
+    config.write_text("experiment: {name: e}\n")
+    done = subprocess.run([sys.executable, "-m", "hyperparameter_system.experiment_runner", "--config",
+                           str(config), "--matrix"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == f"error: {tmp_path / '.env'}: {reason}\n"
+
+
+def test_a_dotenv_may_be_a_link_to_a_plain_file(tmp_path: Path) -> None:
+    (tmp_path / "shared.env").write_text("WANDB_ENTITY=team\n")
+    (tmp_path / ".env").symlink_to(tmp_path / "shared.env")
+    assert read_dotenv(tmp_path / ".env") == {"WANDB_ENTITY": "team"}

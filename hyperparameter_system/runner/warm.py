@@ -65,6 +65,7 @@ class ForkServer:
         self.usable = warm_start_enabled()
         self.proc: subprocess.Popen[bytes] | None = None
         self.exits: dict[int, int] = {}  # pid -> returncode, as reported
+        self._unreported: dict[int, float] = {}  # pid -> when it was first seen ended but unreported
         self._buffer = b""
         self._replies: list[dict[str, Any]] = []
 
@@ -103,6 +104,13 @@ class ForkServer:
         self._pump()
         if pid in self.exits:
             return self.exits[pid]
+        if self.usable and not process_running(pid):
+            # Ended, and a live server reaps and reports at once: one that does not is stopped
+            # or stuck, and every cell it forked would wait for it forever.
+            since = self._unreported.setdefault(pid, time.monotonic())
+            if time.monotonic() - since < REPLY_TIMEOUT_S:
+                return None
+            self._fail(f"did not report a child's exit within {REPLY_TIMEOUT_S:.0f}s")
         if self.usable or process_running(pid):
             return None
         return cc.EXIT_FAILED

@@ -148,14 +148,16 @@ def test_forked_cells_get_their_slot_and_a_crash_leaves_the_server_serving(tmp_p
         assert not any(v.startswith("HPSYS_ENV_ROOM=") for v in probe["proc_environ"])
 
 
+# SIGKILL: a dead server; SIGSTOP: a stuck one, which never reaps nor reports its child's exit.
 @pytest.mark.slow
-def test_a_dead_fork_server_means_one_warning_and_cold_starts(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fault", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "stopped"])
+def test_a_dead_or_stuck_fork_server_means_one_warning_and_cold_starts(tmp_path: Path, fault: int) -> None:
     gate = _experiment(tmp_path, "probe_net", "[{name: SGD, lr: 0.1}]", gate_open=False)
     runner = subprocess.Popen(_cli_argv(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True, env=_env())
     try:
         first = wait_value(lambda: _probes(tmp_path), "the first cell", timeout=180)[0]
-        os.kill(first["ppid"], signal.SIGKILL)  # the fork server, while its first child waits at the gate
+        os.kill(first["ppid"], fault)  # the fork server, while its first child waits at the gate
         gate.touch()
         output, _ = runner.communicate(timeout=240)
     finally:

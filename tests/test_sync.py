@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -201,3 +203,102 @@ def test_a_recorded_folder_is_checked_before_it_is_synced(tmp_path: Path, capsys
     skipped = capsys.readouterr().err.splitlines()
     assert [line.split(":")[1].split()[1] for line in skipped] == ["empty", "gone", "elsewhere"]
     assert "holds no run-*.wandb file" in skipped[0] and skipped[1].endswith(": missing")
+
+
+# A wandb that never finishes: it records its pid and that of a grandchild in its group, then waits.
+HANGING_WANDB = """#!{python}
+import os, subprocess, sys, time
+from pathlib import Path
+child = subprocess.Popen(["sleep", "300"])
+Path({pids!r}).write_text(f"{{os.getpid()}} {{child.pid}}")
+print("wandb: uploading", flush=True)
+time.sleep(300)
+"""
+
+
+def stored_runs(root: Path, folders: dict[str, Path]) -> None:
+    """An experiment file and a store whose attempts recorded these W&B run folders (run name -> folder)."""
+    from hyperparameter_system.cell import Cell
+
+    (root / "exp.yaml").write_text("experiment: {name: tiny}\nmodels: [{name: small_cnn}]\n")
+    with Store.open(store_path(root / "output", "tiny"), experiment="tiny") as store:
+        for name, folder in folders.items():
+            store.register_cells([Cell(cell_id=name, experiment="tiny", model="small_cnn", category="optimizer",
+                                       option={"name": name}, option_label=name, run_name=name,
+                                       project="small_cnn", group="optimizer", tags=(),
+                                       config_path=f"/nonexistent/{name}.yaml")])
+            attempt = store.claim(name, session="filled")
+            assert attempt is not None
+            store.finish_attempt(attempt.id, "completed", wandb_run_dir=str(folder))
+
+
+def offline_folder(root: Path, run_id: str) -> Path:
+    folder = root / run_id / "wandb" / f"offline-run-20261130_120000-{run_id}"
+    folder.mkdir(parents=True)
+    (folder / f"run-{run_id}.wandb").write_bytes(b"not read: the stand-in only hangs")
+    return folder
+
+
+def hanging_wandb(tmp_path: Path) -> tuple[str, Path]:
+    """PATH with the hanging stand-in first, and the file it writes its pids to."""
+    pids = tmp_path / "pids"
+    program = tmp_path / "bin" / "wandb"
+    program.parent.mkdir()
+    program.write_text(HANGING_WANDB.format(python=sys.executable, pids=str(pids)))
+    program.chmod(program.stat().st_mode | stat.S_IXUSR)
+    return f"{program.parent}{os.pathsep}{os.environ['PATH']}", pids
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, reaped by nobody yet, counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def test_a_hanging_wandb_sync_is_stopped_at_its_deadline_and_reads_timed_out(tmp_path: Path) -> None:
+    stored_runs(tmp_path, {"a": offline_folder(tmp_path, "a1"), "b": offline_folder(tmp_path, "b2")})
+    path, pids = hanging_wandb(tmp_path)
+    started = time.monotonic()
+    done = cli(tmp_path, "--sync", env=clean_env(PATH=path, HPSYS_SYNC_TIMEOUT_S="3"))
+    assert time.monotonic() - started < 60  # the stand-in would wait 300 s
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.count("wandb sync timed out after 3 s") == 2 and "exit 0" not in done.stdout
+    assert "failed  small_cnn a: wandb sync timed out after 3 s" in done.stdout
+    assert "0 synced, 2 failed, 0 already synced" in done.stdout
+    assert not [pid for pid in map(int, pids.read_text().split()) if alive(pid)]  # the whole group
+
+
+def test_ctrl_c_during_an_upload_stops_wandb_sync_and_exits_130(tmp_path: Path) -> None:
+    stored_runs(tmp_path, {"a": offline_folder(tmp_path, "a1")})
+    path, pids = hanging_wandb(tmp_path)
+    child = subprocess.Popen([sys.executable, "-m", "hyperparameter_system.experiment_runner",
+                              "--config", str(tmp_path / "exp.yaml"), "--sync"], cwd=tmp_path,
+                             env=clean_env(PATH=path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (pids.is_file() and pids.read_text()) and time.monotonic() < deadline and child.poll() is None:
+        time.sleep(0.1)
+    assert pids.is_file(), child.communicate(timeout=30)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 130, out + err
+    assert "interrupted" in err and "Traceback" not in err
+    assert not [pid for pid in map(int, pids.read_text().split()) if alive(pid)]
+
+
+def test_sync_with_every_recorded_folder_missing_says_so_and_exits_1(tmp_path: Path) -> None:
+    stored_runs(tmp_path, {"a": tmp_path / "gone" / "offline-run-20261130_120000-a1",
+                           "b": tmp_path / "gone" / "offline-run-20261130_120000-b2"})
+    for args in (("--sync",), ("--sync", "--dry-run")):
+        done = cli(tmp_path, *args)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert done.stderr.count(": missing\n") == 2
+        assert done.stdout == "nothing to upload: 2 recorded run folder(s) skipped (2 missing)\n"
+
+
+def test_a_bad_sync_deadline_is_one_line_exit_2(tmp_path: Path) -> None:
+    stored_runs(tmp_path, {"a": offline_folder(tmp_path, "a1")})
+    done = cli(tmp_path, "--sync", env=clean_env(HPSYS_SYNC_TIMEOUT_S="soon"))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "HPSYS_SYNC_TIMEOUT_S" in done.stderr and "soon" in done.stderr

@@ -64,6 +64,9 @@ def _model(reader: Reader, key: KeyPath, value: Any) -> ModelEntry:
         raise reader.index.error(key + (name,), "only a model with its own command: has this setting")
     cwd = _cwd(reader, key + ("cwd",), fields.get("cwd")) if command is not None else ""
     schema = _schema(reader, key + ("schema",), fields.get("schema"), cwd)
+    if "key_map" in fields and not schema:  # without a schema there is no config for it to rename into
+        raise reader.index.error(key + ("key_map",), "needs schema: the project's full defaults, FILE.py:NAME "
+                                 "or a YAML file (key_map renames keys of the schema's config)")
     base_config = fields.get("base_config")
     if base_config is not None:
         sub = key + ("base_config",)

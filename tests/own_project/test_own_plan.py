@@ -330,3 +330,21 @@ def test_cells_carry_what_an_out_of_memory_retry_halves_in_the_childs_own_keys(t
         ("DATALOADER.BATCH_SIZE", 32, "SOLVER.GRAD_ACCUM", 1)
     reid = cells[("reid", "batch_size")]  # the project has no accumulation setting: halving would change the result
     assert reid.batch_key == "" and "has no SOLVER.GRAD_ACCUM and key_map does not map it" in reid.batch_note
+
+
+def test_key_map_without_a_schema_is_refused_at_its_line_and_matrix_exits_2(tmp_path: Path) -> None:
+    # Without a schema the script's config is hpsys's own, so a key_map would have nothing to
+    # rename into; a SEED it "drops" would still go out, so it is refused, not ignored.
+    path = tmp_path / "exp.yaml"
+    path.write_text("experiment: {name: x}\nmodels:\n  - name: own\n"
+                    '    command: ["{{ python }}", "-c", "pass", "{{ overrides }}"]\n'
+                    "    key_map: {SEED: null}\n"
+                    "categories:\n  optimizer:\n    options: [{name: SGD, lr: 0.1}]\n")
+    with pytest.raises(ConfigError, match=r"needs schema: .*\(key_map renames keys of the schema's config\)") as info:
+        load_experiment(str(path))
+    assert info.value.line == 5
+    done = subprocess.run([sys.executable, "-m", "hyperparameter_system.experiment_runner", "--config", str(path),
+                           "--matrix"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stdout + done.stderr
+    assert f"{path}:5: models[0].key_map: needs schema: " in done.stderr
+    assert not (tmp_path / "temp_configs").exists() and not (tmp_path / "output").exists()

@@ -7,7 +7,9 @@ toggles, enter confirms); when stdin or stdout is not a terminal (a pipe, a CI
 log) they become numbered prompts read with ``input()``, so the same flow can
 be scripted. Every action calls the command line (``experiment_runner.main``)
 with the flags a user would type, so the menus can never do something the CLI
-cannot, and each action prints the equivalent command first.
+cannot, and each action prints the equivalent command first. 'quit' exits
+with the last command's code; Ctrl-C or the end of stdin at a question
+cancels the session (exit 130, one line on stderr), like Ctrl-C in the CLI.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import argparse
 import os
 import shlex
 import sys
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 if __package__ in (None, ""):  # run as a script: python hyperparameter_system/run_experiments.py
     # Python put this file's folder first on sys.path, where the package's own
@@ -66,8 +68,18 @@ SYNC_MODES: tuple[Choice, ...] = (
 )
 
 
-class Quit(Exception):
-    """The user left (Ctrl-C, Ctrl-D, end of piped input, or 'quit')."""
+class Cancelled(Exception):
+    """A question was left unanswered: Ctrl-C, or stdin ended (Ctrl-D, the end of piped input).
+
+    The session ends with exit 130, as the CLI's Ctrl-C and closed stdout do:
+    a script whose answers ran out did not finish what it meant to do. Only
+    the menu's 'quit' ends it with the last command's exit code.
+    """
+
+
+def _cancelled(error: BaseException) -> Cancelled:
+    """The one line a cancelled session prints, for Ctrl-C or for the end of stdin."""
+    return Cancelled("Ctrl-C" if isinstance(error, KeyboardInterrupt) else "stdin closed before an answer")
 
 
 class PlainPrompts:
@@ -79,8 +91,8 @@ class PlainPrompts:
     def _ask(self, prompt: str) -> str:
         try:
             return self._read(prompt).strip()
-        except (EOFError, KeyboardInterrupt):
-            raise Quit from None
+        except (EOFError, KeyboardInterrupt) as error:
+            raise _cancelled(error) from None
 
     def checkbox(self, title: str, choices: Sequence[Choice]) -> list[str]:
         """Several of ``choices`` by number; an empty answer takes them all."""
@@ -115,29 +127,35 @@ class TtyPrompts:
         import questionary
 
         items = [questionary.Choice(title=_titled(v, d), value=v, checked=True) for v, d in choices]
-        answer = questionary.checkbox(
+        return list(_answer(questionary.checkbox(
             title, choices=items, validate=lambda picked: bool(picked) or "pick at least one",
-            instruction="(arrows move, space toggles, enter confirms)").ask()
-        if answer is None:
-            raise Quit
-        return list(answer)
+            instruction="(arrows move, space toggles, enter confirms)")))
 
     def select(self, title: str, choices: Sequence[Choice]) -> str:
         import questionary
 
         items = [questionary.Choice(title=_titled(v, d), value=v) for v, d in choices]
-        answer = questionary.select(title, choices=items).ask()
-        if answer is None:
-            raise Quit
-        return str(answer)
+        return str(_answer(questionary.select(title, choices=items)))
 
     def text(self, title: str, default: str) -> str:
         import questionary
 
-        answer = questionary.text(title, default=default).ask()
-        if answer is None:
-            raise Quit
-        return str(answer).strip() or default
+        return str(_answer(questionary.text(title, default=default))).strip() or default
+
+
+def _answer(question: Any) -> Any:
+    """A questionary question's answer; Ctrl-C or Ctrl-D cancels the session.
+
+    ``unsafe_ask`` lets Ctrl-C through as KeyboardInterrupt (``ask`` would
+    print its own "Cancelled by user" and return None, as if nothing happened).
+    """
+    try:
+        answer = question.unsafe_ask()
+    except (EOFError, KeyboardInterrupt) as error:
+        raise _cancelled(error) from None
+    if answer is None:
+        raise Cancelled("Ctrl-C")
+    return answer
 
 
 def _titled(value: str, description: str) -> str:
@@ -270,7 +288,11 @@ def _select_cells(spec: ExperimentSpec, registry: Registry,
 
 
 def interact(config: str, prompts: PlainPrompts | TtyPrompts) -> int:
-    """The menu loop; returns the exit code of the last command run (0 if none)."""
+    """The menu loop; returns the exit code of the last command run (0 if none) on 'quit'.
+
+    Raises:
+        Cancelled: a question was left unanswered (Ctrl-C, or the end of stdin).
+    """
     from hyperparameter_system.config.experiment import load_experiment
     from hyperparameter_system.plugins import load_plugins_for
 
@@ -280,23 +302,19 @@ def interact(config: str, prompts: PlainPrompts | TtyPrompts) -> int:
     registry = load_plugins_for(spec)
     print(f"Experiment {spec.name} ({config}): metric {spec.metric} ({spec.goal})")
     code = 0
-    try:
-        models, categories = _select_cells(spec, registry, prompts)
-        while True:
-            action = prompts.select("What next?", ACTIONS)
-            if action == "quit":
-                return code
-            if action == "select":
-                models, categories = _select_cells(spec, registry, prompts)
-                continue
-            argv = action_argv(action, config, models, categories, prompts)
-            if argv is not None:
-                print("$ hpsys " + shlex.join(argv), flush=True)
-                code = experiment_runner.main(argv)
-                print(f"(exit code {code})", flush=True)
-    except Quit:
-        print()
-        return code
+    models, categories = _select_cells(spec, registry, prompts)
+    while True:
+        action = prompts.select("What next?", ACTIONS)
+        if action == "quit":
+            return code
+        if action == "select":
+            models, categories = _select_cells(spec, registry, prompts)
+            continue
+        argv = action_argv(action, config, models, categories, prompts)
+        if argv is not None:
+            print("$ hpsys " + shlex.join(argv), flush=True)
+            code = experiment_runner.main(argv)
+            print(f"(exit code {code})", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -313,6 +331,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HpsysError as error:
         print(f"error: {error}", file=sys.stderr)
         return experiment_runner.EXIT_USER_ERROR
+    except (Cancelled, KeyboardInterrupt) as error:  # Ctrl-C between two questions is one too
+        reason = error if isinstance(error, Cancelled) else _cancelled(error)
+        print(flush=True)
+        print(f"cancelled: {reason}", file=sys.stderr)
+        return experiment_runner.EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

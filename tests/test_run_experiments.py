@@ -90,7 +90,7 @@ def test_piped_input_rejects_bad_numbers_and_ends_on_eof(tmp_path: Path):
     config = _experiment(tmp_path)
     done = subprocess.run([sys.executable, str(SCRIPT), "--config", str(config)],
                           input="7\n1\n1 2\n", capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0
+    assert done.returncode == 130  # input ended before "What next?" was answered: cancelled
     assert "please enter numbers between 1 and 1" in done.stdout
     assert "Matrix: 4 cells" in done.stdout  # baseline + 2 optimizers + 1 early stopping
     assert "What next?" in done.stdout and not (tmp_path / "out").exists()
@@ -247,3 +247,28 @@ def test_menu_counts_what_is_left_to_run_as_the_cli_does(tmp_path: Path):
     assert menu.returncode == 0, menu.stdout + menu.stderr
     line = next(line for line in menu.stdout.splitlines() if "Matrix:" in line)
     assert "4 cells" in line and ". 0 to run;" in line, line
+
+
+def test_stdin_closed_before_a_choice_is_cancelled_exit_130(tmp_path: Path):
+    config = _experiment(tmp_path)
+    with open(os.devnull) as nothing:
+        done = subprocess.run([sys.executable, str(SCRIPT), "--config", str(config)], stdin=nothing,
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 130
+    assert done.stderr == "cancelled: stdin closed before an answer\n"
+    assert "Models" in done.stdout and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("flags", [(), ("--plain",)], ids=["menus", "numbered"])
+def test_ctrl_c_at_the_first_menu_exits_130(tmp_path: Path, flags):
+    pexpect = pytest.importorskip("pexpect")
+    config = _experiment(tmp_path)
+    env = dict(os.environ, TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1", COLUMNS="120")
+    child = pexpect.spawn(sys.executable, [str(SCRIPT), "--config", str(config), *flags], env=env,
+                          dimensions=(40, 120), encoding="utf-8", timeout=60)
+    child.expect("the tiny CNN")
+    child.send("\x03")  # Ctrl-C
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130, _screen(child)
+    assert "cancelled: Ctrl-C" in _screen(child) and "Traceback" not in _screen(child)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import random
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -31,12 +33,33 @@ MATRIX = {
 }
 
 
-def write_experiment(root: Path) -> Path:
-    """The experiment file ``--summary`` reads for this store."""
-    path = root / "wide.yaml"
+# A runner's stand-in: claims a cell, records two evaluations and waits to be killed.
+RUNNER_STANDIN = textwrap.dedent("""
+    import sys, time
+    from hyperparameter_system.store import Store
+    store = Store.open(sys.argv[1])
+    attempt = store.claim(sys.argv[2], session="standin")
+    store.add_epochs(attempt.id, [{"epoch": 1, "val/acc": 0.61, "elapsed_s": 1.0},
+                                  {"epoch": 2, "val/acc": 0.74, "elapsed_s": 2.0}])
+    print("claimed", flush=True)
+    time.sleep(120)
+""")
+
+
+def start_standin(db: Path, cell_id: str) -> subprocess.Popen:
+    """A real second process holding ``cell_id`` as a running attempt (returns once it does)."""
+    standin = subprocess.Popen([sys.executable, "-c", RUNNER_STANDIN, str(db), cell_id],
+                               stdout=subprocess.PIPE, text=True)
+    assert standin.stdout.readline().strip() == "claimed"
+    return standin
+
+
+def write_experiment(root: Path, name: str = EXPERIMENT, file: str = "wide.yaml") -> Path:
+    """The experiment file ``--summary`` reads for a store of experiment ``name``."""
+    path = root / file
     path.write_text(textwrap.dedent(f"""
         experiment:
-          name: {EXPERIMENT}
+          name: {name}
           output_dir: {root / 'out'}
         models:
           - name: small_cnn

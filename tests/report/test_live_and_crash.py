@@ -15,39 +15,17 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.store import Store, store_path
-
-RUNNER_STANDIN = textwrap.dedent("""
-    import sys, time
-    from hyperparameter_system.store import Store
-    store = Store.open(sys.argv[1])
-    attempt = store.claim(sys.argv[2], session="standin")
-    store.add_epochs(attempt.id, [{"epoch": 1, "val/acc": 0.61, "elapsed_s": 1.0},
-                                  {"epoch": 2, "val/acc": 0.74, "elapsed_s": 2.0}])
-    print("claimed", flush=True)
-    time.sleep(120)
-""")
+from report_stores import start_standin, write_experiment
 
 
 def _experiment(tmp_path: Path) -> Path:
-    path = tmp_path / "exp.yaml"
-    path.write_text(textwrap.dedent(f"""
-        experiment:
-          name: live
-          output_dir: {tmp_path / 'out'}
-        models:
-          - name: small_cnn
-        categories:
-          optimizer:
-            options: [{{name: AdamW, lr: 0.001}}]
-    """))
-    return path
+    return write_experiment(tmp_path, "live", "exp.yaml")
 
 
 def _cell(category: str, label: str) -> Cell:
@@ -76,9 +54,7 @@ def store_with_standin(tmp_path: Path):
         done = store.claim("id-baseline", session="earlier")
         store.finish_attempt(done.id, "completed", best_metric=0.70, best_epoch=2, epochs_run=2,
                              metric="val/acc")
-    standin = subprocess.Popen([sys.executable, "-c", RUNNER_STANDIN, str(db), "id-AdamW"],
-                               stdout=subprocess.PIPE, text=True)
-    assert standin.stdout.readline().strip() == "claimed"
+    standin = start_standin(db, "id-AdamW")
     yield config, standin
     if standin.poll() is None:
         standin.kill()

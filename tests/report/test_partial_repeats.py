@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -21,36 +20,13 @@ import pytest
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.report.fmt import UNTESTED
 from hyperparameter_system.store import Store, store_path
+from report_stores import start_standin, write_experiment
 
 REPEATS = 3
 # Finished repeats: the baseline once, AdamW twice, SGD and focal once each (five in all).
 FINISHED = {("baseline", 0): 0.70, ("AdamW", 0): 0.90, ("AdamW", 1): 0.92,
             ("SGD", 0): 0.60, ("focal", 0): 0.75}
 OPTIONS = {"baseline": "baseline", "AdamW": "optimizer", "SGD": "optimizer", "focal": "loss_function"}
-HOLDER = textwrap.dedent("""
-    import sys, time
-    from hyperparameter_system.store import Store
-    store = Store.open(sys.argv[1])
-    attempt = store.claim(sys.argv[2], session="killed-runner")
-    store.add_epochs(attempt.id, [{"epoch": 1, "val/acc": 0.66, "elapsed_s": 1.0}])
-    print("claimed", flush=True)
-    time.sleep(120)
-""")
-
-
-def _experiment(root: Path) -> Path:
-    path = root / "exp.yaml"
-    path.write_text(textwrap.dedent(f"""
-        experiment:
-          name: partial
-          output_dir: {root / 'out'}
-        models:
-          - name: small_cnn
-        categories:
-          optimizer:
-            options: [{{name: AdamW, lr: 0.001}}]
-    """))
-    return path
 
 
 def _cell(label: str, repeat: int) -> Cell:
@@ -64,7 +40,7 @@ def _cell(label: str, repeat: int) -> Cell:
 
 def _fill(root: Path, repeats: int) -> Path:
     """The store after a kill -9: FINISHED done, baseline repeat 1 interrupted, the rest pending."""
-    config = _experiment(root)
+    config = write_experiment(root, "partial", "exp.yaml")
     db = store_path(root / "out", "partial")
     with Store.open(db, experiment="partial") as store:
         store.register_cells([_cell(label, r) for label in OPTIONS for r in range(repeats)])
@@ -75,13 +51,9 @@ def _fill(root: Path, repeats: int) -> Path:
             store.finish_attempt(attempt.id, "completed", best_metric=value, best_epoch=2,
                                  epochs_run=2, metric="val/acc")
     if repeats > 1:
-        holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db), "baseline_r1"],
-                                  stdout=subprocess.PIPE, text=True)
-        try:
-            assert holder.stdout.readline().strip() == "claimed"
-        finally:
-            os.kill(holder.pid, signal.SIGKILL)
-            holder.wait(timeout=30)
+        holder = start_standin(db, "baseline_r1")
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=30)
     return config
 
 

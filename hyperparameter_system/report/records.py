@@ -178,8 +178,3 @@ class ExperimentSummary:
     saved_s: float
     wandb_entity: str = ""
     shared_saved_s: float = 0.0
-
-    @property
-    def tested(self) -> bool:
-        """True when some option has two or more finished repeats (a test was possible)."""
-        return any(c.n >= 2 for m in self.models for c in m.cells)

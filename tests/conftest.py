@@ -2,14 +2,35 @@
 
 W&B runs for real but offline (no server is reachable here); Hugging Face
 hub lookups fail fast instead of retrying for ~47 s.
+
+The suite may be started in the background (``make test &``, some CI runners),
+where the shell starts it with SIGINT ignored; every child would inherit that,
+and a Python child would never see the Ctrl-C a test sends it (see
+``children_get_ctrl_c``).
 """
 
 from __future__ import annotations
 
 import os
+import signal
+
+import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("WANDB_DISABLE_GIT", "true")
 os.environ.pop("WANDB_API_KEY", None)
+
+
+@pytest.fixture(autouse=True)
+def children_get_ctrl_c() -> None:
+    """Children start as a terminal's foreground job: SIGINT neither ignored nor blocked.
+
+    Dispositions set to "ignore" and the blocked-signal mask both pass from the
+    test process to every child it starts, and a library loaded in-process may
+    have left either behind; a test's Ctrl-C must reach the child it is sent to.
+    """
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -46,7 +46,8 @@ def build(name, num_classes, cfg):
               "slot_threads": os.environ.get("HPS_TORCH_THREADS"), "torch_threads": torch.get_num_threads(),
               "proc_environ": (Path("/proc/self/environ").read_bytes().decode().split("\\0")),
               "parent_threads": len(os.listdir(f"/proc/{{os.getppid()}}/task"))}}
-    (out / "probe.json").write_text(json.dumps(record))
+    (out / "probe.tmp").write_text(json.dumps(record))
+    os.replace(out / "probe.tmp", out / "probe.json")  # whole or absent: the test polls for it
     deadline = time.monotonic() + 120
     while not GATE.exists() and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import hyperparameter_system.report.fmt as fmt
 from hyperparameter_system.errors import HpsysError
-from hyperparameter_system.report import fmt
 from hyperparameter_system.report.links import reproduce_command, wandb_reference
 from hyperparameter_system.report.records import CellSummary, ExperimentSummary
 from hyperparameter_system.report.summary import better, require_known

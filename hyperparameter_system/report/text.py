@@ -13,7 +13,7 @@ import html
 import io
 import re
 
-from hyperparameter_system.report import fmt
+import hyperparameter_system.report.fmt as fmt
 from hyperparameter_system.report.records import ExperimentSummary, ModelSummary
 
 

@@ -101,7 +101,7 @@ class CloudSweep:
         state = SweepState(self.store)
         number = state.reserve_trial(sweep_id, point)
         cell = self.planner.trial_cell(point, number)
-        state.update_trial(sweep_id, number, cell_id=cell.cell_id, status=Status.RUNNING.value)
+        state.update_trial(sweep_id, number, cell_id=cell.cell_id, state=Status.RUNNING.value)
         self.store.register_cells([cell])
         attempt = self.store.claim(cell.cell_id, session=uuid.uuid4().hex,
                                    output_dir_for=lambda n: str(attempt_dir(self.output_root, cell, n)))
@@ -113,8 +113,6 @@ class CloudSweep:
         spec = dataclasses.replace(spec, env=env, wandb_run_id=run_id)
         started = launch(self.store, cell, attempt, self.options.slots[0], spec, (), 0)
         out = started if isinstance(started, Outcome) else self._wait(started)
-        state.update_trial(sweep_id, number, attempt_id=attempt.id, status=out.status.value,
-                           best_metric=out.best_metric, epochs_run=out.epochs_run, ended_at=time.time())
         if not out.status.finished_ok:
             reason = (out.error_tail or "").split("\n", 1)[0] or "no error text"  # the headline, not the log's last line
             raise HpsysError(f"trial {number} ended {out.status.value}: {reason}")

@@ -13,13 +13,12 @@ Hyperband acts while trials run: the runner hands every new evaluation
 in one poll is judged exactly as if each had been seen alone. A stopped trial
 gets SIGTERM (the trainer ends at the next iteration with status
 ``stopped``), is recorded ``early_terminated``, and its saved epochs
-(``SOLVER.MAX_EPOCHS - epochs run``) go into ``sweep_trials.epochs_saved``.
+(``SOLVER.MAX_EPOCHS - epochs run``) show in ``sweep_trials.epochs_saved``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -115,9 +114,10 @@ class LocalSweep:
             try:
                 cell = self.planner.trial_cell(point, number)
             except BaseException:
-                self.state.update_trial(self.sweep_id, number, status=Status.FAILED.value, ended_at=time.time())
+                self.state.update_trial(self.sweep_id, number, state=Status.FAILED.value)
                 raise
-            self.state.update_trial(self.sweep_id, number, cell_id=cell.cell_id, status=Status.RUNNING.value)
+            self.state.update_trial(self.sweep_id, number, cell_id=cell.cell_id, state=Status.RUNNING.value,
+                                    max_epochs=max_epochs_of(cell.config_path))
             self._trial_of[cell.cell_id] = number
             outcome.trials.append(number)
             yield cell
@@ -143,7 +143,6 @@ class LocalSweep:
             return False
         history = metric_history(records, self.metric)
         self._live[number] = history
-        self.state.update_trial(self.sweep_id, number, history=history, attempt_id=attempt_id)
         if not self.record.config.get("early_terminate"):
             return False
         others = [t for t in self.state.trials(self.sweep_id) if t.trial != number]
@@ -167,26 +166,10 @@ class LocalSweep:
 
     # -- bookkeeping ----------------------------------------------------------------------
     def sync(self) -> list[TrialRecord]:
-        """Copy each unsettled trial's latest attempt (status, metric, curve) into its row."""
-        cells = {row.cell_id: row for row in self.store.cells()}
+        """The trials as their attempts say; a trial left without one (not this process's) is stopped."""
         for trial in self.state.trials(self.sweep_id):
-            if Status(trial.status).finished_ok:
-                continue
-            attempts = self.store.attempts(trial.cell_id) if trial.cell_id else []
-            if not attempts:
-                if trial.status == Status.PENDING.value or trial.cell_id not in self._trial_of:
-                    self.state.update_trial(self.sweep_id, trial.trial, status=Status.STOPPED.value)
-                continue
-            latest = attempts[-1]
-            history = metric_history([e.metrics for e in self.store.epochs(latest.id)], self.metric)
-            columns: dict[str, Any] = {"attempt_id": latest.id, "status": latest.status, "history": history,
-                                       "best_metric": latest.best_metric, "epochs_run": latest.epochs_run,
-                                       "ended_at": latest.ended_at}
-            if latest.status == Status.EARLY_TERMINATED.value and trial.cell_id in cells:
-                total = max_epochs_of(cells[trial.cell_id].config_path)
-                if total is not None:
-                    columns["epochs_saved"] = max(0, total - int(latest.epochs_run or len(history)))
-            self.state.update_trial(self.sweep_id, trial.trial, **columns)
+            if trial.attempt_id is None and (trial.status == Status.PENDING.value or trial.cell_id not in self._trial_of):
+                self.state.update_trial(self.sweep_id, trial.trial, state=Status.STOPPED.value)
         return self.state.trials(self.sweep_id)
 
 

@@ -129,6 +129,5 @@ def fill_wide_store(root: Path, seed: int = 7) -> Path:
                 curve = _curve(rng, 0.95 - 0.08 * abs(math.log10(params["learning_rate"]) + 3), rng.randint(1, 5))
                 attempt_id = _record(store, cell.cell_id, [] if failed else curve,
                                      "failed" if failed else "completed")
-                state.update_trial(sweep_id, trial, cell_id=cell.cell_id, attempt_id=attempt_id,
-                                   status="failed" if failed else "completed")
+                state.update_trial(sweep_id, trial, cell_id=cell.cell_id)
     return config

@@ -120,14 +120,15 @@ def _attempt_record(store: Store, attempt: Attempt, stale: set[int], *, with_his
         started_at=attempt.started_at,
         ended_at=attempt.ended_at,
         duration_s=attempt.duration_s,
-        metric_name=attempt.metric or str(result.get("metric") or ""),
+        metric_name=attempt.metric or "",
         best_metric=attempt.best_metric if _is_number(attempt.best_metric) else None,
         best_epoch=attempt.best_epoch,
         epochs_run=attempt.epochs_run,
         command=tuple(str(a) for a in attempt.command or ()),
         output_dir=attempt.output_dir or "",
+        # The id handed to the child, else the one it reported (a command that made its own).
         wandb_run_id=attempt.wandb_run_id or result.get("wandb_run_id") or "",
-        wandb_run_dir=attempt.wandb_run_dir or result.get("wandb_run_dir") or "",
+        wandb_run_dir=attempt.wandb_run_dir or "",
         # The child's own one-line error says what happened; the log tail is the fallback.
         error=str(result.get("error") or attempt.error_tail or "").strip(),
         result=result,

@@ -11,7 +11,9 @@ import sqlite3
 from dataclasses import dataclass, fields
 from typing import Any
 
-JSON_COLUMNS = frozenset({"command", "overrides", "result"})
+from hyperparameter_system.store.result_columns import join_result
+
+JSON_COLUMNS = frozenset({"command", "overrides", "result", "final_metrics"})
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class Attempt:
     best_epoch: int | None = None
     epochs_run: int | None = None
     error_tail: str | None = None
-    result: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None  # the child's result.json (from its columns), None without one
     runner_pid: int | None = None
     runner_host: str | None = None
     session: str | None = None
@@ -87,10 +89,12 @@ class CellResult:
 
 
 def attempt_from_row(row: sqlite3.Row) -> Attempt:
+    """An attempt row decoded; ``result`` is put back together from its columns."""
     data = dict(row)
     for key in JSON_COLUMNS:
         if data.get(key) is not None:
             data[key] = json.loads(data[key])
+    data["result"] = join_result(data)
     names = {f.name for f in fields(Attempt)}
     return Attempt(**{k: v for k, v in data.items() if k in names})
 

@@ -17,9 +17,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from hyperparameter_system.child_contract import Status
+from hyperparameter_system.store.result_columns import (
+    ADDED_ATTEMPT_COLUMNS, RESULT_COLUMNS, RESULT_ONLY_COLUMNS, move_results_into_columns, split_result)
 from hyperparameter_system.store.rows import JSON_COLUMNS
 
-SCHEMA_VERSION = "2"  # 2: cells.repeat, seed, same_as (added to a version-1 store on open)
+# 2: cells.repeat, seed, same_as; 3: a result's known keys in attempt columns, ``result`` only
+# the others. An older store is brought up to date on open.
+SCHEMA_VERSION = "3"
 STORE_FILE = "results.sqlite"
 DEFAULT_LEASE_S = 120.0
 BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another process's transaction
@@ -39,6 +43,8 @@ CREATE TABLE IF NOT EXISTS attempts (
     log_path TEXT, wandb_run_id TEXT, wandb_run_dir TEXT, metric TEXT, best_metric REAL,
     best_epoch INTEGER, epochs_run INTEGER, error_tail TEXT, result TEXT,
     runner_pid INTEGER, runner_host TEXT, session TEXT, lease_expires REAL, child_pid INTEGER,
+    child_status TEXT, goal TEXT, final_metrics TEXT, child_duration_s REAL, samples_per_s REAL,
+    peak_memory_mb REAL, config_path TEXT, child_run_id TEXT, child_error TEXT,
     UNIQUE (cell_id, attempt));
 CREATE INDEX IF NOT EXISTS attempts_by_status ON attempts (status);
 CREATE TABLE IF NOT EXISTS epochs (
@@ -53,7 +59,7 @@ ADDED_CELL_COLUMNS = (("repeat", "INTEGER NOT NULL DEFAULT 0"), ("seed", "INTEGE
 UPDATABLE = frozenset({
     "duration_s", "exit_code", "command", "overrides", "output_dir", "log_path", "wandb_run_id",
     "wandb_run_dir", "metric", "best_metric", "best_epoch", "epochs_run", "error_tail", "result",
-    "child_pid", "ended_at", "started_at",
+    "child_pid", "ended_at", "started_at", *RESULT_ONLY_COLUMNS,
 })
 # Statuses a plain resume does not run again (besides completed / early_terminated):
 # the runner already retried them as far as the policy allows.
@@ -105,14 +111,29 @@ def create_tables(tx: sqlite3.Connection, schema: str) -> None:
 
 
 def add_missing_columns(tx: sqlite3.Connection) -> None:
-    """Bring a store made before repeats and shared cells up to date: old rows read as repeat 0, trained
-    themselves. Idempotent; runs inside the open's transaction, so two runners cannot both add a column."""
-    present = {row[1] for row in tx.execute("PRAGMA table_info(cells)")}
-    for name, declaration in ADDED_CELL_COLUMNS:
-        if name not in present:
-            tx.execute(f"ALTER TABLE cells ADD COLUMN {name} {declaration}")
+    """Bring an older store up to date, inside the open's transaction (two runners cannot both do it).
+
+    Version 1 lacks repeats and shared cells: old rows read as repeat 0, trained
+    themselves. Version 2 kept a whole result.json in ``attempts.result``: its known
+    keys move into their columns. Idempotent.
+    """
+    _add_columns(tx, "cells", ADDED_CELL_COLUMNS)
+    if _add_columns(tx, "attempts", ADDED_ATTEMPT_COLUMNS):
+        rows = tx.execute("SELECT id, result FROM attempts WHERE result IS NOT NULL").fetchall()
+        for columns, attempt_id in move_results_into_columns(rows):
+            sets, values = assignments(columns, keep_runner_columns=True)
+            tx.execute(f"UPDATE attempts SET {sets} WHERE id = ?", (*values, attempt_id))
     tx.execute("UPDATE meta SET value = ? WHERE key = 'schema_version' AND value < ?",
                (SCHEMA_VERSION, SCHEMA_VERSION))
+
+
+def _add_columns(tx: sqlite3.Connection, table: str, columns: tuple[tuple[str, str], ...]) -> bool:
+    """Add the columns ``table`` lacks; True when any was missing."""
+    present = {row[1] for row in tx.execute(f"PRAGMA table_info({table})")}
+    missing = [(name, declaration) for name, declaration in columns if name not in present]
+    for name, declaration in missing:
+        tx.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
+    return bool(missing)
 
 
 def switch_to_wal(conn: sqlite3.Connection) -> None:
@@ -149,11 +170,19 @@ def claimable(rows: list[tuple[int, str, str | None]], session: str, rerun: str 
     return True  # stopped / interrupted: a plain resume runs it again
 
 
-def assignments(columns: Mapping[str, Any]) -> tuple[str, list[Any]]:
-    """``SET`` clause and values for attempt columns (JSON columns encoded)."""
+def assignments(columns: Mapping[str, Any], *, keep_runner_columns: bool = False) -> tuple[str, list[Any]]:
+    """``SET`` clause and values for attempt columns (JSON columns encoded).
+
+    A ``result`` (a result.json as a dict) is spread over its columns; a column
+    also given by name keeps that value. ``keep_runner_columns``: the columns the
+    runner fills too keep what they hold (``COALESCE``), for moving old rows.
+    """
+    if "result" in columns:
+        columns = {**split_result(columns["result"]), **{k: v for k, v in columns.items() if k != "result"}}
     unknown = set(columns) - UPDATABLE
     if unknown:
         raise ValueError(f"unknown attempt columns: {sorted(unknown)}")
     values = [json.dumps(v, sort_keys=True) if k in JSON_COLUMNS and v is not None else v
               for k, v in columns.items()]
-    return ", ".join(f"{k} = ?" for k in columns), values
+    shared = set(RESULT_COLUMNS.values()) - RESULT_ONLY_COLUMNS if keep_runner_columns else set()
+    return ", ".join(f"{k} = COALESCE({k}, ?)" if k in shared else f"{k} = ?" for k in columns), values

@@ -69,11 +69,8 @@ def read_cells(store: Store) -> list[CellRecord]:
         attempts = tuple(
             _launched(_attempt_record(store, a, stale, with_history=(i == len(tries) - 1)), launches.get(a.id))
             for i, a in enumerate(tries))
-        records.append(CellRecord(
-            cell_id=row.cell_id, model=row.model, category=row.category, option=row.option,
-            option_label=row.option_label, run_name=row.run_name, project=row.project,
-            config_path=row.config_path, attempts=attempts, repeat=row.repeat, seed=row.seed, same_as=row.same_as,
-            max_epochs=_max_epochs(row.config_path, tries[-1] if tries else None),
+        records.append(dataclasses.replace(
+            row, attempts=attempts, max_epochs=_max_epochs(row.config_path, tries[-1] if tries else None),
             sweep=trials.get(row.cell_id)))
     return _shared_results(records)
 

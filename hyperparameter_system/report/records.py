@@ -1,6 +1,6 @@
 """The report's own view of a results store: plain frozen data, no SQLite, no torch.
 
-``gather`` turns store rows into :class:`CellRecord` s (what happened), and
+``gather`` fills the store's :class:`CellRecord` s (what happened), and
 ``summary`` turns those into :class:`ExperimentSummary` (what it means: deltas,
 winners, compute). Keeping the two apart lets every output format, the HTML
 report and ``--best`` share one set of numbers, and lets the ranking logic be
@@ -9,81 +9,13 @@ tested without a store.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-INTERRUPTED = "interrupted"  # a running attempt whose runner died; not a child status
+from hyperparameter_system.store.records import (  # re-exported: the record the report reads is the store's
+    INTERRUPTED, AttemptRecord, CellRecord, EpochPoint, SweepTrial)
 
-
-@dataclass(frozen=True)
-class EpochPoint:
-    """One evaluation of one attempt, as the child appended it to metrics.jsonl."""
-
-    epoch: int
-    metrics: dict[str, float]
-
-
-@dataclass(frozen=True)
-class AttemptRecord:
-    """One attempt of a cell, as the store keeps it.
-
-    Times are POSIX seconds; ``ended_at`` is None while the attempt runs.
-    """
-
-    attempt: int
-    status: str
-    started_at: float | None = None
-    ended_at: float | None = None
-    duration_s: float | None = None
-    metric_name: str = ""  # the metric best_metric is of ("" = unknown)
-    best_metric: float | None = None
-    best_epoch: int | None = None
-    epochs_run: int | None = None
-    command: tuple[str, ...] = ()
-    output_dir: str = ""
-    wandb_run_id: str = ""
-    wandb_run_dir: str = ""
-    error: str = ""
-    result: dict[str, Any] = field(default_factory=dict)
-    history: tuple[EpochPoint, ...] = ()
-    env: tuple[tuple[str, str], ...] = ()  # the launch variables that decide the numbers
-    cwd: str = ""  # the folder the child started in
-
-
-@dataclass(frozen=True)
-class SweepTrial:
-    """The trial of a sweep that made a cell: reports group trials per sweep, not per category."""
-
-    sweep_id: str
-    trial: int
-    params: dict[str, Any]  # the sampled point as the sweep chose it (nested as sampled)
-
-
-@dataclass(frozen=True)
-class CellRecord:
-    """A cell of the matrix with every attempt made so far (oldest first)."""
-
-    cell_id: str
-    model: str
-    category: str
-    option: Any
-    option_label: str
-    run_name: str
-    project: str
-    config_path: str
-    attempts: tuple[AttemptRecord, ...] = ()
-    max_epochs: int | None = None  # SOLVER.MAX_EPOCHS of the rendered config, if readable
-    sweep: SweepTrial | None = None  # set when a sweep's trial made this cell
-    repeat: int = 0  # which training of its option (seed = the model's seed + repeat)
-    seed: int | None = None
-    # The id of the identical cell whose training this one shows ("" = its own); its
-    # attempts are that cell's, so count their compute once.
-    same_as: str = ""
-
-    @property
-    def latest(self) -> AttemptRecord | None:
-        """The attempt that decides the cell's status (the newest one)."""
-        return self.attempts[-1] if self.attempts else None
+__all__ = ["INTERRUPTED", "AttemptRecord", "CellRecord", "CellSummary", "EpochPoint", "ExperimentSummary",
+           "ModelSummary", "SweepTrial"]
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ Public API (everything else is private):
     Store.add_epochs(attempt_id, records, start_seq=0) -> int
     Store.renew_leases(session, lease_s)
     Store.stale_attempts() -> list[Attempt]         'running' rows of dead runners
-    Store.cells() -> list[CellRow]
+    Store.cells() -> list[CellRecord]               the stored cells, without attempts
     Store.cell_results() -> list[CellResult]        every cell + latest and best attempt
     Store.attempts(cell_id=None) -> list[Attempt]
     Store.epochs(attempt_id) -> list[EpochRow]
@@ -62,13 +62,13 @@ from __future__ import annotations
 
 from hyperparameter_system.store.core import Store
 from hyperparameter_system.store.errors import StoreError
-from hyperparameter_system.store.rows import (
-    JSON_COLUMNS, Attempt, CellResult, CellRow, EpochRow, attempt_from_row, int_or_none)
+from hyperparameter_system.store.records import CellRecord
+from hyperparameter_system.store.rows import JSON_COLUMNS, Attempt, CellResult, EpochRow, attempt_from_row, int_or_none
 from hyperparameter_system.store.schema import (
     DEFAULT_LEASE_S, HOST, SCHEMA_VERSION, STORE_FILE, pid_alive, rebuild_path, remove_stale_rebuilds, store_path)
 
 __all__ = [
-    "DEFAULT_LEASE_S", "HOST", "JSON_COLUMNS", "SCHEMA_VERSION", "STORE_FILE", "Attempt", "CellResult",
-    "CellRow", "EpochRow", "Store", "StoreError", "attempt_from_row", "int_or_none", "pid_alive",
+    "DEFAULT_LEASE_S", "HOST", "JSON_COLUMNS", "SCHEMA_VERSION", "STORE_FILE", "Attempt", "CellRecord",
+    "CellResult", "EpochRow", "Store", "StoreError", "attempt_from_row", "int_or_none", "pid_alive",
     "rebuild_path", "remove_stale_rebuilds", "store_path",
 ]

@@ -21,7 +21,8 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.store.errors import FileIdentity, StoreError, check_header, check_writable, translated
-from hyperparameter_system.store.rows import Attempt, CellResult, CellRow, EpochRow, attempt_from_row, int_or_none
+from hyperparameter_system.store.records import CellRecord
+from hyperparameter_system.store.rows import Attempt, CellResult, EpochRow, attempt_from_row, int_or_none
 from hyperparameter_system.store.schema import (
     BUSY_TIMEOUT_S, DEFAULT_LEASE_S, HOST, SCHEMA, SCHEMA_VERSION, add_missing_columns, assignments, claimable,
     create_tables, pid_alive, remove_stale_rebuilds, switch_to_wal)
@@ -318,11 +319,13 @@ class Store:
         rows = self.query(f"SELECT * FROM attempts {where} ORDER BY id", params)
         return [attempt_from_row(row) for row in rows]
 
-    def cells(self) -> list[CellRow]:
+    def cells(self) -> list[CellRecord]:
+        """Every cell as stored (no attempts yet: ``report.gather`` adds them)."""
         rows = self.query("SELECT * FROM cells ORDER BY model, category, run_name")
-        return [CellRow(**{**dict(row), "option": json.loads(row["option"]) if row["option"] else None,
-                           # a store made before shared cells, opened read-only, has no such column
-                           "same_as": dict(row).get("same_as") or ""}) for row in rows]
+        return [CellRecord(**{**dict(row), "option": json.loads(row["option"]) if row["option"] else None,
+                              # a store made before repeats or shared cells, opened read-only, lacks them
+                              "repeat": dict(row).get("repeat") or 0, "seed": dict(row).get("seed"),
+                              "same_as": dict(row).get("same_as") or ""}) for row in rows]
 
     def cell_results(self) -> list[CellResult]:
         """Every cell with its latest attempt and its best attempt by the store's goal."""

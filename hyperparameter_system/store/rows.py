@@ -1,4 +1,4 @@
-"""The rows the results store hands out: cells, attempts, epochs, summary rows.
+"""The rows the results store hands out: attempts, epochs, summary rows (cells: ``records.CellRecord``).
 
 Plain frozen data decoded from SQLite (JSON columns parsed), so readers such
 as the summary never touch SQL. The package re-exports them.
@@ -11,29 +11,10 @@ import sqlite3
 from dataclasses import dataclass, fields
 from typing import Any
 
+from hyperparameter_system.store.records import CellRecord
 from hyperparameter_system.store.result_columns import join_result
 
 JSON_COLUMNS = frozenset({"command", "overrides", "result", "final_metrics"})
-
-
-@dataclass(frozen=True)
-class CellRow:
-    """A cell as the store remembers it (the option decoded from JSON)."""
-
-    cell_id: str
-    experiment: str
-    model: str
-    category: str
-    option: Any
-    option_label: str
-    run_name: str
-    project: str
-    group: str
-    config_path: str
-    created: str
-    repeat: int = 0  # which training of its option (0 in stores made before repeats)
-    seed: int | None = None
-    same_as: str = ""  # the id of the identical cell whose training this one shows ("" = its own)
 
 
 @dataclass(frozen=True)
@@ -82,7 +63,7 @@ class EpochRow:
 class CellResult:
     """A cell with its latest and its best attempt, what a summary row needs."""
 
-    cell: CellRow
+    cell: CellRecord
     latest: Attempt | None
     best: Attempt | None
     n_attempts: int

@@ -20,9 +20,16 @@ Tables:
               started_at/ended_at unix seconds, duration_s, exit_code, command JSON,
               overrides JSON (retry overrides), output_dir, log_path, wandb_run_id,
               wandb_run_dir, metric, best_metric, best_epoch, epochs_run, error_tail,
-              result JSON, runner_pid, runner_host, session, lease_expires, child_pid).
+              result JSON, runner_pid, runner_host, session, lease_expires, child_pid, and the
+              child's result.json, each key once (``result_columns.py``): child_status, goal,
+              final_metrics JSON, child_duration_s, samples_per_s, peak_memory_mb,
+              config_path, child_run_id, child_error; ``result`` keeps only the keys outside
+              the contract). A version-2 store's whole-result blobs move into these on open.
     epochs    one row per evaluation line of an attempt's metrics.jsonl
               (attempt_id, seq, epoch, step, metrics JSON); copying is idempotent.
+
+Sweeps keep their own tables here too (``sweeps/state.py``): ``sweep_points`` (what a
+trial is) and the view ``sweep_trials`` (each trial with its latest attempt's state).
 
 Public API (everything else is private):
     store_path(output_dir, experiment) -> Path

@@ -168,7 +168,8 @@ class LocalSweep:
     def sync(self) -> list[TrialRecord]:
         """The trials as their attempts say; a trial left without one (not this process's) is stopped."""
         for trial in self.state.trials(self.sweep_id):
-            if trial.attempt_id is None and (trial.status == Status.PENDING.value or trial.cell_id not in self._trial_of):
+            abandoned = trial.status == Status.PENDING.value or trial.cell_id not in self._trial_of
+            if trial.attempt_id is None and abandoned:
                 self.state.update_trial(self.sweep_id, trial.trial, state=Status.STOPPED.value)
         return self.state.trials(self.sweep_id)
 

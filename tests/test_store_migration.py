@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 from hyperparameter_system.child_contract import check_result
+from hyperparameter_system.report.gather import read_cells
 from hyperparameter_system.store import Store, store_path
 from hyperparameter_system.sweeps.state import SweepState
 
@@ -100,6 +101,10 @@ def test_a_version_2_store_moves_results_into_columns_and_sweep_trials_into_a_vi
     assert _raw(path, "SELECT type FROM sqlite_master WHERE name = 'sweep_trials'") == [("view",)]
     with Store.open(path, experiment="exp") as again:  # opening twice changes nothing more
         assert again.attempts()[0].result == attempt.result and len(SweepState(again).trials("sw1")) == 2
+    with Store.open_readonly(path) as summary_store:  # the report still sees which trial made the cell
+        (record,) = read_cells(summary_store)
+    assert record.sweep is not None and (record.sweep.sweep_id, record.sweep.trial) == ("sw1", 1)
+    assert record.latest is not None and record.latest.result["batch"] == 16
 
 
 def test_a_finished_attempt_stores_its_result_once(tmp_path):

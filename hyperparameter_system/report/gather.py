@@ -81,7 +81,7 @@ def _sweep_trials(store: Store) -> dict[str, SweepTrial]:
     Read with plain SQL: the sweep's own state class creates its tables, and a
     summary writes nothing.
     """
-    if not store.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sweep_trials'"):
+    if not store.query("SELECT 1 FROM sqlite_master WHERE name = 'sweep_trials'"):  # a view, or an old table
         return {}
     trials = {}
     for row in store.query("SELECT sweep_id, trial, cell_id, params FROM sweep_trials WHERE cell_id != ''"):

@@ -10,16 +10,18 @@ one at a time as earlier ones finish.
 from __future__ import annotations
 
 import collections
+import os
 import signal
 import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence, Sized
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Sized
 
 from hyperparameter_system.atomic import remove_stale_temps
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.child_contract import Status, metric_env
+from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.runner.attempt import ActiveAttempt, finish, launch, settle_stale
 from hyperparameter_system.runner.child import attempt_dir, child_spec
 from hyperparameter_system.runner.devices import Slot
@@ -31,6 +33,7 @@ from hyperparameter_system.runner.warm import ForkServer
 from hyperparameter_system.store import DEFAULT_LEASE_S, Attempt, Store, StoreError
 
 EXIT_OK, EXIT_UNSUCCESSFUL, EXIT_INTERRUPTED = 0, 1, 130
+ENV_LEASE = "HPSYS_LEASE_S"  # seconds a running attempt's lease lasts unless renewed (the default: 120)
 # Called with (cell, attempt id, all metrics records so far); True stops the cell
 # as early_terminated (the sweep engine's hyperband hook).
 StopRule = Callable[[Cell, int, list[dict[str, Any]]], bool]
@@ -50,7 +53,7 @@ class RunOptions:
     grace_s: float = 10.0
     poll_s: float = 0.1
     metrics_every_s: float = 1.0
-    lease_s: float = DEFAULT_LEASE_S
+    lease_s: float = field(default_factory=lambda: lease_seconds(os.environ))
     # Variables every child gets besides its cell's own: the experiment's plugin
     # folders (HPSYS_PLUGIN_PATH), a sweep's id (HPS_SWEEP_ID).
     extra_env: tuple[tuple[str, str], ...] = ()
@@ -59,6 +62,24 @@ class RunOptions:
         """What every child of this run gets besides its cell's own variables: ``extra_env`` and the
         metric it is ranked by (HPS_METRIC / HPS_GOAL), the same for the scheduler and a W&B agent."""
         return (*self.extra_env, *metric_env(self.metric, self.goal))
+
+
+def lease_seconds(environ: Mapping[str, str]) -> float:
+    """How long a running attempt's lease lasts: ``HPSYS_LEASE_S``, else the store's default.
+
+    A runner renews its leases four times per lease; another runner (or the summary)
+    takes an attempt whose lease ran out for one whose runner died.
+    """
+    raw = environ.get(ENV_LEASE, "").strip()
+    if not raw:
+        return DEFAULT_LEASE_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise HpsysError(f"{ENV_LEASE}: must be a number of seconds > 0, got {raw[:40]!r}")
+    return value
 
 
 @dataclass

@@ -104,7 +104,8 @@ class CloudSweep:
         state.update_trial(sweep_id, number, cell_id=cell.cell_id, state=Status.RUNNING.value)
         self.store.register_cells([cell])
         attempt = self.store.claim(cell.cell_id, session=uuid.uuid4().hex,
-                                   output_dir_for=lambda n: str(attempt_dir(self.output_root, cell, n)))
+                                   output_dir_for=lambda n: str(attempt_dir(self.output_root, cell, n)),
+                                   lease_s=self.options.lease_s)
         if attempt is None:  # pragma: no cover - a fresh trial cell is always claimable
             raise HpsysError(f"trial {number} of sweep {sweep_id} could not be claimed")
         spec = child_spec(cell, attempt=attempt.attempt, slot=self.options.slots[0], output_root=self.output_root,

@@ -18,10 +18,13 @@ from hyperparameter_system.runner.devices import Slot, make_slots, parse_devices
 from hyperparameter_system.runner.eta import eta_seconds, format_eta
 from hyperparameter_system.runner.progress import LiveProgress, PlainProgress, make_progress
 from hyperparameter_system.runner.retry import RetryPolicy
-from hyperparameter_system.runner.scheduler import RunOptions, Runner, RunReport, StopRule
+from hyperparameter_system.runner._lifecycle import Lifecycle
+from hyperparameter_system.runner._options import RunOptions, StopRule
+from hyperparameter_system.runner.outcome import Outcome
+from hyperparameter_system.runner.scheduler import Runner, RunReport
 
 __all__ = [
-    "LiveProgress", "PlainProgress", "RetryPolicy", "RunOptions", "RunReport", "Runner", "Slot",
+    "Lifecycle", "LiveProgress", "Outcome", "PlainProgress", "RetryPolicy", "RunOptions", "RunReport", "Runner", "Slot",
     "StopRule", "eta_seconds", "format_eta", "make_progress", "make_slots", "parse_devices",
     "visible_gpus",
 ]

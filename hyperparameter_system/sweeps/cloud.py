@@ -13,7 +13,9 @@ point in the YAML file at ``WANDB_SWEEP_PARAM_PATH`` and the run id in
 ``WANDB_SWEEP_ID`` and ``WANDB_SWEEP_PARAM_PATH``, so the trainer's own
 ``wandb.init`` *is* the sweep run. When the server stops a run, the agent
 raises inside this thread; the child then gets SIGTERM and the trial is
-recorded ``early_terminated``.
+recorded ``early_terminated``. The trial's attempt goes through the runner's
+own lifecycle (``runner.Lifecycle``), so its lease is renewed while it runs:
+another runner on the same store never takes it for an abandoned one.
 
 Nothing here can run without a server (``wandb.sweep`` fails at once without
 an API key); tests stand in for the server and check what would be sent.
@@ -21,10 +23,7 @@ an API key); tests stand in for the server and check what would be sent.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,10 +31,7 @@ from typing import Any
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.errors import HpsysError
-from hyperparameter_system.runner import RunOptions
-from hyperparameter_system.runner.attempt import ActiveAttempt, finish, launch
-from hyperparameter_system.runner.child import attempt_dir, child_spec
-from hyperparameter_system.runner.outcome import Outcome
+from hyperparameter_system.runner import Lifecycle, Outcome, RunOptions
 from hyperparameter_system.store import Store
 from hyperparameter_system.sweeps.state import SweepState
 from hyperparameter_system.sweeps.trial import TrialPlanner
@@ -103,35 +99,14 @@ class CloudSweep:
         cell = self.planner.trial_cell(point, number)
         state.update_trial(sweep_id, number, cell_id=cell.cell_id, state=Status.RUNNING.value)
         self.store.register_cells([cell])
-        attempt = self.store.claim(cell.cell_id, session=uuid.uuid4().hex,
-                                   output_dir_for=lambda n: str(attempt_dir(self.output_root, cell, n)),
-                                   lease_s=self.options.lease_s)
+        attempts = Lifecycle(self.store, self.output_root, self.options)
+        attempt = attempts.claim(cell)
         if attempt is None:  # pragma: no cover - a fresh trial cell is always claimable
             raise HpsysError(f"trial {number} of sweep {sweep_id} could not be claimed")
-        spec = child_spec(cell, attempt=attempt.attempt, slot=self.options.slots[0], output_root=self.output_root,
-                          wandb_mode=self.options.wandb_mode, extra_env=self.options.child_env())
-        env = {**spec.env, "WANDB_RUN_ID": run_id, cc.ENV_SWEEP_ID: sweep_id}
-        spec = dataclasses.replace(spec, env=env, wandb_run_id=run_id)
-        started = launch(self.store, cell, attempt, self.options.slots[0], spec, (), 0)
-        out = started if isinstance(started, Outcome) else self._wait(started)
+        # The child joins the agent's run: its own wandb.init *is* the sweep run.
+        started = attempts.launch(cell, attempt, self.options.slots[0], wandb_mode=self.options.wandb_mode,
+                                  env={"WANDB_RUN_ID": run_id, cc.ENV_SWEEP_ID: sweep_id})
+        out = started if isinstance(started, Outcome) else attempts.wait(started)
         if not out.status.finished_ok:
             reason = (out.error_tail or "").split("\n", 1)[0] or "no error text"  # the headline, not the log's last line
             raise HpsysError(f"trial {number} ended {out.status.value}: {reason}")
-
-    def _wait(self, active: ActiveAttempt) -> Outcome:
-        """Poll the child; a stop from the server (an exception raised in this thread) ends it early."""
-        try:
-            while (code := active.proc.poll()) is None:
-                active.check_timeout(self.options.timeout_s)
-                active.proc.enforce_grace(self.options.grace_s)
-                active.follow_metrics(self.store)
-                time.sleep(self.options.poll_s)
-        except BaseException:
-            active.stop(Status.EARLY_TERMINATED)
-            while (code := active.proc.poll()) is None:
-                active.proc.enforce_grace(self.options.grace_s)
-                time.sleep(0.05)
-            finish(self.store, active, code, metric=self.options.metric, goal=self.options.goal, stopping=False)
-            raise
-        return finish(self.store, active, code, metric=self.options.metric, goal=self.options.goal,
-                      stopping=False)

@@ -2,7 +2,7 @@
 
 Usage (as a model ``command:`` template)::
 
-    {{ python }} curve_trial.py --output {{ output_dir }} [--curves FILE] [--epoch-s S] {{ overrides }}
+    {{ python }} curve_trial.py --output {{ output_dir }} [--curves FILE] [--epoch-s S] [--hold FILE] {{ overrides }}
 
 With ``--curves``, ``SEED`` (a swept YACS key) indexes a JSON list of curves;
 otherwise the value of ``val/acc`` is a fixed function of the overrides, so
@@ -10,6 +10,8 @@ different points score differently. One metrics.jsonl line per epoch
 (``SOLVER.MAX_EPOCHS`` epochs), ``result.json`` at the end, and on SIGTERM
 status ``stopped`` with exit code 5 like the built-in trainer. The overrides
 and the HPS_/WANDB_ environment it saw go to ``seen.json`` for the tests.
+With ``--hold``, the trial waits after its first epoch until that file exists
+(at most two minutes), so a test decides how long it runs.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def main() -> int:
     parser.add_argument("--output", required=True)
     parser.add_argument("--curves")
     parser.add_argument("--epoch-s", type=float, default=0.4)
+    parser.add_argument("--hold")
     args, rest = parser.parse_known_args()
     overrides = {rest[i]: _value(rest[i + 1]) for i in range(0, len(rest) - 1, 2)}
     out = Path(args.output)
@@ -47,6 +50,8 @@ def main() -> int:
             return _finish(out, "stopped", curve, epoch - 1, 5)
         with open(out / "metrics.jsonl", "a", encoding="utf-8") as handle:
             handle.write(json.dumps({"epoch": epoch, "val/acc": curve[epoch - 1]}) + "\n")
+        if args.hold and epoch == 1:
+            _hold(Path(args.hold))
     return _finish(out, "completed", curve, epochs, 0)
 
 
@@ -54,6 +59,12 @@ def _sleep(seconds: float) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end and not STOP["flag"]:
         time.sleep(0.01)
+
+
+def _hold(release: Path, limit_s: float = 120.0) -> None:
+    end = time.monotonic() + limit_s
+    while not release.exists() and time.monotonic() < end and not STOP["flag"]:
+        time.sleep(0.05)
 
 
 def _value(text: str) -> object:

@@ -1,63 +1,30 @@
-"""The W&B cloud backend, with a stand-in for the server.
+"""The W&B cloud backend, with a stand-in for the server (``wandb_stand_in.py``).
 
 ``wandb.sweep`` and ``wandb.agent`` need a W&B server, which cannot exist
-here; they are replaced by fakes that record what would be sent and play the
-agent's part exactly as wandb's own agent does (the point in a YAML file at
-WANDB_SWEEP_PARAM_PATH, the run id in WANDB_RUN_ID). Everything else is real:
-the trial children run as processes and the store records them.
+here; everything else is real: the trial children run as processes and the
+store records them.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
 
 import yaml
 
 from hyperparameter_system.experiment_runner import main
-from sweep_helpers import sweep_rows, write_experiment
-
-
-class FakeServer:
-    """Records wandb.sweep / wandb.agent calls and hands out grid points like the server would."""
-
-    def __init__(self, tmp):
-        self.tmp, self.sweeps, self.agents = tmp, [], []
-
-    def sweep(self, config, project=None, entity=None):
-        self.sweeps.append({"config": config, "project": project, "entity": entity})
-        return "srv12345"
-
-    def agent(self, sweep_id, function=None, project=None, entity=None, count=None):
-        from wandb.sdk.lib import config_util
-
-        from hyperparameter_system.sweeps.engine import suggest
-
-        self.agents.append({"sweep_id": sweep_id, "project": project, "count": count})
-        config, runs = self.sweeps[0]["config"], []
-        for i in range(count):
-            point = suggest(config, runs, seed=str(i))
-            path = self.tmp / f"config-run{i}.yaml"
-            config_util.save_config_file_from_dict(str(path), {k: {"value": v} for k, v in point.items()})
-            os.environ.update(WANDB_RUN_ID=f"run{i}", WANDB_SWEEP_ID=sweep_id, WANDB_SWEEP_PARAM_PATH=str(path))
-            try:
-                function()
-            finally:
-                for key in ("WANDB_RUN_ID", "WANDB_SWEEP_ID", "WANDB_SWEEP_PARAM_PATH"):
-                    os.environ.pop(key, None)
-            from sweeps import RunState, SweepRun
-            runs.append(SweepRun(name=f"run{i}", state=RunState.finished,
-                                 config={k: {"value": v} for k, v in point.items()}))
+from sweep_helpers import hpsys, sweep_rows, wait_value, write_experiment
+from wandb_stand_in import FakeServer
 
 
 def test_wandb_backend_sends_the_sweep_to_the_model_project_and_runs_trials_as_children(
         workdir, monkeypatch):
-    import wandb
-
     server = FakeServer(workdir)
-    monkeypatch.setattr(wandb, "sweep", server.sweep)
-    monkeypatch.setattr(wandb, "agent", server.agent)
-    monkeypatch.setenv("WANDB_MODE", "online")  # what a logged-in machine resolves to
+    server.install(monkeypatch)
     write_experiment(workdir, epochs=2, epoch_s=0.0)
     (workdir / "s.yaml").write_text(yaml.safe_dump({
         "method": "grid", "metric": {"name": "val/acc", "goal": "maximize"},
@@ -87,3 +54,78 @@ def test_wandb_backend_without_a_login_is_a_one_line_error(workdir, capsys, monk
     write_experiment(workdir)
     assert main(["--sweep", "--models", "curves", "--categories", "optimizer", "--backend", "wandb"]) == 2
     assert "--backend wandb needs W&B online" in capsys.readouterr().err
+
+
+LEASE_S = 1.5  # a W&B-agent trial held for several leases
+
+
+def _trial_attempt(folder: Path) -> tuple[int, float, str] | None:
+    """(child pid, started_at, status) of the first attempt once its child wrote an epoch, read without writing."""
+    try:
+        conn = sqlite3.connect(f"{(folder / 'out' / 'sweeptest' / 'results.sqlite').as_uri()}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT child_pid, started_at, status, output_dir FROM attempts ORDER BY id").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:  # the store may not exist yet
+        return None
+    if not row or not row[0] or not row[3] or not (Path(row[3]) / "metrics.jsonl").exists():
+        return None
+    return int(row[0]), float(row[1]), str(row[2])
+
+
+def _running(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _meanwhile(folder: Path, release: Path, seen: dict[str, Any]) -> None:
+    """While the trial runs past two leases: a summary, then a runner of other cells on the same store."""
+    try:
+        pid, started_at, _ = wait_value(lambda: _trial_attempt(folder), "the trial's first epoch")
+        wait_value(lambda: time.time() > started_at + 2 * LEASE_S, "two leases to pass", timeout=30)
+        seen["summary"] = hpsys("--summary", cwd=folder)
+        seen["runner"] = hpsys("--models", "quick", "--categories", "optimizer", cwd=folder)
+        seen["alive"] = _running(pid)
+        seen["status"] = (_trial_attempt(folder) or (0, 0.0, "gone"))[2]
+    except BaseException as error:  # noqa: BLE001 - reported by the test, after the trial is released
+        seen["error"] = error
+    finally:
+        release.touch()
+
+
+def test_an_agent_trial_longer_than_its_lease_is_neither_interrupted_nor_stopped_by_another_runner(
+        workdir, monkeypatch):
+    server = FakeServer(workdir)
+    server.install(monkeypatch)
+    monkeypatch.setenv("HPSYS_LEASE_S", str(LEASE_S))  # children of this test inherit it too
+    release = workdir / "release"
+    path = write_experiment(workdir, epochs=2, epoch_s=0.0)
+    experiment = yaml.safe_load(path.read_text())
+    curves = experiment["models"][0]
+    quick = {**curves, "name": "quick", "command": list(curves["command"])}
+    curves["command"][-1:-1] = ["--hold", str(release)]
+    experiment["models"].append(quick)
+    path.write_text(yaml.safe_dump(experiment, sort_keys=False))
+    (workdir / "s.yaml").write_text(yaml.safe_dump({
+        "method": "grid", "metric": {"name": "val/acc", "goal": "maximize"}, "parameters": {"base_lr": [0.01]}}))
+    seen: dict[str, Any] = {}
+    other = threading.Thread(target=_meanwhile, args=(workdir, release, seen), daemon=True)
+    other.start()
+    try:
+        code = main(["--sweep", "--models", "curves", "--categories", "optimizer", "--sweep-config", "s.yaml",
+                     "--count", "1"])
+    finally:
+        release.touch()
+        other.join(timeout=240)
+    assert "error" not in seen, seen.get("error")
+    assert seen["summary"].returncode == 0, seen["summary"].stderr
+    assert "running" in seen["summary"].stdout and "interrupted" not in seen["summary"].stdout
+    assert seen["runner"].returncode == 0, seen["runner"].stdout + seen["runner"].stderr
+    assert "dead runner" not in seen["runner"].stdout
+    assert seen["alive"] and seen["status"] == "running"
+    assert code == 0
+    assert [r["status"] for r in sweep_rows(workdir)] == ["completed"]

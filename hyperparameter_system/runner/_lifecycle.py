@@ -1,0 +1,149 @@
+"""One attempt lifecycle: claim, launch, follow, renew the lease, time out, stop, settle.
+
+A matrix run (the scheduler), a local sweep (the scheduler fed trials) and a
+W&B agent's trial (``sweeps/cloud.py``) all run their children through one
+:class:`Lifecycle`, so each of them copies live metrics into the store, kills a
+child past its timeout or grace, keeps its leases fresh (another runner, or the
+summary, never takes a long attempt for one whose runner died) and records the
+outcome the same way. The scheduler adds only what is its own: slots, retries,
+progress and signals.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from hyperparameter_system.cell import Cell
+from hyperparameter_system.child_contract import Status
+from hyperparameter_system.runner._options import RunOptions, StopRule
+from hyperparameter_system.runner.attempt import ActiveAttempt, finish, launch, settle_stale
+from hyperparameter_system.runner.child import attempt_dir, child_spec
+from hyperparameter_system.runner.devices import Slot
+from hyperparameter_system.runner.outcome import Outcome
+from hyperparameter_system.runner.warm import ForkServer
+from hyperparameter_system.store import Attempt, Store
+
+Ended = tuple[ActiveAttempt, Outcome]  # an attempt whose child ended, and what was recorded for it
+
+
+class Lifecycle:
+    """The attempts one runner session has claimed, from claim until their rows are settled.
+
+    Attributes:
+        active: Running attempts by slot index (one child per slot).
+        session: This session's id: its claims and the leases it renews.
+    """
+
+    def __init__(self, store: Store, output_root: Path, options: RunOptions, *,
+                 forks: ForkServer | None = None, stop_rule: StopRule | None = None) -> None:
+        self.store, self.root, self.opt = store, Path(output_root), options
+        self.forks, self.stop_rule = forks, stop_rule
+        self.session = uuid.uuid4().hex
+        self.active: dict[int, ActiveAttempt] = {}
+        self._last_lease = self._last_metrics = 0.0
+
+    # -- claiming and launching -----------------------------------------------------------
+    def claim(self, cell: Cell, *, rerun: str | None = None) -> Attempt | None:
+        """A new ``running`` attempt of ``cell`` under this session's lease; None when it is not to run."""
+        return self.store.claim(cell.cell_id, session=self.session, rerun=rerun, lease_s=self.opt.lease_s,
+                                output_dir_for=lambda n: str(attempt_dir(self.root, cell, n)))
+
+    def claim_retry(self, cell: Cell, previous: Attempt, overrides: Sequence[tuple[str, Any]]) -> Attempt | None:
+        """The next attempt after ``previous``; None when another runner took the cell meanwhile."""
+        return self.store.claim_retry(previous, overrides=[list(kv) for kv in overrides], lease_s=self.opt.lease_s,
+                                      output_dir_for=lambda n: str(attempt_dir(self.root, cell, n)))
+
+    def launch(self, cell: Cell, attempt: Attempt, slot: Slot, *, wandb_mode: str,
+               overrides: tuple[tuple[str, Any], ...] = (), crashes: int = 0,
+               env: Mapping[str, str] | None = None) -> ActiveAttempt | Outcome:
+        """Start the child of a claimed attempt on ``slot``; an unstartable command is a settled failure.
+
+        Args:
+            env: Variables that win over the built ones (a W&B agent's run and sweep id).
+        """
+        if cell.command is None and self.forks is not None and self.forks.start():
+            attempt = dataclasses.replace(attempt, started_at=time.time())  # the server's imports are not the cell's
+            self.store.update_attempt(attempt.id, started_at=attempt.started_at)
+        spec = child_spec(cell, attempt=attempt.attempt, slot=slot, output_root=self.root, wandb_mode=wandb_mode,
+                          retry_overrides=overrides, extra_env=self.opt.child_env())
+        if env:
+            spec = dataclasses.replace(spec, env={**spec.env, **env},
+                                       wandb_run_id=env.get("WANDB_RUN_ID", spec.wandb_run_id))
+        started = launch(self.store, cell, attempt, slot, spec, overrides, crashes, self.forks)
+        if isinstance(started, ActiveAttempt):
+            self.active[slot.index] = started
+        return started
+
+    # -- following ------------------------------------------------------------------------
+    def follow(self) -> list[Ended]:
+        """One poll: settle ended children, copy new metrics (and apply the stop rule), renew leases."""
+        ended = self.reap()
+        now = time.monotonic()
+        if now - self._last_metrics >= self.opt.metrics_every_s:
+            self._last_metrics = now
+            for active in self.active.values():
+                if active.follow_metrics(self.store) and self.stop_rule is not None \
+                        and self.stop_rule(active.cell, active.attempt.id, active.records):
+                    active.stop(Status.EARLY_TERMINATED)
+        if now - self._last_lease >= self.opt.lease_s / 4:
+            self._last_lease = now
+            self.store.renew_leases(self.session, self.opt.lease_s)
+        return ended
+
+    def reap(self, *, stopping: bool = False) -> list[Ended]:
+        """Time out, kill past the grace, and settle every child that ended.
+
+        Args:
+            stopping: The runner is shutting down: a child killed without a result is ``stopped``.
+        """
+        ended = []
+        for index, active in list(self.active.items()):
+            active.check_timeout(self.opt.timeout_s)
+            active.proc.enforce_grace(self.opt.grace_s)
+            code = active.proc.poll()
+            if code is None:
+                continue
+            del self.active[index]
+            active.proc.stop_leftovers(self.opt.grace_s)
+            ended.append((active, finish(self.store, active, code, metric=self.opt.metric, goal=self.opt.goal,
+                                         stopping=stopping)))
+        return ended
+
+    def wait(self, active: ActiveAttempt) -> Outcome:
+        """Follow until ``active`` ends; returns its settled outcome.
+
+        An exception raised meanwhile (a W&B agent's thread is told the server
+        stopped the run) stops the child as ``early_terminated``, settles it, and propagates.
+        """
+        try:
+            while True:
+                for attempt, out in self.follow():
+                    if attempt is active:
+                        return out
+                time.sleep(self.opt.poll_s)
+        except BaseException:
+            active.stop(Status.EARLY_TERMINATED)
+            while active in self.active.values():
+                self.reap()
+                time.sleep(0.05)
+            raise
+
+    # -- stopping and settling ------------------------------------------------------------
+    def stop_all(self) -> None:
+        """Ask every running child to stop (SIGTERM now, SIGKILL after the grace in :meth:`reap`)."""
+        for active in self.active.values():
+            active.stop()
+
+    def no_more_grace(self) -> None:
+        """A second Ctrl-C: the next :meth:`reap` kills every stopping child at once."""
+        for active in self.active.values():
+            active.proc.term_sent_at = 0.0
+
+    def settle_stale(self, patterns_for: Mapping[str, Sequence[tuple[str, str]]]) -> list[tuple[Attempt, Outcome]]:
+        """Finish the attempts dead runners left ``running`` (see :func:`attempt.settle_stale`)."""
+        return settle_stale(self.store, metric=self.opt.metric, goal=self.opt.goal, grace_s=self.opt.grace_s,
+                            patterns_for=patterns_for)

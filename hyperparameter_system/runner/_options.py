@@ -1,0 +1,67 @@
+"""How to run attempts: the resolved ``execution:`` settings plus CLI overrides.
+
+Shared by the scheduler and the attempt lifecycle, so a matrix run, a local
+sweep and a W&B agent follow their children under the same timeout, grace,
+polling and lease.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from hyperparameter_system.cell import Cell
+from hyperparameter_system.child_contract import metric_env
+from hyperparameter_system.errors import HpsysError
+from hyperparameter_system.runner.devices import Slot
+from hyperparameter_system.runner.retry import RetryPolicy
+from hyperparameter_system.store import DEFAULT_LEASE_S
+
+ENV_LEASE = "HPSYS_LEASE_S"  # seconds a running attempt's lease lasts unless renewed (the default: 120)
+# Called with (cell, attempt id, all metrics records so far); True stops the cell
+# as early_terminated (the sweep engine's hyperband hook).
+StopRule = Callable[[Cell, int, list[dict[str, Any]]], bool]
+
+
+def lease_seconds(environ: Mapping[str, str]) -> float:
+    """How long a running attempt's lease lasts: ``HPSYS_LEASE_S``, else the store's default.
+
+    A runner renews its leases four times per lease; another runner (and the
+    summary) takes an attempt whose lease ran out for one whose runner died.
+    """
+    raw = environ.get(ENV_LEASE, "").strip()
+    if not raw:
+        return DEFAULT_LEASE_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise HpsysError(f"{ENV_LEASE}: must be a number of seconds > 0, got {raw[:40]!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: the resolved ``execution:`` settings plus CLI overrides."""
+
+    slots: tuple[Slot, ...]
+    timeout_s: float = 0.0
+    policy: RetryPolicy = RetryPolicy()
+    rerun: str | None = None  # None | "failed" | "all"
+    wandb_mode: str = "offline"
+    metric: str = "val/acc"
+    goal: str = "maximize"
+    grace_s: float = 10.0
+    poll_s: float = 0.1
+    metrics_every_s: float = 1.0
+    lease_s: float = field(default_factory=lambda: lease_seconds(os.environ))
+    # Variables every child gets besides its cell's own: the experiment's plugin
+    # folders (HPSYS_PLUGIN_PATH), a sweep's id (HPS_SWEEP_ID).
+    extra_env: tuple[tuple[str, str], ...] = ()
+
+    def child_env(self) -> tuple[tuple[str, str], ...]:
+        """What every child of this run gets besides its cell's own variables: ``extra_env`` and the
+        metric it is ranked by (HPS_METRIC / HPS_GOAL), the same for the scheduler and a W&B agent."""
+        return (*self.extra_env, *metric_env(self.metric, self.goal))

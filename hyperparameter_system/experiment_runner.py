@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
     except BrokenPipeError:  # stdout's reader left (`hpsys --summary | head -1`): not a crash
-        from hyperparameter_system.runner.progress import silence
+        from hyperparameter_system.runner import silence
 
         silence(sys.stdout)
         return EXIT_INTERRUPTED

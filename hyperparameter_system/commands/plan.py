@@ -42,7 +42,7 @@ def child_command(cell: Cell, python: str = sys.executable) -> list[str]:
     """
     if cell.command is None:
         return [python, "-m", "hyperparameter_system.train", "--config-file", cell.config_path]
-    from hyperparameter_system.runner.child import build_argv  # the runner's own rendering, one truth
+    from hyperparameter_system.runner import build_argv  # the runner's own rendering, one truth
 
     return build_argv(cell, Path("<output_dir>"))
 
@@ -72,7 +72,7 @@ def plan_with_eta(spec: Any, registry: Any, models: Sequence[str] | None,
         HpsysError: the selection has no cells (or planning refused it).
     """
     from hyperparameter_system.hyperparameter_configs import plan_matrix
-    from hyperparameter_system.runner.eta import planning_store, store_eta_line
+    from hyperparameter_system.runner import planning_store, store_eta_line
 
     with planning_store(spec.output_dir, spec.name) as store:
         # The run names a run will use: the store's creation time once there is a store.
@@ -114,7 +114,7 @@ def main(args: argparse.Namespace) -> int:
 def _print_table(cells: Sequence[Cell], experiment: str, eta: str) -> None:
     from rich.table import Table
 
-    from hyperparameter_system.runner.progress import pipe_console
+    from hyperparameter_system.runner import pipe_console
 
     table = Table(title=f"{experiment}: planned cells")
     labels = {c.cell_id: "baseline" if c.is_baseline else c.option_label for c in cells}

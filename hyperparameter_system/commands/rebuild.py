@@ -31,9 +31,7 @@ from pathlib import Path
 
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.child_contract import Status
-from hyperparameter_system.runner.attempt import record
-from hyperparameter_system.runner.child import CHILD_LOG
-from hyperparameter_system.runner.outcome import read_outcome
+from hyperparameter_system.runner import CHILD_LOG, read_outcome, record_outcome
 from hyperparameter_system.store import Store, StoreError, rebuild_path, remove_stale_rebuilds, store_path
 from hyperparameter_system.store.attempt_file import ATTEMPT_FILE, AttemptFile, read_attempt_file
 from hyperparameter_system.store.errors import check_header, translated
@@ -163,7 +161,7 @@ def _add(store: Store, item: AttemptFile, *, metric: str, goal: str) -> None:
         out.status = Status.STOPPED
         out.error_tail = "no result on disk: the attempt was interrupted (store rebuilt)"
     store.add_epochs(attempt_id, _metrics(item.folder) or out.history)
-    record(store, attempt_id, out, **extra)
+    record_outcome(store, attempt_id, out, **extra)
     env = cols.get("launch_env")
     if isinstance(env, dict) and isinstance(cols.get("cwd"), str):
         record_launch(store, attempt_id, {str(k): str(v) for k, v in env.items()}, cols["cwd"])

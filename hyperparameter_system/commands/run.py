@@ -22,8 +22,7 @@ from hyperparameter_system.commands.folders import check_folders, render_configs
 from hyperparameter_system.config.spec import ExperimentSpec
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.plugins import ENV_PATH as PLUGIN_PATH_ENV
-from hyperparameter_system.runner import RetryPolicy, RunOptions, Runner, make_progress, make_slots
-from hyperparameter_system.runner.child import build_argv
+from hyperparameter_system.runner import RetryPolicy, RunOptions, Runner, build_argv, make_progress, make_slots
 from hyperparameter_system.store import Store, store_path
 
 if TYPE_CHECKING:

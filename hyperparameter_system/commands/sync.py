@@ -96,7 +96,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         return upload(runs, deadline)
     except KeyboardInterrupt:  # wandb's group is stopped already; what it finished keeps its marker
-        from hyperparameter_system.runner.scheduler import EXIT_INTERRUPTED
+        from hyperparameter_system.runner import EXIT_INTERRUPTED
 
         print("interrupted: `hpsys --sync` again uploads the runs not yet synced", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -243,7 +243,7 @@ def _run_sync(program: str, entity: str, project: str, folders: list[Path], dead
 
 def _stop(child: subprocess.Popen[bytes]) -> bytes:
     """SIGTERM the child's group, SIGKILL it after a grace; what it printed."""
-    from hyperparameter_system.runner.process import group_alive, signal_group
+    from hyperparameter_system.runner import group_alive, signal_group
 
     signal_group(child.pid, signal.SIGTERM)
     output = b""

@@ -19,11 +19,11 @@ from typing import Any, Mapping, Sequence
 
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.child_contract import Status
+from hyperparameter_system.runner._attempt import ActiveAttempt, finish, launch, settle_stale
+from hyperparameter_system.runner._child import attempt_dir, child_spec
+from hyperparameter_system.runner._devices import Slot
 from hyperparameter_system.runner._options import RunOptions, StopRule
-from hyperparameter_system.runner.attempt import ActiveAttempt, finish, launch, settle_stale
-from hyperparameter_system.runner.child import attempt_dir, child_spec
-from hyperparameter_system.runner.devices import Slot
-from hyperparameter_system.runner.outcome import Outcome
+from hyperparameter_system.runner._outcome import Outcome
 from hyperparameter_system.runner.warm import ForkServer
 from hyperparameter_system.store import Attempt, Store
 
@@ -144,6 +144,6 @@ class Lifecycle:
             active.proc.term_sent_at = 0.0
 
     def settle_stale(self, patterns_for: Mapping[str, Sequence[tuple[str, str]]]) -> list[tuple[Attempt, Outcome]]:
-        """Finish the attempts dead runners left ``running`` (see :func:`attempt.settle_stale`)."""
+        """Finish the attempts dead runners left ``running`` (see :func:`_attempt.settle_stale`)."""
         return settle_stale(self.store, metric=self.opt.metric, goal=self.opt.goal, grace_s=self.opt.grace_s,
                             patterns_for=patterns_for)

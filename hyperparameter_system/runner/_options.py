@@ -14,8 +14,8 @@ from typing import Any, Callable, Mapping
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.child_contract import metric_env
 from hyperparameter_system.errors import HpsysError
-from hyperparameter_system.runner.devices import Slot
-from hyperparameter_system.runner.retry import RetryPolicy
+from hyperparameter_system.runner._devices import Slot
+from hyperparameter_system.runner._retry import RetryPolicy
 from hyperparameter_system.store import DEFAULT_LEASE_S
 
 ENV_LEASE = "HPSYS_LEASE_S"  # seconds a running attempt's lease lasts unless renewed (the default: 120)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from hyperparameter_system import child_contract as cc
-from hyperparameter_system.runner.process import process_running
+from hyperparameter_system.runner._process import process_running
 
 ENV_WARM_START = "HPSYS_WARM_START"  # "0" or "off": every built-in cell starts cold
 SERVER_LOG = "fork-server.log"  # in the run's output folder: the server's own stderr

@@ -27,8 +27,7 @@ from hyperparameter_system import child_contract as cc
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.errors import HpsysError
-from hyperparameter_system.runner import Runner, RunOptions
-from hyperparameter_system.runner.progress import PlainProgress
+from hyperparameter_system.runner import PlainProgress, Runner, RunOptions
 from hyperparameter_system.store import Store
 from hyperparameter_system.sweeps.engine import suggest, to_stop, to_sweep_runs
 from hyperparameter_system.sweeps.space import contains

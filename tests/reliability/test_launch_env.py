@@ -15,9 +15,8 @@ from pathlib import Path
 
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.commands.rebuild import rebuild_store
-from hyperparameter_system.runner.attempt import ActiveAttempt, finish, launch
-from hyperparameter_system.runner.child import attempt_dir, child_spec
-from hyperparameter_system.runner.devices import make_slots
+from hyperparameter_system.runner import attempt_dir, child_spec, make_slots
+from hyperparameter_system.runner._attempt import ActiveAttempt, finish, launch
 from hyperparameter_system.store import Store, store_path
 from hyperparameter_system.store.launch_env import read_launches
 

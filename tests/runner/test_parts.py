@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 
 from hyperparameter_system.errors import HpsysError
-from hyperparameter_system.runner import eta_seconds, format_eta, make_slots
-from hyperparameter_system.runner.child import attempt_dir, build_argv
-from hyperparameter_system.runner.outcome import read_outcome
+from hyperparameter_system.runner import attempt_dir, build_argv, eta_seconds, format_eta, make_slots, read_outcome
 
 
 def test_builtin_trainer_argv_carries_config_output_dir_and_retry_overrides(harness) -> None:

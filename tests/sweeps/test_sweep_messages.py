@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hyperparameter_system.runner.outcome import read_outcome
+from hyperparameter_system.runner import read_outcome
 from sweep_helpers import REPO, hpsys, second_trial_running, sweep_rows, wait_value, write_experiment
 
 SWEEP = ["--sweep", "--models", "curves", "--categories", "optimizer", "--backend", "local"]

@@ -19,7 +19,7 @@ from hyperparameter_system.user_command import wrapper_argv
 from hyperparameter_system.config.templates import flat_overrides, template_variables
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.naming import safe_name
-from hyperparameter_system.runner.devices import Slot
+from hyperparameter_system.runner._devices import Slot
 
 CHILD_LOG = "stdout.log"  # the child's stdout + stderr, captured by the runner
 TRAINER_MODULE = "hyperparameter_system.train"

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, TextIO
 
-from hyperparameter_system.runner.eta import format_eta
+from hyperparameter_system.runner._eta import format_eta
 
 
 @dataclass(frozen=True)

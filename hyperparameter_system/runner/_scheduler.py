@@ -23,13 +23,13 @@ from typing import Any, Iterable, Iterator, Sequence, Sized
 from hyperparameter_system.atomic import remove_stale_temps
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.child_contract import Status
+from hyperparameter_system.runner._devices import Slot
+from hyperparameter_system.runner._eta import eta_seconds
 from hyperparameter_system.runner._lifecycle import Ended, Lifecycle
 from hyperparameter_system.runner._options import RunOptions, StopRule
-from hyperparameter_system.runner.devices import Slot
-from hyperparameter_system.runner.eta import eta_seconds
-from hyperparameter_system.runner.outcome import Outcome
-from hyperparameter_system.runner.progress import PlainProgress, RunningView
-from hyperparameter_system.runner.retry import RetryPlan
+from hyperparameter_system.runner._outcome import Outcome
+from hyperparameter_system.runner._progress import PlainProgress, RunningView
+from hyperparameter_system.runner._retry import RetryPlan
 from hyperparameter_system.runner.warm import ForkServer
 from hyperparameter_system.store import Attempt, Store, StoreError
 

@@ -18,11 +18,11 @@ from typing import Any, Mapping, Sequence
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.child_contract import Status
-from hyperparameter_system.runner.child import CHILD_LOG, ChildSpec
-from hyperparameter_system.runner.devices import Slot
-from hyperparameter_system.runner.disk import with_disk_full
-from hyperparameter_system.runner.outcome import Outcome, read_outcome
-from hyperparameter_system.runner.process import ChildProcess, stop_orphans
+from hyperparameter_system.runner._child import CHILD_LOG, ChildSpec
+from hyperparameter_system.runner._devices import Slot
+from hyperparameter_system.runner._disk import with_disk_full
+from hyperparameter_system.runner._outcome import Outcome, read_outcome
+from hyperparameter_system.runner._process import ChildProcess, stop_orphans
 from hyperparameter_system.runner.warm import ForkServer
 from hyperparameter_system.store import HOST, Attempt, Store
 from hyperparameter_system.store.attempt_file import add_outcome, write_attempt_file
@@ -111,12 +111,12 @@ def finish(store: Store, active: ActiveAttempt, exit_code: int, *, metric: str, 
         out.error_tail = with_disk_full(out.error_tail, active.spec.output_dir)
     if out.history:
         store.add_epochs(active.attempt.id, out.history)
-    record(store, active.attempt.id, out)
+    record_outcome(store, active.attempt.id, out)
     add_outcome(store, active.attempt.id, active.spec.output_dir)
     return out
 
 
-def record(store: Store, attempt_id: int, out: Outcome, **extra: Any) -> bool:
+def record_outcome(store: Store, attempt_id: int, out: Outcome, **extra: Any) -> bool:
     """Write an outcome into an attempt row (guarded: only while it is running)."""
     return store.finish_attempt(
         attempt_id, out.status, **extra, exit_code=out.exit_code, metric=out.metric, best_metric=out.best_metric,
@@ -157,7 +157,7 @@ def settle_stale(store: Store, *, metric: str, goal: str, grace_s: float,
         extra = {}
         if out.result and out.result.duration_s is not None:
             extra["duration_s"] = out.result.duration_s  # not the time until this resume
-        if record(store, attempt.id, out, **extra):
+        if record_outcome(store, attempt.id, out, **extra):
             add_outcome(store, attempt.id, attempt.output_dir)
             settled.append((attempt, out))
     return settled

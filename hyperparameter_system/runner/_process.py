@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Collection, Iterable, Iterator
 
 from hyperparameter_system import child_contract as cc
-from hyperparameter_system.runner.child import ChildSpec
+from hyperparameter_system.runner._child import ChildSpec
 
 if TYPE_CHECKING:
     from hyperparameter_system.runner.warm import ForkServer

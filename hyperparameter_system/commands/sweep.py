@@ -49,11 +49,12 @@ def main(args: argparse.Namespace) -> int:
         from hyperparameter_system.sweeps.precheck import check_new_sweep
 
         check_new_sweep(spec, registry, *_target(args, spec), sweep_file=args.sweep_config, method=args.method)
+    base = run_options(spec, args)  # a bad setting is a user error before the store is written
     with Store.open(store_path(spec.output_dir, spec.name), experiment=spec.name,
                     metric=spec.metric, goal=spec.goal) as store:
         session = _session(args, spec, registry, store, backend)
-        options = dataclasses.replace(run_options(spec, args), metric=session.sweep.metric,
-                                      goal=session.sweep.goal, metrics_every_s=0.2)
+        options = dataclasses.replace(base, metric=session.sweep.metric, goal=session.sweep.goal,
+                                      metrics_every_s=0.2)
         return _run(session, store, options, backend, args)
 
 

@@ -129,3 +129,13 @@ def test_an_agent_trial_longer_than_its_lease_is_neither_interrupted_nor_stopped
     assert seen["alive"] and seen["status"] == "running"
     assert code == 0
     assert [r["status"] for r in sweep_rows(workdir)] == ["completed"]
+
+
+def test_a_lease_that_is_not_a_positive_number_is_a_one_line_error_before_anything_is_written(
+        workdir, capsys, monkeypatch):
+    monkeypatch.setenv("HPSYS_LEASE_S", "-1")
+    write_experiment(workdir)
+    for argv in (["--all"], ["--sweep", "--models", "curves", "--categories", "optimizer", "--count", "1"]):
+        assert main(argv) == 2
+        assert capsys.readouterr().err.strip().endswith("HPSYS_LEASE_S: must be a number of seconds > 0, got '-1'")
+        assert not (workdir / "out").exists()

@@ -7,14 +7,40 @@ the attempt-specific bits (attempt number, W&B run id, device slot).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from yacs.config import CfgNode
 
 BASELINE = "baseline"  # the category name of a model's baseline cell
 # hpsys's own keys of the batch size and gradient accumulation (the OOM retry's);
 # a model with its own schema has them under the names its key_map gives.
 BATCH_KEY = "DATALOADER.BATCH_SIZE"
 ACCUM_KEY = "SOLVER.GRAD_ACCUM"
+EPOCHS_KEY = "SOLVER.MAX_EPOCHS"
+
+
+class PlannedConfig:
+    """The full config a cell's child reads, as planned, and the writer its loader needs.
+
+    Planning builds it once (with the cell's final name, output folder and W&B
+    fields) and freezes it; rendering only writes :meth:`text`. A plain class,
+    not a dataclass: ``dataclasses.asdict`` of a cell must not walk into the config.
+    """
+
+    __slots__ = ("node", "dump")
+
+    def __init__(self, node: CfgNode, dump: Callable[[CfgNode], str]) -> None:
+        self.node = node
+        self.dump = dump
+
+    def text(self) -> str:
+        return self.dump(self.node)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> PlannedConfig:
+        """Itself: the node is frozen (``dataclasses.asdict`` of a cell copies every field)."""
+        return self
 
 
 @dataclass(frozen=True)
@@ -54,6 +80,13 @@ class Cell:
             when the model's config has no seed hpsys can read.
         same_as: The id of an identical cell (same training config) this one
             reuses instead of training; "" when it trains itself.
+        max_epochs: ``SOLVER.MAX_EPOCHS`` of the config the child reads, as
+            planned; None when that config has no such whole number (a script's schema).
+        sweep_id: The sweep this cell is a trial of ("" for a matrix cell).
+        trial: Its trial number in that sweep (None for a matrix cell).
+        fingerprint: Hash of the training config (what shared cells compare).
+        config: The planned config (in memory only: the rendered file is its
+            record, and a cell read back from the store has none).
     """
 
     cell_id: str
@@ -81,6 +114,11 @@ class Cell:
     repeat: int = 0
     seed: int | None = None
     same_as: str = ""
+    max_epochs: int | None = None
+    sweep_id: str = ""
+    trial: int | None = None
+    fingerprint: str = ""
+    config: PlannedConfig | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_baseline(self) -> bool:

@@ -20,15 +20,16 @@ r). Cells of one model with the same training config share one training
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 from yacs.config import CfgNode
 
 from hyperparameter_system.atomic import write_text_atomic
-from hyperparameter_system.cell import ACCUM_KEY, BASELINE, BATCH_KEY, Cell
+from hyperparameter_system.cell import ACCUM_KEY, BASELINE, BATCH_KEY, EPOCHS_KEY, Cell, PlannedConfig
 from hyperparameter_system.config.command_check import check_command
 from hyperparameter_system.config.repeats import SEED_KEY, base_seed, config_value, repeat_run_name, seed_problem
 from hyperparameter_system.config.shared_cells import shared_targets, training_fingerprint
@@ -37,7 +38,7 @@ from hyperparameter_system.errors import ConfigError, HpsysError
 from hyperparameter_system.matrix_context import MatrixContext, ModelPlan, Option, canonical_json
 from hyperparameter_system.naming import safe_name, unique_names
 
-__all__ = ["VOLATILE_KEYS", "canonical_json", "cell_config", "plan_cell", "plan_matrix", "render_cells"]
+__all__ = ["VOLATILE_KEYS", "canonical_json", "plan_cell", "plan_matrix", "plan_one", "render_cells"]
 
 VOLATILE_KEYS = ("OUTPUT_DIR", "WANDB.NAME")
 BASELINE_PREFIX = "base"
@@ -71,7 +72,7 @@ def plan_matrix(spec: Any, registry: Any, *, models: Sequence[str] | None = None
     model_plans = ctx.select_models(models)
     category_plans = ctx.select_categories(categories)
     repeats = spec.execution.repeats if repeats is None else repeats
-    drafts: list[dict[str, Any]] = []
+    drafts: list[Cell] = []
     for plan in model_plans:
         _check_seed(ctx, plan, repeats)
         for repeat in range(repeats):
@@ -97,30 +98,47 @@ def _check_seed(ctx: MatrixContext, plan: ModelPlan, repeats: int) -> None:
 
 def plan_cell(spec: Any, registry: Any, model: str, category: str, option: Any, *, now: datetime,
               run_name: str | None = None) -> Cell:
-    """One cell outside the matrix (a sweep trial): ``option`` is validated by its category.
+    """One cell outside the matrix: ``option`` is validated by its category.
 
     Args:
         run_name: Use this (sanitised) run name instead of the template's.
     """
-    ctx = MatrixContext(spec, registry)
+    name = None if run_name is None else safe_name(run_name)
+    return plan_one(MatrixContext(spec, registry), model, category, option, now=now,
+                    identity=None if name is None else (lambda cell: dataclasses.replace(cell, run_name=name)))
+
+
+def plan_one(ctx: MatrixContext, model: str, category: str, option: Any, *, now: datetime,
+             identity: Callable[[Cell], Cell] | None = None) -> Cell:
+    """One cell outside the matrix (a sweep trial), planned once with its final identity.
+
+    Args:
+        ctx: The experiment's context (a sweep trial's, with its point's overrides).
+        identity: Gives the drafted cell its final identity (a trial's id, run
+            name, group, tags) before its config is sealed, so the rendered
+            file names the cell as the store does.
+    """
     draft = _draft(ctx, ctx.model_plan(model), *ctx.single_option(category, option), now)
-    if run_name is not None:
-        draft["run_name"] = safe_name(run_name)
-    return _finish(ctx, [draft])[0]
+    return _finish(ctx, [draft if identity is None else identity(draft)])[0]
 
 
 def _draft(ctx: MatrixContext, plan: ModelPlan, cat: Any, option: Any, now: datetime,
-           repeat: int = 0) -> dict[str, Any]:
-    """Config, id and names of one cell (names are made unique in :func:`_finish`)."""
+           repeat: int = 0) -> Cell:
+    """A cell with its config, id and names; names are made unique and the config sealed in :func:`_finish`."""
     category = BASELINE if cat is None else cat.name
-    value = None if cat is None else option.value
     ident = _identify(ctx, plan, cat, option, repeat)
     prefix = BASELINE_PREFIX if cat is None else cat.prefix
     label = BASELINE_LABEL if cat is None else option.label
-    run_name = repeat_run_name(ctx.run_name(plan, category, prefix, label, now), repeat)
-    return {"plan": plan, "category": category, "option": value, "label": label, "cell_id": ident.cell_id,
-            "run_name": run_name, "overrides": tuple(ident.overrides), "batch": _batch_fields(plan, ident.cfg),
-            "repeat": repeat, "seed": ident.seed, "fingerprint": ident.fingerprint}
+    entry = plan.entry
+    dump = MatrixContext.dump if plan.script is None else plan.script.dump
+    return Cell(
+        cell_id=ident.cell_id, experiment=ctx.spec.name, model=entry.name, category=category,
+        option=None if cat is None else option.value, option_label=label,
+        run_name=repeat_run_name(ctx.run_name(plan, category, prefix, label, now), repeat),
+        project=plan.project, group=category, tags=ctx.tags(entry.name, category), config_path="",
+        overrides=tuple(ident.overrides), command=entry.command, metric_patterns=tuple(entry.metric_patterns),
+        cwd=entry.cwd, env=entry.env, wandb_logging=entry.wandb, repeat=repeat, seed=ident.seed,
+        fingerprint=ident.fingerprint, config=PlannedConfig(ident.cfg, dump), **_batch_fields(plan, ident.cfg))
 
 
 def _batch_fields(plan: ModelPlan, cfg: CfgNode) -> dict[str, Any]:
@@ -184,42 +202,55 @@ def _identify(ctx: MatrixContext, plan: ModelPlan, cat: Any, option: Option | No
     return _Identity(cfg, overrides, digest, seed, fingerprint)
 
 
-def _finish(ctx: MatrixContext, drafts: list[dict[str, Any]], share: bool = False) -> list[Cell]:
-    """Make run names unique per W&B project (in matrix order) and build the cells.
+def _finish(ctx: MatrixContext, drafts: list[Cell], share: bool = False) -> list[Cell]:
+    """Make run names unique per W&B project (in matrix order) and seal each cell's config.
 
     Args:
         share: Point cells with the same training config to the first of them (``same_as``).
     """
+    names = [d.run_name for d in drafts]
     by_project: dict[str, list[int]] = {}
     for i, draft in enumerate(drafts):
-        by_project.setdefault(draft["plan"].project, []).append(i)
+        by_project.setdefault(draft.project, []).append(i)
     for indices in by_project.values():
-        for i, name in zip(indices, unique_names(drafts[i]["run_name"] for i in indices)):
-            drafts[i]["run_name"] = name
-    seen: dict[str, int] = {}
-    cells = []
-    same_as = shared_targets([d["fingerprint"] for d in drafts], [d["cell_id"] for d in drafts]) \
+        for i, name in zip(indices, unique_names(names[i] for i in indices)):
+            names[i] = name
+    seen: dict[str, Cell] = {}
+    for draft in drafts:
+        if draft.cell_id in seen:  # two options that end up as the same config
+            raise ConfigError(ctx.spec.source_path, 0, f"categories.{draft.category}",
+                              f"options {seen[draft.cell_id].option_label!r} and {draft.option_label!r} give "
+                              f"{draft.model} the same config; remove one")
+        seen[draft.cell_id] = draft
+    same_as = shared_targets([d.fingerprint for d in drafts], [d.cell_id for d in drafts]) \
         if share else [""] * len(drafts)
-    for i, draft in enumerate(drafts):
-        plan = draft["plan"]
-        if draft["cell_id"] in seen:  # two options that end up as the same config
-            first = drafts[seen[draft["cell_id"]]]
-            raise ConfigError(ctx.spec.source_path, 0, f"categories.{draft['category']}",
-                              f"options {first['label']!r} and {draft['label']!r} give {plan.entry.name} "
-                              "the same config; remove one")
-        seen[draft["cell_id"]] = i
-        cells.append(Cell(
-            cell_id=draft["cell_id"], experiment=ctx.spec.name, model=plan.entry.name,
-            category=draft["category"], option=draft["option"], option_label=draft["label"],
-            run_name=draft["run_name"], project=plan.project, group=draft["category"],
-            tags=tuple(safe_name(t, 64) for t in (plan.entry.name, draft["category"], ctx.spec.name)),
-            config_path=str(ctx.config_dir / plan.folder / f"{draft['run_name']}.yaml"),
-            overrides=draft["overrides"], command=plan.entry.command,
-            metric_patterns=tuple(plan.entry.metric_patterns), cwd=plan.entry.cwd, env=plan.entry.env,
-            wandb_logging=plan.entry.wandb, repeat=draft["repeat"], seed=draft["seed"], same_as=same_as[i],
-            **draft["batch"]))
+    cells = [_seal(ctx, draft, names[i], same_as[i]) for i, draft in enumerate(drafts)]
     _check_commands(ctx, cells)
     return cells
+
+
+def _seal(ctx: MatrixContext, draft: Cell, run_name: str, same_as: str) -> Cell:
+    """The cell with its final name, and its config with the fields that follow from it, frozen.
+
+    Those fields are the run name, the output folder (without ``attempt-N``:
+    a reproduction with ``train --config`` writes there) and the W&B group and
+    tags: a sweep trial's are the sweep's, so its config alone lands in the
+    right W&B group. None of them is part of the cell id.
+    """
+    plan = ctx.model_plan(draft.model)
+    assert draft.config is not None  # a draft always carries its config
+    cfg = draft.config.node
+    output_dir = Path(ctx.spec.output_dir) / safe_name(ctx.spec.name) / draft.project / run_name
+    final = {"WANDB.NAME": run_name, "OUTPUT_DIR": str(output_dir),
+             "WANDB.GROUP": draft.group, "WANDB.TAGS": list(draft.tags)}
+    pairs = final.items() if plan.script is None else plan.script.render_values(final, ctx.error)
+    for key, value in pairs:
+        set_key(cfg, key, value)
+    cfg.freeze()
+    epochs = config_value(cfg, EPOCHS_KEY)
+    return dataclasses.replace(
+        draft, run_name=run_name, same_as=same_as, config_path=str(ctx.config_dir / plan.folder / f"{run_name}.yaml"),
+        max_epochs=epochs if type(epochs) is int else None)
 
 
 def _check_commands(ctx: MatrixContext, cells: Sequence[Cell]) -> None:
@@ -231,48 +262,28 @@ def _check_commands(ctx: MatrixContext, cells: Sequence[Cell]) -> None:
             check_command(cell, indices[cell.model], ctx.error, checked)
 
 
-def cell_config(spec: Any, registry: Any, cell: Cell) -> CfgNode:
-    """The full, frozen config of one planned cell (what :func:`render_cells` writes).
+def render_cells(cells: Sequence[Cell], spec: Any, registry: Any = None) -> list[Path]:
+    """Write each cell's planned config to ``cell.config_path``; nothing is written unless all can be.
 
-    Raises:
-        HpsysError: the experiment changed since the cell was planned (its id differs).
-    """
-    ctx = MatrixContext(spec, registry)
-    return _cell_config(ctx, cell)
-
-
-def _cell_config(ctx: MatrixContext, cell: Cell) -> CfgNode:
-    plan = ctx.model_plan(cell.model)
-    ident = _identify(ctx, plan, *ctx.single_option(cell.category, cell.option), cell.repeat)
-    cfg = ident.cfg
-    if ident.cell_id != cell.cell_id:
-        raise HpsysError(f"cell {cell.run_name} ({cell.cell_id[:12]}) no longer matches the experiment "
-                         "file; plan the matrix again")
-    output_dir = Path(ctx.spec.output_dir) / safe_name(ctx.spec.name) / cell.project / cell.run_name
-    volatile = {"WANDB.NAME": cell.run_name, "OUTPUT_DIR": str(output_dir)}
-    pairs = volatile.items() if plan.script is None else plan.script.render_values(volatile, ctx.error)
-    for key, value in pairs:
-        set_key(cfg, key, value)
-    cfg.freeze()
-    return cfg
-
-
-def render_cells(cells: Sequence[Cell], spec: Any, registry: Any) -> list[Path]:
-    """Write each cell's config to ``cell.config_path``; nothing is written unless all build.
+    Rendering only writes what planning built (``Cell.config``); ``registry``
+    is accepted for older callers and not needed.
 
     Returns:
         The written paths, in the order of ``cells``.
+
+    Raises:
+        HpsysError: a path outside the experiment's config folder, or a cell
+            without a planned config (one read back from the store).
     """
-    ctx = MatrixContext(spec, registry)
-    root = ctx.config_dir.resolve()
+    root = (Path(spec.temp_config_dir) / safe_name(spec.name)).resolve()
     texts = []
     for cell in cells:
         path = Path(cell.config_path).resolve()
         if root not in path.parents:
             raise HpsysError(f"config path {cell.config_path} is outside {root}")
-        script = ctx.model_plan(cell.model).script
-        text = (ctx.dump if script is None else script.dump)(_cell_config(ctx, cell))
-        texts.append((path, _header(cell) + text))
+        if cell.config is None:
+            raise HpsysError(f"cell {cell.run_name} ({cell.cell_id[:12]}) has no planned config; plan it again")
+        texts.append((path, _header(cell) + cell.config.text()))
     for path, text in texts:
         write_text_atomic(path, text, durable=False)  # rebuilt by every run
     return [path for path, _ in texts]

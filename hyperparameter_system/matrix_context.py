@@ -330,8 +330,12 @@ class MatrixContext:
             if problem is not None:
                 raise self._option_error(cat, option, f"{plan.entry.name}: {problem[0]}: {problem[1]}")
         cfg.WANDB.GROUP = BASELINE if cat is None else cat.name
-        cfg.WANDB.TAGS = [safe_name(t, 64) for t in (plan.entry.name, cfg.WANDB.GROUP, self.spec.name)]
+        cfg.WANDB.TAGS = list(self.tags(plan.entry.name, cfg.WANDB.GROUP))
         return cfg, changes
+
+    def tags(self, model: str, group: str) -> tuple[str, ...]:
+        """A cell's W&B tags: its model, its group and the experiment, each made safe."""
+        return tuple(safe_name(t, 64) for t in (model, group, self.spec.name))
 
     def _own_settings(self, plan: ModelPlan, cat: CategoryPlan, option: Option) -> list[tuple[str, Any]]:
         """A YAML category's keys checked against this model's schema; the script's own ones, checked.

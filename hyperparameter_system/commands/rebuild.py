@@ -177,12 +177,12 @@ def _insert(store: Store, item: AttemptFile) -> int | None:
     cell, cols = item.cell, item.columns
     with store.transaction() as tx:
         tx.execute('INSERT OR IGNORE INTO cells (cell_id, experiment, model, category, option, option_label,'
-                   ' run_name, project, "group", config_path, created, repeat, seed)'
-                   ' VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                   ' run_name, project, "group", config_path, created, repeat, seed, max_epochs)'
+                   ' VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
                    (cell["cell_id"], cell["experiment"], cell["model"], cell["category"],
                     json.dumps(cell["option"], sort_keys=True), cell["option_label"], cell["run_name"],
                     cell["project"], cell["group"], cell["config_path"], item.store_created_at,
-                    cell.get("repeat") or 0, cell.get("seed")))
+                    cell.get("repeat") or 0, cell.get("seed"), cell.get("max_epochs")))
         cursor = tx.execute(
             "INSERT OR IGNORE INTO attempts (cell_id, attempt, status, started_at, command, overrides,"
             " output_dir, log_path, wandb_run_id, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

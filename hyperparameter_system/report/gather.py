@@ -13,7 +13,6 @@ import dataclasses
 import json
 import math
 import sqlite3
-from pathlib import Path
 from typing import Any, Sequence
 
 from hyperparameter_system.child_contract import ChildFileError, check_result
@@ -70,7 +69,7 @@ def read_cells(store: Store) -> list[CellRecord]:
             _launched(_attempt_record(store, a, stale, with_history=(i == len(tries) - 1)), launches.get(a.id))
             for i, a in enumerate(tries))
         records.append(dataclasses.replace(
-            row, attempts=attempts, max_epochs=_max_epochs(row.config_path, tries[-1] if tries else None),
+            row, attempts=attempts, max_epochs=_max_epochs(row.max_epochs, tries[-1] if tries else None),
             sweep=trials.get(row.cell_id)))
     return _shared_results(records)
 
@@ -148,13 +147,13 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _max_epochs(config_path: str, attempt: Attempt | None) -> int | None:
-    """SOLVER.MAX_EPOCHS the attempt ran with: its config, then command-line overrides.
+def _max_epochs(planned: int | None, attempt: Attempt | None) -> int | None:
+    """SOLVER.MAX_EPOCHS the attempt ran with: as planned (the store's cell row), then command-line overrides.
 
     The runner may pass ``KEY VALUE`` pairs after the config (a retry's own
     overrides among them), so the last ``SOLVER.MAX_EPOCHS`` on the command line wins.
     """
-    value = _config_max_epochs(config_path)
+    value = planned
     argv: Sequence[Any] = (attempt.command or []) if attempt else []
     for i, token in enumerate(argv[:-1]):
         if token == "SOLVER.MAX_EPOCHS":
@@ -163,18 +162,6 @@ def _max_epochs(config_path: str, attempt: Attempt | None) -> int | None:
             except (TypeError, ValueError):
                 pass
     return value
-
-
-def _config_max_epochs(config_path: str) -> int | None:
-    """Read SOLVER.MAX_EPOCHS of a rendered config, None if unreadable (a user command)."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
-        value = data["SOLVER"]["MAX_EPOCHS"]
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
-        return None
-    return int(value) if _is_number(value) else None
 
 
 def _shared_results(records: list[CellRecord]) -> list[CellRecord]:

@@ -14,8 +14,9 @@ Tables:
     cells     one row per cell (cell_id PK, experiment, model, category, option JSON,
               option_label, run_name, project, "group", config_path, created, repeat
               (0.. the option's training), seed, same_as (the id of the identical cell
-              that trains for it, NULL when it trains itself)). A store made before
-              repeat/seed/same_as gets them on open (``ALTER TABLE``).
+              that trains for it, NULL when it trains itself), max_epochs (SOLVER.MAX_EPOCHS
+              as planned, NULL when the config has none)). A store made before
+              repeat/seed/same_as/max_epochs gets them on open (``ALTER TABLE``).
     attempts  one row per try of a cell (id PK, cell_id, attempt 1.., status,
               started_at/ended_at unix seconds, duration_s, exit_code, command JSON,
               overrides JSON (retry overrides), output_dir, log_path, wandb_run_id,

@@ -32,8 +32,8 @@ FORMAT = 1
 # The cells-table columns a record carries; all strings but ``option`` (any JSON).
 CELL_KEYS = ("cell_id", "experiment", "model", "category", "option", "option_label", "run_name",
              "project", "group", "config_path")
-# Whole numbers a record carries too (absent from records made before repeats; seed may be null).
-CELL_NUMBER_KEYS = ("repeat", "seed")
+# Whole numbers a record carries too (absent from older records; seed and max_epochs may be null).
+CELL_NUMBER_KEYS = ("repeat", "seed", "max_epochs")
 # The attempts-table columns copied into the record when the attempt ends.
 OUTCOME_KEYS = ("status", "ended_at", "duration_s", "exit_code", "metric", "best_metric", "best_epoch",
                 "epochs_run", "error_tail", "wandb_run_dir")

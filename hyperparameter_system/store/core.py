@@ -191,7 +191,7 @@ class Store:
 
     # -- writes -------------------------------------------------------------------------
     def register_cells(self, cells: Iterable[Cell]) -> None:
-        """Remember cells; a cell already known keeps its first row but for repeat, seed and same_as.
+        """Remember cells; a cell already known keeps its first row but for repeat, seed, same_as and max_epochs.
 
         Which identical cell trains follows the latest plan (a selection that
         now includes the baseline makes an option that trained alone share it);
@@ -200,14 +200,14 @@ class Store:
         now = datetime.now().astimezone().isoformat(timespec="seconds")
         rows = [(c.cell_id, c.experiment, c.model, c.category, json.dumps(c.option, sort_keys=True),
                  c.option_label, c.run_name, c.project, c.group, c.config_path, now, c.repeat, c.seed,
-                 c.same_as or None) for c in cells]
+                 c.same_as or None, c.max_epochs) for c in cells]
         with self.transaction() as tx:
             tx.executemany(
                 'INSERT INTO cells (cell_id, experiment, model, category, option,'
-                ' option_label, run_name, project, "group", config_path, created, repeat, seed, same_as)'
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                ' option_label, run_name, project, "group", config_path, created, repeat, seed, same_as,'
+                " max_epochs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (cell_id) DO UPDATE SET repeat = excluded.repeat, seed = excluded.seed,"
-                " same_as = excluded.same_as", rows)
+                " same_as = excluded.same_as, max_epochs = excluded.max_epochs", rows)
 
     def claim(self, cell_id: str, *, session: str, rerun: str | None = None,
               output_dir_for: Callable[[int], str] | None = None,
@@ -325,7 +325,8 @@ class Store:
         return [CellRecord(**{**dict(row), "option": json.loads(row["option"]) if row["option"] else None,
                               # a store made before repeats or shared cells, opened read-only, lacks them
                               "repeat": dict(row).get("repeat") or 0, "seed": dict(row).get("seed"),
-                              "same_as": dict(row).get("same_as") or ""}) for row in rows]
+                              "same_as": dict(row).get("same_as") or "",
+                              "max_epochs": dict(row).get("max_epochs")}) for row in rows]
 
     def cell_results(self) -> list[CellResult]:
         """Every cell with its latest attempt and its best attempt by the store's goal."""

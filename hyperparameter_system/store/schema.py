@@ -21,8 +21,8 @@ from hyperparameter_system.store.result_columns import (
     ADDED_ATTEMPT_COLUMNS, RESULT_COLUMNS, RESULT_ONLY_COLUMNS, move_results_into_columns, split_result)
 from hyperparameter_system.store.rows import JSON_COLUMNS
 
-# 2: cells.repeat, seed, same_as; 3: a result's known keys in attempt columns, ``result`` only
-# the others. An older store is brought up to date on open.
+# 2: cells.repeat, seed, same_as; 3: cells.max_epochs, a result's known keys in attempt columns,
+# ``result`` only the others. An older store is brought up to date on open.
 SCHEMA_VERSION = "3"
 STORE_FILE = "results.sqlite"
 DEFAULT_LEASE_S = 120.0
@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS cells (
     cell_id TEXT PRIMARY KEY, experiment TEXT NOT NULL, model TEXT NOT NULL,
     category TEXT NOT NULL, option TEXT, option_label TEXT NOT NULL, run_name TEXT NOT NULL,
     project TEXT NOT NULL, "group" TEXT NOT NULL, config_path TEXT NOT NULL, created TEXT NOT NULL,
-    repeat INTEGER NOT NULL DEFAULT 0, seed INTEGER, same_as TEXT);
+    repeat INTEGER NOT NULL DEFAULT 0, seed INTEGER, same_as TEXT, max_epochs INTEGER);
 CREATE TABLE IF NOT EXISTS attempts (
     id INTEGER PRIMARY KEY AUTOINCREMENT, cell_id TEXT NOT NULL REFERENCES cells(cell_id),
     attempt INTEGER NOT NULL, status TEXT NOT NULL, started_at REAL, ended_at REAL,
@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS epochs (
 """
 
 # Columns of ``cells`` newer than the first stores: (name, declaration) for ALTER TABLE.
-ADDED_CELL_COLUMNS = (("repeat", "INTEGER NOT NULL DEFAULT 0"), ("seed", "INTEGER"), ("same_as", "TEXT"))
+ADDED_CELL_COLUMNS = (("repeat", "INTEGER NOT NULL DEFAULT 0"), ("seed", "INTEGER"), ("same_as", "TEXT"),
+                      ("max_epochs", "INTEGER"))
 
 # Columns a caller may set through update_attempt / finish_attempt.
 UPDATABLE = frozenset({

@@ -34,7 +34,7 @@ from hyperparameter_system.sweeps.space import contains
 from hyperparameter_system.sweeps.state import SweepRecord, SweepState, TrialRecord
 from hyperparameter_system.sweeps.trial import TrialPlanner
 
-__all__ = ["LocalSweep", "SweepOutcome", "max_epochs_of"]
+__all__ = ["LocalSweep", "SweepOutcome"]
 
 
 @dataclass
@@ -116,7 +116,7 @@ class LocalSweep:
                 self.state.update_trial(self.sweep_id, number, state=Status.FAILED.value)
                 raise
             self.state.update_trial(self.sweep_id, number, cell_id=cell.cell_id, state=Status.RUNNING.value,
-                                    max_epochs=max_epochs_of(cell.config_path))
+                                    max_epochs=cell.max_epochs)
             self._trial_of[cell.cell_id] = number
             outcome.trials.append(number)
             yield cell
@@ -181,17 +181,6 @@ def metric_history(records: list[dict[str, Any]], metric: str) -> list[float]:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             values.append(float(value))
     return values
-
-
-def max_epochs_of(config_path: str) -> int | None:
-    """SOLVER.MAX_EPOCHS of a rendered config, or None when unreadable."""
-    import yaml
-
-    try:
-        with open(config_path, encoding="utf-8") as handle:
-            return int(yaml.safe_load(handle)["SOLVER"]["MAX_EPOCHS"])
-    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
-        return None
 
 
 def _running(number: int, history: list[float]) -> TrialRecord:

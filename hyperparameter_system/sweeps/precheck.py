@@ -36,7 +36,7 @@ def check_sweep_values(planner: Any) -> None:
         for value, path in probes(spec):
             point = {**base, name: value}
             try:
-                planner._plan(point)  # noqa: SLF001  (the trial's own planning, nothing rendered)
+                planner.plan(point, 0)  # the trial's own planning, nothing rendered
             except ConfigError as error:
                 raise _located(planner, ("parameters", name, *path), f"{value!r} is refused: {error.reason}",
                                error) from None

@@ -3,7 +3,8 @@
 A trial is a matrix cell like any other: the point's category fields become a
 category option (``category.option_from_sweep`` -> ``validate``), its YACS
 parameters become experiment-level overrides, and the matrix generator plans
-and renders the config. Only the identity changes: each trial is its own cell
+the cell once, with the trial's own identity, before its config is rendered
+(so the file's header and W&B fields are the trial's): each trial is its own cell
 (``sha256(config id, sweep id, trial number)``) with the run name
 ``<matrix run name>_<sweep id>-t<NNN>`` (for a point of YACS keys alone, the run
 name of a ``sweep`` option labelled with its values), so two trials that draw the same point,
@@ -27,7 +28,7 @@ import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from hyperparameter_system.cell import BASELINE, Cell
 from hyperparameter_system.config.yacs_keys import suggest_key
@@ -35,6 +36,9 @@ from hyperparameter_system.errors import ConfigError
 from hyperparameter_system.naming import MAX_NAME_LENGTH, format_number, safe_name
 from hyperparameter_system.sweeps.config import SweepSpec
 from hyperparameter_system.sweeps.yacs_map import check_value, in_schema, is_yacs_key, resolve_key
+
+if TYPE_CHECKING:
+    from hyperparameter_system.matrix_context import MatrixContext
 
 __all__ = ["TrialPlanner", "trial_cell_id"]
 
@@ -109,15 +113,23 @@ class TrialPlanner:
                     raise self._error(name, f"{leaf}: {error}") from None
         return fields, yacs
 
-    def _plan(self, point: Mapping[str, Any]) -> tuple[Cell, Any, list[tuple[str, Any]]]:
-        """The planned cell, the experiment with the point's YACS overrides, and the
-        overrides outside the schema (for a model's own command).
+    def trial_cell(self, point: Mapping[str, Any], trial: int) -> Cell:
+        """The cell of one trial, planned once with its final identity, its config written."""
+        from hyperparameter_system.hyperparameter_configs import render_cells
+
+        cell = self.plan(point, trial)
+        render_cells([cell], self.spec)
+        return cell
+
+    def plan(self, point: Mapping[str, Any], trial: int) -> Cell:
+        """The planned cell of one trial (nothing written).
 
         Raises:
             ConfigError: the point is not a valid option of the category, or a
                 YACS value does not fit its key; located at the sweep's source.
         """
-        from hyperparameter_system.hyperparameter_configs import plan_cell
+        from hyperparameter_system.hyperparameter_configs import plan_one
+        from hyperparameter_system.matrix_context import MatrixContext
 
         fields, yacs = self.split(point)
         inside = [(k, v) for k, v in yacs if in_schema(k)]
@@ -127,13 +139,37 @@ class TrialPlanner:
         if self._entry().schema and outside:  # the script's own keys: checked and rendered like its overrides
             spec, outside = _with_model_overrides(spec, self.model, outside), []
         category, option = self._option(fields)
+        ctx = MatrixContext(spec, self.registry)
         try:
-            cell = plan_cell(spec, self.registry, self.model, category, option, now=self.now)
+            cell = plan_one(ctx, self.model, category, option, now=self.now,
+                            identity=lambda draft: self._identity(ctx, draft, point, trial, outside))
         except ConfigError as error:
             raise ConfigError(self.sweep.source, 0, "parameters",
                               f"point {point} is not a valid {category} option: {error.reason}") from error
-        self._check_applied(cell, inside, spec)
-        return cell, spec, outside
+        self._check_applied(cell, inside, ctx)
+        return cell
+
+    def _identity(self, ctx: MatrixContext, draft: Cell, point: Mapping[str, Any], trial: int,
+                  outside: list[tuple[str, Any]]) -> Cell:
+        """The trial's own id, run name, category, group and tags, given before its config is sealed.
+
+        Each trial is its own cell (``sha256(config id, sweep id, trial number)``)
+        named ``<matrix run name>_<sweep id>-t<NNN>``; a point of YACS keys alone
+        is named after its values and shown under the ``sweep`` category.
+        """
+        base = draft.run_name
+        option, label = draft.option, draft.option_label
+        if draft.category == BASELINE:
+            base = ctx.run_name(ctx.model_plan(self.model), SWEEP_CATEGORY, SWEEP_CATEGORY, _label(point), self.now)
+            option, label = dict(point), _label(point)
+        suffix = f"_{self.sweep_id}-t{trial:03d}"  # kept whole: a long label is cut before it, not it
+        category = self.category or SWEEP_CATEGORY
+        return dataclasses.replace(
+            draft, cell_id=trial_cell_id(draft.cell_id, self.sweep_id, trial), category=category, group=category,
+            run_name=safe_name(safe_name(base, MAX_NAME_LENGTH - len(suffix)) + suffix),
+            option=option, option_label=label, sweep_id=self.sweep_id, trial=trial,
+            tags=tuple(dict.fromkeys((*draft.tags[:1], category, *draft.tags[2:], f"sweep-{self.sweep_id}"))),
+            overrides=tuple(draft.overrides) + tuple(outside))
 
     def _option(self, fields: dict[str, Any]) -> tuple[str, Any]:
         if not self.category:
@@ -157,50 +193,20 @@ class TrialPlanner:
                               f"unknown YACS key {key!r}{suggest_key(key)} (keys outside hpsys's schema"
                               f" reach only a model with its own command:)")
 
-    def _check_applied(self, cell: Cell, inside: list[tuple[str, Any]], spec: Any) -> None:
+    def _check_applied(self, cell: Cell, inside: list[tuple[str, Any]], ctx: MatrixContext) -> None:
         """A swept YACS value the category option then overwrote would be a silent no-op.
 
         For a model with its own schema, the cell's overrides are in the
         script's keys: each swept value is compared through the model's key_map.
         """
-        from hyperparameter_system.matrix_context import MatrixContext
-
         final = dict(cell.overrides)
-        script = MatrixContext(spec, self.registry).model_plan(self.model).script if self._entry().schema else None
+        script = ctx.model_plan(self.model).script
         for key, value in inside:
             pairs = [(key, value)] if script is None else script.map_key(key, value)
             if any(final.get(k) != v for k, v in pairs):
                 name = next((n for n, k in self.routes.items() if k and key.startswith(k)), key)
                 raise self._error(name, f"{key} is set by category {self.category}'s option after the sweep"
                                         f" value {value!r}; sweep the category's own field instead")
-
-    def trial_cell(self, point: Mapping[str, Any], trial: int) -> Cell:
-        """The rendered, uniquely named cell of one trial (its config written to disk)."""
-        from hyperparameter_system.hyperparameter_configs import render_cells
-
-        planned, spec, outside = self._plan(point)
-        base = self._point_name(spec, point) if planned.category == BASELINE else planned.run_name
-        suffix = f"_{self.sweep_id}-t{trial:03d}"  # kept whole: a long label is cut before it, not it
-        run_name = safe_name(safe_name(base, MAX_NAME_LENGTH - len(suffix)) + suffix)
-        config_path = str(_sibling(planned.config_path, run_name))
-        named = dataclasses.replace(planned, run_name=run_name, config_path=config_path)
-        render_cells([named], spec, self.registry)
-        category = self.category or SWEEP_CATEGORY
-        option, label = named.option, named.option_label
-        if named.category == BASELINE:
-            option, label = dict(point), _label(point)
-        return dataclasses.replace(
-            named, cell_id=trial_cell_id(planned.cell_id, self.sweep_id, trial), category=category,
-            group=category, option=option, option_label=label,
-            tags=tuple(dict.fromkeys((*named.tags[:1], category, *named.tags[2:], f"sweep-{self.sweep_id}"))),
-            overrides=tuple(named.overrides) + tuple(outside))
-
-    def _point_name(self, spec: Any, point: Mapping[str, Any]) -> str:
-        """A trial of YACS keys named after its values (``sweep_lr0.01_...``), not the baseline it starts from."""
-        from hyperparameter_system.matrix_context import MatrixContext
-
-        ctx = MatrixContext(spec, self.registry)
-        return ctx.run_name(ctx.model_plan(self.model), SWEEP_CATEGORY, SWEEP_CATEGORY, _label(point), self.now)
 
 
 def _flatten_value(key: str, value: Any, spec: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -222,12 +228,6 @@ def _with_model_overrides(spec: Any, model: str, pairs: list[tuple[str, Any]]) -
 def _merge(base: tuple[tuple[str, Any], ...], extra: list[tuple[str, Any]]) -> tuple[tuple[str, Any], ...]:
     keys = {k for k, _ in extra}
     return tuple((k, v) for k, v in base if k not in keys) + tuple(extra)
-
-
-def _sibling(path: str, run_name: str) -> Any:
-    from pathlib import Path
-
-    return Path(path).with_name(f"{run_name}.yaml")
 
 
 def _label(point: Mapping[str, Any]) -> str:

@@ -110,7 +110,10 @@ def test_grid_over_a_category_reproduces_its_matrix_cells(workdir):
     by_option = {json.dumps(c.option, sort_keys=True): c for c in cells}
     for trial in trials:
         cell = by_option[json.dumps(trial.option, sort_keys=True)]
-        assert _config(trial.config_path) == _config(cell.config_path)
+        trial_config, cell_config = _config(trial.config_path), _config(cell.config_path)
+        # The same training; the trial's W&B tags are the cell's plus its sweep's.
+        assert trial_config["WANDB"].pop("TAGS") == [*cell_config["WANDB"].pop("TAGS"), "sweep-gridtest"]
+        assert trial_config == cell_config
         assert trial.cell_id != cell.cell_id and trial.run_name.endswith(f"_gridtest-t{trials.index(trial) + 1:03d}")
 
 

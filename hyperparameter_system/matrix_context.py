@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import jinja2
-import yaml
 from yacs.config import CfgNode
 
 from hyperparameter_system.cell import BASELINE
 from hyperparameter_system.config.defaults import get_cfg_defaults
 from hyperparameter_system.config.templates import TemplateRenderError, compile_template, render
 from hyperparameter_system.config.script_plan import ScriptPlan, build_script_plan, recording_clone
+from hyperparameter_system.config.yaml_emit import dump_sorted
 from hyperparameter_system.config.yacs_keys import check_mapping, check_override, is_setting, set_key
 from hyperparameter_system.config.yaml_source import dotted, load_yaml_with_lines
 from hyperparameter_system.errors import ConfigError, UnknownNameError
@@ -33,7 +33,6 @@ from hyperparameter_system.yaml_category import YamlCategory
 
 __all__ = ["CategoryPlan", "canonical_json", "MatrixContext", "ModelPlan", "Option"]
 
-_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~4x faster for 10,000 files
 
 
 @dataclass(frozen=True)
@@ -98,10 +97,6 @@ def _flat(node: CfgNode, prefix: str = "", out: dict[str, Any] | None = None) ->
         else:
             out[prefix + key] = value
     return out
-
-
-def _plain(node: Any) -> Any:
-    return {k: _plain(v) for k, v in node.items()} if isinstance(node, dict) else node
 
 
 class MatrixContext:
@@ -387,4 +382,4 @@ class MatrixContext:
     @staticmethod
     def dump(cfg: CfgNode) -> str:
         """YAML that ``yacs`` loads back to the identical config."""
-        return yaml.dump(_plain(cfg), Dumper=_Dumper, default_flow_style=False, sort_keys=True)
+        return dump_sorted(cfg)

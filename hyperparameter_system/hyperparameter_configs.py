@@ -179,17 +179,18 @@ def _identify(ctx: MatrixContext, plan: ModelPlan, cat: Any, option: Option | No
     script's, in its keys: that is what the script reads. Repeat r >= 1 sets
     the seed (through key_map for a script) and hashes ``r`` into the id.
     """
-    cfg, changes = ctx.cell_config(plan, cat, option)
+    cfg, changes, stable = ctx.cell_config(plan, cat, option)
     seed = base_seed(int(cfg.SEED), plan.script)
     if repeat and seed is not None:
         seed += repeat
         set_key(cfg, SEED_KEY, seed)
+        stable[SEED_KEY] = seed
         changes = [*changes, (SEED_KEY, seed)]
     overrides = [*ctx.spec.overrides, *changes]
     if plan.script is not None:
         where = "the baseline" if cat is None else f"category {cat.name}, option {option.label}"
         cfg, overrides = plan.script.cell(cfg, changes, ctx.error, where)
-    stable = ctx.flat(cfg)
+        stable = ctx.flat(cfg)
     for key in VOLATILE_KEYS:
         stable.pop(key, None)
     value = None if cat is None or option is None else option.value
@@ -240,8 +241,8 @@ def _seal(ctx: MatrixContext, draft: Cell, run_name: str, same_as: str) -> Cell:
     plan = ctx.model_plan(draft.model)
     assert draft.config is not None  # a draft always carries its config
     cfg = draft.config.node
-    output_dir = Path(ctx.spec.output_dir) / safe_name(ctx.spec.name) / draft.project / run_name
-    final = {"WANDB.NAME": run_name, "OUTPUT_DIR": str(output_dir),
+    # project, folder and run name are single safe path components: joined as text, as Path would
+    final = {"WANDB.NAME": run_name, "OUTPUT_DIR": f"{ctx.output_root}/{draft.project}/{run_name}",
              "WANDB.GROUP": draft.group, "WANDB.TAGS": list(draft.tags)}
     pairs = final.items() if plan.script is None else plan.script.render_values(final, ctx.error)
     for key, value in pairs:
@@ -249,7 +250,7 @@ def _seal(ctx: MatrixContext, draft: Cell, run_name: str, same_as: str) -> Cell:
     cfg.freeze()
     epochs = config_value(cfg, EPOCHS_KEY)
     return dataclasses.replace(
-        draft, run_name=run_name, same_as=same_as, config_path=str(ctx.config_dir / plan.folder / f"{run_name}.yaml"),
+        draft, run_name=run_name, same_as=same_as, config_path=f"{ctx.config_dir}/{plan.folder}/{run_name}.yaml",
         max_epochs=epochs if type(epochs) is int else None)
 
 

@@ -71,6 +71,7 @@ class ModelPlan:
     base: CfgNode
     script: ScriptPlan | None = None
     reference: dict[str, Any] | None = None
+    flat: dict[str, Any] | None = None  # ``base`` flattened, taken once (every cell starts from it)
 
 
 def canonical_json(value: Any) -> str:
@@ -106,10 +107,12 @@ class MatrixContext:
         self.spec = spec
         self.registry = registry
         self.config_dir = Path(spec.temp_config_dir) / safe_name(spec.name)
+        self.output_root = Path(spec.output_dir) / safe_name(spec.name)  # each cell's output folder is in here
         self._run_template = self._compile(("wandb", "run_name"), spec.wandb.run_name_template)
         self._project_template = self._compile(("wandb", "project"), spec.wandb.project_template)
         self._models: dict[str, ModelPlan] = {}
         self._categories: dict[str, CategoryPlan] = {}
+        self._tags: dict[tuple[str, str], tuple[str, ...]] = {}
         names = sorted(m.name for m in spec.models)
         self._folders = dict(zip(names, unique_names(model_safe(n) for n in names)))
 
@@ -298,8 +301,9 @@ class MatrixContext:
 
     # ---------------------------------------------------------------- cells
     def cell_config(self, plan: ModelPlan, cat: CategoryPlan | None, option: Option | None
-                    ) -> tuple[CfgNode, list[tuple[str, Any]]]:
-        """The cell's config (unfrozen, without volatile fields) and the option's YACS changes.
+                    ) -> tuple[CfgNode, list[tuple[str, Any]], dict[str, Any]]:
+        """The cell's config (unfrozen, without volatile fields), the option's YACS changes and the
+        config flattened (computed here anyway, so the id's hash needs no second walk).
 
         For a model with its own schema the changes are every key the option
         set, equal to the default or not: its script must receive them all,
@@ -308,9 +312,11 @@ class MatrixContext:
         assigned: set[str] = set()
         cfg = _clone(plan.base) if plan.script is None else recording_clone(plan.base, assigned)
         changes: list[tuple[str, Any]] = []
+        if plan.flat is None:
+            plan.flat = _flat(plan.base)
+        before = after = plan.flat
         if cat is not None and option is not None:
             own = self._own_settings(plan, cat, option)
-            before = _flat(cfg)
             try:
                 cat.category.apply(cfg, option.value)
             except ValueError as exc:
@@ -324,13 +330,18 @@ class MatrixContext:
             problem = check_option_changes(changes) if plan.entry.command is None else None
             if problem is not None:
                 raise self._option_error(cat, option, f"{plan.entry.name}: {problem[0]}: {problem[1]}")
-        cfg.WANDB.GROUP = BASELINE if cat is None else cat.name
-        cfg.WANDB.TAGS = list(self.tags(plan.entry.name, cfg.WANDB.GROUP))
-        return cfg, changes
+        group = BASELINE if cat is None else cat.name
+        tags = list(self.tags(plan.entry.name, group))
+        set_key(cfg, "WANDB.GROUP", group)  # not yacs's checked __setattr__: ~10 us a cell
+        set_key(cfg, "WANDB.TAGS", tags)
+        return cfg, changes, {**after, "WANDB.GROUP": group, "WANDB.TAGS": tags}
 
     def tags(self, model: str, group: str) -> tuple[str, ...]:
-        """A cell's W&B tags: its model, its group and the experiment, each made safe."""
-        return tuple(safe_name(t, 64) for t in (model, group, self.spec.name))
+        """A cell's W&B tags: its model, its group and the experiment, each made safe (once per pair)."""
+        key = (model, group)
+        if key not in self._tags:
+            self._tags[key] = tuple(safe_name(t, 64) for t in (model, group, self.spec.name))
+        return self._tags[key]
 
     def _own_settings(self, plan: ModelPlan, cat: CategoryPlan, option: Option) -> list[tuple[str, Any]]:
         """A YAML category's keys checked against this model's schema; the script's own ones, checked.

@@ -46,16 +46,13 @@ def training_fingerprint(model: str, stable: Mapping[str, Any], reference: Mappi
         for key in NAMING_KEYS:
             target = script.key_map.get(key)
             dropped |= {target} if isinstance(target, str) else {name for name, _ in target or ()}
-    differs = {k: v for k, v in stable.items() if k not in dropped and not _same(reference.get(k, _NONE), v)}
+    # Equal and of one type: 1, 1.0 and True are different settings (inline: 10,000 cells x every key).
+    differs = {k: v for k, v in stable.items()
+               if k not in dropped and (type(ref := reference.get(k, _NONE)) is not type(v) or ref != v)}
     return hashlib.sha256(encode([model, differs]).encode()).hexdigest()
 
 
 _NONE = object()  # a key the reference lacks
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal and of one type: ``1``, ``1.0`` and ``True`` are different settings."""
-    return type(a) is type(b) and a == b
 
 
 def shared_targets(fingerprints: Sequence[str], cell_ids: Sequence[str]) -> list[str]:

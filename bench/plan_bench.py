@@ -1,9 +1,10 @@
-"""Benchmark: plan and render a 10,000-cell matrix; the goal is planning in under 2 s.
+"""Benchmark: plan and render a 10,000-cell matrix; the goals are planning in under 1 s, rendering in under 5 s.
 
 Builds an in-memory experiment (100 timm models x 99 optimizer options + one
 baseline each = 10,000 cells), times ``plan_matrix`` and ``render_cells`` (into
-a temporary folder) in this one run, and prints both times and the ratio of
-the planning time to the 2 s goal (below 1.0 meets it).
+a temporary folder) in this one run, and prints both times and their ratios
+to the goals (below 1.0 meets one). Planning builds each cell's config once;
+rendering only writes it.
 
     python bench/plan_bench.py
 """
@@ -22,7 +23,8 @@ from hyperparameter_system.config.spec import CategoryEntry, ExperimentSpec, Mod
 from hyperparameter_system.hyperparameter_configs import plan_matrix, render_cells  # noqa: E402
 from hyperparameter_system.plugins import load_plugins  # noqa: E402
 
-GOAL_S = 2.0
+PLAN_GOAL_S = 1.0
+RENDER_GOAL_S = 5.0
 MODELS = 100
 OPTIONS = 99
 
@@ -44,11 +46,12 @@ def main() -> int:
         cells = plan_matrix(spec, registry, now=datetime(2026, 1, 1))
         plan_s = time.perf_counter() - start
         start = time.perf_counter()
-        render_cells(cells, spec, registry)
+        render_cells(cells, spec)
         render_s = time.perf_counter() - start
     print(f"cells: {len(cells)}")
-    print(f"plan_matrix:  {plan_s:.2f} s  (ratio to the {GOAL_S:.0f} s goal: {plan_s / GOAL_S:.2f})")
-    print(f"render_cells: {render_s:.2f} s  ({1000 * render_s / len(cells):.2f} ms per config)")
+    print(f"plan_matrix:  {plan_s:.2f} s  (ratio to the {PLAN_GOAL_S:.0f} s goal: {plan_s / PLAN_GOAL_S:.2f})")
+    print(f"render_cells: {render_s:.2f} s  (ratio to the {RENDER_GOAL_S:.0f} s goal: {render_s / RENDER_GOAL_S:.2f}; "
+          f"{1000 * render_s / len(cells):.2f} ms per config)")
     return 0 if len(cells) == MODELS * (OPTIONS + 1) else 1
 
 

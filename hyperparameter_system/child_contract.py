@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 from hyperparameter_system.atomic import write_text_atomic
 from hyperparameter_system import child_files as cf
 from hyperparameter_system.child_files import ChildFileError, read_child_file
+from hyperparameter_system.config.goal import GOALS
 
 
 class Status(str, Enum):
@@ -341,7 +342,7 @@ def _status(value: Any) -> Status:
 
 
 def _goal(value: Any) -> str:
-    if value not in ("maximize", "minimize"):
+    if value not in GOALS:
         raise ValueError(f"expected maximize or minimize, got {cf.kind(value)}")
     return str(value)
 

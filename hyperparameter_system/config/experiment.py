@@ -29,6 +29,7 @@ from hyperparameter_system.config.spec import (
     WandbSettings,
 )
 from hyperparameter_system.config.model_entries import read_models
+from hyperparameter_system.config.goal import GOALS, Goal
 from hyperparameter_system.config.yacs_keys import check_mapping, describe
 from hyperparameter_system.config.yaml_source import KeyPath, LineIndex, load_yaml_with_lines
 
@@ -112,8 +113,7 @@ def _metric(reader: _Reader, value: Any) -> tuple[str, str]:
     fields = {"name": value} if isinstance(value, str) else reader.mapping(key, value, _METRIC_KEYS,
                                                                           required=("name",))
     name = reader.text(key + ("name",), fields["name"], required=True)
-    guess = "minimize" if re.search(r"loss|err", name, re.I) else "maximize"
-    goal = reader.choice(key + ("goal",), fields.get("goal", guess), ("maximize", "minimize"))
+    goal = reader.choice(key + ("goal",), fields.get("goal", Goal.for_metric(name).value), GOALS)
     return name, goal
 
 

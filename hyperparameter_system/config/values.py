@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from hyperparameter_system.config.goal import GOALS
 from hyperparameter_system.wandb_integration import MODES
 
 __all__ = ["AMP_DTYPES", "DATASET_NAMES", "LOSS_NAMES", "OPTIMIZER_NAMES", "SCHEDULER_NAMES",
@@ -37,7 +38,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "LOSS.NAME": LOSS_NAMES,
     "DATASETS.NAME": DATASET_NAMES,
     "METRIC.NAME": TRAINER_METRICS,
-    "METRIC.GOAL": ("maximize", "minimize"),
+    "METRIC.GOAL": GOALS,
     "WANDB.MODE": MODES,
 }
 # key -> (low, low allowed, high or None, high allowed).

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Hashable, Mapping
 
 from hyperparameter_system.config.yaml_source import LineIndex, dotted, load_yaml_with_lines
+from hyperparameter_system.config.goal import GOALS, Goal
 from hyperparameter_system.errors import ConfigError
 from hyperparameter_system.sweeps.yacs_map import is_yacs_key
 from hyperparameter_system.sweeps.space import GRID_FORMS, ParameterError, flatten, form_of, normalize_parameters
@@ -182,8 +183,9 @@ def _metric(value: Any, locate: Locate, metric: str, goal: str) -> tuple[str, st
     extra = sorted(set(value) - {"name", "goal", "target", "impute"})
     if extra:
         raise locate(("metric", extra[0]), "unknown key; known: name, goal, target, impute")
-    wanted = value.get("goal", goal if value["name"] == metric else "minimize")
-    if wanted not in ("maximize", "minimize"):
+    # Another metric than the experiment's takes W&B's default goal, minimize.
+    wanted = value.get("goal", goal if value["name"] == metric else Goal.MINIMIZE.value)
+    if wanted not in GOALS:
         raise locate(("metric", "goal"), f"goal must be maximize or minimize, got {wanted!r}")
     return value["name"], wanted
 

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from ignite.engine import Engine, Events
 
+from hyperparameter_system.config.goal import Goal
 from hyperparameter_system.training.optim import LrController
 from hyperparameter_system.training.results import RunTracker
 
@@ -119,7 +120,7 @@ def attach_evaluation(
 def _score_function(metric: str, goal: str) -> Callable[[Engine], float]:
     """Ignite handlers maximise a score; ``minimize`` metrics are negated."""
     short = metric.split("/", 1)[1]
-    sign = 1.0 if goal == "maximize" else -1.0
+    sign = Goal(goal).sign
 
     def score(engine: Engine) -> float:
         value = float(engine.state.metrics[short])

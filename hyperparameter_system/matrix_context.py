@@ -25,10 +25,9 @@ from hyperparameter_system.config.templates import TemplateRenderError, compile_
 from hyperparameter_system.config.script_plan import ScriptPlan, build_script_plan, recording_clone
 from hyperparameter_system.config.yacs_keys import check_mapping, check_override, is_setting, set_key
 from hyperparameter_system.config.yaml_source import dotted, load_yaml_with_lines
-from hyperparameter_system.errors import ConfigError, UnknownNameError
+from hyperparameter_system.errors import ConfigError, UnknownNameError, did_you_mean
 from hyperparameter_system.matrix_checks import check_base, check_option_changes, option_source
 from hyperparameter_system.naming import model_safe, safe_name, unique_names
-from hyperparameter_system.registry import did_you_mean
 from hyperparameter_system.yaml_category import YamlCategory
 
 __all__ = ["CategoryPlan", "canonical_json", "MatrixContext", "ModelPlan", "Option"]

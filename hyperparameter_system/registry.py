@@ -9,24 +9,15 @@ delegated to the family's ``build``, which imports what it needs.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Iterable
 
 from hyperparameter_system.category import BaseCategory
-from hyperparameter_system.errors import PluginError, UnknownNameError
+from hyperparameter_system.errors import PluginError, UnknownNameError, did_you_mean
 from hyperparameter_system.model_spec import ModelSpec
 from hyperparameter_system.naming import safe_name
 
-__all__ = ["Registry", "did_you_mean"]
-
-
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """``"; did you mean 'optimizer'?"`` for the closest known name, or ``""``."""
-    close = difflib.get_close_matches(str(name), list(known), n=3, cutoff=0.6)
-    if not close:
-        return ""
-    return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+__all__ = ["Registry"]
 
 
 class Registry:

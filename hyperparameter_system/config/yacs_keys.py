@@ -9,7 +9,6 @@ the type yacs will accept when the config is merged. Only yacs is imported
 
 from __future__ import annotations
 
-import difflib
 import functools
 import math
 from typing import Any, Callable
@@ -18,6 +17,7 @@ from yacs.config import CfgNode
 
 from hyperparameter_system.config.defaults import get_cfg_defaults
 from hyperparameter_system.config.yaml_source import KeyPath, LineIndex
+from hyperparameter_system.errors import did_you_mean
 
 __all__ = ["check_mapping", "check_override", "default_value", "describe", "is_setting", "leaf_keys", "set_key",
            "suggest_key"]
@@ -60,8 +60,7 @@ def suggest_key(key: str) -> str:
     upper = key.upper()
     if upper in _schema() and upper != key:
         return f"; did you mean {upper}?"
-    matches = difflib.get_close_matches(upper, leaf_keys(), n=1, cutoff=0.6)
-    return f"; did you mean {matches[0]}?" if matches else ""
+    return did_you_mean(upper, leaf_keys(), quote=False)
 
 
 def check_override(key: str, value: Any) -> Any:

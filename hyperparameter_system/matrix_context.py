@@ -23,7 +23,7 @@ from hyperparameter_system.cell import BASELINE
 from hyperparameter_system.config.defaults import get_cfg_defaults
 from hyperparameter_system.config.templates import TemplateRenderError, compile_template, render
 from hyperparameter_system.config.script_plan import ScriptPlan, build_script_plan, recording_clone
-from hyperparameter_system.config.yacs_keys import check_mapping, check_override, is_setting, set_key
+from hyperparameter_system.config.yacs_keys import check_mapping, check_override, flat_settings, is_setting, set_key
 from hyperparameter_system.config.yaml_source import dotted, load_yaml_with_lines
 from hyperparameter_system.errors import ConfigError, UnknownNameError, did_you_mean
 from hyperparameter_system.matrix_checks import check_base, check_option_changes, option_source
@@ -86,16 +86,6 @@ def _clone(node: CfgNode) -> CfgNode:
     for key, value in node.items():
         dict.__setitem__(out, key, _clone(value) if isinstance(value, CfgNode) else
                          list(value) if isinstance(value, list) else value)
-    return out
-
-
-def _flat(node: CfgNode, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
-    out = {} if out is None else out
-    for key, value in node.items():
-        if isinstance(value, CfgNode):
-            _flat(value, f"{prefix}{key}.", out)
-        else:
-            out[prefix + key] = value
     return out
 
 
@@ -186,7 +176,7 @@ class MatrixContext:
         base.WANDB.PROJECT = project
         base.WANDB.ENTITY = self.spec.wandb.entity
         base.WANDB.MODE = self.spec.wandb.mode
-        check_base(self.spec, entry, _flat(base), profile)  # the trainer's value rules, located
+        check_base(self.spec, entry, flat_settings(base), profile)  # the trainer's value rules, located
         script = build_script_plan(entry, index, self.spec.overrides, self.error) if entry.schema else None
         return ModelPlan(entry=entry, project=project, folder=self._folders[name], base=base, script=script)
 
@@ -314,13 +304,13 @@ class MatrixContext:
         changes: list[tuple[str, Any]] = []
         if cat is not None and option is not None:
             own = self._own_settings(plan, cat, option)
-            before = _flat(cfg)
+            before = flat_settings(cfg)
             try:
                 cat.category.apply(cfg, option.value)
             except ValueError as exc:
                 raise self.error(("categories", cat.name, "options", option.index),
                                  f"{plan.entry.name}: {exc}", option.line) from None
-            after = _flat(cfg)
+            after = flat_settings(cfg)
             if after.keys() != before.keys():
                 added = sorted(set(after) ^ set(before))
                 raise self.error(("categories", cat.name), f"category plugin changed the schema: {added}")
@@ -377,7 +367,7 @@ class MatrixContext:
 
     @staticmethod
     def flat(cfg: CfgNode) -> dict[str, Any]:
-        return _flat(cfg)
+        return flat_settings(cfg)
 
     @staticmethod
     def dump(cfg: CfgNode) -> str:

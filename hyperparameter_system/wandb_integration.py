@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from hyperparameter_system.child_contract import ENV_SWEEP_ID
+from hyperparameter_system.config.yacs_keys import flat_settings
 
 log = logging.getLogger("hyperparameter_system.train")
 
@@ -112,17 +113,14 @@ def offline_fallback(mode: str, sync_hint: str, env: Mapping[str, str] | None = 
             f"every cell of this run logs offline; upload later with: wandb sync {sync_hint}")
 
 
-def flatten_config(cfg: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"SOLVER.BASE_LR": 0.001, ...}`` from a (nested) YACS node, keys sorted."""
-    flat: dict[str, Any] = {}
-    for key in sorted(cfg):
-        value = cfg[key]
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten_config(value, f"{name}."))
-        else:
-            flat[name] = list(value) if isinstance(value, tuple) else value
-    return flat
+def flatten_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"SOLVER.BASE_LR": 0.001, ...}`` from a (nested) YACS node, keys sorted, tuples as lists.
+
+    Sorted section by section and with lists, as W&B shows and gives back a run's config.
+    """
+    flat = flat_settings(cfg)
+    return {key: list(value) if isinstance(value, tuple) else value
+            for key, value in sorted(flat.items(), key=lambda item: item[0].split("."))}
 
 
 def init_kwargs(cfg: Any, output_dir: str | Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from hyperparameter_system.cell import Cell
+from hyperparameter_system.child_contract import trainer_argv
 from hyperparameter_system.errors import HpsysError
 
 __all__ = ["child_command", "main", "plan_with_eta", "selection", "shell_line"]
@@ -41,7 +42,7 @@ def child_command(cell: Cell, python: str = sys.executable) -> list[str]:
     ``model``, ``category``, ``project``, ``overrides``).
     """
     if cell.command is None:
-        return [python, "-m", "hyperparameter_system.train", "--config-file", cell.config_path]
+        return trainer_argv(cell.config_path, python=python)
     from hyperparameter_system.runner import build_argv  # the runner's own rendering, one truth
 
     return build_argv(cell, Path("<output_dir>"))

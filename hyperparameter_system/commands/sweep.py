@@ -200,5 +200,5 @@ def _print_trials(trials: list[Any], sweep: Any, new: list[int]) -> None:
     if any(t.trial in new for t in trials):
         print("* = a trial this command ran (the others ran before)")
     if scored:
-        best = min(scored, key=lambda t: sign * t.best_metric)
+        best = direction.best(scored, key=lambda t: t.best_metric)
         print(f"best: trial {best.trial} {sweep.metric}={best.best_metric:.4f} {best.params}")

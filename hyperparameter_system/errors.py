@@ -26,9 +26,12 @@ def did_you_mean(name: str, known: Iterable[str], *, quote: bool = True) -> str:
     Every unknown-name message (keys of the experiment and sweep files, YACS
     keys, categories, models, option fields) ends this way, so a typo reads
     the same wherever it is made. ``quote=False`` writes the name bare, as
-    YACS keys are written in configs and docs.
+    YACS keys are written in configs and docs. A name that differs only in
+    case (``adamw``) is matched first: spelling distance would rank ``Adam`` higher.
     """
-    close = difflib.get_close_matches(str(name), list(known), n=1, cutoff=0.6)
+    names = [str(k) for k in known]
+    same_but_case = {k.casefold(): k for k in names}.get(str(name).casefold())
+    close = [same_but_case] if same_but_case else difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
     if not close:
         return ""
     return f"; did you mean {close[0]!r}?" if quote else f"; did you mean {close[0]}?"

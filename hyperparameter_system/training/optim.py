@@ -13,7 +13,7 @@ from typing import Any, Iterable
 import torch
 from torch.optim import lr_scheduler
 
-from hyperparameter_system.config.values import OPTIMIZER_NAMES, SCHEDULER_NAMES, WARMUP_METHODS
+from hyperparameter_system.config.values import OPTIMIZER_EXTRAS, OPTIMIZER_NAMES, SCHEDULER_NAMES, WARMUP_METHODS
 from hyperparameter_system.errors import HpsysError
 
 
@@ -25,14 +25,12 @@ def build_optimizer(cfg: Any, params: Iterable[torch.nn.Parameter]) -> torch.opt
     """
     s = cfg.SOLVER
     name = str(s.OPTIMIZER)
-    if name in ("AdamW", "Adam"):
-        cls = torch.optim.AdamW if name == "AdamW" else torch.optim.Adam
+    if name not in OPTIMIZER_EXTRAS:
+        raise HpsysError(f"SOLVER.OPTIMIZER: unknown optimizer {name!r}; known: {', '.join(OPTIMIZER_NAMES)}")
+    cls = getattr(torch.optim, name)  # the names are torch.optim's own
+    if "betas" in OPTIMIZER_EXTRAS[name]:
         return cls(params, lr=s.BASE_LR, betas=tuple(s.BETAS), eps=s.EPS, weight_decay=s.WEIGHT_DECAY)
-    if name == "SGD":
-        return torch.optim.SGD(
-            params, lr=s.BASE_LR, momentum=s.MOMENTUM, nesterov=bool(s.NESTEROV), weight_decay=s.WEIGHT_DECAY
-        )
-    raise HpsysError(f"SOLVER.OPTIMIZER: unknown optimizer {name!r}; known: {', '.join(OPTIMIZER_NAMES)}")
+    return cls(params, lr=s.BASE_LR, momentum=s.MOMENTUM, nesterov=bool(s.NESTEROV), weight_decay=s.WEIGHT_DECAY)
 
 
 def build_scheduler(cfg: Any, optimizer: torch.optim.Optimizer, iters_per_epoch: int) -> Any:

@@ -16,11 +16,19 @@ class BaseCategory(ABC):
 
     Subclasses set ``name`` (the key in ``experiment_config.yaml``), ``prefix``
     (the start of run names, e.g. ``opt``) and ``description``.
+
+    ``default_options`` are the options the category brings itself, in
+    canonical form. A category with some joins the matrix even when the
+    experiment file does not name it, and ``name: {enabled: true}`` without
+    options runs them: dropping a file into ``categories/`` is enough. A YAML
+    category reads them from its file; most Python plugins leave them empty
+    and take their options from the experiment file.
     """
 
     name: str = ""
     prefix: str = ""
     description: str = ""
+    default_options: tuple[Any, ...] = ()
 
     @abstractmethod
     def validate(self, option: Any) -> Any:

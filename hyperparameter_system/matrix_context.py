@@ -211,7 +211,7 @@ class MatrixContext:
         """
         entries = {c.name: c for c in self.spec.categories}
         dropped = {n: c for n, c in self.registry.categories.items()
-                   if n not in entries and getattr(c, "default_options", ())}
+                   if n not in entries and c.default_options}
         known = sorted(set(entries) | set(dropped))
         if names is None:
             chosen = [n for n in known if n in dropped or entries[n].enabled]
@@ -253,7 +253,7 @@ class MatrixContext:
     def _add_options(self, plan: CategoryPlan, entry: Any, category: Any) -> None:
         """The experiment's options, else the category's own (``name: {enabled: true}``)."""
         own = entry is not None and bool(entry.options)
-        raw = entry.options if own else getattr(category, "default_options", ())
+        raw = entry.options if own else category.default_options
         lines = entry.option_lines if own else ()
         if not raw:
             raise self.error(("categories", plan.name), f"options required: category {plan.name!r} has no "

@@ -8,7 +8,10 @@ cheap: no torch, no I/O, so planning 10,000 cells stays instant.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from yacs.config import CfgNode
 
 
 class BaseCategory(ABC):
@@ -40,7 +43,7 @@ class BaseCategory(ABC):
         """
 
     @abstractmethod
-    def apply(self, cfg: Any, option: Any) -> None:
+    def apply(self, cfg: CfgNode, option: Any) -> None:
         """Apply a canonical option to an unfrozen YACS config clone, in place."""
 
     @abstractmethod

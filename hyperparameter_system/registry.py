@@ -10,12 +10,15 @@ delegated to the family's ``build``, which imports what it needs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from hyperparameter_system.category import BaseCategory
 from hyperparameter_system.errors import PluginError, UnknownNameError, did_you_mean
 from hyperparameter_system.model_spec import ModelSpec
 from hyperparameter_system.naming import safe_name
+
+if TYPE_CHECKING:
+    from yacs.config import CfgNode
 
 __all__ = ["Registry"]
 
@@ -119,6 +122,6 @@ class Registry:
                                    f"known families: {families} ({len(index)} models)")
         return self._families[index[name]][0]
 
-    def build_model(self, name: str, num_classes: int, cfg: Any) -> Any:
+    def build_model(self, name: str, num_classes: int, cfg: CfgNode) -> Any:
         """Build the network for ``name`` (the trainer's single path to a model)."""
         return self.model_family(name).build(name, num_classes, cfg)

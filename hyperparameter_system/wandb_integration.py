@@ -17,10 +17,13 @@ import socket
 import threading
 import urllib.parse
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from hyperparameter_system.child_contract import ENV_SWEEP_ID
 from hyperparameter_system.config.yacs_keys import flat_settings
+
+if TYPE_CHECKING:
+    from yacs.config import CfgNode
 
 log = logging.getLogger("hyperparameter_system.train")
 
@@ -123,7 +126,7 @@ def flatten_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
             for key, value in sorted(flat.items(), key=lambda item: item[0].split("."))}
 
 
-def init_kwargs(cfg: Any, output_dir: str | Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+def init_kwargs(cfg: CfgNode, output_dir: str | Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Keyword arguments for ``wandb.init``: environment first, then the WANDB section.
 
     Offline runs land under ``output_dir`` (``dir=``), next to result.json.
@@ -172,7 +175,7 @@ class WandbRun:
         output_dir: The run's output folder (offline runs go under it).
     """
 
-    def __init__(self, cfg: Any, output_dir: str | Path) -> None:
+    def __init__(self, cfg: CfgNode, output_dir: str | Path) -> None:
         self.kwargs = init_kwargs(cfg, output_dir)
         self.mode = self.kwargs["mode"]
         self.run: Any = None

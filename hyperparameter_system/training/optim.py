@@ -8,7 +8,7 @@ schedulers (StepLR, Cosine) never compound the warmup factor.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import torch
 from torch.optim import lr_scheduler
@@ -16,8 +16,11 @@ from torch.optim import lr_scheduler
 from hyperparameter_system.config.values import OPTIMIZER_EXTRAS, OPTIMIZER_NAMES, SCHEDULER_NAMES, WARMUP_METHODS
 from hyperparameter_system.errors import HpsysError
 
+if TYPE_CHECKING:
+    from yacs.config import CfgNode
 
-def build_optimizer(cfg: Any, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+
+def build_optimizer(cfg: CfgNode, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
     """The optimizer named by ``SOLVER.OPTIMIZER`` with the SOLVER hyperparameters.
 
     Raises:
@@ -33,7 +36,7 @@ def build_optimizer(cfg: Any, params: Iterable[torch.nn.Parameter]) -> torch.opt
     return cls(params, lr=s.BASE_LR, momentum=s.MOMENTUM, nesterov=bool(s.NESTEROV), weight_decay=s.WEIGHT_DECAY)
 
 
-def build_scheduler(cfg: Any, optimizer: torch.optim.Optimizer, iters_per_epoch: int) -> Any:
+def build_scheduler(cfg: CfgNode, optimizer: torch.optim.Optimizer, iters_per_epoch: int) -> Any:
     """The scheduler named by ``SOLVER.SCHEDULER``, or None for ``none``.
 
     Raises:

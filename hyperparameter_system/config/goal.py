@@ -32,6 +32,18 @@ class Goal(StrEnum):
         """The default goal of a metric named ``name``: loss- and error-like names are minimized."""
         return cls.MINIMIZE if _MINIMIZED_NAME.search(name) else cls.MAXIMIZE
 
+    @classmethod
+    def read(cls, text: str | None) -> Goal:
+        """A goal read back from the store or a child's environment.
+
+        Missing or unknown text (a damaged store, a hand-set variable) is the
+        default, maximize: a value from disk never ends in a traceback.
+        """
+        try:
+            return cls(text)
+        except ValueError:
+            return cls.MAXIMIZE
+
     @property
     def sign(self) -> float:
         """``1.0`` or ``-1.0``: a value times the sign is larger exactly when it is better."""

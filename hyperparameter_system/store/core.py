@@ -333,7 +333,7 @@ class Store:
         by_cell: dict[str, list[Attempt]] = {}
         for attempt in self.attempts():
             by_cell.setdefault(attempt.cell_id, []).append(attempt)
-        goal = Goal(self.meta("goal") or Goal.MAXIMIZE)
+        goal = Goal.read(self.meta("goal"))
         results = []
         for cell in self.cells():
             tries = by_cell.get(cell.cell_id, [])

@@ -82,8 +82,8 @@ def _as_written(index: LineIndex, prefix: tuple[Hashable, ...], keypath: tuple[H
     return bare if bare in index.key_lines else full
 
 
-def check_new_sweep(spec: ExperimentSpec, registry: Registry, model: str, category: str | None, *, sweep_file: str | None,
-                    method: str | None) -> None:
+def check_new_sweep(spec: ExperimentSpec, registry: Registry, model: str, category: str | None, *,
+                    sweep_file: str | None, method: str | None) -> None:
     """Resolve a new sweep and check its values, before a store or a config file is written."""
     from hyperparameter_system.sweeps.sources import resolve_sweep
     from hyperparameter_system.sweeps.trial import TrialPlanner

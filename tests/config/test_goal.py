@@ -24,3 +24,8 @@ def test_every_stage_picks_the_same_best_under_the_metrics_default_goal(write_ya
     assert goal.best(enumerate(values), key=lambda item: item[1]) == (values.index(best), best)  # first of ties
     assert better(best, 0.5, spec.goal) and not better(best, best, spec.goal)
     assert sorted(values, key=goal.order_key)[0] == best and goal.sign * best == max(goal.sign * v for v in values)
+
+
+def test_a_goal_read_back_from_disk_or_the_environment_never_raises():
+    assert Goal.read("minimize") is Goal.MINIMIZE
+    assert Goal.read(None) is Goal.read("up") is Goal.MAXIMIZE  # missing or damaged: the default

@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from hyperparameter_system.category import BaseCategory
+from hyperparameter_system.config.values import OPTIMIZER_EXTRAS
 from hyperparameter_system.hookspecs import hookimpl
 from hyperparameter_system.naming import format_number
 from hyperparameter_system.option_fields import OptionFields, choose_name
 
 _COMMON = ("name", "lr", "weight_decay")
-_FIELDS = {"AdamW": _COMMON + ("betas",), "Adam": _COMMON + ("betas",),
-           "SGD": _COMMON + ("momentum", "nesterov")}
+_FIELDS = {name: _COMMON + extras for name, extras in OPTIMIZER_EXTRAS.items()}
 _DEFAULT_BETAS = [0.9, 0.999]
 
 

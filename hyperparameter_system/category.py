@@ -8,7 +8,10 @@ cheap: no torch, no I/O, so planning 10,000 cells stays instant.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from yacs.config import CfgNode
 
 
 class BaseCategory(ABC):
@@ -16,11 +19,19 @@ class BaseCategory(ABC):
 
     Subclasses set ``name`` (the key in ``experiment_config.yaml``), ``prefix``
     (the start of run names, e.g. ``opt``) and ``description``.
+
+    ``default_options`` are the options the category brings itself, in
+    canonical form. A category with some joins the matrix even when the
+    experiment file does not name it, and ``name: {enabled: true}`` without
+    options runs them: dropping a file into ``categories/`` is enough. A YAML
+    category reads them from its file; most Python plugins leave them empty
+    and take their options from the experiment file.
     """
 
     name: str = ""
     prefix: str = ""
     description: str = ""
+    default_options: tuple[Any, ...] = ()
 
     @abstractmethod
     def validate(self, option: Any) -> Any:
@@ -32,7 +43,7 @@ class BaseCategory(ABC):
         """
 
     @abstractmethod
-    def apply(self, cfg: Any, option: Any) -> None:
+    def apply(self, cfg: CfgNode, option: Any) -> None:
         """Apply a canonical option to an unfrozen YACS config clone, in place."""
 
     @abstractmethod

@@ -11,14 +11,16 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from hyperparameter_system.atomic import write_text_atomic
 from hyperparameter_system import child_files as cf
 from hyperparameter_system.child_files import ChildFileError, read_child_file
+from hyperparameter_system.config.goal import GOALS
 
 
 class Status(str, Enum):
@@ -72,6 +74,20 @@ ENV_SWEEP_ID = "HPS_SWEEP_ID"  # set for sweep trials only
 ENV_METRIC = "HPS_METRIC"  # the experiment's metric name, for children that pick a best
 ENV_GOAL = "HPS_GOAL"  # "maximize" | "minimize"
 
+
+
+# The built-in trainer: ``python -m hyperparameter_system.train --config-file F [KEY VALUE ...]``.
+TRAINER_MODULE = "hyperparameter_system.train"
+TRAINER_PREFIX = ("-m", TRAINER_MODULE)  # what follows the interpreter in the trainer's argv
+
+
+def trainer_argv(config_path: str, settings: Sequence[str] = (), python: str = sys.executable) -> list[str]:
+    """The built-in trainer's command for one rendered config, ``settings`` as ``KEY VALUE`` pairs.
+
+    The runner starts it, ``--matrix`` prints it and the report offers it to
+    reproduce a cell; all three build it here, with this interpreter.
+    """
+    return [python, *TRAINER_PREFIX, "--config-file", config_path, *settings]
 
 
 def metric_env(metric: str, goal: str) -> tuple[tuple[str, str], ...]:
@@ -341,7 +357,7 @@ def _status(value: Any) -> Status:
 
 
 def _goal(value: Any) -> str:
-    if value not in ("maximize", "minimize"):
+    if value not in GOALS:
         raise ValueError(f"expected maximize or minimize, got {cf.kind(value)}")
     return str(value)
 

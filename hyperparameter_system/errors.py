@@ -6,7 +6,9 @@ code 2; anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
+from typing import Iterable
 
 
 def first_line(exc: BaseException) -> str:
@@ -16,6 +18,23 @@ def first_line(exc: BaseException) -> str:
     user's message keep only the line that says what happened.
     """
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def did_you_mean(name: str, known: Iterable[str], *, quote: bool = True) -> str:
+    """``"; did you mean 'optimizer'?"`` for the closest known name, or ``""``.
+
+    Every unknown-name message (keys of the experiment and sweep files, YACS
+    keys, categories, models, option fields) ends this way, so a typo reads
+    the same wherever it is made. ``quote=False`` writes the name bare, as
+    YACS keys are written in configs and docs. A name that differs only in
+    case (``adamw``) is matched first: spelling distance would rank ``Adam`` higher.
+    """
+    names = [str(k) for k in known]
+    same_but_case = {k.casefold(): k for k in names}.get(str(name).casefold())
+    close = [same_but_case] if same_but_case else difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
+    if not close:
+        return ""
+    return f"; did you mean {close[0]!r}?" if quote else f"; did you mean {close[0]}?"
 
 
 class HpsysError(Exception):

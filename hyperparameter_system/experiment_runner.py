@@ -19,7 +19,7 @@ import os
 import sys
 from typing import Sequence
 
-if __package__ in (None, ""):  # run as a script: python hyperparameter_system/experiment_runner.py
+if __package__ in (None, ""):  # run as a script, or imported as one by run_experiments.py
     # This file's folder must leave sys.path (the package's own ``sweeps`` would
     # shadow the third-party engine); the checkout root takes its place.
     _HERE = os.path.dirname(os.path.abspath(__file__))

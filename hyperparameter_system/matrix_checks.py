@@ -17,11 +17,15 @@ any name, which only the run can show).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from hyperparameter_system.config.values import first_problem
 from hyperparameter_system.config.yaml_source import KeyPath, LineIndex, load_yaml_with_lines
 from hyperparameter_system.errors import ConfigError, HpsysError
+
+if TYPE_CHECKING:
+    from hyperparameter_system.category import BaseCategory
+    from hyperparameter_system.config.spec import ExperimentSpec, ModelEntry
 
 __all__ = ["check_base", "check_option_changes", "option_source"]
 
@@ -29,7 +33,7 @@ _FROM_SPEC = {"METRIC.NAME": ("experiment", "metric"), "METRIC.GOAL": ("experime
               "WANDB.MODE": ("wandb", "mode")}
 
 
-def check_base(spec: Any, entry: Any, flat: Mapping[str, Any], profile: Path | None) -> None:
+def check_base(spec: ExperimentSpec, entry: ModelEntry, flat: Mapping[str, Any], profile: Path | None) -> None:
     """Check one model's base config (defaults <- profile <- overrides <- metric).
 
     Raises:
@@ -62,7 +66,7 @@ def check_option_changes(changes: list[tuple[str, Any]]) -> tuple[str, str] | No
     return first_problem(dict(changes))
 
 
-def option_source(category: Any, index: int, key: str | None = None) -> tuple[str, int] | None:
+def option_source(category: BaseCategory, index: int, key: str | None = None) -> tuple[str, int] | None:
     """``(file, line)`` of option ``index`` (or of its ``key``) of a YAML category's own options, when known."""
     lines = getattr(category, "option_lines", ())
     source = getattr(category, "source", "")
@@ -73,7 +77,7 @@ def option_source(category: Any, index: int, key: str | None = None) -> tuple[st
     return source, line or lines[index]
 
 
-def _check_command_metric(spec: Any, entry: Any) -> None:
+def _check_command_metric(spec: ExperimentSpec, entry: ModelEntry) -> None:
     names = [name for name, _ in entry.metric_patterns]
     if names and spec.metric not in names:
         raise _error(spec.lines, spec.source_path, ("experiment", "metric"),

@@ -23,12 +23,11 @@ from hyperparameter_system.config.defaults import get_cfg_defaults
 from hyperparameter_system.config.templates import TemplateRenderError, compile_template, render
 from hyperparameter_system.config.script_plan import ScriptPlan, build_script_plan, recording_clone
 from hyperparameter_system.config.yaml_emit import dump_sorted
-from hyperparameter_system.config.yacs_keys import check_mapping, check_override, is_setting, set_key
+from hyperparameter_system.config.yacs_keys import check_mapping, check_override, flat_settings, is_setting, set_key
 from hyperparameter_system.config.yaml_source import dotted, load_yaml_with_lines
-from hyperparameter_system.errors import ConfigError, UnknownNameError
+from hyperparameter_system.errors import ConfigError, UnknownNameError, did_you_mean
 from hyperparameter_system.matrix_checks import check_base, check_option_changes, option_source
 from hyperparameter_system.naming import model_safe, safe_name, unique_names
-from hyperparameter_system.registry import did_you_mean
 from hyperparameter_system.yaml_category import YamlCategory
 
 __all__ = ["CategoryPlan", "canonical_json", "MatrixContext", "ModelPlan", "Option"]
@@ -87,16 +86,6 @@ def _clone(node: CfgNode) -> CfgNode:
     for key, value in node.items():
         dict.__setitem__(out, key, _clone(value) if isinstance(value, CfgNode) else
                          list(value) if isinstance(value, list) else value)
-    return out
-
-
-def _flat(node: CfgNode, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
-    out = {} if out is None else out
-    for key, value in node.items():
-        if isinstance(value, CfgNode):
-            _flat(value, f"{prefix}{key}.", out)
-        else:
-            out[prefix + key] = value
     return out
 
 
@@ -185,7 +174,7 @@ class MatrixContext:
         base.WANDB.PROJECT = project
         base.WANDB.ENTITY = self.spec.wandb.entity
         base.WANDB.MODE = self.spec.wandb.mode
-        check_base(self.spec, entry, _flat(base), profile)  # the trainer's value rules, located
+        check_base(self.spec, entry, flat_settings(base), profile)  # the trainer's value rules, located
         script = build_script_plan(entry, index, self.spec.overrides, self.error) if entry.schema else None
         return ModelPlan(entry=entry, project=project, folder=self._folders[name], base=base, script=script)
 
@@ -220,7 +209,7 @@ class MatrixContext:
         """
         entries = {c.name: c for c in self.spec.categories}
         dropped = {n: c for n, c in self.registry.categories.items()
-                   if n not in entries and getattr(c, "default_options", ())}
+                   if n not in entries and c.default_options}
         known = sorted(set(entries) | set(dropped))
         if names is None:
             chosen = [n for n in known if n in dropped or entries[n].enabled]
@@ -262,7 +251,7 @@ class MatrixContext:
     def _add_options(self, plan: CategoryPlan, entry: Any, category: Any) -> None:
         """The experiment's options, else the category's own (``name: {enabled: true}``)."""
         own = entry is not None and bool(entry.options)
-        raw = entry.options if own else getattr(category, "default_options", ())
+        raw = entry.options if own else category.default_options
         lines = entry.option_lines if own else ()
         if not raw:
             raise self.error(("categories", plan.name), f"options required: category {plan.name!r} has no "
@@ -313,7 +302,7 @@ class MatrixContext:
         cfg = _clone(plan.base) if plan.script is None else recording_clone(plan.base, assigned)
         changes: list[tuple[str, Any]] = []
         if plan.flat is None:
-            plan.flat = _flat(plan.base)
+            plan.flat = flat_settings(plan.base)
         before = after = plan.flat
         if cat is not None and option is not None:
             own = self._own_settings(plan, cat, option)
@@ -322,7 +311,7 @@ class MatrixContext:
             except ValueError as exc:
                 raise self.error(("categories", cat.name, "options", option.index),
                                  f"{plan.entry.name}: {exc}", option.line) from None
-            after = _flat(cfg)
+            after = flat_settings(cfg)
             if after.keys() != before.keys():
                 added = sorted(set(after) ^ set(before))
                 raise self.error(("categories", cat.name), f"category plugin changed the schema: {added}")
@@ -388,7 +377,7 @@ class MatrixContext:
 
     @staticmethod
     def flat(cfg: CfgNode) -> dict[str, Any]:
-        return _flat(cfg)
+        return flat_settings(cfg)
 
     @staticmethod
     def dump(cfg: CfgNode) -> str:

@@ -13,7 +13,7 @@ import math
 from typing import Any, Collection, Mapping
 
 from hyperparameter_system.config.yacs_keys import default_value
-from hyperparameter_system.registry import did_you_mean
+from hyperparameter_system.errors import did_you_mean
 
 __all__ = ["OptionFields", "choose_name"]
 

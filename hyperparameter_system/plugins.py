@@ -31,7 +31,7 @@ import os
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import pluggy
 
@@ -39,6 +39,9 @@ from hyperparameter_system import hookspecs
 from hyperparameter_system.errors import ConfigError, PluginError
 from hyperparameter_system.registry import Registry
 from hyperparameter_system.yaml_category import load_yaml_category
+
+if TYPE_CHECKING:
+    from hyperparameter_system.config.spec import ExperimentSpec
 
 __all__ = ["CHECKOUT_ROOT", "clear_cache", "experiment_plugin_folders", "load_plugins", "load_plugins_for",
            "plugin_folders"]
@@ -91,13 +94,13 @@ def load_plugins(search_dirs: Sequence[str | Path] | None = None, *, entry_point
     return _cache[key]
 
 
-def experiment_plugin_folders(spec: Any) -> list[Path]:
+def experiment_plugin_folders(spec: ExperimentSpec) -> list[Path]:
     """One experiment's plugin folders: the checkout's, those next to its file, then its ``plugin_dirs``."""
     experiment_dir = Path(spec.source_path).resolve().parent if spec.source_path else None
     return plugin_folders(experiment_dir, spec.plugin_dirs)
 
 
-def load_plugins_for(spec: Any) -> Registry:
+def load_plugins_for(spec: ExperimentSpec) -> Registry:
     """The registry for one experiment (see :func:`experiment_plugin_folders`)."""
     return load_plugins(experiment_plugin_folders(spec))
 

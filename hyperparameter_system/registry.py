@@ -9,24 +9,18 @@ delegated to the family's ``build``, which imports what it needs.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from hyperparameter_system.category import BaseCategory
-from hyperparameter_system.errors import PluginError, UnknownNameError
+from hyperparameter_system.errors import PluginError, UnknownNameError, did_you_mean
 from hyperparameter_system.model_spec import ModelSpec
 from hyperparameter_system.naming import safe_name
 
-__all__ = ["Registry", "did_you_mean"]
+if TYPE_CHECKING:
+    from yacs.config import CfgNode
 
-
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """``"; did you mean 'optimizer'?"`` for the closest known name, or ``""``."""
-    close = difflib.get_close_matches(str(name), list(known), n=3, cutoff=0.6)
-    if not close:
-        return ""
-    return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+__all__ = ["Registry"]
 
 
 class Registry:
@@ -128,6 +122,6 @@ class Registry:
                                    f"known families: {families} ({len(index)} models)")
         return self._families[index[name]][0]
 
-    def build_model(self, name: str, num_classes: int, cfg: Any) -> Any:
+    def build_model(self, name: str, num_classes: int, cfg: CfgNode) -> Any:
         """Build the network for ``name`` (the trainer's single path to a model)."""
         return self.model_family(name).build(name, num_classes, cfg)

@@ -15,18 +15,14 @@ cancels the session (exit 130, one line on stderr), like Ctrl-C in the CLI.
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 if __package__ in (None, ""):  # run as a script: python hyperparameter_system/run_experiments.py
-    # Python put this file's folder first on sys.path, where the package's own
-    # ``sweeps`` would shadow the third-party ``sweeps`` engine: put the
-    # checkout root there instead.
-    _HERE = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-    sys.path.insert(0, os.path.dirname(_HERE))
+    # This file's folder is first on sys.path; the CLI, found there, swaps it
+    # for the checkout root when imported as a script's neighbour (one fix).
+    import experiment_runner  # noqa: F401
 
 from hyperparameter_system import experiment_runner
 from hyperparameter_system.config.experiment import DEFAULT_CONFIG

@@ -17,9 +17,13 @@ import socket
 import threading
 import urllib.parse
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from hyperparameter_system.child_contract import ENV_SWEEP_ID
+from hyperparameter_system.config.yacs_keys import flat_settings
+
+if TYPE_CHECKING:
+    from yacs.config import CfgNode
 
 log = logging.getLogger("hyperparameter_system.train")
 
@@ -112,20 +116,17 @@ def offline_fallback(mode: str, sync_hint: str, env: Mapping[str, str] | None = 
             f"every cell of this run logs offline; upload later with: wandb sync {sync_hint}")
 
 
-def flatten_config(cfg: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"SOLVER.BASE_LR": 0.001, ...}`` from a (nested) YACS node, keys sorted."""
-    flat: dict[str, Any] = {}
-    for key in sorted(cfg):
-        value = cfg[key]
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten_config(value, f"{name}."))
-        else:
-            flat[name] = list(value) if isinstance(value, tuple) else value
-    return flat
+def flatten_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"SOLVER.BASE_LR": 0.001, ...}`` from a (nested) YACS node, keys sorted, tuples as lists.
+
+    Sorted section by section and with lists, as W&B shows and gives back a run's config.
+    """
+    flat = flat_settings(cfg)
+    return {key: list(value) if isinstance(value, tuple) else value
+            for key, value in sorted(flat.items(), key=lambda item: item[0].split("."))}
 
 
-def init_kwargs(cfg: Any, output_dir: str | Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+def init_kwargs(cfg: CfgNode, output_dir: str | Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Keyword arguments for ``wandb.init``: environment first, then the WANDB section.
 
     Offline runs land under ``output_dir`` (``dir=``), next to result.json.
@@ -174,7 +175,7 @@ class WandbRun:
         output_dir: The run's output folder (offline runs go under it).
     """
 
-    def __init__(self, cfg: Any, output_dir: str | Path) -> None:
+    def __init__(self, cfg: CfgNode, output_dir: str | Path) -> None:
         self.kwargs = init_kwargs(cfg, output_dir)
         self.mode = self.kwargs["mode"]
         self.run: Any = None

@@ -8,15 +8,15 @@ carrying a piece of one serialized ``wandb_internal_pb2.Record``. wandb 0.31
 no longer ships a Python reader of that format, so this module parses the
 framing itself and decodes the records with wandb's own protobuf classes.
 
-The summary report and the tests use it to show what a run logged without a
-W&B server and without shelling out to ``wandb``.
+``hpsys --sync`` reads each run's own entity and project from it, without a
+W&B server and without shelling out to ``wandb``; the tests read back what a
+run logged through it (``tests/wandb_runs.py`` finds and waits for runs).
 """
 
 from __future__ import annotations
 
 import json
 import struct
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -26,19 +26,6 @@ from hyperparameter_system.errors import HpsysError
 _FILE_HEADER_LEN = 7
 _IDENT = b":W&B"
 _BLOCK = 32 * 1024
-def wait_for_offline_run(run_dir: str | Path, timeout_s: float = 30.0) -> OfflineRun:
-    """Read a run once W&B's service has written it completely (or ``timeout_s`` passed).
-
-    Returns the last read either way; check ``finished`` when it matters.
-    """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        run = read_offline_run(run_dir)
-        if run.finished or time.monotonic() >= deadline:
-            return run
-        time.sleep(0.1)
-
-
 _CHUNK_HEADER = struct.Struct("<IHB")  # crc32c, length, type
 _FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
 
@@ -74,19 +61,6 @@ class OfflineRun:
     run_id: str = ""
     path: Path | None = None
     finished: bool = False
-
-
-def find_offline_runs(root: str | Path) -> list[Path]:
-    """Return every offline run directory under ``root``, sorted by path.
-
-    Args:
-        root: A folder that holds ``wandb/offline-run-*`` folders at any depth.
-    """
-    base = Path(root)
-    if not base.exists():
-        return []
-    found = {p.parent for p in base.rglob("run-*.wandb") if p.parent.name.startswith("offline-run-")}
-    return sorted(found)
 
 
 def read_offline_run(run_dir: str | Path) -> OfflineRun:

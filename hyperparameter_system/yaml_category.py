@@ -28,13 +28,16 @@ with ``options`` replaces them, ``{enabled: true}`` keeps them and
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from hyperparameter_system.category import BaseCategory
 from hyperparameter_system.config.templates import TemplateRenderError, compile_template, render
 from hyperparameter_system.config.yacs_keys import check_override, is_setting, set_key
 from hyperparameter_system.config.yaml_source import load_yaml_with_lines
 from hyperparameter_system.naming import format_number
+
+if TYPE_CHECKING:
+    from yacs.config import CfgNode
 
 __all__ = ["YamlCategory", "load_yaml_category"]
 
@@ -90,7 +93,7 @@ class YamlCategory(BaseCategory):
                 raise ValueError(f"a YACS key must be text like SOLVER.BASE_LR, got {key!r}")
         return {key: _normalised(key, option[key]) for key in sorted(option)}
 
-    def apply(self, cfg: Any, option: Any) -> None:
+    def apply(self, cfg: CfgNode, option: Any) -> None:
         """Set the option's keys that hpsys's schema has; the planner routes a script's own keys."""
         for key, value in option.items():
             if is_setting(key):

@@ -22,7 +22,7 @@ from hyperparameter_system.config.experiment import load_experiment
 from hyperparameter_system.hyperparameter_configs import plan_matrix, render_cells
 from hyperparameter_system.plugins import load_plugins_for
 from hyperparameter_system.store import Store, store_path
-from hyperparameter_system.wandb_offline import find_offline_runs, wait_for_offline_run
+from wandb_runs import find_offline_runs, wait_for_offline_run
 from reliability.fault_setup import cli, cli_argv, completed_attempts, wait_for
 from seed_setup import seed_experiment, trainings
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.errors import HpsysError
+
+if TYPE_CHECKING:
+    from hyperparameter_system.config.spec import ExperimentSpec
+    from hyperparameter_system.registry import Registry
 
 
 def check_folder(path: str | os.PathLike[str], setting: str) -> None:
@@ -35,13 +39,13 @@ def check_folder(path: str | os.PathLike[str], setting: str) -> None:
         raise HpsysError(f"{setting}: {probe} is not writable ({cause})")
 
 
-def check_folders(spec: Any) -> None:
+def check_folders(spec: ExperimentSpec) -> None:
     """The experiment's output and rendered-config folders (the store lives in the first)."""
     check_folder(Path(spec.output_dir) / spec.name, "output_dir")
     check_folder(spec.temp_config_dir, "temp_config_dir")
 
 
-def render_configs(cells: Sequence[Cell], spec: Any, registry: Any) -> None:
+def render_configs(cells: Sequence[Cell], spec: ExperimentSpec, registry: Registry) -> None:
     """Render every cell's config; a full or failing disk is one line, not a traceback."""
     from hyperparameter_system.hyperparameter_configs import render_cells
 

@@ -19,10 +19,15 @@ import shlex
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from hyperparameter_system.cell import Cell
+from hyperparameter_system.child_contract import trainer_argv
 from hyperparameter_system.errors import HpsysError
+
+if TYPE_CHECKING:
+    from hyperparameter_system.config.spec import ExperimentSpec
+    from hyperparameter_system.registry import Registry
 
 __all__ = ["child_command", "main", "plan_with_eta", "selection", "shell_line"]
 
@@ -41,7 +46,7 @@ def child_command(cell: Cell, python: str = sys.executable) -> list[str]:
     ``model``, ``category``, ``project``, ``overrides``).
     """
     if cell.command is None:
-        return [python, "-m", "hyperparameter_system.train", "--config-file", cell.config_path]
+        return trainer_argv(cell.config_path, python=python)
     from hyperparameter_system.runner import build_argv  # the runner's own rendering, one truth
 
     return build_argv(cell, Path("<output_dir>"))
@@ -59,7 +64,7 @@ def shell_line(cell: Cell, start: Path | None = None) -> str:
     return line
 
 
-def plan_with_eta(spec: Any, registry: Any, models: Sequence[str] | None,
+def plan_with_eta(spec: ExperimentSpec, registry: Registry, models: Sequence[str] | None,
                   categories: Sequence[str] | None, *, repeats: int | None = None,
                   parallel: int | None = None) -> tuple[list[Cell], str]:
     """The selection's cells as a run will name them, and the line saying how many are left to run.

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperparameter_system.commands.folders import check_folders
+from hyperparameter_system.config.goal import Goal
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.store import Store, store_path
 
@@ -189,9 +190,9 @@ def _print_trials(trials: list[Any], sweep: Any, new: list[int]) -> None:
         print("no trials yet")
         return
     scored = [t for t in trials if t.best_metric is not None]
-    sign = -1 if sweep.goal == "maximize" else 1
+    direction = Goal(sweep.goal)
     print(f"{'trial':>5}  {'status':<16} {sweep.metric:>10}  {'epochs':>6}  {'saved':>5}  params")
-    for t in sorted(trials, key=lambda t: (t.best_metric is None, sign * (t.best_metric or 0), t.trial)):
+    for t in sorted(trials, key=lambda t: (t.best_metric is None, direction.order_key(t.best_metric or 0), t.trial)):
         value = f"{t.best_metric:.4f}" if t.best_metric is not None else "-"
         mark = "*" if t.trial in new else " "
         print(f"{t.trial:>4}{mark}  {t.status:<16} {value:>10}  {t.epochs_run or 0:>6}  "
@@ -199,5 +200,5 @@ def _print_trials(trials: list[Any], sweep: Any, new: list[int]) -> None:
     if any(t.trial in new for t in trials):
         print("* = a trial this command ran (the others ran before)")
     if scored:
-        best = min(scored, key=lambda t: sign * t.best_metric)
+        best = direction.best(scored, key=lambda t: t.best_metric)
         print(f"best: trial {best.trial} {sweep.metric}={best.best_metric:.4f} {best.params}")

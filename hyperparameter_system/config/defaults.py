@@ -68,7 +68,7 @@ _C.DATALOADER.PIN_MEMORY = True
 
 # ---------------------------------------------------------------- solver
 _C.SOLVER = CN()
-# "AdamW", "Adam" or "SGD".
+# One of config.values.OPTIMIZER_NAMES: "AdamW", "Adam" or "SGD".
 _C.SOLVER.OPTIMIZER = "AdamW"
 _C.SOLVER.BASE_LR = 1e-3
 _C.SOLVER.WEIGHT_DECAY = 1e-4

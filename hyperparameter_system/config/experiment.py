@@ -15,7 +15,6 @@ Nothing is written and neither torch nor wandb is imported.
 
 from __future__ import annotations
 
-import difflib
 import re
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,10 @@ from hyperparameter_system.config.spec import (
     WandbSettings,
 )
 from hyperparameter_system.config.model_entries import read_models
+from hyperparameter_system.config.goal import GOALS, Goal
 from hyperparameter_system.config.yacs_keys import check_mapping, describe
 from hyperparameter_system.config.yaml_source import KeyPath, LineIndex, load_yaml_with_lines
+from hyperparameter_system.errors import did_you_mean
 
 __all__ = ["DEFAULT_CONFIG", "load_experiment"]
 
@@ -112,8 +113,7 @@ def _metric(reader: _Reader, value: Any) -> tuple[str, str]:
     fields = {"name": value} if isinstance(value, str) else reader.mapping(key, value, _METRIC_KEYS,
                                                                           required=("name",))
     name = reader.text(key + ("name",), fields["name"], required=True)
-    guess = "minimize" if re.search(r"loss|err", name, re.I) else "maximize"
-    goal = reader.choice(key + ("goal",), fields.get("goal", guess), ("maximize", "minimize"))
+    goal = reader.choice(key + ("goal",), fields.get("goal", Goal.for_metric(name).value), GOALS)
     return name, goal
 
 
@@ -232,7 +232,7 @@ class _Reader:
             if not isinstance(name, str):
                 raise self.index.error(key + (name,), f"expected a text key, got {describe(name)}")
             if allowed is not None and name not in allowed:
-                raise self.index.error(key + (name,), f"unknown key{_did_you_mean(name, allowed)}"
+                raise self.index.error(key + (name,), f"unknown key{did_you_mean(name, allowed)}"
                                                           f" (known: {', '.join(allowed)})")
         for name in required:
             if name not in value:
@@ -276,7 +276,7 @@ class _Reader:
         if value not in choices or not isinstance(value, str):
             shown = describe(value) if not isinstance(value, str) else repr(value)
             raise self.index.error(key, f"expected one of {', '.join(choices)}, got {shown}"
-                                        f"{_did_you_mean(str(value), choices)}")
+                                        f"{did_you_mean(str(value), choices)}")
         return value
 
     def template(self, key: KeyPath, value: Any, required: bool = False) -> str:
@@ -292,8 +292,3 @@ class _Reader:
         """An absolute path; a relative one is taken from the experiment file's folder."""
         text = self.text(key, value, required=True)
         return str((self.base_dir / Path(text).expanduser()).resolve())
-
-
-def _did_you_mean(name: str, known: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""

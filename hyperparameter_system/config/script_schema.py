@@ -30,8 +30,7 @@ from yacs.config import CfgNode
 from hyperparameter_system.config.schema_probe import MARKER
 from hyperparameter_system.config.yacs_keys import describe
 from hyperparameter_system.config.yaml_source import load_yaml_with_lines
-from hyperparameter_system.errors import ConfigError
-from hyperparameter_system.registry import did_you_mean
+from hyperparameter_system.errors import ConfigError, did_you_mean
 
 __all__ = ["ScriptSchema", "coerce", "load_schema", "yacs_decode", "yacs_text"]
 

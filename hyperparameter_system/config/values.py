@@ -13,12 +13,17 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from hyperparameter_system.config.goal import GOALS
 from hyperparameter_system.wandb_integration import MODES
 
-__all__ = ["AMP_DTYPES", "DATASET_NAMES", "LOSS_NAMES", "OPTIMIZER_NAMES", "SCHEDULER_NAMES",
+__all__ = ["AMP_DTYPES", "DATASET_NAMES", "LOSS_NAMES", "OPTIMIZER_EXTRAS", "OPTIMIZER_NAMES", "SCHEDULER_NAMES",
            "TRAINER_METRICS", "WARMUP_METHODS", "first_problem", "value_problem"]
 
-OPTIMIZER_NAMES = ("AdamW", "Adam", "SGD")
+# Each optimizer's SOLVER settings besides BASE_LR and WEIGHT_DECAY: the one list of
+# optimizers, read by the optimizer category, the trainer and the value checks.
+OPTIMIZER_EXTRAS: dict[str, tuple[str, ...]] = {"AdamW": ("betas",), "Adam": ("betas",),
+                                                "SGD": ("momentum", "nesterov")}
+OPTIMIZER_NAMES = tuple(OPTIMIZER_EXTRAS)
 SCHEDULER_NAMES = ("none", "CosineAnnealingLR", "OneCycleLR", "StepLR", "MultiStepLR")
 WARMUP_METHODS = ("linear", "constant")
 AMP_DTYPES = ("float16", "bfloat16")
@@ -37,7 +42,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "LOSS.NAME": LOSS_NAMES,
     "DATASETS.NAME": DATASET_NAMES,
     "METRIC.NAME": TRAINER_METRICS,
-    "METRIC.GOAL": ("maximize", "minimize"),
+    "METRIC.GOAL": GOALS,
     "WANDB.MODE": MODES,
 }
 # key -> (low, low allowed, high or None, high allowed).

@@ -9,18 +9,34 @@ the type yacs will accept when the config is merged. Only yacs is imported
 
 from __future__ import annotations
 
-import difflib
 import functools
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from yacs.config import CfgNode
 
 from hyperparameter_system.config.defaults import get_cfg_defaults
 from hyperparameter_system.config.yaml_source import KeyPath, LineIndex
+from hyperparameter_system.errors import did_you_mean
 
-__all__ = ["check_mapping", "check_override", "default_value", "describe", "is_setting", "leaf_keys", "set_key",
-           "suggest_key"]
+__all__ = ["check_mapping", "check_override", "default_value", "describe", "flat_settings", "is_setting", "leaf_keys",
+           "set_key", "suggest_key"]
+
+
+def flat_settings(node: Mapping[str, Any], prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``{"SOLVER.BASE_LR": 0.001, ...}`` from a nested YACS node (or dict), in the node's order.
+
+    The one walk from a nested config to dotted keys: the planner compares and
+    hashes its output, the trainer checks values with it and W&B logs it.
+    Sections are walked, not listed; values are returned as they are.
+    """
+    out = {} if out is None else out
+    for key, value in node.items():
+        if isinstance(value, dict):  # CfgNode is a dict; an ABC check would slow planning
+            flat_settings(value, f"{prefix}{key}.", out)
+        else:
+            out[prefix + key] = value
+    return out
 
 
 @functools.lru_cache(maxsize=1)
@@ -60,8 +76,7 @@ def suggest_key(key: str) -> str:
     upper = key.upper()
     if upper in _schema() and upper != key:
         return f"; did you mean {upper}?"
-    matches = difflib.get_close_matches(upper, leaf_keys(), n=1, cutoff=0.6)
-    return f"; did you mean {matches[0]}?" if matches else ""
+    return did_you_mean(upper, leaf_keys(), quote=False)
 
 
 def check_override(key: str, value: Any) -> Any:

@@ -27,7 +27,7 @@ def reproduce_argv(record: CellRecord, attempt: AttemptRecord | None = None) -> 
     attempt = attempt or record.latest
     if attempt is not None and attempt.command:
         return list(attempt.command)
-    return ["python", "-m", "hyperparameter_system.train", "--config-file", record.config_path]
+    return cc.trainer_argv(record.config_path)
 
 
 def reproduce_command(record: CellRecord, attempt: AttemptRecord | None = None) -> str:

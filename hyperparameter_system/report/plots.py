@@ -15,6 +15,7 @@ import math
 import re
 from typing import Any, Sequence
 
+from hyperparameter_system.config.goal import Goal
 from hyperparameter_system.report.fmt import is_winner
 from hyperparameter_system.report.records import CellSummary
 from hyperparameter_system.report.summary import FINISHED
@@ -63,8 +64,8 @@ def ranked(cells: Sequence[CellSummary], goal: str) -> list[CellSummary]:
     """Cells best first under ``goal``; cells without a value keep their order at the end."""
     valued = [c for c in cells if c.metric is not None]
     rest = [c for c in cells if c.metric is None]
-    sign = 1.0 if goal == "minimize" else -1.0
-    return sorted(valued, key=lambda c: sign * float(c.metric or 0.0)) + rest
+    direction = Goal(goal)
+    return sorted(valued, key=lambda c: direction.order_key(float(c.metric or 0.0))) + rest
 
 
 def heatmap(rows: Sequence[tuple[str, Sequence[CellSummary]]], title: str, goal: str) -> str | None:
@@ -76,7 +77,7 @@ def heatmap(rows: Sequence[tuple[str, Sequence[CellSummary]]], title: str, goal:
     """
     if not rows or not any(c.delta is not None for _, cells in rows for c in cells):
         return None
-    sign = -1.0 if goal == "minimize" else 1.0
+    sign = Goal(goal).sign
     width = max(len(cells) for _, cells in rows)
     finite = [abs(c.delta) for _, cells in rows for c in cells if c.delta is not None]
     limit = max(finite) if finite and max(finite) > 0 else 1.0

@@ -7,8 +7,8 @@ difference of its mean from the baseline's mean is judged by Welch's t-test
 (unequal variances, since an option may make training more or less stable)
 at 5 %, with the matching 95 % interval for the difference.
 
-The goal (maximize or minimize) is decided here and nowhere else: "better"
-and "significant in the goal's direction" both come from :func:`better`.
+"Better" and "significant in the goal's direction" both come from
+:func:`better`, which asks :class:`~hyperparameter_system.config.goal.Goal`.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ import statistics
 from dataclasses import dataclass
 from typing import Sequence
 
+from hyperparameter_system.config.goal import Goal
+
 ALPHA = 0.05  # two-sided level of the test; the interval is its (1 - ALPHA) counterpart
 
 
 def better(a: float, b: float, goal: str) -> bool:
     """True when ``a`` beats ``b`` under ``goal`` (ties are not better)."""
-    return a < b if goal == "minimize" else a > b
+    return Goal(goal).better(a, b)
 
 
 def mean(values: Sequence[float]) -> float | None:

@@ -22,7 +22,6 @@ from hyperparameter_system.naming import safe_name
 from hyperparameter_system.runner._devices import Slot
 
 CHILD_LOG = "stdout.log"  # the child's stdout + stderr, captured by the runner
-TRAINER_MODULE = "hyperparameter_system.train"
 
 
 @dataclass(frozen=True)
@@ -52,13 +51,14 @@ def wandb_run_id(cell: Cell, attempt: int) -> str:
 
 def trainer_args(cell: Cell, output_dir: Path, retry_overrides: Sequence[tuple[str, Any]] = ()) -> list[str]:
     """The built-in trainer's arguments: its config file, its output folder, a retry's overrides."""
-    return ["--config-file", cell.config_path, "OUTPUT_DIR", str(output_dir), *flat_overrides(retry_overrides)]
+    settings = ["OUTPUT_DIR", str(output_dir), *flat_overrides(retry_overrides)]
+    return cc.trainer_argv(cell.config_path, settings)[1 + len(cc.TRAINER_PREFIX):]
 
 
 def build_argv(cell: Cell, output_dir: Path, retry_overrides: Sequence[tuple[str, Any]] = ()) -> list[str]:
     """The child command: the built-in trainer, or the model's own ``command:`` template."""
     if cell.command is None:
-        return [sys.executable, "-m", TRAINER_MODULE, *trainer_args(cell, output_dir, retry_overrides)]
+        return [sys.executable, *cc.TRAINER_PREFIX, *trainer_args(cell, output_dir, retry_overrides)]
     overrides = flat_overrides((*cell.overrides, *retry_overrides))
     argv = _render_command(cell.command, template_variables(cell, output_dir, overrides), overrides)
     # The wrapper reads the metrics off the command's output into the contract files, or follows

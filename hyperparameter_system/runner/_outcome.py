@@ -19,6 +19,7 @@ from typing import Any, Sequence
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.child_contract import ChildResult, Status
 from hyperparameter_system.child_output import LINE_CHARS, last_meaningful_line, parse_metric_lines, signal_death
+from hyperparameter_system.config.goal import Goal
 
 ERROR_TAIL_LINES = 20
 ERROR_TAIL_BYTES = 1 << 18  # the end of a log, where the error is
@@ -106,8 +107,7 @@ def _from_history(out: Outcome, records: list[dict[str, Any]], goal: str) -> Non
     scored = [(r, v) for r, v in scored if v is not None]
     if not scored:
         return
-    pick = max if goal == "maximize" else min
-    best_record, best = pick(scored, key=lambda item: item[1])
+    best_record, best = Goal(goal).best(scored, key=lambda item: item[1])
     out.best_metric, out.best_epoch = best, best_record.get("epoch")
     out.final_metric = scored[-1][1]
     out.epochs_run = max((int(r.get("epoch") or 0) for r in records), default=0) or len(records)

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from hyperparameter_system.cell import Cell
 from hyperparameter_system.child_contract import Status
+from hyperparameter_system.config.goal import Goal
 from hyperparameter_system.store.errors import FileIdentity, StoreError, check_header, check_writable, translated
 from hyperparameter_system.store.records import CellRecord
 from hyperparameter_system.store.rows import Attempt, CellResult, EpochRow, attempt_from_row, int_or_none
@@ -333,12 +334,12 @@ class Store:
         by_cell: dict[str, list[Attempt]] = {}
         for attempt in self.attempts():
             by_cell.setdefault(attempt.cell_id, []).append(attempt)
-        maximize = (self.meta("goal") or "maximize") == "maximize"
+        goal = Goal.read(self.meta("goal"))
         results = []
         for cell in self.cells():
             tries = by_cell.get(cell.cell_id, [])
             scored = [a for a in tries if a.best_metric is not None]
-            best = (max if maximize else min)(scored, key=lambda a: a.best_metric) if scored else None
+            best = goal.best(scored, key=lambda a: a.best_metric) if scored else None
             results.append(CellResult(cell, tries[-1] if tries else None, best, len(tries)))
         return results
 

@@ -21,13 +21,13 @@ descriptive ``name``, ``description``, ``program``, ``command``, ``project``,
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Hashable, Mapping
 
 from hyperparameter_system.config.yaml_source import LineIndex, dotted, load_yaml_with_lines
-from hyperparameter_system.errors import ConfigError
+from hyperparameter_system.config.goal import GOALS, Goal
+from hyperparameter_system.errors import ConfigError, did_you_mean
 from hyperparameter_system.sweeps.yacs_map import is_yacs_key
 from hyperparameter_system.sweeps.space import GRID_FORMS, ParameterError, flatten, form_of, normalize_parameters
 
@@ -134,8 +134,7 @@ def parse_sweep(data: Mapping[str, Any], locate: Locate, *, metric: str, goal: s
     """Check one sweep mapping; ``fallback_parameters`` fill a block that has none."""
     unknown = [key for key in data if key not in _KEYS]
     if unknown:
-        close = difflib.get_close_matches(str(unknown[0]), _KEYS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(_KEYS)}"
+        hint = did_you_mean(str(unknown[0]), _KEYS) or f"; known: {', '.join(_KEYS)}"
         raise locate((unknown[0],), f"unknown key{hint}")
     method = data.get("method", "")
     if method and method not in METHODS:
@@ -182,8 +181,9 @@ def _metric(value: Any, locate: Locate, metric: str, goal: str) -> tuple[str, st
     extra = sorted(set(value) - {"name", "goal", "target", "impute"})
     if extra:
         raise locate(("metric", extra[0]), "unknown key; known: name, goal, target, impute")
-    wanted = value.get("goal", goal if value["name"] == metric else "minimize")
-    if wanted not in ("maximize", "minimize"):
+    # Another metric than the experiment's takes W&B's default goal, minimize.
+    wanted = value.get("goal", goal if value["name"] == metric else Goal.MINIMIZE.value)
+    if wanted not in GOALS:
         raise locate(("metric", "goal"), f"goal must be maximize or minimize, got {wanted!r}")
     return value["name"], wanted
 

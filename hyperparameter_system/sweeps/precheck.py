@@ -11,11 +11,15 @@ refused is one ``path:line: key: reason`` at the line that lists it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Hashable
+from typing import TYPE_CHECKING, Any, Hashable
 
 from hyperparameter_system.config.yaml_source import LineIndex, dotted, load_yaml_with_lines
 from hyperparameter_system.errors import ConfigError, HpsysError
 from hyperparameter_system.sweeps.space import probes, representative
+
+if TYPE_CHECKING:
+    from hyperparameter_system.config.spec import ExperimentSpec
+    from hyperparameter_system.registry import Registry
 
 __all__ = ["check_new_sweep", "check_sweep_values"]
 
@@ -78,8 +82,8 @@ def _as_written(index: LineIndex, prefix: tuple[Hashable, ...], keypath: tuple[H
     return bare if bare in index.key_lines else full
 
 
-def check_new_sweep(spec: Any, registry: Any, model: str, category: str | None, *, sweep_file: str | None,
-                    method: str | None) -> None:
+def check_new_sweep(spec: ExperimentSpec, registry: Registry, model: str, category: str | None, *,
+                    sweep_file: str | None, method: str | None) -> None:
     """Resolve a new sweep and check its values, before a store or a config file is written."""
     from hyperparameter_system.sweeps.sources import resolve_sweep
     from hyperparameter_system.sweeps.trial import TrialPlanner

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hyperparameter_system.errors import ConfigError, HpsysError
 from hyperparameter_system.sweeps.config import SweepSpec, block_locator, check_method, load_sweep_file, parse_sweep
 
+if TYPE_CHECKING:
+    from hyperparameter_system.config.spec import ExperimentSpec
+    from hyperparameter_system.registry import Registry
+
 __all__ = ["resolve_sweep", "spec_from_json", "spec_to_json"]
 
 
-def resolve_sweep(spec: Any, registry: Any, category: str | None, *, sweep_file: str | None,
+def resolve_sweep(spec: ExperimentSpec, registry: Registry, category: str | None, *, sweep_file: str | None,
                   method: str | None) -> tuple[SweepSpec, bool]:
     """The checked sweep and whether it came from a file.
 
@@ -41,7 +45,7 @@ def resolve_sweep(spec: Any, registry: Any, category: str | None, *, sweep_file:
     return sweep, bool(sweep_file)
 
 
-def _from_category(spec: Any, registry: Any, name: str) -> SweepSpec:
+def _from_category(spec: ExperimentSpec, registry: Registry, name: str) -> SweepSpec:
     category = registry.category(name)
     entry = next((c for c in spec.categories if c.name == name), None)
     plugin_space = category.sweep_parameters() or None

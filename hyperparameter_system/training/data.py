@@ -13,7 +13,7 @@ import csv
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
@@ -23,6 +23,9 @@ from hyperparameter_system.config.values import DATASET_NAMES
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.training.seeding import loader_seed_kwargs, make_generator
 from hyperparameter_system.training.transforms import BatchAugment, channel_stats, file_transforms, resize_batch
+
+if TYPE_CHECKING:
+    from yacs.config import CfgNode
 
 
 @dataclass
@@ -74,7 +77,7 @@ def _batch_passthrough(batch: Any) -> Any:
     return batch
 
 
-def build_data(cfg: Any) -> DataBundle:
+def build_data(cfg: CfgNode) -> DataBundle:
     """Build loaders for ``cfg.DATASETS.NAME``.
 
     Raises:
@@ -98,7 +101,7 @@ def build_data(cfg: Any) -> DataBundle:
     )
 
 
-def _loader(cfg: Any, dataset: Dataset, *, shuffle: bool, collate: Any) -> DataLoader:
+def _loader(cfg: CfgNode, dataset: Dataset, *, shuffle: bool, collate: Any) -> DataLoader:
     batch_size = int(cfg.DATALOADER.BATCH_SIZE)
     workers = int(cfg.DATALOADER.NUM_WORKERS)
     # A last batch of one sample breaks BatchNorm in training mode.
@@ -126,7 +129,7 @@ def _limit(dataset: Dataset, limit: int, seed: int) -> Dataset:
     return Subset(dataset, sorted(keep))
 
 
-def _digits(cfg: Any) -> tuple[TensorImages, TensorImages, list[str]]:
+def _digits(cfg: CfgNode) -> tuple[TensorImages, TensorImages, list[str]]:
     """The seeded stratified split of digits, upscaled once to INPUT.SIZE."""
     from sklearn.model_selection import train_test_split
 
@@ -159,7 +162,7 @@ def digits_arrays() -> tuple[np.ndarray, np.ndarray, list[str]]:
     return digits.images, digits.target, [str(d) for d in digits.target_names]
 
 
-def _image_files(cfg: Any, kind: str) -> tuple[Dataset, Dataset, list[str]]:
+def _image_files(cfg: CfgNode, kind: str) -> tuple[Dataset, Dataset, list[str]]:
     if kind == "imagefolder":
         from torchvision.datasets import ImageFolder
 
@@ -198,7 +201,7 @@ class CsvImages(Dataset):
             return self.transform(image), self.index[label]
 
 
-def _read_csv(cfg: Any, key: str) -> list[tuple[Path, str]]:
+def _read_csv(cfg: CfgNode, key: str) -> list[tuple[Path, str]]:
     """Rows of a ``path,label`` file; a header row is recognised and skipped.
 
     Relative paths are taken from DATASETS.ROOT, else from the CSV's folder.

@@ -8,12 +8,15 @@ here so the engine just follows an :class:`AmpSettings`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from hyperparameter_system.config.values import AMP_DTYPES
 from hyperparameter_system.errors import HpsysError
+
+if TYPE_CHECKING:
+    from yacs.config import CfgNode
 
 _DTYPES = {name: getattr(torch, name) for name in AMP_DTYPES}
 
@@ -54,7 +57,7 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def resolve_amp(cfg: Any, device: torch.device) -> AmpSettings:
+def resolve_amp(cfg: CfgNode, device: torch.device) -> AmpSettings:
     """Turn ``SOLVER.AMP`` / ``AMP_DTYPE`` into what this device can do.
 
     Raises:

@@ -13,12 +13,16 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ignite.engine import Engine, Events
 
+from hyperparameter_system.config.goal import Goal
 from hyperparameter_system.training.optim import LrController
 from hyperparameter_system.training.results import RunTracker
+
+if TYPE_CHECKING:
+    from yacs.config import CfgNode
 
 log = logging.getLogger("hyperparameter_system.train")
 
@@ -119,7 +123,7 @@ def attach_evaluation(
 def _score_function(metric: str, goal: str) -> Callable[[Engine], float]:
     """Ignite handlers maximise a score; ``minimize`` metrics are negated."""
     short = metric.split("/", 1)[1]
-    sign = 1.0 if goal == "maximize" else -1.0
+    sign = Goal(goal).sign
 
     def score(engine: Engine) -> float:
         value = float(engine.state.metrics[short])
@@ -128,7 +132,7 @@ def _score_function(metric: str, goal: str) -> Callable[[Engine], float]:
     return score
 
 
-def attach_early_stopping(trainer: Engine, evaluator: Engine, cfg: Any) -> None:
+def attach_early_stopping(trainer: Engine, evaluator: Engine, cfg: CfgNode) -> None:
     """Stop when METRIC.NAME has not improved by MIN_DELTA for PATIENCE evaluations."""
     from ignite.handlers import EarlyStopping
 
@@ -141,7 +145,7 @@ def attach_early_stopping(trainer: Engine, evaluator: Engine, cfg: Any) -> None:
     evaluator.add_event_handler(Events.COMPLETED, handler)
 
 
-def attach_checkpoints(trainer: Engine, evaluator: Engine, to_save: dict[str, Any], cfg: Any, folder: Path) -> None:
+def attach_checkpoints(trainer: Engine, evaluator: Engine, to_save: dict[str, Any], cfg: CfgNode, folder: Path) -> None:
     """Best checkpoints (N_SAVED kept, by METRIC.NAME) and the last one, under ``folder``."""
     from ignite.handlers import Checkpoint, DiskSaver, global_step_from_engine
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -10,6 +10,9 @@ from torch import nn
 
 from hyperparameter_system.config.values import LOSS_NAMES
 from hyperparameter_system.errors import HpsysError
+
+if TYPE_CHECKING:
+    from yacs.config import CfgNode
 
 
 class FocalLoss(nn.Module):
@@ -47,7 +50,7 @@ class LabelSmoothingLoss(nn.Module):
         return -(dist * log_probs).sum(dim=1).mean()
 
 
-def build_loss(cfg: Any) -> nn.Module:
+def build_loss(cfg: CfgNode) -> nn.Module:
     """The loss named by ``LOSS.NAME``.
 
     Raises:

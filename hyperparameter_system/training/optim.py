@@ -8,16 +8,19 @@ schedulers (StepLR, Cosine) never compound the warmup factor.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import torch
 from torch.optim import lr_scheduler
 
-from hyperparameter_system.config.values import OPTIMIZER_NAMES, SCHEDULER_NAMES, WARMUP_METHODS
+from hyperparameter_system.config.values import OPTIMIZER_EXTRAS, OPTIMIZER_NAMES, SCHEDULER_NAMES, WARMUP_METHODS
 from hyperparameter_system.errors import HpsysError
 
+if TYPE_CHECKING:
+    from yacs.config import CfgNode
 
-def build_optimizer(cfg: Any, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+
+def build_optimizer(cfg: CfgNode, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
     """The optimizer named by ``SOLVER.OPTIMIZER`` with the SOLVER hyperparameters.
 
     Raises:
@@ -25,17 +28,15 @@ def build_optimizer(cfg: Any, params: Iterable[torch.nn.Parameter]) -> torch.opt
     """
     s = cfg.SOLVER
     name = str(s.OPTIMIZER)
-    if name in ("AdamW", "Adam"):
-        cls = torch.optim.AdamW if name == "AdamW" else torch.optim.Adam
+    if name not in OPTIMIZER_EXTRAS:
+        raise HpsysError(f"SOLVER.OPTIMIZER: unknown optimizer {name!r}; known: {', '.join(OPTIMIZER_NAMES)}")
+    cls = getattr(torch.optim, name)  # the names are torch.optim's own
+    if "betas" in OPTIMIZER_EXTRAS[name]:
         return cls(params, lr=s.BASE_LR, betas=tuple(s.BETAS), eps=s.EPS, weight_decay=s.WEIGHT_DECAY)
-    if name == "SGD":
-        return torch.optim.SGD(
-            params, lr=s.BASE_LR, momentum=s.MOMENTUM, nesterov=bool(s.NESTEROV), weight_decay=s.WEIGHT_DECAY
-        )
-    raise HpsysError(f"SOLVER.OPTIMIZER: unknown optimizer {name!r}; known: {', '.join(OPTIMIZER_NAMES)}")
+    return cls(params, lr=s.BASE_LR, momentum=s.MOMENTUM, nesterov=bool(s.NESTEROV), weight_decay=s.WEIGHT_DECAY)
 
 
-def build_scheduler(cfg: Any, optimizer: torch.optim.Optimizer, iters_per_epoch: int) -> Any:
+def build_scheduler(cfg: CfgNode, optimizer: torch.optim.Optimizer, iters_per_epoch: int) -> Any:
     """The scheduler named by ``SOLVER.SCHEDULER``, or None for ``none``.
 
     Raises:

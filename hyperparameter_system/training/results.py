@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from hyperparameter_system.child_contract import RESULT_KEYS, Status
+from hyperparameter_system.config.goal import Goal
 
 
 class RunTracker:
@@ -43,7 +44,7 @@ class RunTracker:
             return False
         if self.best_metric is None:
             return True
-        return value > self.best_metric if self.goal == "maximize" else value < self.best_metric
+        return Goal(self.goal).better(value, self.best_metric)
 
     def add_evaluation(self, record: dict[str, Any]) -> None:
         """Take one metrics.jsonl record into account."""

@@ -14,7 +14,7 @@ import logging
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
@@ -33,6 +33,9 @@ from hyperparameter_system.training.transforms import channel_stats
 from hyperparameter_system.training.wandb_background import BackgroundWandb
 from hyperparameter_system.wandb_integration import WandbRun
 
+if TYPE_CHECKING:
+    from yacs.config import CfgNode
+
 log = logging.getLogger("hyperparameter_system.train")
 
 
@@ -40,7 +43,7 @@ log = logging.getLogger("hyperparameter_system.train")
 class Prepared:
     """What ``prepare`` checked and built: the registry's builder, data, device, AMP."""
 
-    cfg: Any
+    cfg: CfgNode
     build_model: Any
     data: DataBundle
     device: torch.device
@@ -48,7 +51,7 @@ class Prepared:
     config_path: str
 
 
-def prepare(cfg: Any, config_path: str) -> Prepared:
+def prepare(cfg: CfgNode, config_path: str) -> Prepared:
     """Seed, find the model's builder, build the data, pick the device.
 
     Raises:
@@ -94,7 +97,7 @@ def execute(prep: Prepared, stop: StopRequest) -> int:
     return code
 
 
-def classify_failure(exc: Exception, cfg: Any) -> tuple[Status, int, str]:
+def classify_failure(exc: Exception, cfg: CfgNode) -> tuple[Status, int, str]:
     """Map an exception out of training to (status, exit code, one-line error)."""
     first = (str(exc).strip().splitlines() or [""])[0]
     if isinstance(exc, h.NonFiniteLossError):

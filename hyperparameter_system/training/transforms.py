@@ -10,10 +10,13 @@ csv) use torchvision's own transforms, imported only there.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from yacs.config import CfgNode
 
 # RandomResizedCrop's aspect-ratio range, as torchvision uses it.
 _LOG_RATIO = (math.log(3 / 4), math.log(4 / 3))
@@ -27,7 +30,7 @@ class BatchAugment:
             ROTATION_DEG, PIXEL_MEAN/STD).
     """
 
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: CfgNode) -> None:
         self.crop = bool(cfg.INPUT.RANDOM_RESIZED_CROP)
         self.scale = tuple(float(v) for v in cfg.INPUT.RRC_SCALE)
         self.hflip = float(cfg.INPUT.HFLIP_PROB)
@@ -68,7 +71,7 @@ class BatchAugment:
         return torch.stack([row0, row1], dim=1)
 
 
-def channel_stats(cfg: Any) -> tuple[torch.Tensor, torch.Tensor]:
+def channel_stats(cfg: CfgNode) -> tuple[torch.Tensor, torch.Tensor]:
     """INPUT.PIXEL_MEAN / PIXEL_STD as broadcastable ``[1, 3, 1, 1]`` tensors."""
     mean = torch.tensor([float(v) for v in cfg.INPUT.PIXEL_MEAN]).view(1, -1, 1, 1)
     std = torch.tensor([float(v) for v in cfg.INPUT.PIXEL_STD]).view(1, -1, 1, 1)
@@ -83,7 +86,7 @@ def resize_batch(images: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=shrink)
 
 
-def file_transforms(cfg: Any, train: bool) -> Any:
+def file_transforms(cfg: CfgNode, train: bool) -> Any:
     """The torchvision pipeline for image files: augment (train only), tensor, normalise."""
     from torchvision import transforms as T
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from hyperparameter_system.config.values import first_problem
 from hyperparameter_system.config.yaml_source import load_yaml_with_lines
 from hyperparameter_system.errors import ConfigError, HpsysError
 from hyperparameter_system.wandb_integration import flatten_config
+
+if TYPE_CHECKING:
+    from yacs.config import CfgNode
 
 
 def load_config(config_file: str | None, opts: Sequence[str]) -> Any:
@@ -47,7 +50,7 @@ def load_config(config_file: str | None, opts: Sequence[str]) -> Any:
     return cfg
 
 
-def check_config(cfg: Any, path: str, command_line: Sequence[str] = ()) -> None:
+def check_config(cfg: CfgNode, path: str, command_line: Sequence[str] = ()) -> None:
     """Check names and ranges (the rules of ``config/values.py``, which the planner
     runs too); the first problem raises, located where its value came from.
 

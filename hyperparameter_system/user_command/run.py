@@ -40,6 +40,7 @@ from hyperparameter_system import child_contract as cc
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.child_files import read_child_file
 from hyperparameter_system.child_output import PatternParser, last_meaningful_line, last_output_line, signal_death
+from hyperparameter_system.config.goal import Goal
 from hyperparameter_system.user_command import MODULE
 from hyperparameter_system.user_command.group_probe import GroupProbe
 
@@ -55,7 +56,7 @@ class CommandRun:
     """One run of the user's command: its evaluations so far and how it ended."""
 
     def __init__(self, argv: list[str], patterns: Sequence[tuple[str, str]], out: Path,
-                 metric: str, goal: str) -> None:
+                 metric: str, goal: Goal) -> None:
         self.argv, self.out = argv, out
         self.parser = PatternParser(patterns)
         names = [name for name, _ in patterns]
@@ -151,7 +152,7 @@ class CommandRun:
                 self.nonfinite = f"metric {name} is {value} at evaluation {record['epoch']}"
         value = record.get(self.metric)
         if value is not None and math.isfinite(value) and (
-                self.best is None or (value > self.best if self.goal == "maximize" else value < self.best)):
+                self.best is None or self.goal.better(value, self.best)):
             self.best, self.best_epoch = value, int(record["epoch"])
         for sink in self.sinks:
             sink(record)
@@ -214,7 +215,7 @@ def main(args: Sequence[str] | None = None) -> int:
     if ns.patterns:
         (out / cc.METRICS_FILE).write_text("", encoding="utf-8")  # this attempt's evaluations only
     run = CommandRun(ns.argv, ns.patterns, out, os.environ.get(cc.ENV_METRIC, ""),
-                     os.environ.get(cc.ENV_GOAL) or "maximize")
+                     Goal.read(os.environ.get(cc.ENV_GOAL)))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, run.on_signal)
     try:

@@ -28,7 +28,7 @@ from hyperparameter_system.report.gather import read_cells
 from hyperparameter_system.runner import PlainProgress, RetryPolicy, RunOptions, Runner, build_argv, make_slots
 from hyperparameter_system.store import Store, store_path
 from hyperparameter_system.wandb_integration import flatten_config
-from hyperparameter_system.wandb_offline import wait_for_offline_run
+from wandb_runs import wait_for_offline_run
 
 SCRIPT = r'''
 import os, signal, sys, time

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from hyperparameter_system.store import Store, store_path
-from hyperparameter_system.wandb_offline import find_offline_runs, wait_for_offline_run
+from wandb_runs import find_offline_runs, wait_for_offline_run
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"

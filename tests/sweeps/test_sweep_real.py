@@ -12,7 +12,7 @@ from sweep_helpers import hpsys, sweep_rows
 
 @pytest.mark.slow
 def test_local_grid_sweep_trains_real_trials_that_carry_the_sweep_id(workdir: Path):
-    from hyperparameter_system.wandb_offline import find_offline_runs, wait_for_offline_run
+    from wandb_runs import find_offline_runs, wait_for_offline_run
 
     experiment = {
         "experiment": {"name": "realsweep", "output_dir": "./out", "temp_config_dir": "./temp_configs",

@@ -37,13 +37,17 @@ from typing import Any
 
 from hyperparameter_system.runner.warm import ENV_ROOM
 
-# The modules every built-in cell imports (the trainer's own modules pull in the rest): the
-# server is ready once these are in. Then, while it waits for requests, it imports what only
-# some cells need (W&B, torchvision and timm models), one module per idle moment: a run of one
-# or two small cells does not wait for timm, and every later child has it already.
+# The modules every built-in cell imports (the trainer's own modules pull in the rest, the
+# config check and the plugin loader): the server is ready once these are in. Then, while it
+# waits for requests, it imports what only some cells need, one module per idle moment: a run
+# of one or two small cells does not wait for timm, and every later child has it already.
+# wandb.init imports W&B's launch package and git helpers on first use: seconds of pure Python
+# that, in a child, would hold the interpreter lock on the thread opening the run while
+# training's first epoch waits for it.
 PRELOAD = ("torch", "ignite.engine", "sklearn.datasets", "sklearn.model_selection",
-           "hyperparameter_system.train", "hyperparameter_system.training.run")
-PRELOAD_WHEN_IDLE = ("wandb", "torchvision", "timm")
+           "hyperparameter_system.train", "hyperparameter_system.training.run",
+           "hyperparameter_system.training.validate", "hyperparameter_system.plugins")
+PRELOAD_WHEN_IDLE = ("wandb", "wandb.sdk.launch", "wandb.sdk.lib.gitlib", "PIL.Image", "torchvision", "timm")
 _ENV_START_FIELD = 47  # env_start in /proc/<pid>/stat, counted from the field after the command name
 
 

@@ -24,16 +24,18 @@ children train on.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib
 import io
 import json
 import os
 import select
+import signal
 import sys
 import time
 import traceback
-from typing import Any
+from typing import Any, Iterator
 
 from hyperparameter_system.runner.warm import ENV_ROOM
 
@@ -78,10 +80,16 @@ def environ_block(env: dict[str, str]) -> bytes:
 
 
 def serve(reply_fd: int) -> int:
-    """Fork a child per request until the runner closes our stdin; reap and report each child."""
+    """Fork a child per request until the runner closes our stdin; reap and report each child.
+
+    A child's end is reported from the SIGCHLD handler, so the runner learns of it at
+    once even while this process is busy importing a module of PRELOAD_WHEN_IDLE
+    (seconds for timm), not after the import.
+    """
     room = environ_room()
     pending = b""
     later = list(PRELOAD_WHEN_IDLE)
+    signal.signal(signal.SIGCHLD, lambda _signum, _frame: _reap(reply_fd))
     while True:
         ready, _, _ = select.select([0], [], [], 0.05)
         _reap(reply_fd)
@@ -95,7 +103,18 @@ def serve(reply_fd: int) -> int:
         pending += chunk
         while b"\n" in pending:
             line, pending = pending.split(b"\n", 1)
-            _reply(reply_fd, _spawn(json.loads(line), room, reply_fd))
+            with _exits_held():
+                _reply(reply_fd, _spawn(json.loads(line), room, reply_fd))
+
+
+@contextlib.contextmanager
+def _exits_held() -> Iterator[None]:
+    """Hold SIGCHLD from the fork until its pid is replied: a child's exit is never reported before its pid."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
 
 
 def _reply(reply_fd: int, message: dict[str, Any]) -> None:
@@ -160,6 +179,8 @@ def _leave(code: int) -> None:
 
 def _child(request: dict[str, Any], env: dict[str, str]) -> int:
     """In the forked child: become the cell's process, then run the trainer's main."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the trainer waits for its own children
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
     os.setsid()
     _redirect(str(request["log"]))
     _replace_environ(env)

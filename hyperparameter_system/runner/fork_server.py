@@ -24,26 +24,32 @@ children train on.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib
 import io
 import json
 import os
 import select
+import signal
 import sys
 import time
 import traceback
-from typing import Any
+from typing import Any, Iterator
 
 from hyperparameter_system.runner.warm import ENV_ROOM
 
-# The modules every built-in cell imports (the trainer's own modules pull in the rest): the
-# server is ready once these are in. Then, while it waits for requests, it imports what only
-# some cells need (W&B, torchvision and timm models), one module per idle moment: a run of one
-# or two small cells does not wait for timm, and every later child has it already.
+# The modules every built-in cell imports (the trainer's own modules pull in the rest, the
+# config check and the plugin loader): the server is ready once these are in. Then, while it
+# waits for requests, it imports what only some cells need, one module per idle moment: a run
+# of one or two small cells does not wait for timm, and every later child has it already.
+# wandb.init imports W&B's launch package and git helpers on first use: seconds of pure Python
+# that, in a child, would hold the interpreter lock on the thread opening the run while
+# training's first epoch waits for it.
 PRELOAD = ("torch", "ignite.engine", "sklearn.datasets", "sklearn.model_selection",
-           "hyperparameter_system.train", "hyperparameter_system.training.run")
-PRELOAD_WHEN_IDLE = ("wandb", "torchvision", "timm")
+           "hyperparameter_system.train", "hyperparameter_system.training.run",
+           "hyperparameter_system.training.validate", "hyperparameter_system.plugins")
+PRELOAD_WHEN_IDLE = ("wandb", "wandb.sdk.launch", "wandb.sdk.lib.gitlib", "PIL.Image", "torchvision", "timm")
 _ENV_START_FIELD = 47  # env_start in /proc/<pid>/stat, counted from the field after the command name
 
 
@@ -74,10 +80,16 @@ def environ_block(env: dict[str, str]) -> bytes:
 
 
 def serve(reply_fd: int) -> int:
-    """Fork a child per request until the runner closes our stdin; reap and report each child."""
+    """Fork a child per request until the runner closes our stdin; reap and report each child.
+
+    A child's end is reported from the SIGCHLD handler, so the runner learns of it at
+    once even while this process is busy importing a module of PRELOAD_WHEN_IDLE
+    (seconds for timm), not after the import.
+    """
     room = environ_room()
     pending = b""
     later = list(PRELOAD_WHEN_IDLE)
+    signal.signal(signal.SIGCHLD, lambda _signum, _frame: _reap(reply_fd))
     while True:
         ready, _, _ = select.select([0], [], [], 0.05)
         _reap(reply_fd)
@@ -91,7 +103,18 @@ def serve(reply_fd: int) -> int:
         pending += chunk
         while b"\n" in pending:
             line, pending = pending.split(b"\n", 1)
-            _reply(reply_fd, _spawn(json.loads(line), room, reply_fd))
+            with _exits_held():
+                _reply(reply_fd, _spawn(json.loads(line), room, reply_fd))
+
+
+@contextlib.contextmanager
+def _exits_held() -> Iterator[None]:
+    """Hold SIGCHLD from the fork until its pid is replied: a child's exit is never reported before its pid."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
 
 
 def _reply(reply_fd: int, message: dict[str, Any]) -> None:
@@ -156,6 +179,8 @@ def _leave(code: int) -> None:
 
 def _child(request: dict[str, Any], env: dict[str, str]) -> int:
     """In the forked child: become the cell's process, then run the trainer's main."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the trainer waits for its own children
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
     os.setsid()
     _redirect(str(request["log"]))
     _replace_environ(env)

@@ -26,7 +26,10 @@ from hyperparameter_system.runner._process import process_running
 ENV_WARM_START = "HPSYS_WARM_START"  # "0" or "off": every built-in cell starts cold
 SERVER_LOG = "fork-server.log"  # in the run's output folder: the server's own stderr
 READY_TIMEOUT_S = 60.0  # imports on a loaded machine; well inside a store lease (120 s)
-REPLY_TIMEOUT_S = 20.0
+REPLY_TIMEOUT_S = 20.0  # a launch waits for the server's current import (timm: seconds, more under load)
+# The server reports a child's end from its SIGCHLD handler, at once even mid-import: one that
+# has not within this is stopped or stuck.
+EXIT_REPORT_TIMEOUT_S = 10.0
 # Variables read once at interpreter or library start-up: a forked child would silently ignore a
 # new value, so a cell whose environment changes one starts cold. The runner's own per-slot
 # values are applied in the child (PYTHONUNBUFFERED by its streams, OMP_NUM_THREADS by
@@ -108,9 +111,9 @@ class ForkServer:
             # Ended, and a live server reaps and reports at once: one that does not is stopped
             # or stuck, and every cell it forked would wait for it forever.
             since = self._unreported.setdefault(pid, time.monotonic())
-            if time.monotonic() - since < REPLY_TIMEOUT_S:
+            if time.monotonic() - since < EXIT_REPORT_TIMEOUT_S:
                 return None
-            self._fail(f"did not report a child's exit within {REPLY_TIMEOUT_S:.0f}s")
+            self._fail(f"did not report a child's exit within {EXIT_REPORT_TIMEOUT_S:.0f}s")
         if self.usable or process_running(pid):
             return None
         return cc.EXIT_FAILED

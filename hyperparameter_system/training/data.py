@@ -4,7 +4,8 @@
 download): split once with a seeded stratified split, upscaled to INPUT.SIZE
 with torch, replicated to 3 channels and kept as tensors, so a batch is an
 index into memory plus a batched augmentation. Files go through torchvision
-(imported only on that path).
+(imported only on that path); an ImageFolder tree is listed once and its index
+reused by later cells (``folder_index``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from hyperparameter_system.config.values import DATASET_NAMES
 from hyperparameter_system.errors import HpsysError
+from hyperparameter_system.training.folder_index import folder_index
 from hyperparameter_system.training.seeding import loader_seed_kwargs, make_generator
 from hyperparameter_system.training.transforms import BatchAugment, channel_stats, file_transforms, resize_batch
 
@@ -164,17 +166,16 @@ def digits_arrays() -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 def _image_files(cfg: CfgNode, kind: str) -> tuple[Dataset, Dataset, list[str]]:
     if kind == "imagefolder":
-        from torchvision.datasets import ImageFolder
-
         root = Path(cfg.DATASETS.ROOT)
         for split in ("train", "val"):
             if not (root / split).is_dir():
                 raise HpsysError(f"DATASETS.ROOT: {root / split} is not a folder (need ROOT/train and ROOT/val)")
-        train = ImageFolder(str(root / "train"), transform=file_transforms(cfg, train=True))
-        val = ImageFolder(str(root / "val"), transform=file_transforms(cfg, train=False))
-        if val.classes != train.classes:
+        train_index, val_index = folder_index(root / "train"), folder_index(root / "val")
+        if val_index.classes != train_index.classes:
             raise HpsysError(f"DATASETS.ROOT: {root}: train and val class folders differ")
-        return train, val, list(train.classes)
+        train = FolderImages(train_index.samples, file_transforms(cfg, train=True))
+        val = FolderImages(val_index.samples, file_transforms(cfg, train=False))
+        return train, val, list(train_index.classes)
     train_rows = _read_csv(cfg, "TRAIN_CSV")
     val_rows = _read_csv(cfg, "VAL_CSV")
     classes = sorted({label for _, label in train_rows + val_rows})
@@ -182,6 +183,22 @@ def _image_files(cfg: CfgNode, kind: str) -> tuple[Dataset, Dataset, list[str]]:
     train = CsvImages(train_rows, index, file_transforms(cfg, train=True))
     val = CsvImages(val_rows, index, file_transforms(cfg, train=False))
     return train, val, classes
+
+
+class FolderImages(Dataset):
+    """An ImageFolder tree's ``(path, label)`` samples, each loaded as ``ImageFolder`` loads it."""
+
+    def __init__(self, samples: list[tuple[str, int]], transform: Any) -> None:
+        self.samples, self.transform = samples, transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        from torchvision.datasets.folder import default_loader
+
+        path, label = self.samples[i]
+        return self.transform(default_loader(path)), label
 
 
 class CsvImages(Dataset):

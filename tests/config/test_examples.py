@@ -17,7 +17,7 @@ def test_default_experiment_is_a_small_cpu_matrix_over_all_six_categories():
     assert overrides["DATASETS.NAME"] == "digits" and overrides["SOLVER.MAX_EPOCHS"] <= 3
     assert [c.name for c in spec.categories] == SIX
     assert all(2 <= len(c.options) <= 3 and c.enabled for c in spec.categories)
-    assert [m.name for m in spec.models if m.enabled] == ["small_cnn", "resnet10t.c3_in1k"]
+    assert [m.name for m in spec.models if m.enabled] == ["small_cnn", "test_resnet.r160_in1k"]
     assert (spec.execution.parallel, spec.execution.devices, spec.wandb.mode) == (2, "auto", "auto")
     assert spec.output_dir == str(ROOT / "output")
 
@@ -50,7 +50,7 @@ def test_shipped_files_plan_with_the_built_in_plugins():
     for name in ("experiment_config.yaml", "examples/cv_classification.yaml"):
         spec = load_experiment(str(ROOT / name))
         counts[name] = len(plan_matrix(spec, load_plugins_for(spec), now=datetime(2026, 11, 1)))
-    # digits: 1 enabled model x (baseline + 16 options); GPU example: 4 x (1 + 20).
+    # digits: 2 enabled models x (baseline + 16 options); GPU example: 4 x (1 + 20).
     assert counts == {"experiment_config.yaml": 34, "examples/cv_classification.yaml": 84}
 
 

@@ -116,7 +116,7 @@ def test_a_warm_and_a_cold_run_of_one_cell_give_identical_metrics(tmp_path: Path
     for name, warm in (("warm", "1"), ("cold", "0")):
         tmp = tmp_path / name
         tmp.mkdir()
-        _experiment(tmp, "small_cnn", "[{name: SGD, lr: 0.1}]", gate_open=True)
+        _experiment(tmp, "small_cnn", "[{name: SGD, lr: 0.1}]", gate_open=True, parallel=2)
         done = _run(tmp, HPSYS_WARM_START=warm)
         assert done.returncode == 0, done.stdout + done.stderr
         runs[name] = {p.parent.parent.name.rsplit("_", 1)[0]: _metrics(p.parent)

@@ -4,6 +4,13 @@ Both sides import this module and nothing of each other: the runner sets the
 environment variables and reads the result files; the built-in trainer (or a
 user's script) reads the variables and writes the files. Keeping names,
 statuses and exit codes here means the two can never drift apart.
+
+The environment is the runner's one channel to a child for what differs per
+attempt or per run: the attempt folder (``HPS_OUTPUT_DIR``) and the W&B run's
+project, name, group and tags (``WANDB_*``, which W&B itself also reads, so a
+user's own script gets them unchanged). The rendered config carries the same
+planned values for a run started by hand from it; it is a record, and the
+runner never passes them a second way (no ``OUTPUT_DIR`` on the command line).
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ Usage::
 
 ``KEY VALUE`` pairs override the config (yacs ``merge_from_list``), e.g.
 ``SOLVER.BASE_LR 0.01 OUTPUT_DIR /tmp/run``. ``HPS_OUTPUT_DIR`` in the
-environment wins over both; ``HPS_TORCH_THREADS`` sets torch's CPU threads.
+environment wins over both: it is how the runner names the attempt's folder
+(its one channel, see ``child_contract``); ``HPS_TORCH_THREADS`` sets torch's
+CPU threads.
 
 Writes into OUTPUT_DIR: ``metrics.jsonl`` (one line per evaluation),
 ``result.json`` (atomically, at the end, whatever the ending), ``log.txt``,

@@ -49,16 +49,20 @@ def wandb_run_id(cell: Cell, attempt: int) -> str:
     return f"{safe_name(cell.cell_id)[:24]}-a{attempt}".replace(".", "_").replace("+", "_")
 
 
-def trainer_args(cell: Cell, output_dir: Path, retry_overrides: Sequence[tuple[str, Any]] = ()) -> list[str]:
-    """The built-in trainer's arguments: its config file, its output folder, a retry's overrides."""
-    settings = ["OUTPUT_DIR", str(output_dir), *flat_overrides(retry_overrides)]
-    return cc.trainer_argv(cell.config_path, settings)[1 + len(cc.TRAINER_PREFIX):]
+def trainer_args(cell: Cell, retry_overrides: Sequence[tuple[str, Any]] = ()) -> list[str]:
+    """The built-in trainer's arguments: its config file and a retry's overrides.
+
+    The attempt's output folder is not among them: the runner hands it to every
+    child, built-in or not, through one channel, ``HPS_OUTPUT_DIR`` (see
+    :func:`build_env`); the rendered config's own OUTPUT_DIR serves a run by hand.
+    """
+    return cc.trainer_argv(cell.config_path, flat_overrides(retry_overrides))[1 + len(cc.TRAINER_PREFIX):]
 
 
 def build_argv(cell: Cell, output_dir: Path, retry_overrides: Sequence[tuple[str, Any]] = ()) -> list[str]:
     """The child command: the built-in trainer, or the model's own ``command:`` template."""
     if cell.command is None:
-        return [sys.executable, *cc.TRAINER_PREFIX, *trainer_args(cell, output_dir, retry_overrides)]
+        return [sys.executable, *cc.TRAINER_PREFIX, *trainer_args(cell, retry_overrides)]
     overrides = flat_overrides((*cell.overrides, *retry_overrides))
     argv = _render_command(cell.command, template_variables(cell, output_dir, overrides), overrides)
     # The wrapper reads the metrics off the command's output into the contract files, or follows
@@ -137,4 +141,4 @@ def child_spec(cell: Cell, *, attempt: int, slot: Slot, output_root: Path, wandb
                                    wandb_mode=wandb_mode, run_id=run_id, extra=extra_env,
                                    own=render_env(cell, out, retry_overrides)),
                      output_dir=out, log_path=out / CHILD_LOG, wandb_run_id=run_id, cwd=cell.cwd,
-                     trainer_args=None if cell.command else tuple(trainer_args(cell, out, retry_overrides)))
+                     trainer_args=None if cell.command else tuple(trainer_args(cell, retry_overrides)))

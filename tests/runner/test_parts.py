@@ -11,13 +11,14 @@ from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.runner import attempt_dir, build_argv, eta_seconds, format_eta, make_slots, read_outcome
 
 
-def test_builtin_trainer_argv_carries_config_output_dir_and_retry_overrides(harness) -> None:
+def test_builtin_trainer_argv_carries_config_and_retry_overrides_not_the_output_dir(harness) -> None:
     import dataclasses
 
     cell = dataclasses.replace(harness.cell("a"), command=None)
     argv = build_argv(cell, Path("/o"), (("DATALOADER.BATCH_SIZE", 16), ("SOLVER.GRAD_ACCUM", 2)))
     assert argv == [sys.executable, "-m", "hyperparameter_system.train", "--config-file", cell.config_path,
-                    "OUTPUT_DIR", "/o", "DATALOADER.BATCH_SIZE", "16", "SOLVER.GRAD_ACCUM", "2"]
+                    "DATALOADER.BATCH_SIZE", "16", "SOLVER.GRAD_ACCUM", "2"]
+    assert "OUTPUT_DIR" not in argv, "the attempt folder has one channel: HPS_OUTPUT_DIR in the environment"
 
 
 def test_user_command_expands_overrides_and_never_goes_through_a_shell(harness) -> None:

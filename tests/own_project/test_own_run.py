@@ -34,10 +34,11 @@ def _experiment(tmp: Path, name: str, project: str) -> Path:
     return path
 
 
-def _run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _run(config: Path, *args: str, wandb_mode: str = "offline") -> subprocess.CompletedProcess[str]:
+    """The CLI from another folder; ``WANDB_MODE`` wins over the file's ``wandb.mode``, so it is set here."""
     elsewhere = config.parent.parent / "elsewhere"
     elsewhere.mkdir(exist_ok=True)
-    env = {**os.environ, "WANDB_MODE": "offline"}
+    env = {**os.environ, "WANDB_MODE": wandb_mode}
     return subprocess.run([sys.executable, "-m", "hyperparameter_system.experiment_runner", "--config",
                            str(config), *args], cwd=elsewhere, capture_output=True, text=True, timeout=600,
                           env=env)
@@ -80,7 +81,7 @@ def test_yacs_project_runs_every_category_and_its_own_printed_config_matches_eac
         tmp_path: Path) -> None:
     config = _experiment(tmp_path, "own_yacs_project.yaml", "reid_strong")
     config.write_text(config.read_text().replace("wandb: {mode: offline}", "wandb: {mode: disabled}"))
-    done = _run(config, "--all")
+    done = _run(config, "--all", wandb_mode="disabled")  # W&B is not read back: no run, no wandb import
     assert done.returncode == 0, done.stdout + done.stderr
     with Store.open(store_path(tmp_path / "experiments" / "output", "own_yacs_project")) as store:
         results = store.cell_results()

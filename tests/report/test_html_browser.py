@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import shutil
 import sqlite3
@@ -38,6 +39,7 @@ window.addEventListener("load", function () {
   };
   var out = document.createElement("pre");
   out.id = "hpsys-checks";
+  out.style.display = "none";  // read from the DOM; the screenshot shows the report alone
   out.textContent = JSON.stringify(result);
   document.body.appendChild(out);
 });
@@ -67,17 +69,19 @@ def _browser(chromium: str, profile: Path, *args: str) -> subprocess.CompletedPr
 
 
 def browser_checks(chromium: str, report: Path, folder: Path) -> dict:
-    """Open the report as a reader would; returns the page's own checks and leaves a screenshot."""
+    """Open the report as a reader would; returns the page's own checks and leaves a screenshot.
+
+    One browser start does both: the DOM after the checks ran, and the screenshot.
+    """
     checked = folder / "checked.html"
     checked.write_text(report.read_text(encoding="utf-8").replace("</body>", CHECKS + "</body>"),
                        encoding="utf-8")
-    dom = _browser(chromium, folder / "profile", "--virtual-time-budget=10000", "--dump-dom",
-                   checked.as_uri())
-    found = re.search(r'<pre id="hpsys-checks">(.*?)</pre>', dom.stdout, re.S)
-    assert found, f"the page's checks never ran: {dom.stderr[-2000:]}"
     shot = folder / "screenshot.png"
-    _browser(chromium, folder / "profile", f"--screenshot={shot}", report.as_uri())
-    assert shot.is_file() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    dom = _browser(chromium, folder / "profile", "--virtual-time-budget=10000", f"--screenshot={shot}",
+                   "--dump-dom", checked.as_uri())
+    found = re.search(r'<pre id="hpsys-checks"[^>]*>(.*?)</pre>', dom.stdout, re.S)
+    assert found, f"the page's checks never ran: {dom.stderr[-2000:]}"
+    assert shot.is_file() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", "no screenshot was written"
     return json.loads(html.unescape(found.group(1)))
 
 
@@ -110,6 +114,7 @@ def small_with_sweep(real_run, tmp_path_factory: pytest.TempPathFactory) -> Path
     spec["experiment"]["output_dir"] = str(root / "out")
     spec["experiment"]["temp_config_dir"] = str(root / "temp_configs")
     spec["experiment"]["overrides"]["SOLVER.MAX_EPOCHS"] = 1
+    spec["wandb"]["mode"] = "disabled"  # the report reads the store, never a W&B run
     spec["categories"]["optimizer"]["sweep"] = {"method": "grid",
                                                 "parameters": {"name": ["AdamW"], "lr": [0.002, 0.02]}}
     config = root / "exp.yaml"
@@ -118,7 +123,8 @@ def small_with_sweep(real_run, tmp_path_factory: pytest.TempPathFactory) -> Path
     _copy_store(real_run.store, store_path(root / "out", name))
     done = subprocess.run([sys.executable, "-m", "hyperparameter_system.experiment_runner", "--config",
                            str(config), "--sweep", "--models", "small_cnn", "--categories", "optimizer"],
-                          capture_output=True, text=True, timeout=600, cwd=root)
+                          capture_output=True, text=True, timeout=600, cwd=root,
+                          env={**os.environ, "WANDB_MODE": "disabled"})  # the variable wins over the file
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return config
 

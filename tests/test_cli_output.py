@@ -72,8 +72,8 @@ def test_matrix_into_a_closed_pipe_exits_130_like_every_command(tmp_path):
 
 def test_plain_progress_lines_name_the_model(tmp_path):
     config = _experiment(tmp_path)
-    done = subprocess.run(_command(config, "--all", "--categories", "optimizer"), cwd=tmp_path, env=_env(),
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(_command(config, "--all", "--categories", "optimizer", "--parallel", "2"), cwd=tmp_path,
+                          env=_env(), capture_output=True, text=True, timeout=300)  # two slots: lines interleave
     assert done.returncode == 0, (done.stdout, done.stderr)
     starts = [line for line in done.stdout.splitlines() if "start " in line]
     assert len(starts) == 4 and all("own_model/" in line for line in starts), done.stdout

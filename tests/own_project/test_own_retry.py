@@ -45,7 +45,7 @@ def test_out_of_memory_halves_the_scripts_own_batch_key_or_says_why_it_cannot(tm
     (project / "config.yaml").write_text("batch_size: 64\naccum_steps: 1\nlr: 0.1\n")
     config = tmp_path / "exp.yaml"
     config.write_text("experiment: {name: oom, metric: {name: val_acc, goal: maximize}}\n"
-                      "wandb: {mode: disabled}\nexecution: {parallel: 1, devices: cpu, timeout: 120}\nmodels:\n"
+                      "wandb: {mode: disabled}\nexecution: {parallel: 2, devices: cpu, timeout: 120}\nmodels:\n"
                       + MODEL.format(name="halves", accum="accum_steps") + MODEL.format(name="fixed", accum="null"))
     done = subprocess.run([sys.executable, "-m", "hyperparameter_system.experiment_runner", "--config",
                            str(config), "--all"], cwd=tmp_path, capture_output=True, text=True, timeout=300,

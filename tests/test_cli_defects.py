@@ -20,6 +20,15 @@ OLD = datetime(2026, 1, 2, 3, 4)  # a store created long ago: its runs are named
 STAMP = re.compile(r"_(\d{10})\.yaml$")
 
 
+@pytest.fixture(autouse=True)
+def no_wandb(monkeypatch: pytest.MonkeyPatch) -> None:
+    """W&B off, as the experiment file says: ``WANDB_MODE`` (offline, suite-wide) would win over the file.
+
+    Nothing here reads a W&B run; offline, every fake cell would import wandb and write a run.
+    """
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+
+
 def _tree(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 

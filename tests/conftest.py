@@ -1,7 +1,10 @@
 """Suite-wide settings: nothing here may reach a network.
 
-W&B runs for real but offline (no server is reachable here); Hugging Face
-hub lookups fail fast instead of retrying for ~47 s.
+W&B runs for real but offline: no API key reaches a test, so an experiment's
+``wandb: auto`` resolves to offline, and a test that wants W&B off says so in
+its experiment file (a suite-wide ``WANDB_MODE`` would win over every file and
+make each cell of those tests import wandb and write a run nobody reads).
+Hugging Face hub lookups fail fast instead of retrying for ~47 s.
 
 The suite may be started in the background (``make test &``, some CI runners),
 where the shell starts it with SIGINT ignored; every child would inherit that,
@@ -17,7 +20,7 @@ import signal
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.pop("WANDB_MODE", None)
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("WANDB_DISABLE_GIT", "true")
 os.environ.pop("WANDB_API_KEY", None)

@@ -3,7 +3,7 @@
 The public face: code outside the runner imports from here only. The private
 submodules are one concept each: ``_devices`` (slots), ``_child`` (a child's argv,
 environment and folder), ``_process`` (process groups), ``warm`` and ``fork_server``
-(warm starts of the built-in trainer), ``_outcome`` (reading an ended attempt),
+(warm starts of the built-in trainer), ``_outcome`` (an ended attempt read into its record),
 ``_attempt`` (one attempt's store rows), ``_lifecycle`` (claim, launch, follow, lease,
 timeout, stop, settle: the one path of every attempt, matrix cell, local sweep trial
 or W&B-agent trial), ``_options``, ``_retry``, ``_scheduler`` (slots, retries,

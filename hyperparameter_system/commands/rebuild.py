@@ -83,7 +83,7 @@ def rebuild_store(output_dir: Path, experiment: str, *, metric: str, goal: str) 
                          f" from (looked for <project>/<run_name>/attempt-<n>/{ATTEMPT_FILE})")
     _check_folder_writable(path.parent)
     tmp = rebuild_path(path, os.getpid())
-    created = min(r.store_created_at for r in records)
+    created = min(cell.created for cell, _ in records)  # the store creation time each file names
     try:
         with translated(path.parent):  # a read-only or full folder: one line naming it
             _remove_with_side_files(tmp)

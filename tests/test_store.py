@@ -146,3 +146,35 @@ def test_store_file_problems_are_one_store_error_naming_the_path(tmp_path: Path)
         path.write_text("")
         with pytest.raises(StoreError, match="replaced by another file"):
             store.check_file()
+
+
+def test_attempt_json_reads_back_the_record_the_store_holds(tmp_path: Path) -> None:
+    """attempt.json is a subset of the store's attempt record: a rebuild reads back what the store held."""
+    import dataclasses
+
+    from hyperparameter_system.store.attempt_file import add_outcome, read_attempt_file, write_attempt_file
+
+    folder = tmp_path / "attempt-1"
+    folder.mkdir()
+    with Store.open(store_path(tmp_path, "exp"), experiment="exp") as store:
+        cell = _cell("a")
+        store.register_cells([cell])
+        claimed = store.claim("a", session="s1", output_dir_for=lambda n: str(folder))
+        assert claimed is not None
+        launched = dataclasses.replace(claimed, command=("python", "-m", "x"), log_path=str(folder / "log"),
+                                       env=(("OMP_NUM_THREADS", "1"),), cwd=str(tmp_path))
+        write_attempt_file(folder, dataclasses.asdict(cell), launched, store.created_at.isoformat())
+        assert isinstance(read_attempt_file(folder), tuple) and read_attempt_file(folder)[1].status == "running"
+        store.update_attempt(claimed.id, command=list(launched.command), log_path=launched.log_path)
+        store.finish_attempt(claimed.id, "failed", exit_code=1, metric="val/acc", best_metric=0.5, best_epoch=2,
+                             epochs_run=3, error_tail="boom")
+        add_outcome(store, claimed.id, folder)
+        stored = store.attempt(claimed.id)
+    read = read_attempt_file(folder)
+    assert not isinstance(read, str) and stored is not None
+    saved_cell, saved = read
+    assert (saved_cell.cell_id, saved_cell.option, saved_cell.run_name) == ("a", {"lr": 0.1}, "opt_a")
+    same = ("attempt", "cell_id", "status", "started_at", "ended_at", "duration_s", "exit_code", "command",
+            "output_dir", "log_path", "session", "metric", "best_metric", "best_epoch", "epochs_run", "error_tail")
+    assert {k: getattr(saved, k) for k in same} == {k: getattr(stored, k) for k in same}
+    assert saved.env == (("OMP_NUM_THREADS", "1"),) and saved.cwd == str(tmp_path) and saved.error == "boom"

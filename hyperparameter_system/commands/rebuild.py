@@ -32,8 +32,9 @@ from pathlib import Path
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.runner import CHILD_LOG, read_outcome, record_outcome
-from hyperparameter_system.store import Store, StoreError, rebuild_path, remove_stale_rebuilds, store_path
-from hyperparameter_system.store.attempt_file import ATTEMPT_FILE, AttemptFile, read_attempt_file
+from hyperparameter_system.store import (
+    AttemptRecord, CellRecord, Store, StoreError, rebuild_path, remove_stale_rebuilds, store_path)
+from hyperparameter_system.store.attempt_file import ATTEMPT_FILE, OUTCOME_KEYS, read_attempt_file
 from hyperparameter_system.store.errors import check_header, translated
 from hyperparameter_system.store.launch_env import record_launch
 
@@ -82,13 +83,13 @@ def rebuild_store(output_dir: Path, experiment: str, *, metric: str, goal: str) 
                          f" from (looked for <project>/<run_name>/attempt-<n>/{ATTEMPT_FILE})")
     _check_folder_writable(path.parent)
     tmp = rebuild_path(path, os.getpid())
-    created = min(r.store_created_at for r in records)
+    created = min(cell.created for cell, _ in records)  # the store creation time each file names
     try:
         with translated(path.parent):  # a read-only or full folder: one line naming it
             _remove_with_side_files(tmp)
             with Store.open(tmp, experiment=experiment, metric=metric, goal=goal,
                             created_at=datetime.fromisoformat(created)) as store:
-                for item in sorted(records, key=lambda r: (r.started_at, r.attempt)):
+                for item in sorted(records, key=lambda r: (r[1].started_at or 0.0, r[1].attempt)):
                     _add(store, item, metric=metric, goal=goal)
                 report.cells = len(store.cells())
                 report.attempts = len(store.attempts())
@@ -128,7 +129,7 @@ def _refuse_readable(path: Path) -> None:
     raise StoreError(f"{path}: the store is readable; nothing to rebuild (move it away first to rebuild it)")
 
 
-def _records(root: Path, report: RebuildReport) -> list[AttemptFile]:
+def _records(root: Path, report: RebuildReport) -> list[tuple[CellRecord, AttemptRecord]]:
     found = []
     for folder in sorted(root.glob("*/*/attempt-*")):
         if not folder.is_dir():
@@ -141,54 +142,50 @@ def _records(root: Path, report: RebuildReport) -> list[AttemptFile]:
     return found
 
 
-def _add(store: Store, item: AttemptFile, *, metric: str, goal: str) -> None:
+def _add(store: Store, item: tuple[CellRecord, AttemptRecord], *, metric: str, goal: str) -> None:
     """One attempt folder into the store: its cell, its attempt row, its epochs."""
-    attempt_id = _insert(store, item)
+    cell, saved = item
+    attempt_id = _insert(store, cell, saved)
     if attempt_id is None:
         return  # the same cell and try twice (a copied folder): the first one counts
-    cols, outcome = item.columns, item.outcome or {}
-    log = Path(cols["log_path"]) if isinstance(cols.get("log_path"), str) else item.folder / CHILD_LOG
-    out = read_outcome(item.folder, log, _typed(outcome, "exit_code", int), metric=metric, goal=goal)
-    extra: dict[str, object] = {"ended_at": _mtime(item.folder)}
-    if outcome:  # what the runner recorded when the attempt ended: the store row as it was
-        out.status = _status(outcome["status"], out.status)
-        for key, kind in _OUTCOME_TYPES.items():
-            value = _typed(outcome, key, kind)
-            if value is not None:
-                setattr(out, key, value)
-        extra.update({k: outcome[k] for k in ("ended_at", "duration_s") if _typed(outcome, k, float) is not None})
+    folder = Path(saved.output_dir or "")
+    log = Path(saved.log_path) if saved.log_path else folder / CHILD_LOG
+    out = read_outcome(folder, log, saved.exit_code, metric=metric, goal=goal)
+    extra: dict[str, object] = {"ended_at": _mtime(folder)}
+    if saved.status != Status.RUNNING.value:  # the outcome the runner recorded: the store row as it was
+        kept = {k: getattr(saved, k) for k in OUTCOME_KEYS if k not in _SET_APART}
+        out = dataclasses.replace(out, **{k: v for k, v in kept.items() if v is not None},
+                                  status=_status(saved.status, Status(out.status)))
+        extra.update({k: getattr(saved, k) for k in ("ended_at", "duration_s") if getattr(saved, k) is not None})
     elif out.result is None:
-        out.status = Status.STOPPED
-        out.error_tail = "no result on disk: the attempt was interrupted (store rebuilt)"
-    store.add_epochs(attempt_id, _metrics(item.folder) or out.history)
+        out = dataclasses.replace(out, status=Status.STOPPED,
+                                  error_tail="no result on disk: the attempt was interrupted (store rebuilt)")
+    store.add_epochs(attempt_id, _metrics(folder) or [p.as_line() for p in out.history])
     record_outcome(store, attempt_id, out, **extra)
-    env = cols.get("launch_env")
-    if isinstance(env, dict) and isinstance(cols.get("cwd"), str):
-        record_launch(store, attempt_id, {str(k): str(v) for k, v in env.items()}, cols["cwd"])
+    if saved.cwd:  # a folder from before launch environments were kept has none
+        record_launch(store, attempt_id, dict(saved.env), saved.cwd)
 
 
-# Outcome fields copied from attempt.json onto the rebuilt row, with the type each must have.
-_OUTCOME_TYPES: dict[str, type] = {"metric": str, "best_metric": float, "best_epoch": int, "epochs_run": int,
-                                   "error_tail": str, "wandb_run_dir": str}
+# The outcome fields the rebuilt row takes otherwise: the status checked, times as columns, the exit code read.
+_SET_APART = ("status", "ended_at", "duration_s", "exit_code")
 
 
-def _insert(store: Store, item: AttemptFile) -> int | None:
+def _insert(store: Store, cell: CellRecord, saved: AttemptRecord) -> int | None:
     """The cell row (once) and a ``running`` attempt row for ``record`` to finish; None if known."""
-    cell, cols = item.cell, item.columns
     with store.transaction() as tx:
         tx.execute('INSERT OR IGNORE INTO cells (cell_id, experiment, model, category, option, option_label,'
                    ' run_name, project, "group", config_path, created, repeat, seed, max_epochs)'
                    ' VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-                   (cell["cell_id"], cell["experiment"], cell["model"], cell["category"],
-                    json.dumps(cell["option"], sort_keys=True), cell["option_label"], cell["run_name"],
-                    cell["project"], cell["group"], cell["config_path"], item.store_created_at,
-                    cell.get("repeat") or 0, cell.get("seed"), cell.get("max_epochs")))
+                   (cell.cell_id, cell.experiment, cell.model, cell.category,
+                    json.dumps(cell.option, sort_keys=True), cell.option_label, cell.run_name,
+                    cell.project, cell.group, cell.config_path, cell.created, cell.repeat, cell.seed,
+                    cell.max_epochs))
         cursor = tx.execute(
             "INSERT OR IGNORE INTO attempts (cell_id, attempt, status, started_at, command, overrides,"
             " output_dir, log_path, wandb_run_id, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (cell["cell_id"], item.attempt, Status.RUNNING.value, item.started_at,
-             _json_or_none(cols.get("command")), _json_or_none(cols.get("overrides")), str(item.folder),
-             _typed(cols, "log_path", str), _typed(cols, "wandb_run_id", str), _typed(cols, "session", str)))
+            (cell.cell_id, saved.attempt, Status.RUNNING.value, saved.started_at,
+             json.dumps(list(saved.command)) if saved.command else None, _json_or_none(saved.overrides),
+             saved.output_dir, saved.log_path, saved.wandb_run_id, saved.session))
         return int(cursor.lastrowid or 0) if cursor.rowcount else None
 
 
@@ -212,16 +209,6 @@ def _status(text: str, fallback: Status) -> Status:
         return Status(text)
     except ValueError:
         return fallback
-
-
-def _typed(values: dict[str, object], key: str, kind: type) -> object:
-    """``values[key]`` when it has the type ``kind`` (a float may be an int), else None."""
-    value = values.get(key)
-    if isinstance(value, bool):
-        return None
-    if kind is float and isinstance(value, int):
-        return float(value)
-    return value if isinstance(value, kind) else None
 
 
 def _move_aside(path: Path) -> Path | None:

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from hyperparameter_system.child_contract import ChildFileError, check_result
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.report.records import INTERRUPTED, AttemptRecord, CellRecord, EpochPoint, SweepTrial
-from hyperparameter_system.store import Attempt, Store, StoreError, store_path
+from hyperparameter_system.store import Store, StoreError, store_path
 from hyperparameter_system.store.launch_env import read_launches
 
 
@@ -59,7 +59,7 @@ def read_cells(store: Store) -> list[CellRecord]:
     stale = {a.id for a in store.stale_attempts()}
     launches = read_launches(store)
     trials = _sweep_trials(store)
-    by_cell: dict[str, list[Attempt]] = {}
+    by_cell: dict[str, list[AttemptRecord]] = {}
     for attempt in store.attempts():
         by_cell.setdefault(attempt.cell_id, []).append(attempt)
     records = []
@@ -100,46 +100,30 @@ def _launched(record: AttemptRecord, launch: tuple[dict[str, str], str] | None) 
     return dataclasses.replace(record, env=tuple(sorted(launch[0].items())), cwd=launch[1])
 
 
-def _attempt_record(store: Store, attempt: Attempt, stale: set[int], *, with_history: bool) -> AttemptRecord:
-    """Translate one store attempt; history only for the newest (what plots show)."""
+def _attempt_record(store: Store, attempt: AttemptRecord, stale: set[int], *,
+                    with_history: bool) -> AttemptRecord:
+    """The stored attempt as the report shows it: history only for the newest (what plots show),
+    ``interrupted`` when its runner is gone, its result checked and a NaN best dropped."""
     history: tuple[EpochPoint, ...] = ()
     if with_history:
         history = tuple(
             EpochPoint(epoch=int(e.epoch if e.epoch is not None else e.seq + 1),
                        metrics={k: float(v) for k, v in e.metrics.items() if _is_number(v)})
             for e in store.epochs(attempt.id))
-    status = INTERRUPTED if attempt.id in stale else attempt.status
-    result = _stored_result(attempt)
-    return AttemptRecord(
-        attempt=attempt.attempt,
-        status=status,
-        started_at=attempt.started_at,
-        ended_at=attempt.ended_at,
-        duration_s=attempt.duration_s,
-        metric_name=attempt.metric or "",
+    return dataclasses.replace(
+        attempt, status=INTERRUPTED if attempt.id in stale else attempt.status, history=history,
         best_metric=attempt.best_metric if _is_number(attempt.best_metric) else None,
-        best_epoch=attempt.best_epoch,
-        epochs_run=attempt.epochs_run,
-        command=tuple(str(a) for a in attempt.command or ()),
-        output_dir=attempt.output_dir or "",
-        # The id handed to the child, else the one it reported (a command that made its own).
-        wandb_run_id=attempt.wandb_run_id or result.get("wandb_run_id") or "",
-        wandb_run_dir=attempt.wandb_run_dir or "",
-        # The child's own one-line error says what happened; the log tail is the fallback.
-        error=str(result.get("error") or attempt.error_tail or "").strip(),
-        result=result,
-        history=history,
-    )
+        result=_stored_result(attempt))
 
 
-def _stored_result(attempt: Attempt) -> dict[str, Any]:
-    """The result a store kept, checked like a fresh result.json ({} when absent or broken)."""
+def _stored_result(attempt: AttemptRecord) -> dict[str, Any] | None:
+    """The result a store kept, checked like a fresh result.json (None when absent or broken)."""
     if attempt.result is None:
-        return {}
+        return None
     try:
         return check_result(attempt.result, f"stored result of attempt {attempt.attempt}").to_dict()
     except ChildFileError:
-        return {}
+        return None
 
 
 def _is_number(value: Any) -> bool:
@@ -147,7 +131,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _max_epochs(planned: int | None, attempt: Attempt | None) -> int | None:
+def _max_epochs(planned: int | None, attempt: AttemptRecord | None) -> int | None:
     """SOLVER.MAX_EPOCHS the attempt ran with: as planned (the store's cell row), then command-line overrides.
 
     The runner may pass ``KEY VALUE`` pairs after the config (a retry's own

@@ -91,7 +91,7 @@ def wandb_reference(record: CellRecord, entity: str = "") -> dict[str, Any]:
     """
     attempt = record.latest
     run_dir = attempt.wandb_run_dir if attempt else ""
-    reported = attempt.result.get("wandb_run_id") if attempt else None
+    reported = (attempt.result or {}).get("wandb_run_id") if attempt else None
     run_id = (reported if isinstance(reported, str) and reported else
               attempt.wandb_run_id if attempt else "")
     if not run_dir or not run_id:

@@ -212,7 +212,7 @@ def _judge(record: CellRecord, metric: str, goal: str, now: float,
                     epochs_run=None, max_epochs=record.max_epochs, duration_s=None,
                     compute_s=0.0, saved_s=0.0, **shared)
     value, epoch = latest.best_metric, latest.best_epoch
-    if value is None or (latest.metric_name and latest.metric_name != metric):
+    if value is None or (latest.metric and latest.metric != metric):
         # Still running, or run for another metric than the one asked about now.
         value, epoch = _best_in_history(latest, metric, goal)
     epochs_run = latest.epochs_run if latest.epochs_run is not None else (

@@ -21,10 +21,10 @@ from hyperparameter_system.child_contract import Status
 from hyperparameter_system.runner._child import CHILD_LOG, ChildSpec
 from hyperparameter_system.runner._devices import Slot
 from hyperparameter_system.runner._disk import with_disk_full
-from hyperparameter_system.runner._outcome import Outcome, read_outcome
+from hyperparameter_system.runner._outcome import read_outcome
 from hyperparameter_system.runner._process import ChildProcess, stop_orphans
 from hyperparameter_system.runner.warm import ForkServer
-from hyperparameter_system.store import HOST, Attempt, Store
+from hyperparameter_system.store import HOST, AttemptRecord, Store
 from hyperparameter_system.store.attempt_file import add_outcome, write_attempt_file
 from hyperparameter_system.store.launch_env import numbers_env, record_launch
 
@@ -34,7 +34,7 @@ class ActiveAttempt:
     """A launched attempt and what the runner knows about it so far."""
 
     cell: Cell
-    attempt: Attempt
+    attempt: AttemptRecord
     slot: Slot
     spec: ChildSpec
     proc: ChildProcess
@@ -70,63 +70,63 @@ class ActiveAttempt:
         self.proc.terminate()
 
 
-def launch(store: Store, cell: Cell, attempt: Attempt, slot: Slot, spec: ChildSpec,
+def launch(store: Store, cell: Cell, attempt: AttemptRecord, slot: Slot, spec: ChildSpec,
            overrides: tuple[tuple[str, Any], ...], crashes: int,
-           forks: ForkServer | None = None) -> ActiveAttempt | Outcome:
+           forks: ForkServer | None = None) -> ActiveAttempt | AttemptRecord:
     """Start the child of a claimed attempt (warm through ``forks`` when it can); an unstartable
-    command is a failed attempt."""
-    store.update_attempt(attempt.id, command=spec.argv, log_path=str(spec.log_path),
-                         wandb_run_id=spec.wandb_run_id, output_dir=str(spec.output_dir))
-    # What a reproduce command needs besides the argv, taken once: the store's launch_env
+    command is a failed attempt (its settled record is returned)."""
+    # What a reproduce command needs besides the argv is taken once: the store's launch_env
     # row (the report reads it) and attempt.json (a rebuild restores that row from it).
-    env, cwd = numbers_env(spec.env, (name for name, _ in cell.env)), spec.cwd or os.getcwd()
-    record_launch(store, attempt.id, env, cwd)
+    env = numbers_env(spec.env, (name for name, _ in cell.env))
+    attempt = dataclasses.replace(attempt, command=tuple(spec.argv), log_path=str(spec.log_path),
+                                  wandb_run_id=spec.wandb_run_id, output_dir=str(spec.output_dir),
+                                  env=tuple(sorted(env.items())), cwd=spec.cwd or os.getcwd())
+    store.update_attempt(attempt.id, command=spec.argv, log_path=attempt.log_path,
+                         wandb_run_id=attempt.wandb_run_id, output_dir=attempt.output_dir)
+    record_launch(store, attempt.id, env, attempt.cwd)
     try:
         # The folder's own record of its cell and try: what rebuilds a lost store.
-        write_attempt_file(spec.output_dir, dataclasses.asdict(cell), attempt.attempt, attempt.started_at or 0.0,
-                           store.created_at.isoformat(), command=spec.argv, log_path=str(spec.log_path),
-                           wandb_run_id=spec.wandb_run_id, session=attempt.session, overrides=attempt.overrides,
-                           launch_env=env, cwd=cwd)
+        write_attempt_file(spec.output_dir, dataclasses.asdict(cell), attempt, store.created_at.isoformat())
         proc = ChildProcess(spec, forks)
     except OSError as error:
-        outcome = Outcome(status=Status.FAILED, exit_code=None, metric="",
-                          error_tail=f"cannot start {spec.argv[0]!r}: {error.strerror or error}")
-        store.finish_attempt(attempt.id, outcome.status, error_tail=outcome.error_tail)
+        out = AttemptRecord(attempt=attempt.attempt, status=Status.FAILED, metric="",
+                            error_tail=f"cannot start {spec.argv[0]!r}: {error.strerror or error}")
+        store.finish_attempt(attempt.id, out.status, error_tail=out.error_tail)
         add_outcome(store, attempt.id, spec.output_dir)
-        return outcome
+        return out
     store.update_attempt(attempt.id, child_pid=proc.pid)
     return ActiveAttempt(cell, attempt, slot, spec, proc, overrides, crashes)
 
 
 def finish(store: Store, active: ActiveAttempt, exit_code: int, *, metric: str, goal: str,
-           stopping: bool) -> Outcome:
+           stopping: bool) -> AttemptRecord:
     """Read the ended child's files and record the outcome in one transaction."""
     active.proc.reap_group()
     active.follow_metrics(store)
     out = read_outcome(active.spec.output_dir, active.spec.log_path, exit_code, metric=metric, goal=goal,
-                       patterns=active.cell.metric_patterns, forced=active.forced)
+                       patterns=active.cell.metric_patterns, forced=active.forced, attempt=active.attempt.attempt)
     if stopping and out.result is None and out.problem is None and out.status == Status.FAILED:
-        out.status = Status.STOPPED  # killed by our own shutdown, not a crash
-    if not out.status.finished_ok:  # a child on a full disk often cannot log why it died
-        out.error_tail = with_disk_full(out.error_tail, active.spec.output_dir)
+        out = dataclasses.replace(out, status=Status.STOPPED)  # killed by our own shutdown, not a crash
+    if not Status(out.status).finished_ok:  # a child on a full disk often cannot log why it died
+        out = dataclasses.replace(out, error_tail=with_disk_full(out.error_tail, active.spec.output_dir))
     if out.history:
-        store.add_epochs(active.attempt.id, out.history)
+        store.add_epochs(active.attempt.id, [point.as_line() for point in out.history])
     record_outcome(store, active.attempt.id, out)
     add_outcome(store, active.attempt.id, active.spec.output_dir)
     return out
 
 
-def record_outcome(store: Store, attempt_id: int, out: Outcome, **extra: Any) -> bool:
+def record_outcome(store: Store, attempt_id: int, out: AttemptRecord, **extra: Any) -> bool:
     """Write an outcome into an attempt row (guarded: only while it is running)."""
     return store.finish_attempt(
         attempt_id, out.status, **extra, exit_code=out.exit_code, metric=out.metric, best_metric=out.best_metric,
-        best_epoch=out.best_epoch, epochs_run=out.epochs_run, error_tail=out.error_tail,
-        result=out.result.to_dict() if out.result else None, wandb_run_dir=out.wandb_run_dir)
+        best_epoch=out.best_epoch, epochs_run=out.epochs_run, error_tail=out.error_tail, result=out.result,
+        wandb_run_dir=out.wandb_run_dir)
 
 
 def settle_stale(store: Store, *, metric: str, goal: str, grace_s: float,
                  patterns_for: Mapping[str, Sequence[tuple[str, str]]] | None = None,
-                 ) -> list[tuple[Attempt, Outcome]]:
+                 ) -> list[tuple[AttemptRecord, AttemptRecord]]:
     """Finish every attempt a dead runner left running.
 
     Orphaned children on this host are stopped first, all within one grace
@@ -145,18 +145,18 @@ def settle_stale(store: Store, *, metric: str, goal: str, grace_s: float,
         out_dir = Path(attempt.output_dir or "/nonexistent")
         log = Path(attempt.log_path) if attempt.log_path else out_dir / CHILD_LOG
         patterns = (patterns_for or {}).get(attempt.cell_id, ()) if attempt.id in ended else ()
-        out = read_outcome(out_dir, log, None, metric=metric, goal=goal, patterns=patterns)
+        out = read_outcome(out_dir, log, None, metric=metric, goal=goal, patterns=patterns, attempt=attempt.attempt)
         if out.result is None and patterns and out.best_metric is not None:
-            out.status, out.error_tail = Status.COMPLETED, None  # it ended on its own and printed its metric
+            # It ended on its own and printed its metric.
+            out = dataclasses.replace(out, status=Status.COMPLETED, error_tail=None)
         elif out.result is None and out.problem is None:
-            out.status = Status.STOPPED
-            out.error_tail = "runner died while this attempt ran"
+            out = dataclasses.replace(out, status=Status.STOPPED, error_tail="runner died while this attempt ran")
         if out.history:
-            store.add_epochs(attempt.id, out.history)
+            store.add_epochs(attempt.id, [point.as_line() for point in out.history])
         store.add_epochs(attempt.id, cc.read_metrics(out_dir / cc.METRICS_FILE).records)
         extra = {}
-        if out.result and out.result.duration_s is not None:
-            extra["duration_s"] = out.result.duration_s  # not the time until this resume
+        if out.result and out.result.get("duration_s") is not None:
+            extra["duration_s"] = out.result["duration_s"]  # not the time until this resume
         if record_outcome(store, attempt.id, out, **extra):
             add_outcome(store, attempt.id, attempt.output_dir)
             settled.append((attempt, out))

@@ -23,11 +23,10 @@ from hyperparameter_system.runner._attempt import ActiveAttempt, finish, launch,
 from hyperparameter_system.runner._child import attempt_dir, child_spec
 from hyperparameter_system.runner._devices import Slot
 from hyperparameter_system.runner._options import RunOptions, StopRule
-from hyperparameter_system.runner._outcome import Outcome
 from hyperparameter_system.runner.warm import ForkServer
-from hyperparameter_system.store import Attempt, Store
+from hyperparameter_system.store import AttemptRecord, Store
 
-Ended = tuple[ActiveAttempt, Outcome]  # an attempt whose child ended, and what was recorded for it
+Ended = tuple[ActiveAttempt, AttemptRecord]  # an attempt whose child ended, and what was recorded for it
 
 
 class Lifecycle:
@@ -47,19 +46,20 @@ class Lifecycle:
         self._last_lease = self._last_metrics = 0.0
 
     # -- claiming and launching -----------------------------------------------------------
-    def claim(self, cell: Cell, *, rerun: str | None = None) -> Attempt | None:
+    def claim(self, cell: Cell, *, rerun: str | None = None) -> AttemptRecord | None:
         """A new ``running`` attempt of ``cell`` under this session's lease; None when it is not to run."""
         return self.store.claim(cell.cell_id, session=self.session, rerun=rerun, lease_s=self.opt.lease_s,
                                 output_dir_for=lambda n: str(attempt_dir(self.root, cell, n)))
 
-    def claim_retry(self, cell: Cell, previous: Attempt, overrides: Sequence[tuple[str, Any]]) -> Attempt | None:
+    def claim_retry(self, cell: Cell, previous: AttemptRecord,
+                    overrides: Sequence[tuple[str, Any]]) -> AttemptRecord | None:
         """The next attempt after ``previous``; None when another runner took the cell meanwhile."""
         return self.store.claim_retry(previous, overrides=[list(kv) for kv in overrides], lease_s=self.opt.lease_s,
                                       output_dir_for=lambda n: str(attempt_dir(self.root, cell, n)))
 
-    def launch(self, cell: Cell, attempt: Attempt, slot: Slot, *, wandb_mode: str,
+    def launch(self, cell: Cell, attempt: AttemptRecord, slot: Slot, *, wandb_mode: str,
                overrides: tuple[tuple[str, Any], ...] = (), crashes: int = 0,
-               env: Mapping[str, str] | None = None) -> ActiveAttempt | Outcome:
+               env: Mapping[str, str] | None = None) -> ActiveAttempt | AttemptRecord:
         """Start the child of a claimed attempt on ``slot``; an unstartable command is a settled failure.
 
         Args:
@@ -113,7 +113,7 @@ class Lifecycle:
                                          stopping=stopping)))
         return ended
 
-    def wait(self, active: ActiveAttempt) -> Outcome:
+    def wait(self, active: ActiveAttempt) -> AttemptRecord:
         """Follow until ``active`` ends; returns its settled outcome.
 
         An exception raised meanwhile (a W&B agent's thread is told the server
@@ -143,7 +143,8 @@ class Lifecycle:
         for active in self.active.values():
             active.proc.term_sent_at = 0.0
 
-    def settle_stale(self, patterns_for: Mapping[str, Sequence[tuple[str, str]]]) -> list[tuple[Attempt, Outcome]]:
+    def settle_stale(self, patterns_for: Mapping[str, Sequence[tuple[str, str]]],
+                     ) -> list[tuple[AttemptRecord, AttemptRecord]]:
         """Finish the attempts dead runners left ``running`` (see :func:`_attempt.settle_stale`)."""
         return settle_stale(self.store, metric=self.opt.metric, goal=self.opt.goal, grace_s=self.opt.grace_s,
                             patterns_for=patterns_for)

@@ -12,36 +12,18 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.child_contract import ChildResult, Status
 from hyperparameter_system.child_output import LINE_CHARS, last_meaningful_line, parse_metric_lines, signal_death
 from hyperparameter_system.config.goal import Goal
+from hyperparameter_system.store import AttemptRecord, EpochPoint
 
 ERROR_TAIL_LINES = 20
 ERROR_TAIL_BYTES = 1 << 18  # the end of a log, where the error is
 LOG_READ_BYTES = 1 << 28  # metric_patterns over a log read whole: a bound, not a size any log reaches
-
-
-@dataclass
-class Outcome:
-    """What the store records when an attempt ends."""
-
-    status: Status
-    exit_code: int | None
-    metric: str
-    best_metric: float | None = None
-    best_epoch: int | None = None
-    epochs_run: int | None = None
-    final_metric: float | None = None
-    error_tail: str | None = None
-    result: ChildResult | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)  # from metric_patterns only
-    wandb_run_dir: str | None = None
-    problem: str | None = None  # a child file that broke the contract (the attempt failed for it)
 
 
 def status_from_exit(code: int | None) -> Status:
@@ -52,15 +34,19 @@ def status_from_exit(code: int | None) -> Status:
 
 
 def read_outcome(output_dir: Path, log_path: Path, exit_code: int | None, *, metric: str, goal: str,
-                 patterns: Sequence[tuple[str, str]] = (), forced: Status | None = None) -> Outcome:
-    """Settle an ended attempt from its files.
+                 patterns: Sequence[tuple[str, str]] = (), forced: Status | None = None,
+                 attempt: int = 0) -> AttemptRecord:
+    """Settle an ended attempt from its files: the outcome fields of its record.
 
     A result.json or metrics.jsonl that breaks the contract fails the attempt
     with a reason naming the file; the other cells, and later resumes, go on.
+    ``history`` holds the evaluations ``patterns`` found in the log (the only
+    ones the store has not copied from metrics.jsonl already).
 
     Args:
         forced: A status the runner imposes (``timeout`` after killing it); a
             result file cannot overrule it, but its metrics are still kept.
+        attempt: The attempt's number, carried into the record.
     """
     result, problem = _read_result(output_dir / cc.RESULT_FILE)
     metrics = cc.read_metrics(output_dir / cc.METRICS_FILE)
@@ -70,20 +56,21 @@ def read_outcome(output_dir: Path, log_path: Path, exit_code: int | None, *, met
     if not (status.finished_ok and not forced and nonfinite):
         nonfinite = None
     status = Status.NONFINITE if nonfinite else status  # the README's rule, as for a command's parsed metrics
-    out = Outcome(status=status, exit_code=exit_code, metric=metric, result=result, problem=problem)
+    out: dict[str, Any] = {"metric": metric}
     if result is not None:
-        _from_result(out, result)
+        out.update(_from_result(metric, result))
     elif patterns and not metrics.records:
-        _from_patterns(out, _read_lines(log_path), patterns, goal)
-    if out.best_metric is None and result is None:
-        _from_history(out, metrics.records, goal)
+        out.update(_from_patterns(metric, _read_lines(log_path), patterns, goal))
+    if out.get("best_metric") is None and result is None:
+        out.update(_from_history(out["metric"], metrics.records, goal))
     if not status.finished_ok:
         lines = _read_lines(log_path, tail_bytes=ERROR_TAIL_BYTES)
         headline = (problem or nonfinite or (result.error if result else None) or signal_death(exit_code)
                     or last_meaningful_line(lines)
                     or ("stopped by SIGTERM" if status == Status.STOPPED else f"exited with code {exit_code}"))
-        out.error_tail = "\n".join([headline, *(line[:LINE_CHARS] for line in lines[-ERROR_TAIL_LINES:])])
-    return out
+        out["error_tail"] = "\n".join([headline, *(line[:LINE_CHARS] for line in lines[-ERROR_TAIL_LINES:])])
+    return AttemptRecord(attempt=attempt, status=status, exit_code=exit_code, problem=problem,
+                         result=result.to_dict() if result else None, **out)
 
 
 def _read_result(path: Path) -> tuple[ChildResult | None, str | None]:
@@ -93,33 +80,31 @@ def _read_result(path: Path) -> tuple[ChildResult | None, str | None]:
         return None, str(error)
 
 
-def _from_result(out: Outcome, result: ChildResult) -> None:
-    out.metric = result.metric or out.metric
-    out.best_metric = result.best_metric
-    out.best_epoch = result.best_epoch
-    out.epochs_run = result.epochs_run
-    out.final_metric = result.final_metrics.get(out.metric)
-    out.wandb_run_dir = result.wandb_run_dir
+def _from_result(metric: str, result: ChildResult) -> dict[str, Any]:
+    metric = result.metric or metric
+    return {"metric": metric, "best_metric": result.best_metric, "best_epoch": result.best_epoch,
+            "epochs_run": result.epochs_run, "final_metric": result.final_metrics.get(metric),
+            "wandb_run_dir": result.wandb_run_dir}
 
 
-def _from_history(out: Outcome, records: list[dict[str, Any]], goal: str) -> None:
-    scored = [(r, _finite(r.get(out.metric))) for r in records]
+def _from_history(metric: str, records: Sequence[Mapping[str, Any]], goal: str) -> dict[str, Any]:
+    scored = [(r, _finite(r.get(metric))) for r in records]
     scored = [(r, v) for r, v in scored if v is not None]
     if not scored:
-        return
+        return {}
     best_record, best = Goal(goal).best(scored, key=lambda item: item[1])
-    out.best_metric, out.best_epoch = best, best_record.get("epoch")
-    out.final_metric = scored[-1][1]
-    out.epochs_run = max((int(r.get("epoch") or 0) for r in records), default=0) or len(records)
+    return {"best_metric": best, "best_epoch": best_record.get("epoch"), "final_metric": scored[-1][1],
+            "epochs_run": max((int(r.get("epoch") or 0) for r in records), default=0) or len(records)}
 
 
-def _from_patterns(out: Outcome, lines: list[str], patterns: Sequence[tuple[str, str]], goal: str) -> None:
+def _from_patterns(metric: str, lines: list[str], patterns: Sequence[tuple[str, str]], goal: str) -> dict[str, Any]:
     """Each evaluation the patterns find in the log is one epoch (a wrapper that died early)."""
     history = parse_metric_lines(lines, patterns)
-    if not any(out.metric in record for record in history):
-        out.metric = patterns[0][0]
-    out.history = history
-    _from_history(out, history, goal)
+    if not any(metric in record for record in history):
+        metric = patterns[0][0]
+    # The parser numbers every evaluation it completes (``epoch``, 1..).
+    points = tuple(EpochPoint(int(r["epoch"]), {k: v for k, v in r.items() if k != "epoch"}) for r in history)
+    return {"metric": metric, "history": points, **_from_history(metric, history, goal)}
 
 
 def _finite(value: Any) -> float | None:

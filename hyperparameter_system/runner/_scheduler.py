@@ -27,11 +27,10 @@ from hyperparameter_system.runner._devices import Slot
 from hyperparameter_system.runner._eta import eta_seconds
 from hyperparameter_system.runner._lifecycle import Ended, Lifecycle
 from hyperparameter_system.runner._options import RunOptions, StopRule
-from hyperparameter_system.runner._outcome import Outcome
 from hyperparameter_system.runner._progress import PlainProgress, RunningView
 from hyperparameter_system.runner._retry import RetryPlan
 from hyperparameter_system.runner.warm import ForkServer
-from hyperparameter_system.store import Attempt, Store, StoreError
+from hyperparameter_system.store import AttemptRecord, Store, StoreError
 
 EXIT_OK, EXIT_UNSUCCESSFUL, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -56,7 +55,7 @@ class RunReport:
 class _Retry:
     ready_at: float
     cell: Cell
-    previous: Attempt
+    previous: AttemptRecord
     plan: RetryPlan
     crashes: int
 
@@ -167,12 +166,12 @@ class Runner:
             return
         self._launch(slot, retry.cell, attempt, retry.plan.overrides, retry.crashes)
 
-    def _launch(self, slot: Slot, cell: Cell, attempt: Attempt,
+    def _launch(self, slot: Slot, cell: Cell, attempt: AttemptRecord,
                 overrides: tuple[tuple[str, Any], ...], crashes: int) -> None:
         started = self.attempts.launch(cell, attempt, slot, wandb_mode=self.wandb_mode, overrides=overrides,
                                        crashes=crashes)
         self.report.launched += 1
-        if isinstance(started, Outcome):
+        if isinstance(started, AttemptRecord):
             self._after(cell, attempt, started, overrides, crashes)
             return
         self.progress.event(f"start  {cell.model}/{cell.run_name} [{slot.label}] attempt {attempt.attempt}")
@@ -191,13 +190,14 @@ class Runner:
             self._durations = self.store.durations_by_model()
             self._after(active.cell, active.attempt, out, active.overrides, active.crashes)
 
-    def _after(self, cell: Cell, attempt: Attempt, out: Outcome,
+    def _after(self, cell: Cell, attempt: AttemptRecord, out: AttemptRecord,
                overrides: tuple[tuple[str, Any], ...], crashes: int) -> None:
         """Report an ended attempt and queue its retry when the policy allows one."""
-        crashes += out.status == Status.FAILED
+        status = Status(out.status)
+        crashes += status == Status.FAILED
         value = "" if out.best_metric is None else f" {out.metric}={out.best_metric:.4g}"
-        self.progress.event(f"{out.status.value:<7} {cell.model}/{cell.run_name} attempt {attempt.attempt}{value}")
-        plan = None if self._stop_signal is not None else self.opt.policy.next(cell, out.status, crashes,
+        self.progress.event(f"{status.value:<7} {cell.model}/{cell.run_name} attempt {attempt.attempt}{value}")
+        plan = None if self._stop_signal is not None else self.opt.policy.next(cell, status, crashes,
                                                                                overrides, out.exit_code)
         if plan is None or plan.final:
             self._done += 1
@@ -210,7 +210,7 @@ class Runner:
     def _settle_stale(self, patterns: dict[str, tuple[tuple[str, str], ...]]) -> None:
         for attempt, out in self.attempts.settle_stale(patterns):
             self.progress.event(f"settle attempt {attempt.attempt} of cell {attempt.cell_id[:12]}"
-                                f" left by a dead runner: {out.status.value}")
+                                f" left by a dead runner: {Status(out.status).value}")
 
     def _check_wandb(self) -> None:
         """Online W&B that cannot be reached: log every cell offline (one check, one line)."""

@@ -39,16 +39,17 @@ Public API (everything else is private):
     Store.created_at -> datetime                    the matrix ``now`` for resumes
     Store.meta(key)
     Store.register_cells(cells)                     insert Cell rows (a known one updates repeat, seed, same_as)
-    Store.claim(cell_id, *, session, rerun=None, output_dir_for=None, lease_s=...) -> Attempt | None
-    Store.claim_retry(previous, *, overrides=None, output_dir_for=None, lease_s=...) -> Attempt | None
+    Store.claim(cell_id, *, session, rerun=None, output_dir_for=None, lease_s=...) -> AttemptRecord | None
+    Store.claim_retry(previous, *, overrides=None, output_dir_for=None, lease_s=...) -> AttemptRecord | None
     Store.update_attempt(attempt_id, **columns)     e.g. child_pid, command, log_path
     Store.finish_attempt(attempt_id, status, **columns) -> bool
     Store.add_epochs(attempt_id, records, start_seq=0) -> int
     Store.renew_leases(session, lease_s)
-    Store.stale_attempts() -> list[Attempt]         'running' rows of dead runners
+    Store.stale_attempts() -> list[AttemptRecord]   'running' rows of dead runners
     Store.cells() -> list[CellRecord]               the stored cells, without attempts
     Store.cell_results() -> list[CellResult]        every cell + latest and best attempt
-    Store.attempts(cell_id=None) -> list[Attempt]
+    Store.attempts(cell_id=None) -> list[AttemptRecord]
+    Store.attempt(attempt_id) -> AttemptRecord | None
     Store.epochs(attempt_id) -> list[EpochRow]
     Store.durations_by_model() -> dict[str, list[float]]
     Store.transaction() -> context manager yielding the connection (BEGIN IMMEDIATE)
@@ -57,7 +58,7 @@ Public API (everything else is private):
     Store.check_file()                              StoreError when the file was deleted or replaced
     Store.close()
     StoreError                                      every store failure, as one line
-    attempt_file.write_attempt_file / add_outcome / read_attempt_file   the attempt.json record
+    attempt_file.write_attempt_file / add_outcome / read_attempt_file   attempt.json: a subset of the record
 
 A *claim* is the insertion of a ``running`` attempt, decided inside one IMMEDIATE
 transaction: two runner processes on one store can never both claim a cell. A
@@ -70,13 +71,13 @@ from __future__ import annotations
 
 from hyperparameter_system.store.core import Store
 from hyperparameter_system.store.errors import StoreError
-from hyperparameter_system.store.records import CellRecord
-from hyperparameter_system.store.rows import JSON_COLUMNS, Attempt, CellResult, EpochRow, attempt_from_row, int_or_none
+from hyperparameter_system.store.records import AttemptRecord, CellRecord, EpochPoint
+from hyperparameter_system.store.rows import JSON_COLUMNS, CellResult, EpochRow, attempt_from_row, int_or_none
 from hyperparameter_system.store.schema import (
     DEFAULT_LEASE_S, HOST, SCHEMA_VERSION, STORE_FILE, pid_alive, rebuild_path, remove_stale_rebuilds, store_path)
 
 __all__ = [
-    "DEFAULT_LEASE_S", "HOST", "JSON_COLUMNS", "SCHEMA_VERSION", "STORE_FILE", "Attempt", "CellRecord",
-    "CellResult", "EpochRow", "Store", "StoreError", "attempt_from_row", "int_or_none", "pid_alive",
+    "DEFAULT_LEASE_S", "HOST", "JSON_COLUMNS", "SCHEMA_VERSION", "STORE_FILE", "AttemptRecord", "CellRecord",
+    "CellResult", "EpochPoint", "EpochRow", "Store", "StoreError", "attempt_from_row", "int_or_none", "pid_alive",
     "rebuild_path", "remove_stale_rebuilds", "store_path",
 ]

@@ -2,10 +2,12 @@
 
 The store is an index of the attempt folders; this small record in each of
 them is what lets :mod:`hyperparameter_system.commands.rebuild` make the store
-again when it is lost: the cell's identity exactly as the planner made it
-(never guessed from folder names), the try's number and start, and, once the
-attempt has ended, the outcome the runner recorded (a copy of the store row,
-so a failed attempt comes back failed and its duration is the same).
+again when it is lost. It is a serialisation of the store's own records, never
+a shape of its own: the cell's identity as the planner made it (a named subset
+of :class:`CellRecord`, never guessed from folder names) and the attempt (named
+subsets of :class:`AttemptRecord`: what it was launched with, and once it has
+ended the outcome the runner recorded, copied from the store row, so a failed
+attempt comes back failed and its duration is the same).
 
 Written atomically at launch and again at the end; a failure to write it
 never fails the attempt (the store still has everything).
@@ -13,15 +15,17 @@ never fails the attempt (the store still has everything).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from hyperparameter_system.atomic import write_text_atomic
+from hyperparameter_system.child_contract import Status
 from hyperparameter_system.child_files import ChildFileError, read_child_file
+from hyperparameter_system.store.records import AttemptRecord, CellRecord
 
 if TYPE_CHECKING:
     from hyperparameter_system.store.core import Store
@@ -29,59 +33,60 @@ if TYPE_CHECKING:
 ATTEMPT_FILE = "attempt.json"
 MAX_ATTEMPT_FILE_BYTES = 1 << 22  # a record is a few kB (its command and env); more is junk
 FORMAT = 1
-# The cells-table columns a record carries; all strings but ``option`` (any JSON).
+# The CellRecord fields a file carries; all strings but ``option`` (any JSON).
 CELL_KEYS = ("cell_id", "experiment", "model", "category", "option", "option_label", "run_name",
              "project", "group", "config_path")
-# Whole numbers a record carries too (absent from older records; seed and max_epochs may be null).
+# Whole numbers a file carries too (absent from older files; seed and max_epochs may be null).
 CELL_NUMBER_KEYS = ("repeat", "seed", "max_epochs")
-# The attempts-table columns copied into the record when the attempt ends.
-OUTCOME_KEYS = ("status", "ended_at", "duration_s", "exit_code", "metric", "best_metric", "best_epoch",
-                "epochs_run", "error_tail", "wandb_run_dir")
+# The AttemptRecord fields known at launch (``columns``), with the type each must have
+# when read back; ``env`` is written as a mapping named ``launch_env``.
+LAUNCH_KEYS: Mapping[str, type] = {"command": list, "overrides": list, "log_path": str, "wandb_run_id": str,
+                                   "session": str, "cwd": str}
+# The AttemptRecord fields the store row holds once the attempt ended (``outcome``), typed likewise.
+OUTCOME_KEYS: Mapping[str, type] = {
+    "status": str, "ended_at": float, "duration_s": float, "exit_code": int, "metric": str, "best_metric": float,
+    "best_epoch": int, "epochs_run": int, "error_tail": str, "wandb_run_dir": str}
 
 
-@dataclass(frozen=True)
-class AttemptFile:
-    """A validated ``attempt.json``."""
+def write_attempt_file(folder: str | os.PathLike[str], cell: Mapping[str, Any], record: AttemptRecord,
+                       store_created_at: str) -> None:
+    """Record which cell and try ``folder`` holds (at launch, before the child starts).
 
-    folder: Path
-    cell: dict[str, Any]  # CELL_KEYS, and CELL_NUMBER_KEYS where the record has them
-    attempt: int
-    started_at: float
-    store_created_at: str
-    columns: dict[str, Any]  # command, overrides, log_path, wandb_run_id, session, runner_pid, runner_host
-    outcome: dict[str, Any] | None  # OUTCOME_KEYS, once the attempt has ended
-
-
-def write_attempt_file(folder: str | os.PathLike[str], cell: Mapping[str, Any], attempt: int,
-                       started_at: float, store_created_at: str, **columns: Any) -> None:
-    """Record which cell and try ``folder`` holds (at launch, before the child starts)."""
+    Args:
+        cell: The planned cell's fields (``CELL_KEYS`` and ``CELL_NUMBER_KEYS`` are kept).
+        record: The claimed attempt with what it is launched with (command, env, cwd, ...).
+    """
     kept = {k: cell[k] for k in (*CELL_KEYS, *CELL_NUMBER_KEYS) if k in cell}
-    payload = {"format": FORMAT, "cell": kept, "attempt": attempt,
-               "started_at": started_at, "store_created_at": store_created_at, "columns": columns,
-               "outcome": None}
+    columns: dict[str, Any] = {k: getattr(record, k) for k in LAUNCH_KEYS}
+    columns["command"], columns["launch_env"] = list(record.command), dict(record.env)
+    payload = {"format": FORMAT, "cell": kept, "attempt": record.attempt, "started_at": record.started_at or 0.0,
+               "store_created_at": store_created_at, "columns": columns, "outcome": None}
     write_text_atomic(Path(folder) / ATTEMPT_FILE, json.dumps(payload, indent=2, sort_keys=True, default=str))
 
 
 def add_outcome(store: Store, attempt_id: int, folder: str | os.PathLike[str] | None) -> None:
-    """Copy an ended attempt's store row (``OUTCOME_KEYS``) into its record; best effort."""
+    """Copy an ended attempt's store row (``OUTCOME_KEYS``) into its file; best effort."""
     if not folder:
         return
     path = Path(folder) / ATTEMPT_FILE
     try:
-        rows = store.query(f"SELECT {', '.join(OUTCOME_KEYS)} FROM attempts WHERE id = ?", (attempt_id,))
+        record = store.attempt(attempt_id)
         payload = _load(path)
-        if not rows or not isinstance(payload, dict):
+        if record is None or not isinstance(payload, dict):
             return
-        payload["outcome"] = dict(rows[0])
+        payload["outcome"] = {k: getattr(record, k) for k in OUTCOME_KEYS}
         write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=str))
     except (OSError, ValueError, TypeError, ChildFileError):
-        return  # no record (an older folder), or a full disk: the store row is the truth
+        return  # no file (an older folder), or a full disk: the store row is the truth
 
 
-def read_attempt_file(folder: str | os.PathLike[str]) -> AttemptFile | str:
-    """The folder's record, or why it cannot be used (a one-line reason).
+def read_attempt_file(folder: str | os.PathLike[str]) -> tuple[CellRecord, AttemptRecord] | str:
+    """The folder's cell and attempt, or why they cannot be used (a one-line reason).
 
-    The file is untrusted input (a disk hands it back): every field is checked.
+    The cell's ``created`` is the store's creation time the file names. The
+    attempt's status is ``running`` while the file holds no outcome. The file is
+    untrusted input (a disk hands it back): every field is checked, and an
+    outcome or launch field of the wrong type reads as unset.
     """
     path = Path(folder) / ATTEMPT_FILE
     try:
@@ -95,10 +100,30 @@ def read_attempt_file(folder: str | os.PathLike[str]) -> AttemptFile | str:
     problem = _problem(payload)
     if problem:
         return f"{path}: {problem}"
-    outcome = payload.get("outcome")
-    return AttemptFile(Path(folder), dict(payload["cell"]), int(payload["attempt"]), float(payload["started_at"]),
-                       str(payload["store_created_at"]), dict(payload.get("columns") or {}),
-                       dict(outcome) if isinstance(outcome, dict) else None)
+    names = {f.name for f in dataclasses.fields(CellRecord)}
+    cell = CellRecord(**{"option": None, **{k: v for k, v in payload["cell"].items() if k in names},
+                         "created": str(payload["store_created_at"])})
+    cell = dataclasses.replace(cell, repeat=cell.repeat or 0)
+    columns = payload.get("columns") if isinstance(payload.get("columns"), dict) else {}
+    launched = _typed(columns, LAUNCH_KEYS)
+    env = columns.get("launch_env")
+    known = {**launched, **_typed(payload.get("outcome") or {"status": Status.RUNNING.value}, OUTCOME_KEYS),
+             "command": tuple(str(arg) for arg in launched["command"] or ()), "cwd": launched["cwd"] or "",
+             "env": tuple(sorted((str(k), str(v)) for k, v in env.items())) if isinstance(env, dict) else ()}
+    record = AttemptRecord(**known, attempt=int(payload["attempt"]), cell_id=cell.cell_id,
+                           started_at=float(payload["started_at"]), output_dir=str(folder))
+    return cell, record
+
+
+def _typed(values: Mapping[str, Any], kinds: Mapping[str, type]) -> dict[str, Any]:
+    """The ``values`` of each key whose type is its kind's (a float may be an int); others are None."""
+    out: dict[str, Any] = {}
+    for key, kind in kinds.items():
+        value = values.get(key)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        out[key] = value if isinstance(value, kind) and not isinstance(value, bool) else None
+    return out
 
 
 def _load(path: Path) -> Any:

@@ -22,8 +22,8 @@ from hyperparameter_system.cell import Cell
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.config.goal import Goal
 from hyperparameter_system.store.errors import FileIdentity, StoreError, check_header, check_writable, translated
-from hyperparameter_system.store.records import CellRecord
-from hyperparameter_system.store.rows import Attempt, CellResult, EpochRow, attempt_from_row, int_or_none
+from hyperparameter_system.store.records import AttemptRecord, CellRecord
+from hyperparameter_system.store.rows import CellResult, EpochRow, attempt_from_row, int_or_none
 from hyperparameter_system.store.schema import (
     BUSY_TIMEOUT_S, DEFAULT_LEASE_S, HOST, SCHEMA, SCHEMA_VERSION, add_missing_columns, assignments, claimable,
     create_tables, pid_alive, remove_stale_rebuilds, switch_to_wal)
@@ -212,7 +212,7 @@ class Store:
 
     def claim(self, cell_id: str, *, session: str, rerun: str | None = None,
               output_dir_for: Callable[[int], str] | None = None,
-              lease_s: float = DEFAULT_LEASE_S) -> Attempt | None:
+              lease_s: float = DEFAULT_LEASE_S) -> AttemptRecord | None:
         """Atomically start the next attempt of a cell, or None when it must not run.
 
         A cell is claimable when no live runner is running it and: it never
@@ -228,9 +228,9 @@ class Store:
             number = (rows[-1][0] if rows else 0) + 1
             return self._insert_attempt(tx, cell_id, number, session, lease_s, output_dir_for, None)
 
-    def claim_retry(self, previous: Attempt, *, overrides: list[Any] | None = None,
+    def claim_retry(self, previous: AttemptRecord, *, overrides: list[Any] | None = None,
                     output_dir_for: Callable[[int], str] | None = None,
-                    lease_s: float = DEFAULT_LEASE_S) -> Attempt | None:
+                    lease_s: float = DEFAULT_LEASE_S) -> AttemptRecord | None:
         """Start the retry of ``previous``, unless another runner took the cell since."""
         with self.transaction() as tx:
             latest = tx.execute("SELECT MAX(id) FROM attempts WHERE cell_id = ?",
@@ -242,7 +242,7 @@ class Store:
 
     def _insert_attempt(self, tx: sqlite3.Connection, cell_id: str, number: int, session: str,
                         lease_s: float, output_dir_for: Callable[[int], str] | None,
-                        overrides: list[Any] | None) -> Attempt:
+                        overrides: list[Any] | None) -> AttemptRecord:
         now = time.time()
         out = output_dir_for(number) if output_dir_for else None
         cursor = tx.execute(
@@ -250,7 +250,7 @@ class Store:
             " session, lease_expires, output_dir, overrides) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (cell_id, number, Status.RUNNING.value, now, os.getpid(), HOST, session, now + lease_s,
              out, json.dumps(overrides) if overrides is not None else None))
-        return Attempt(id=int(cursor.lastrowid or 0), cell_id=cell_id, attempt=number,
+        return AttemptRecord(id=int(cursor.lastrowid or 0), cell_id=cell_id, attempt=number,
                        status=Status.RUNNING.value, started_at=now, output_dir=out,
                        overrides=overrides, runner_pid=os.getpid(), runner_host=HOST,
                        session=session, lease_expires=now + lease_s)
@@ -299,7 +299,7 @@ class Store:
                        (time.time() + lease_s, session, Status.RUNNING.value))
 
     # -- reads --------------------------------------------------------------------------
-    def stale_attempts(self) -> list[Attempt]:
+    def stale_attempts(self) -> list[AttemptRecord]:
         """Running attempts whose runner is dead here, or whose lease ran out."""
         now = time.time()
         stale = []
@@ -310,13 +310,18 @@ class Store:
                 stale.append(attempt)
         return stale
 
-    def attempts(self, cell_id: str | None = None) -> list[Attempt]:
+    def attempts(self, cell_id: str | None = None) -> list[AttemptRecord]:
         """Attempts in insertion order, of one cell or of all."""
         if cell_id is None:
             return self._attempts("", ())
         return self._attempts("WHERE cell_id = ?", (cell_id,))
 
-    def _attempts(self, where: str, params: tuple[Any, ...]) -> list[Attempt]:
+    def attempt(self, attempt_id: int) -> AttemptRecord | None:
+        """One attempt by its row id (None when there is no such row)."""
+        found = self._attempts("WHERE id = ?", (attempt_id,))
+        return found[0] if found else None
+
+    def _attempts(self, where: str, params: tuple[Any, ...]) -> list[AttemptRecord]:
         rows = self.query(f"SELECT * FROM attempts {where} ORDER BY id", params)
         return [attempt_from_row(row) for row in rows]
 
@@ -331,7 +336,7 @@ class Store:
 
     def cell_results(self) -> list[CellResult]:
         """Every cell with its latest attempt and its best attempt by the store's goal."""
-        by_cell: dict[str, list[Attempt]] = {}
+        by_cell: dict[str, list[AttemptRecord]] = {}
         for attempt in self.attempts():
             by_cell.setdefault(attempt.cell_id, []).append(attempt)
         goal = Goal.read(self.meta("goal"))

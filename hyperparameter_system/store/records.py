@@ -2,13 +2,14 @@
 
 :class:`CellRecord` is the stored part of a planned ``Cell`` (identity, option,
 names, seed, sharing) plus what its runs added (:class:`AttemptRecord` s with
-their evaluations, the sweep trial that made it). Plain frozen data: no SQLite,
-no torch.
+their evaluations, the sweep trial that made it). :class:`AttemptRecord` is the
+one shape of an attempt: the runner's outcome, the store's row, the report's
+line and ``attempt.json`` are all it. Plain frozen data: no SQLite, no torch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 INTERRUPTED = "interrupted"  # a running attempt whose runner died; not a child status
@@ -21,32 +22,65 @@ class EpochPoint:
     epoch: int
     metrics: dict[str, float]
 
+    def as_line(self) -> dict[str, float | int]:
+        """The evaluation as a metrics.jsonl line (``epoch`` first): what the store's epochs table keeps."""
+        return {"epoch": self.epoch, **self.metrics}
+
 
 @dataclass(frozen=True)
 class AttemptRecord:
-    """One attempt of a cell, as the store keeps it.
+    """One attempt of a cell: what the runner read when it ended, the store keeps, and the report shows.
 
-    Times are POSIX seconds; ``ended_at`` is None while the attempt runs.
+    The runner's outcome reader fills the outcome fields, ``Store.attempts()``
+    hands back every column, the report's reading adds ``history`` (the newest
+    attempt's evaluations), ``env`` and ``cwd``; ``attempt.json`` is a named
+    subset of it (``attempt_file``). Times are POSIX seconds; ``ended_at`` is None
+    while the attempt runs.
+
+    Attributes:
+        status: A ``child_contract.Status`` (a str enum) when the runner decided
+            it, its text when read back; the report may say :data:`INTERRUPTED`.
+        result: The child's result.json as a dict (None without a valid one).
+        final_metric: The last value of ``metric`` (the outcome reader's; not stored).
+        problem: A child file that broke the contract, which failed the attempt
+            (the outcome reader's; its error tail starts with it).
     """
 
     attempt: int
     status: str
+    id: int = 0  # the store's row id (0: not stored)
+    cell_id: str = ""
     started_at: float | None = None
     ended_at: float | None = None
     duration_s: float | None = None
-    metric_name: str = ""  # the metric best_metric is of ("" = unknown)
+    exit_code: int | None = None
+    command: tuple[str, ...] = ()
+    overrides: list[Any] | None = None  # a retry's own KEY VALUE pairs
+    output_dir: str | None = None
+    log_path: str | None = None
+    wandb_run_id: str | None = None  # the id handed to the child
+    wandb_run_dir: str | None = None
+    metric: str | None = None  # the metric best_metric is of (None = unknown)
     best_metric: float | None = None
     best_epoch: int | None = None
     epochs_run: int | None = None
-    command: tuple[str, ...] = ()
-    output_dir: str = ""
-    wandb_run_id: str = ""
-    wandb_run_dir: str = ""
-    error: str = ""
-    result: dict[str, Any] = field(default_factory=dict)
+    final_metric: float | None = None
+    error_tail: str | None = None  # the headline, then the log's last lines
+    result: dict[str, Any] | None = None
+    problem: str | None = None
     history: tuple[EpochPoint, ...] = ()
     env: tuple[tuple[str, str], ...] = ()  # the launch variables that decide the numbers
     cwd: str = ""  # the folder the child started in
+    runner_pid: int | None = None
+    runner_host: str | None = None
+    session: str | None = None
+    lease_expires: float | None = None
+    child_pid: int | None = None
+
+    @property
+    def error(self) -> str:
+        """What went wrong in one text: the child's own error line, else the runner's error tail."""
+        return str((self.result or {}).get("error") or self.error_tail or "").strip()
 
 
 @dataclass(frozen=True)

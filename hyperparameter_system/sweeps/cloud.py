@@ -31,8 +31,8 @@ from typing import Any
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.errors import HpsysError
-from hyperparameter_system.runner import Lifecycle, Outcome, RunOptions
-from hyperparameter_system.store import Store
+from hyperparameter_system.runner import Lifecycle, RunOptions
+from hyperparameter_system.store import AttemptRecord, Store
 from hyperparameter_system.sweeps.state import SweepState
 from hyperparameter_system.sweeps.trial import TrialPlanner
 
@@ -106,7 +106,7 @@ class CloudSweep:
         # The child joins the agent's run: its own wandb.init *is* the sweep run.
         started = attempts.launch(cell, attempt, self.options.slots[0], wandb_mode=self.options.wandb_mode,
                                   env={"WANDB_RUN_ID": run_id, cc.ENV_SWEEP_ID: sweep_id})
-        out = started if isinstance(started, Outcome) else attempts.wait(started)
-        if not out.status.finished_ok:
+        out = started if isinstance(started, AttemptRecord) else attempts.wait(started)
+        if not Status(out.status).finished_ok:
             reason = (out.error_tail or "").split("\n", 1)[0] or "no error text"  # the headline, not the log's last line
-            raise HpsysError(f"trial {number} ended {out.status.value}: {reason}")
+            raise HpsysError(f"trial {number} ended {Status(out.status).value}: {reason}")

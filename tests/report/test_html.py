@@ -7,7 +7,7 @@ from hyperparameter_system.report.records import AttemptRecord, CellRecord
 
 
 def _record(label: str, status: str, *, error: str = "", run_dir: str = "") -> CellRecord:
-    attempt = AttemptRecord(attempt=1, status=status, duration_s=5.0, error=error,
+    attempt = AttemptRecord(attempt=1, status=status, duration_s=5.0, error_tail=error,
                             best_metric=0.5 if status == "completed" else None, best_epoch=1,
                             epochs_run=1, wandb_run_id="abc123" if run_dir else "",
                             wandb_run_dir=run_dir)

@@ -19,7 +19,7 @@ def _cell(category: str, label: str, status: str = "completed", value: float | N
         attempts = (AttemptRecord(attempt=1, status=status, started_at=100.0,
                                   duration_s=None if status == "running" else duration,
                                   best_metric=value, best_epoch=epochs, epochs_run=epochs,
-                                  metric_name=metric_name, history=history),)
+                                  metric=metric_name, history=history),)
     return CellRecord(cell_id=f"{model}-{category}-{label}", model=model, category=category,
                       option=label, option_label=label, run_name=label, project=model,
                       config_path=f"/cfg/{label}.yaml", attempts=attempts, max_epochs=max_epochs)

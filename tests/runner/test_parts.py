@@ -81,6 +81,6 @@ def test_metric_patterns_give_final_best_and_history(tmp_path: Path) -> None:
     out = read_outcome(tmp_path, log, 0, metric="mAP", goal="maximize", patterns=patterns)
     assert out.status.value == "completed" and out.best_metric == 35.0 and out.best_epoch == 2
     assert out.final_metric == 31.3 and out.epochs_run == 3
-    assert out.history[0] == {"epoch": 1, "mAP": 20.5, "rank1": 30.0}
+    assert out.history[0].as_line() == {"epoch": 1, "mAP": 20.5, "rank1": 30.0}
     low = read_outcome(tmp_path, log, 0, metric="mAP", goal="minimize", patterns=patterns)
     assert low.best_metric == 20.5

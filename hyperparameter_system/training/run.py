@@ -131,7 +131,8 @@ def _train(prep: Prepared, stop: StopRequest, tracker: RunTracker, wandb: Backgr
     if cfg.WANDB.WATCH:  # its hooks must be on the model before the first step
         wandb.wait()
         wandb.run.watch(model, int(cfg.LOG_PERIOD))
-    log.info("training %s on %s (%d classes), %d epochs", cfg.MODEL.NAME, device, data.num_classes, s.MAX_EPOCHS)
+    log.info("training %s on %s (%d classes, %d train / %d val samples), %d epochs", cfg.MODEL.NAME, device,
+             data.num_classes, len(data.train_loader.dataset), len(data.val_loader.dataset), s.MAX_EPOCHS)
     trainer.run(data.train_loader, max_epochs=int(s.MAX_EPOCHS))
 
 

@@ -110,6 +110,8 @@ COLUMNS = ["category", "option", "n", "status", "metric", "epoch", "delta", "95%
 NUMERIC = frozenset({"n", "metric", "epoch", "delta", "95% CI of delta", "duration"})
 UNTESTED = ("one run per option: no confidence can be given for any difference; "
             "set execution.repeats (or --repeats) to 2 or more to test them")
+SWEEP_UNTESTED = ("one run per sweep trial: no confidence can be given for any difference "
+                  "(sweep trials are never repeated; compare options with repeats in a matrix run)")
 LEGEND = (f"{BEST_MARK} winner: the category's best mean, better than the baseline by Welch's "
           f"t-test at {ALPHA:g} over the repeats; 'within noise': not significant")
 
@@ -126,7 +128,8 @@ def test_notice(summary: ExperimentSummary) -> str:
         return LEGEND
     planned = [planned_repeats(c) for c in rows]
     if max(planned, default=1) <= 1:
-        return UNTESTED
+        only_trials = bool(rows) and all(c.record.sweep is not None for c in rows)
+        return SWEEP_UNTESTED if only_trials else UNTESTED
     return (f"{max(planned)} runs per option planned, {sum(c.n for c in rows)} of {sum(planned)} "
             f"finished: no difference can be tested until an option and its baseline have two "
             f"finished runs each; the same command again runs the rest")

@@ -61,6 +61,8 @@ def test_a_killed_yacs_sweep_names_trials_by_value_says_how_to_resume_and_why_a_
     assert shown.returncode == 0, shown.stderr
     assert f"`hpsys --sweep --sweep-id {sweep_id}` resumes the sweep" in shown.stdout, shown.stdout
     assert "next run of the matrix" not in shown.stdout
+    assert "sweep trials are never repeated" in shown.stdout and "--repeats) to 2" not in shown.stdout, \
+        "a sweep's summary must not suggest repeats, which a sweep never runs"
 
     done = subprocess.run([*argv, "--sweep-id", sweep_id], cwd=workdir, env=_env(), capture_output=True,
                           text=True, timeout=180)

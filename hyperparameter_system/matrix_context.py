@@ -43,6 +43,7 @@ class Option:
     label: str
     index: int
     line: int
+    text: str  # ``value`` as canonical_json writes it (duplicates and the cell id compare this)
 
 
 @dataclass
@@ -246,7 +247,7 @@ class MatrixContext:
         first: dict[str, Option] = {}
         for i, value in enumerate(raw):
             option = self.validate_option(plan, value, i, lines[i] if i < len(lines) else 0)
-            text = canonical_json(option.value)
+            text = option.text
             if text in first:
                 raise self.error(("categories", plan.name, "options", i),
                                  f"same option as options[{first[text].index}] ({text})", option.line)
@@ -273,7 +274,8 @@ class MatrixContext:
                 label = plan.category.label(canonical)
         except ValueError as exc:
             raise self.error(keypath, str(exc), line) from None
-        return Option(value=canonical, label=safe_name(label) if label else "option", index=index, line=line)
+        return Option(value=canonical, label=safe_name(label) if label else "option", index=index, line=line,
+                      text=canonical_json(canonical))
 
     # ---------------------------------------------------------------- cells
     def cell_config(self, plan: ModelPlan, cat: CategoryPlan | None, option: Option | None

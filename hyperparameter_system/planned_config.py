@@ -19,13 +19,17 @@ from yacs.config import CfgNode
 
 from hyperparameter_system.config.repeats import config_value
 from hyperparameter_system.config.yacs_keys import flat_settings, set_key
+from hyperparameter_system.config.yaml_emit import SortedTemplate
 
 __all__ = ["BaseConfig", "PlannedConfig", "canonical_json", "clone_node", "same_value"]
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)  # what json.dumps builds per call
+
+
 def canonical_json(value: Any) -> str:
     """The single text form of an option or config: sorted keys, no spaces, ASCII."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return _ENCODER.encode(value)
 
 
 def clone_node(node: CfgNode) -> CfgNode:
@@ -56,17 +60,24 @@ class PlannedConfig:
     ``dataclasses.asdict`` of a cell must not walk into the config.
     """
 
-    __slots__ = ("_base", "_pairs", "_node", "dump")
+    __slots__ = ("_base", "_pairs", "_node", "_shared", "dump")
 
-    def __init__(self, base: CfgNode, dump: Callable[[CfgNode], str], pairs: Iterable[tuple[str, Any]] = ()) -> None:
+    def __init__(self, base: CfgNode, dump: Callable[[CfgNode], str], pairs: Iterable[tuple[str, Any]] = (),
+                 shared: BaseConfig | None = None) -> None:
+        """
+        Args:
+            shared: The model's :class:`BaseConfig` of ``base`` when ``dump`` is
+                ``dump_sorted``: its text is then written from the base's lines.
+        """
         self._base = base
         self._pairs = tuple(pairs)
         self._node: CfgNode | None = None
+        self._shared = shared
         self.dump = dump
 
     def sealed(self, pairs: Iterable[tuple[str, Any]]) -> PlannedConfig:
         """This config with ``pairs`` set last (the cell's final names)."""
-        return PlannedConfig(self._base, self.dump, (*self._pairs, *pairs))
+        return PlannedConfig(self._base, self.dump, (*self._pairs, *pairs), self._shared)
 
     @property
     def node(self) -> CfgNode:
@@ -91,7 +102,9 @@ class PlannedConfig:
         return config_value(self._base, key)
 
     def text(self) -> str:
-        return self.dump(self.node)
+        """The config as its file holds it (no copy is built just to write it)."""
+        text = self._shared.text(self._pairs) if self._shared is not None else None
+        return text if text is not None else self.dump(self._node if self._node is not None else self.draft())
 
     def __deepcopy__(self, memo: dict[int, Any]) -> PlannedConfig:
         """Itself: nothing changes it after planning (``dataclasses.asdict`` of a cell copies every field)."""
@@ -113,10 +126,20 @@ class BaseConfig:
         self.flat = flat_settings(node)
         keys = sorted(self.flat)
         self._index = {key: i for i, key in enumerate(keys)}
-        self._fragments = [_fragment(key, self.flat[key]) for key in keys]
-        self._lists = [key for key in keys if isinstance(self.flat[key], list)]
+        self._names = {key: canonical_json(key) + ":" for key in keys}
+        self._known: dict[tuple[str, type, Any], str] = {}  # fragments of plain values already encoded
+        self._fragments: list[str | None] = [self._fragment(key, self.flat[key]) for key in keys]
+        # list keys (an option may change a list in place) with their items' types, None where one is a list
+        self._lists = {key: _item_types(value) for key, value in self.flat.items() if isinstance(value, list)}
         self._scratch: _Scratch | None = None
+        self._template: SortedTemplate | None = None
         self.reference: dict[str, Any] | None = None
+
+    def text(self, pairs: Iterable[tuple[str, Any]]) -> str | None:
+        """``dump_sorted`` of the base with ``pairs`` set (None: dump the built config instead)."""
+        if self._template is None:
+            self._template = SortedTemplate(self.node)
+        return self._template.text(pairs)
 
     def get(self, settings: dict[str, Any], key: str) -> Any:
         """The value of ``key`` with ``settings`` over the base."""
@@ -130,11 +153,20 @@ class BaseConfig:
         """
         parts = self._fragments.copy()
         for key, value in settings.items():
-            parts[self._index[key]] = _fragment(key, value)
+            parts[self._index[key]] = self._fragment(key, value)
         for key in leave_out:
             if key in self._index:
-                parts[self._index[key]] = ""
-        return "{" + ",".join(part for part in parts if part) + "}"
+                parts[self._index[key]] = None
+        return "{" + ",".join(filter(None, parts)) + "}"
+
+    def _fragment(self, key: str, value: Any) -> str:
+        """``"KEY":value`` as canonical_json writes it inside the config's object."""
+        if type(value) not in _PLAIN:
+            return self._names[key] + canonical_json(value)
+        known = (key, type(value), value)
+        if known not in self._known:
+            self._known[known] = self._names[key] + canonical_json(value)
+        return self._known[known]
 
     def try_option(self, apply: Callable[[CfgNode], None]) -> tuple[dict[str, Any], set[str]] | None:
         """Run ``apply`` on the scratch copy; the settings it made and the keys it assigned.
@@ -154,8 +186,8 @@ class BaseConfig:
                 key not in self.flat or isinstance(value, dict) for key, value in sets.items()):
             return None
         settings = dict(sets)
-        settings.update((key, scratch.leaf(key)) for key in self._lists
-                        if key not in sets and not same_value(scratch.leaf(key), self.flat[key]))
+        settings.update((key, scratch.leaf(key)) for key, types in self._lists.items()
+                        if key not in sets and not _unchanged(scratch.leaf(key), self.flat[key], types))
         for key in settings:  # put the scratch back as the base is
             value = self.flat[key]
             scratch.put(key, list(value) if isinstance(value, list) else value)
@@ -163,8 +195,19 @@ class BaseConfig:
         return settings, set(sets)
 
 
-def _fragment(key: str, value: Any) -> str:
-    return f"{canonical_json(key)}:{canonical_json(value)}"
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_YACS_TYPES = frozenset({tuple, list, str, int, float, bool, type(None)})  # what yacs's __setattr__ accepts
+
+
+def _item_types(items: list[Any]) -> list[type] | None:
+    return None if any(isinstance(item, list) for item in items) else [type(item) for item in items]
+
+
+def _unchanged(current: Any, base: list[Any], types: list[type] | None) -> bool:
+    """A list of the scratch still as the base's: equal, and its items of the same types."""
+    if types is None:
+        return same_value(current, base)
+    return type(current) is list and current == base and list(map(type, current)) == types
 
 
 _TAINTED = "\0tainted"  # a key no config has: the scratch was changed other than by setting a key
@@ -176,6 +219,13 @@ class _Probe(CfgNode):
     def __setitem__(self, key: Any, value: Any) -> None:
         self.__dict__["_hps_sets"][f"{self.__dict__['_hps_prefix']}{key}"] = value
         super().__setitem__(key, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """yacs's checked assignment, without formatting its error messages when nothing is wrong."""
+        if type(value) in _YACS_TYPES and name not in self.__dict__ and not self.__dict__[CfgNode.IMMUTABLE]:
+            self[name] = value
+        else:
+            super().__setattr__(name, value)
 
     def _taint(self) -> None:
         self.__dict__["_hps_sets"][_TAINTED] = True

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Sequence
@@ -189,7 +190,7 @@ def _identify(ctx: MatrixContext, plan: ModelPlan, cat: Any, option: Option | No
         changes = [*changes, (SEED_KEY, seed)]
     overrides = [*ctx.spec.overrides, *changes]
     if plan.script is None:
-        config = PlannedConfig(plan.base, MatrixContext.dump, settings.items())
+        config = PlannedConfig(plan.base, MatrixContext.dump, settings.items(), base)
         stable = base.hash_text(settings, VOLATILE_KEYS)
         if base.reference is None:
             base.reference = settings
@@ -206,9 +207,9 @@ def _identify(ctx: MatrixContext, plan: ModelPlan, cat: Any, option: Option | No
         if base.reference is None:
             base.reference = flat
         fingerprint = training_fingerprint(plan.entry.name, flat, base.reference, plan.script, canonical_json)
-    value = None if cat is None or option is None else option.value
+    option_text = "null" if cat is None or option is None else option.text
     category = BASELINE if cat is None else cat.name
-    hashed = [canonical_json(part) for part in (plan.entry.name, category, value)] + [stable] + \
+    hashed = [canonical_json(plan.entry.name), canonical_json(category), option_text, stable] + \
         ([canonical_json(repeat)] if repeat else [])
     digest = hashlib.sha256(f"[{','.join(hashed)}]".encode()).hexdigest()
     return _Identity(config, overrides, digest, seed, fingerprint)
@@ -284,16 +285,24 @@ def render_cells(cells: Sequence[Cell], spec: Any, registry: Any = None) -> list
             without a planned config (one read back from the store).
     """
     root = (Path(spec.temp_config_dir) / safe_name(spec.name)).resolve()
+    folders: dict[str, Path] = {}  # each folder resolved (and made) once, not each file
     texts = []
     for cell in cells:
-        path = Path(cell.config_path).resolve()
+        folder, name = os.path.split(cell.config_path)
+        if folder not in folders:
+            folders[folder] = Path(folder).resolve()
+        path = folders[folder] / name
+        if os.path.islink(path):  # a link at the file's own place is followed, as resolve() does
+            path = path.resolve()
         if root not in path.parents:
             raise HpsysError(f"config path {cell.config_path} is outside {root}")
         if cell.config is None:
             raise HpsysError(f"cell {cell.run_name} ({cell.cell_id[:12]}) has no planned config; plan it again")
         texts.append((path, _header(cell) + cell.config.text()))
+    for folder in {path.parent for path, _ in texts}:
+        folder.mkdir(parents=True, exist_ok=True)
     for path, text in texts:
-        write_text_atomic(path, text, durable=False)  # rebuilt by every run
+        write_text_atomic(path, text, durable=False, make_parent=False)  # rebuilt by every run
     return [path for path, _ in texts]
 
 

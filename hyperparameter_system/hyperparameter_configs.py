@@ -3,8 +3,9 @@
 Planning is pure and cheap (yacs and jinja2 only; never torch or wandb), so
 ``--matrix`` over 10,000 cells is instant and everything a user wrote is
 checked before the first cell runs (a typo in option 59 must not surface
-after 40 hours). Each cell is planned once: its config is built, hashed and
-sealed with its final names (a sweep trial's identity included, through
+after 40 hours). Each cell is planned once: its config (its model's shared
+base plus the keys the cell sets, ``planned_config.py``) is hashed and sealed
+with its final names (a sweep trial's identity included, through
 :func:`plan_one`) and carried on the :class:`Cell` with the facts later stages
 need (batch keys and sizes, seed, max epochs). Rendering only writes those
 configs, one YACS file per cell, after every cell of the batch was planned.

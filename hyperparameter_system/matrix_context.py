@@ -3,8 +3,9 @@
 :class:`MatrixContext` turns an :class:`ExperimentSpec` plus the plugin
 registry into checked building blocks (a base config per model, validated
 options per category, compiled name templates) and caches them, so a matrix
-of 10,000 cells builds each model's base config once and each cell costs one
-cheap clone. Every problem is a ConfigError at the line the user wrote.
+of 10,000 cells builds each model's base config once and each cell only the
+keys its option sets (``planned_config.py``). Every problem is a ConfigError
+at the line the user wrote.
 """
 
 from __future__ import annotations

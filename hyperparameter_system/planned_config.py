@@ -161,8 +161,8 @@ class BaseConfig:
 
     def _fragment(self, key: str, value: Any) -> str:
         """``"KEY":value`` as canonical_json writes it inside the config's object."""
-        if type(value) not in _PLAIN:
-            return self._names[key] + canonical_json(value)
+        if type(value) not in _PLAIN or (type(value) is float and (value == 0 or value != value)):
+            return self._names[key] + canonical_json(value)  # a list; -0.0 == 0.0 and nan != nan as keys
         known = (key, type(value), value)
         if known not in self._known:
             self._known[known] = self._names[key] + canonical_json(value)
@@ -185,7 +185,8 @@ class BaseConfig:
         if _TAINTED in sets or scratch.root.is_frozen() or any(
                 key not in self.flat or isinstance(value, dict) for key, value in sets.items()):
             return None
-        settings = dict(sets)
+        # a list it set may be one of the scratch's own, which the next option may change
+        settings = {key: list(value) if isinstance(value, list) else value for key, value in sets.items()}
         settings.update((key, scratch.leaf(key)) for key, types in self._lists.items()
                         if key not in sets and not _unchanged(scratch.leaf(key), self.flat[key], types))
         for key in settings:  # put the scratch back as the base is

@@ -1,7 +1,7 @@
 """Cells share their model's base config: whatever a category plugin does, each cell's config is its own.
 
 The planner tries each option on one reusable copy of the model's base and
-puts it back; a plugin that changes a list in place, goes through yacs's
+puts it back; a plugin that points one list setting at another, changes a list in place, goes through yacs's
 merge, sets a value of another type or replaces a whole section must still
 get exactly the config a fresh copy would have, and the next option must not
 see any of it.
@@ -29,7 +29,9 @@ class Tweak(BaseCategory):
     def validate(self, option):
         return str(option)
     def apply(self, cfg, option):
-        if option == "inplace":
+        if option == "alias":
+            cfg.INPUT.PIXEL_STD = cfg.INPUT.PIXEL_MEAN
+        elif option == "inplace":
             cfg.INPUT.PIXEL_MEAN[0] = 0.5
         elif option == "merge":
             cfg.merge_from_list(["SOLVER.BASE_LR", 0.5])
@@ -46,7 +48,7 @@ class Tweak(BaseCategory):
 def register_categories(register):
     register(Tweak())
 '''
-OPTIONS = ["inplace", "nothing", "merge", "retyped", "section", "nothing2"]
+OPTIONS = ["alias", "inplace", "nothing", "merge", "retyped", "section", "nothing2"]
 NAMING = ("OUTPUT_DIR", "WANDB.NAME", "WANDB.GROUP", "WANDB.TAGS")
 
 
@@ -80,12 +82,13 @@ def test_each_option_gets_the_config_a_fresh_copy_would(tmp_path: Path) -> None:
         registry.category("tweak").apply(expected, option)
         assert _without_naming(rendered[option]) == _without_naming(yaml.safe_load(expected.dump())), option
     assert rendered["inplace"]["INPUT"]["PIXEL_MEAN"] == [0.5, 0.456, 0.406]
+    assert rendered["alias"]["INPUT"]["PIXEL_STD"] == [0.485, 0.456, 0.406]  # not the later option's change
     assert rendered["section"]["INPUT"]["SIZE"] == 48 and rendered["merge"]["SOLVER"]["BASE_LR"] == 0.5
     assert "DATALOADER.BATCH_SIZE: 64.0" in Path(paths[OPTIONS.index("retyped") + 1]).read_text().replace(
         "DATALOADER:\n  BATCH_SIZE", "DATALOADER.BATCH_SIZE")
     by_label = {cell.option_label: cell for cell in cells}
     # an option that sets nothing trains the baseline's config, even after options that changed the copy
     assert by_label["nothing"].same_as == by_label["nothing2"].same_as == by_label["default"].cell_id
-    assert {by_label[o].same_as for o in ("inplace", "merge", "retyped", "section")} == {""}
+    assert {by_label[o].same_as for o in ("alias", "inplace", "merge", "retyped", "section")} == {""}
     assert by_label["inplace"].overrides[-1] == ("INPUT.PIXEL_MEAN", [0.5, 0.456, 0.406])
     assert ("DATALOADER.BATCH_SIZE", 64.0) not in by_label["retyped"].overrides  # equal to the default

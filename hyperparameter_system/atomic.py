@@ -7,42 +7,72 @@ the same guarantees and the same permissions.
 from __future__ import annotations
 
 import os
+import random
 import re
-import tempfile
 import time
 from pathlib import Path
 
-# mkstemp creates 0600 files; results and configs are meant to be shared with
-# colleagues on the same machine, like any file a tool writes.
+# Results and configs are meant to be shared with colleagues on the same machine, like any
+# file a tool writes: this mode whatever the umask.
 FILE_MODE = 0o644
+# Temporary names: its own generator (a training script seeding ``random`` must not make them
+# repeat); a name another process drew meanwhile is skipped by O_EXCL.
+_NAMES = random.Random()
 
 
-def write_text_atomic(path: str | os.PathLike[str], text: str, *, durable: bool = True) -> None:
+def write_text_atomic(path: str | os.PathLike[str], text: str, *, durable: bool = True,
+                      make_parent: bool = True) -> None:
     """Write ``text`` to ``path`` through a temporary file beside it and ``os.replace``.
 
     Args:
-        path: The target; missing parent folders are created.
+        path: The target.
         text: The whole content.
         durable: fsync before the rename, so a power cut cannot leave an empty
             file behind. Files that are rebuilt on every run may skip it.
+        make_parent: Create missing parent folders (a caller writing many
+            files into folders it made already skips that call per file).
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    target = os.fspath(path)
+    folder, name = os.path.split(target)
+    if make_parent:
+        Path(folder or ".").mkdir(parents=True, exist_ok=True)
+    fd, tmp = _open_temp(folder, name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
-        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-# What write_text_atomic's mkstemp names look like: "." + target name + "." + 8 characters.
+def _open_temp(folder: str, name: str) -> tuple[int, str]:
+    """A new file ``.<name>.<8 hex digits>`` in ``folder``, opened for writing with :data:`FILE_MODE`.
+
+    What ``tempfile.mkstemp`` does (``O_EXCL``: never someone else's file),
+    without its name generator's cost; the mode is set on the descriptor, so
+    the umask cannot narrow it.
+    """
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{name}.{_NAMES.getrandbits(32):08x}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
+        except FileExistsError:
+            continue
+        try:
+            os.fchmod(fd, FILE_MODE)
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp)
+            raise
+        return fd, tmp
+    raise FileExistsError(f"no free temporary name beside {os.path.join(folder, name)}")
+
+
+# What write_text_atomic's temporary names look like: "." + target name + "." + 8 characters.
 _TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}$")
 # A younger temporary file may be another runner's write in progress: leave it.
 STALE_TEMP_S = 30.0
@@ -52,7 +82,7 @@ def remove_stale_temps(folder: str | os.PathLike[str], *, depth: int = 0,
                        older_than_s: float = STALE_TEMP_S) -> int:
     """Delete temporary files an interrupted :func:`write_text_atomic` left behind.
 
-    A kill between ``mkstemp`` and ``os.replace`` leaves ``.name.yaml.XXXXXXXX``
+    A kill between creating the temporary file and ``os.replace`` leaves ``.name.yaml.XXXXXXXX``
     beside the target; a new run calls this on the folders it writes into.
 
     Args:

@@ -8,10 +8,10 @@ the attempt-specific bits (attempt number, W&B run id, device slot).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from yacs.config import CfgNode
+    from hyperparameter_system.planned_config import PlannedConfig
 
 BASELINE = "baseline"  # the category name of a model's baseline cell
 # hpsys's own keys of the batch size and gradient accumulation (the OOM retry's);
@@ -19,28 +19,6 @@ BASELINE = "baseline"  # the category name of a model's baseline cell
 BATCH_KEY = "DATALOADER.BATCH_SIZE"
 ACCUM_KEY = "SOLVER.GRAD_ACCUM"
 EPOCHS_KEY = "SOLVER.MAX_EPOCHS"
-
-
-class PlannedConfig:
-    """The full config a cell's child reads, as planned, and the writer its loader needs.
-
-    Planning builds it once (with the cell's final name, output folder and W&B
-    fields) and freezes it; rendering only writes :meth:`text`. A plain class,
-    not a dataclass: ``dataclasses.asdict`` of a cell must not walk into the config.
-    """
-
-    __slots__ = ("node", "dump")
-
-    def __init__(self, node: CfgNode, dump: Callable[[CfgNode], str]) -> None:
-        self.node = node
-        self.dump = dump
-
-    def text(self) -> str:
-        return self.dump(self.node)
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> PlannedConfig:
-        """Itself: the node is frozen (``dataclasses.asdict`` of a cell copies every field)."""
-        return self
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 Planning is pure and cheap (yacs and jinja2 only; never torch or wandb), so
 ``--matrix`` over 10,000 cells is instant and everything a user wrote is
 checked before the first cell runs (a typo in option 59 must not surface
-after 40 hours). Each cell is planned once: its config is built, hashed and
-sealed with its final names (a sweep trial's identity included, through
+after 40 hours). Each cell is planned once: its config (its model's shared
+base plus the keys the cell sets, ``planned_config.py``) is hashed and sealed
+with its final names (a sweep trial's identity included, through
 :func:`plan_one`) and carried on the :class:`Cell` with the facts later stages
 need (batch keys and sizes, seed, max epochs). Rendering only writes those
 configs, one YACS file per cell, after every cell of the batch was planned.
@@ -25,21 +26,21 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Sequence
 
-from yacs.config import CfgNode
-
 from hyperparameter_system.atomic import write_text_atomic
-from hyperparameter_system.cell import ACCUM_KEY, BASELINE, BATCH_KEY, EPOCHS_KEY, Cell, PlannedConfig
+from hyperparameter_system.cell import ACCUM_KEY, BASELINE, BATCH_KEY, EPOCHS_KEY, Cell
 from hyperparameter_system.config.command_check import check_command
-from hyperparameter_system.config.repeats import SEED_KEY, base_seed, config_value, repeat_run_name, seed_problem
+from hyperparameter_system.config.repeats import SEED_KEY, base_seed, repeat_run_name, seed_problem
 from hyperparameter_system.config.shared_cells import shared_targets, training_fingerprint
-from hyperparameter_system.config.yacs_keys import set_key
+from hyperparameter_system.config.yacs_keys import flat_settings
 from hyperparameter_system.errors import ConfigError, HpsysError
-from hyperparameter_system.matrix_context import MatrixContext, ModelPlan, Option, canonical_json
+from hyperparameter_system.matrix_context import MatrixContext, ModelPlan, Option
 from hyperparameter_system.naming import safe_name, unique_names
+from hyperparameter_system.planned_config import PlannedConfig, canonical_json
 
 __all__ = ["VOLATILE_KEYS", "canonical_json", "plan_cell", "plan_matrix", "plan_one", "render_cells"]
 
@@ -133,7 +134,6 @@ def _draft(ctx: MatrixContext, plan: ModelPlan, cat: Any, option: Any, now: date
     prefix = BASELINE_PREFIX if cat is None else cat.prefix
     label = BASELINE_LABEL if cat is None else option.label
     entry = plan.entry
-    dump = MatrixContext.dump if plan.script is None else plan.script.dump
     return Cell(
         cell_id=ident.cell_id, experiment=ctx.spec.name, model=entry.name, category=category,
         option=None if cat is None else option.value, option_label=label,
@@ -141,10 +141,10 @@ def _draft(ctx: MatrixContext, plan: ModelPlan, cat: Any, option: Any, now: date
         project=plan.project, group=category, tags=ctx.tags(entry.name, category), config_path="",
         overrides=tuple(ident.overrides), command=entry.command, metric_patterns=tuple(entry.metric_patterns),
         cwd=entry.cwd, env=entry.env, wandb_logging=entry.wandb, repeat=repeat, seed=ident.seed,
-        fingerprint=ident.fingerprint, config=PlannedConfig(ident.cfg, dump), **_batch_fields(plan, ident.cfg))
+        fingerprint=ident.fingerprint, config=ident.config, **_batch_fields(plan, ident.config))
 
 
-def _batch_fields(plan: ModelPlan, cfg: CfgNode) -> dict[str, Any]:
+def _batch_fields(plan: ModelPlan, config: PlannedConfig) -> dict[str, Any]:
     """What an out-of-memory retry halves: the keys in the child's config and this cell's values.
 
     A model with its own schema needs both keys passed through key_map as
@@ -154,7 +154,7 @@ def _batch_fields(plan: ModelPlan, cfg: CfgNode) -> dict[str, Any]:
     keys = [(BATCH_KEY, ""), (ACCUM_KEY, "")] if plan.script is None else \
         [plan.script.plain_target(key) for key in (BATCH_KEY, ACCUM_KEY)]
     notes = [why for _, why in keys if why]
-    values = [config_value(cfg, key) for key, _ in keys] if not notes else []
+    values = [config.value(key) for key, _ in keys] if not notes else []
     notes += [f"{key} is {value!r}, not a whole number" for (key, _), value in zip(keys, values)
               if not isinstance(value, int) or isinstance(value, bool)]
     if notes:
@@ -166,7 +166,7 @@ def _batch_fields(plan: ModelPlan, cfg: CfgNode) -> dict[str, Any]:
 class _Identity(NamedTuple):
     """What :func:`_identify` works out for one cell, computed once and carried."""
 
-    cfg: CfgNode
+    config: PlannedConfig
     overrides: list[tuple[str, Any]]
     cell_id: str
     seed: int | None
@@ -182,28 +182,38 @@ def _identify(ctx: MatrixContext, plan: ModelPlan, cat: Any, option: Option | No
     script's, in its keys: that is what the script reads. Repeat r >= 1 sets
     the seed (through key_map for a script) and hashes ``r`` into the id.
     """
-    cfg, changes, stable = ctx.cell_config(plan, cat, option)
-    seed = base_seed(int(cfg.SEED), plan.script)
+    settings, changes = ctx.cell_config(plan, cat, option)
+    base = plan.config
+    seed = base_seed(int(base.get(settings, SEED_KEY)), plan.script)
     if repeat and seed is not None:
         seed += repeat
-        set_key(cfg, SEED_KEY, seed)
-        stable[SEED_KEY] = seed
+        settings[SEED_KEY] = seed
         changes = [*changes, (SEED_KEY, seed)]
     overrides = [*ctx.spec.overrides, *changes]
-    if plan.script is not None:
+    if plan.script is None:
+        config = PlannedConfig(plan.base, MatrixContext.dump, settings.items(), base)
+        stable = base.hash_text(settings, VOLATILE_KEYS)
+        if base.reference is None:
+            base.reference = settings
+        keys = (settings.keys() | base.reference.keys()).difference(VOLATILE_KEYS)
+        fingerprint = training_fingerprint(plan.entry.name, {k: base.get(settings, k) for k in keys},
+                                           {k: base.get(base.reference, k) for k in keys}, None, canonical_json)
+    else:
         where = "the baseline" if cat is None else f"category {cat.name}, option {option.label}"
-        cfg, overrides = plan.script.cell(cfg, changes, ctx.error, where)
-        stable = ctx.flat(cfg)
-    for key in VOLATILE_KEYS:
-        stable.pop(key, None)
-    value = None if cat is None or option is None else option.value
+        cfg, overrides = plan.script.cell(PlannedConfig(plan.base, MatrixContext.dump, settings.items()).draft(),
+                                          changes, ctx.error, where)
+        config = PlannedConfig(cfg, plan.script.dump)
+        flat = {k: v for k, v in flat_settings(cfg).items() if k not in VOLATILE_KEYS}
+        stable = canonical_json(flat)
+        if base.reference is None:
+            base.reference = flat
+        fingerprint = training_fingerprint(plan.entry.name, flat, base.reference, plan.script, canonical_json)
+    option_text = "null" if cat is None or option is None else option.text
     category = BASELINE if cat is None else cat.name
-    hashed = [plan.entry.name, category, value, stable] + ([repeat] if repeat else [])
-    digest = hashlib.sha256(canonical_json(hashed).encode()).hexdigest()
-    if plan.reference is None:
-        plan.reference = stable
-    fingerprint = training_fingerprint(plan.entry.name, stable, plan.reference, plan.script, canonical_json)
-    return _Identity(cfg, overrides, digest, seed, fingerprint)
+    hashed = [canonical_json(plan.entry.name), canonical_json(category), option_text, stable] + \
+        ([canonical_json(repeat)] if repeat else [])
+    digest = hashlib.sha256(f"[{','.join(hashed)}]".encode()).hexdigest()
+    return _Identity(config, overrides, digest, seed, fingerprint)
 
 
 def _finish(ctx: MatrixContext, drafts: list[Cell], share: bool = False) -> list[Cell]:
@@ -243,18 +253,14 @@ def _seal(ctx: MatrixContext, draft: Cell, run_name: str, same_as: str) -> Cell:
     """
     plan = ctx.model_plan(draft.model)
     assert draft.config is not None  # a draft always carries its config
-    cfg = draft.config.node
     # project, folder and run name are single safe path components: joined as text, as Path would
     final = {"WANDB.NAME": run_name, "OUTPUT_DIR": f"{ctx.output_root}/{draft.project}/{run_name}",
              "WANDB.GROUP": draft.group, "WANDB.TAGS": list(draft.tags)}
-    pairs = final.items() if plan.script is None else plan.script.render_values(final, ctx.error)
-    for key, value in pairs:
-        set_key(cfg, key, value)
-    cfg.freeze()
-    epochs = config_value(cfg, EPOCHS_KEY)
+    config = draft.config.sealed(final.items() if plan.script is None else plan.script.render_values(final, ctx.error))
+    epochs = config.value(EPOCHS_KEY)
     return dataclasses.replace(
         draft, run_name=run_name, same_as=same_as, config_path=f"{ctx.config_dir}/{plan.folder}/{run_name}.yaml",
-        max_epochs=epochs if type(epochs) is int else None)
+        max_epochs=epochs if type(epochs) is int else None, config=config)
 
 
 def _check_commands(ctx: MatrixContext, cells: Sequence[Cell]) -> None:
@@ -280,16 +286,24 @@ def render_cells(cells: Sequence[Cell], spec: Any, registry: Any = None) -> list
             without a planned config (one read back from the store).
     """
     root = (Path(spec.temp_config_dir) / safe_name(spec.name)).resolve()
+    folders: dict[str, Path] = {}  # each folder resolved (and made) once, not each file
     texts = []
     for cell in cells:
-        path = Path(cell.config_path).resolve()
+        folder, name = os.path.split(cell.config_path)
+        if folder not in folders:
+            folders[folder] = Path(folder).resolve()
+        path = folders[folder] / name
+        if os.path.islink(path):  # a link at the file's own place is followed, as resolve() does
+            path = path.resolve()
         if root not in path.parents:
             raise HpsysError(f"config path {cell.config_path} is outside {root}")
         if cell.config is None:
             raise HpsysError(f"cell {cell.run_name} ({cell.cell_id[:12]}) has no planned config; plan it again")
         texts.append((path, _header(cell) + cell.config.text()))
+    for folder in {path.parent for path, _ in texts}:
+        folder.mkdir(parents=True, exist_ok=True)
     for path, text in texts:
-        write_text_atomic(path, text, durable=False)  # rebuilt by every run
+        write_text_atomic(path, text, durable=False, make_parent=False)  # rebuilt by every run
     return [path for path, _ in texts]
 
 

@@ -3,19 +3,20 @@
 :class:`MatrixContext` turns an :class:`ExperimentSpec` plus the plugin
 registry into checked building blocks (a base config per model, validated
 options per category, compiled name templates) and caches them, so a matrix
-of 10,000 cells builds each model's base config once and each cell costs one
-cheap clone. Every problem is a ConfigError at the line the user wrote.
+of 10,000 cells builds each model's base config once and each cell only the
+keys its option sets (``planned_config.py``). Every problem is a ConfigError
+at the line the user wrote.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
 import jinja2
+import jinja2.meta
 from yacs.config import CfgNode
 
 from hyperparameter_system.cell import BASELINE
@@ -28,6 +29,7 @@ from hyperparameter_system.config.yaml_source import dotted, load_yaml_with_line
 from hyperparameter_system.errors import ConfigError, UnknownNameError, did_you_mean
 from hyperparameter_system.matrix_checks import check_base, check_option_changes, option_source
 from hyperparameter_system.naming import model_safe, safe_name, unique_names
+from hyperparameter_system.planned_config import BaseConfig, canonical_json, clone_node, same_value
 from hyperparameter_system.yaml_category import YamlCategory
 
 __all__ = ["CategoryPlan", "canonical_json", "MatrixContext", "ModelPlan", "Option"]
@@ -42,6 +44,7 @@ class Option:
     label: str
     index: int
     line: int
+    text: str  # ``value`` as canonical_json writes it (duplicates and the cell id compare this)
 
 
 @dataclass
@@ -60,33 +63,14 @@ class ModelPlan:
     """A model of this matrix: its entry, W&B project, config folder and base config.
 
     ``script`` is the script side of a model with its own ``schema:`` (None otherwise).
-    ``reference`` is the flat config of its first planned cell: training
-    fingerprints are taken of what differs from it (``config/shared_cells.py``).
     """
 
     entry: Any
     project: str
     folder: str
     base: CfgNode
+    config: BaseConfig  # ``base`` flattened once, what every cell starts from
     script: ScriptPlan | None = None
-    reference: dict[str, Any] | None = None
-    flat: dict[str, Any] | None = None  # ``base`` flattened, taken once (every cell starts from it)
-
-
-def canonical_json(value: Any) -> str:
-    """The single text form of an option or config: sorted keys, no spaces, ASCII."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-
-
-def _clone(node: CfgNode) -> CfgNode:
-    """A deep copy ~10x faster than ``CfgNode.clone`` (which goes through deepcopy)."""
-    out = CfgNode.__new__(CfgNode)
-    dict.__init__(out)
-    out.__dict__.update(node.__dict__)
-    for key, value in node.items():
-        dict.__setitem__(out, key, _clone(value) if isinstance(value, CfgNode) else
-                         list(value) if isinstance(value, list) else value)
-    return out
 
 
 class MatrixContext:
@@ -98,6 +82,9 @@ class MatrixContext:
         self.config_dir = Path(spec.temp_config_dir) / safe_name(spec.name)
         self.output_root = Path(spec.output_dir) / safe_name(spec.name)  # each cell's output folder is in here
         self._run_template = self._compile(("wandb", "run_name"), spec.wandb.run_name_template)
+        self._run_uses = jinja2.meta.find_undeclared_variables(
+            self._run_template.environment.parse(spec.wandb.run_name_template))
+        self._run_names: dict[tuple[Any, ...], str] = {}
         self._project_template = self._compile(("wandb", "project"), spec.wandb.project_template)
         self._models: dict[str, ModelPlan] = {}
         self._categories: dict[str, CategoryPlan] = {}
@@ -174,9 +161,11 @@ class MatrixContext:
         base.WANDB.PROJECT = project
         base.WANDB.ENTITY = self.spec.wandb.entity
         base.WANDB.MODE = self.spec.wandb.mode
-        check_base(self.spec, entry, flat_settings(base), profile)  # the trainer's value rules, located
+        config = BaseConfig(base)
+        check_base(self.spec, entry, config.flat, profile)  # the trainer's value rules, located
         script = build_script_plan(entry, index, self.spec.overrides, self.error) if entry.schema else None
-        return ModelPlan(entry=entry, project=project, folder=self._folders[name], base=base, script=script)
+        return ModelPlan(entry=entry, project=project, folder=self._folders[name], base=base, script=script,
+                         config=config)
 
     def _profile_path(self, entry: Any) -> Path | None:
         """``base_config`` of the entry, else ``models/<name>.yaml`` of a plugin folder, else none."""
@@ -259,7 +248,7 @@ class MatrixContext:
         first: dict[str, Option] = {}
         for i, value in enumerate(raw):
             option = self.validate_option(plan, value, i, lines[i] if i < len(lines) else 0)
-            text = canonical_json(option.value)
+            text = option.text
             if text in first:
                 raise self.error(("categories", plan.name, "options", i),
                                  f"same option as options[{first[text].index}] ({text})", option.line)
@@ -286,44 +275,60 @@ class MatrixContext:
                 label = plan.category.label(canonical)
         except ValueError as exc:
             raise self.error(keypath, str(exc), line) from None
-        return Option(value=canonical, label=safe_name(label) if label else "option", index=index, line=line)
+        return Option(value=canonical, label=safe_name(label) if label else "option", index=index, line=line,
+                      text=canonical_json(canonical))
 
     # ---------------------------------------------------------------- cells
     def cell_config(self, plan: ModelPlan, cat: CategoryPlan | None, option: Option | None
-                    ) -> tuple[CfgNode, list[tuple[str, Any]], dict[str, Any]]:
-        """The cell's config (unfrozen, without volatile fields), the option's YACS changes and the
-        config flattened (computed here anyway, so the id's hash needs no second walk).
+                    ) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+        """The cell's settings over its model's base config (every key its option set, the W&B group
+        and tags; the volatile fields come later) and the option's YACS changes.
 
         For a model with its own schema the changes are every key the option
         set, equal to the default or not: its script must receive them all,
         followed by the script's own keys a YAML category sets directly.
         """
-        assigned: set[str] = set()
-        cfg = _clone(plan.base) if plan.script is None else recording_clone(plan.base, assigned)
+        settings: dict[str, Any] = {}
         changes: list[tuple[str, Any]] = []
-        if plan.flat is None:
-            plan.flat = flat_settings(plan.base)
-        before = after = plan.flat
         if cat is not None and option is not None:
             own = self._own_settings(plan, cat, option)
+            settings, assigned = self._applied(plan, cat, option)
+            base = plan.config.flat
+            if plan.script is None:
+                assigned = set()  # only a script receives keys set to their default
+            changes = [(k, settings[k]) for k in sorted(settings) if settings[k] != base[k] or k in assigned] + own
+            problem = check_option_changes(changes) if plan.entry.command is None else None
+            if problem is not None:
+                raise self._option_error(cat, option, f"{plan.entry.name}: {problem[0]}: {problem[1]}")
+        group = BASELINE if cat is None else cat.name
+        settings["WANDB.GROUP"] = group
+        settings["WANDB.TAGS"] = list(self.tags(plan.entry.name, group))
+        return settings, changes
+
+    def _applied(self, plan: ModelPlan, cat: CategoryPlan, option: Option) -> tuple[dict[str, Any], set[str]]:
+        """What ``apply`` of the option sets over the model's base: ``(settings, assigned keys)``.
+
+        Tried on the base's reusable scratch copy; a plugin that does more than
+        set existing keys is run again on a fresh copy and the whole config compared.
+        """
+        def apply(cfg: CfgNode) -> None:
             try:
                 cat.category.apply(cfg, option.value)
             except ValueError as exc:
                 raise self.error(("categories", cat.name, "options", option.index),
                                  f"{plan.entry.name}: {exc}", option.line) from None
-            after = flat_settings(cfg)
-            if after.keys() != before.keys():
-                added = sorted(set(after) ^ set(before))
-                raise self.error(("categories", cat.name), f"category plugin changed the schema: {added}")
-            changes = [(k, after[k]) for k in sorted(after) if after[k] != before[k] or k in assigned] + own
-            problem = check_option_changes(changes) if plan.entry.command is None else None
-            if problem is not None:
-                raise self._option_error(cat, option, f"{plan.entry.name}: {problem[0]}: {problem[1]}")
-        group = BASELINE if cat is None else cat.name
-        tags = list(self.tags(plan.entry.name, group))
-        set_key(cfg, "WANDB.GROUP", group)  # not yacs's checked __setattr__: ~10 us a cell
-        set_key(cfg, "WANDB.TAGS", tags)
-        return cfg, changes, {**after, "WANDB.GROUP": group, "WANDB.TAGS": tags}
+
+        tried = plan.config.try_option(apply)
+        if tried is not None:
+            return tried
+        assigned: set[str] = set()
+        cfg = clone_node(plan.base) if plan.script is None else recording_clone(plan.base, assigned)
+        apply(cfg)
+        before, after = plan.config.flat, flat_settings(cfg)
+        if after.keys() != before.keys():
+            added = sorted(set(after) ^ set(before))
+            raise self.error(("categories", cat.name), f"category plugin changed the schema: {added}")
+        return {k: v for k, v in after.items() if k in assigned or not same_value(v, before[k])}, assigned
 
     def tags(self, model: str, group: str) -> tuple[str, ...]:
         """A cell's W&B tags: its model, its group and the experiment, each made safe (once per pair)."""
@@ -369,11 +374,17 @@ class MatrixContext:
         return self.error(keypath, reason, 0 if key is not None and self.spec.lines is not None else option.line)
 
     def run_name(self, plan: ModelPlan, category: str, prefix: str, label: str, now: datetime) -> str:
-        text = self._render(self._run_template, ("wandb", "run_name"), prefix=prefix, label=label,
-                            timestamp=now.strftime("%y%m%d%H%M"), model=plan.entry.name,
-                            model_safe=model_safe(plan.entry.name), category=category,
-                            experiment=self.spec.name)
-        return safe_name(text)
+        """The template's run name, rendered once per distinct value of the variables it uses
+        (the default one uses prefix, label and timestamp: one render per option, not per cell)."""
+        given = {"prefix": prefix, "label": label, "timestamp": now, "model": plan.entry.name, "category": category}
+        key = tuple(value for name, value in given.items() if name in self._run_uses)
+        if key not in self._run_names:
+            text = self._render(self._run_template, ("wandb", "run_name"), prefix=prefix, label=label,
+                                timestamp=now.strftime("%y%m%d%H%M"), model=plan.entry.name,
+                                model_safe=model_safe(plan.entry.name), category=category,
+                                experiment=self.spec.name)
+            self._run_names[key] = safe_name(text)
+        return self._run_names[key]
 
     @staticmethod
     def flat(cfg: CfgNode) -> dict[str, Any]:

@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import yaml
 
-__all__ = ["dump_sorted"]
+__all__ = ["SortedTemplate", "dump_sorted"]
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~4x faster than the Python emitter
 # Text that YAML reads back as that same text when written bare: starts with a
@@ -57,20 +57,64 @@ def _mapping(node: dict[str, Any], indent: str, lines: list[str]) -> None:
     for key in sorted(node):
         value = node[key]
         name = _text(key) if isinstance(key, str) else _unusual(key)
-        if isinstance(value, dict):
-            if value:
-                lines.append(f"{indent}{name}:")
-                _mapping(value, indent + "  ", lines)
-            else:
-                lines.append(f"{indent}{name}: {{}}")
-        elif isinstance(value, list):
-            if value:
-                lines.append(f"{indent}{name}:")
-                lines.extend(f"{indent}- {_scalar(item)}" for item in value)
-            else:
-                lines.append(f"{indent}{name}: []")
+        if isinstance(value, dict) and value:
+            lines.append(f"{indent}{name}:")
+            _mapping(value, indent + "  ", lines)
         else:
-            lines.append(f"{indent}{name}: {_scalar(value)}")
+            lines.append(_leaf(indent, name, value))
+
+
+def _leaf(indent: str, name: str, value: Any) -> str:
+    """The line(s) of one setting (an empty mapping is one too)."""
+    if isinstance(value, dict):
+        return f"{indent}{name}: {{}}"
+    if isinstance(value, list):
+        if not value:
+            return f"{indent}{name}: []"
+        return "\n".join([f"{indent}{name}:", *(f"{indent}- {_scalar(item)}" for item in value)])
+    return f"{indent}{name}: {_scalar(value)}"
+
+
+class SortedTemplate:
+    """:func:`dump_sorted`'s text of one tree with each setting replaceable: for many configs
+    that differ from it in a few keys (the cells of one model), written without walking each.
+    """
+
+    def __init__(self, tree: dict[str, Any]) -> None:
+        self._lines: list[str] = []
+        self._where: dict[str, tuple[int, str, str]] = {}  # dotted key -> (line, indent, name)
+        try:
+            self._collect(tree, "", "")
+        except _Unusual:
+            self._lines = []
+
+    def _collect(self, node: dict[str, Any], indent: str, prefix: str) -> None:
+        for key in sorted(node):
+            value = node[key]
+            name = _text(key) if isinstance(key, str) else _unusual(key)
+            if isinstance(value, dict) and value:
+                self._lines.append(f"{indent}{name}:")
+                self._collect(value, indent + "  ", f"{prefix}{key}.")
+                continue
+            if not isinstance(value, dict):
+                self._where[prefix + key] = (len(self._lines), indent, name)
+            self._lines.append(_leaf(indent, name, value))
+
+    def text(self, pairs: Iterable[tuple[str, Any]]) -> str | None:
+        """The tree's text with these dotted settings (last wins); None when this cannot write it
+        (a key the tree lacks, a mapping, an unusual value): the caller dumps the whole config."""
+        if not self._lines:
+            return None
+        lines = self._lines.copy()
+        try:
+            for key, value in dict(pairs).items():
+                where = self._where.get(key)
+                if where is None or isinstance(value, dict):
+                    return None
+                lines[where[0]] = _leaf(where[1], where[2], value)
+        except _Unusual:
+            return None
+        return "\n".join(lines) + "\n"
 
 
 def _scalar(value: Any) -> str:

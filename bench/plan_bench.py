@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hyperparameter_system.config.spec import CategoryEntry, ExperimentSpec, ModelEntry  # noqa: E402
 from hyperparameter_system.hyperparameter_configs import plan_matrix, render_cells  # noqa: E402
-from hyperparameter_system.plugins import load_plugins  # noqa: E402
+from hyperparameter_system.plugin.loading import load_plugins  # noqa: E402
 
 PLAN_GOAL_S = 1.0
 RENDER_GOAL_S = 5.0

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hyperparameter_system.cell import Cell  # noqa: E402
+from hyperparameter_system.matrix.cell import Cell  # noqa: E402
 from hyperparameter_system.runner import PlainProgress, RetryPolicy, RunOptions, Runner, make_slots  # noqa: E402
 from hyperparameter_system.store import Store, store_path  # noqa: E402
 

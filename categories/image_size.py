@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 from hyperparameter_system.category import BaseCategory
 from hyperparameter_system.hookspecs import hookimpl
-from hyperparameter_system.naming import format_number
+from hyperparameter_system.matrix.naming import format_number
 from hyperparameter_system.option_fields import OptionFields
 
 MIN_SIZE = 8

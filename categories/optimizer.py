@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from hyperparameter_system.category import BaseCategory
 from hyperparameter_system.config.values import OPTIMIZER_EXTRAS
 from hyperparameter_system.hookspecs import hookimpl
-from hyperparameter_system.naming import format_number
+from hyperparameter_system.matrix.naming import format_number
 from hyperparameter_system.option_fields import OptionFields, choose_name
 
 _COMMON = ("name", "lr", "weight_decay")

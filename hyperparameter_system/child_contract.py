@@ -24,9 +24,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from hyperparameter_system.atomic import write_text_atomic
-from hyperparameter_system import child_files as cf
-from hyperparameter_system.child_files import ChildFileError, read_child_file
+from hyperparameter_system.files.atomic import write_text_atomic
+from hyperparameter_system.files import child_files as cf
+from hyperparameter_system.files.child_files import ChildFileError, read_child_file
 from hyperparameter_system.config.goal import GOALS
 
 

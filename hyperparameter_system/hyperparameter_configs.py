@@ -4,7 +4,7 @@ Planning is pure and cheap (yacs and jinja2 only; never torch or wandb), so
 ``--matrix`` over 10,000 cells is instant and everything a user wrote is
 checked before the first cell runs (a typo in option 59 must not surface
 after 40 hours). Each cell is planned once: its config (its model's shared
-base plus the keys the cell sets, ``planned_config.py``) is hashed and sealed
+base plus the keys the cell sets, ``matrix/planned_config.py``) is hashed and sealed
 with its final names (a sweep trial's identity included, through
 :func:`plan_one`) and carried on the :class:`Cell` with the facts later stages
 need (batch keys and sizes, seed, max epochs). Rendering only writes those
@@ -31,16 +31,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Sequence
 
-from hyperparameter_system.atomic import write_text_atomic
-from hyperparameter_system.cell import ACCUM_KEY, BASELINE, BATCH_KEY, EPOCHS_KEY, Cell
+from hyperparameter_system.files.atomic import write_text_atomic
+from hyperparameter_system.matrix.cell import ACCUM_KEY, BASELINE, BATCH_KEY, EPOCHS_KEY, Cell
 from hyperparameter_system.config.command_check import check_command
 from hyperparameter_system.config.repeats import SEED_KEY, base_seed, repeat_run_name, seed_problem
 from hyperparameter_system.config.shared_cells import shared_targets, training_fingerprint
 from hyperparameter_system.config.yacs_keys import flat_settings
 from hyperparameter_system.errors import ConfigError, HpsysError
-from hyperparameter_system.matrix_context import MatrixContext, ModelPlan, Option
-from hyperparameter_system.naming import safe_name, unique_names
-from hyperparameter_system.planned_config import PlannedConfig, canonical_json
+from hyperparameter_system.matrix.context import MatrixContext, ModelPlan, Option
+from hyperparameter_system.matrix.naming import safe_name, unique_names
+from hyperparameter_system.matrix.planned_config import PlannedConfig, canonical_json
 
 __all__ = ["VOLATILE_KEYS", "canonical_json", "plan_cell", "plan_matrix", "plan_one", "render_cells"]
 

@@ -30,7 +30,7 @@ from hyperparameter_system.config.spec import ExperimentSpec
 from hyperparameter_system.errors import HpsysError
 
 if TYPE_CHECKING:
-    from hyperparameter_system.registry import Registry
+    from hyperparameter_system.plugin.registry import Registry
 
 Choice = tuple[str, str]  # (value, description)
 
@@ -290,7 +290,7 @@ def interact(config: str, prompts: PlainPrompts | TtyPrompts) -> int:
         Cancelled: a question was left unanswered (Ctrl-C, or the end of stdin).
     """
     from hyperparameter_system.config.experiment import load_experiment
-    from hyperparameter_system.plugins import load_plugins_for
+    from hyperparameter_system.plugin.loading import load_plugins_for
 
     spec = load_experiment(config)
     # A broken plugin is the experiment's error, not the selection's: asking

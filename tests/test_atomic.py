@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hyperparameter_system.atomic import write_text_atomic
+from hyperparameter_system.files.atomic import write_text_atomic
 
 
 def _mode(path: Path) -> int:
@@ -36,7 +36,7 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
 def test_rendered_cell_configs_are_readable_by_others(tmp_path: Path) -> None:
     from hyperparameter_system.config.experiment import load_experiment
     from hyperparameter_system.hyperparameter_configs import plan_matrix, render_cells
-    from hyperparameter_system.plugins import load_plugins_for
+    from hyperparameter_system.plugin.loading import load_plugins_for
 
     (tmp_path / "exp.yaml").write_text("experiment: {name: perms}\nmodels: [small_cnn]\n")
     spec = load_experiment(str(tmp_path / "exp.yaml"))

@@ -7,11 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hyperparameter_system.atomic import remove_stale_temps
+from hyperparameter_system.files.atomic import remove_stale_temps
 
 KILLED_WRITE = """
 import os, sys
-from hyperparameter_system import atomic
+from hyperparameter_system.files import atomic
 os.replace = lambda *args: os.kill(os.getpid(), 9)  # die between the temporary file and the rename
 atomic.write_text_atomic(sys.argv[1], "new")
 """

@@ -8,8 +8,8 @@ import warnings
 import pytest
 
 from hyperparameter_system.config.defaults import get_cfg_defaults
-from hyperparameter_system.naming import safe_name
-from hyperparameter_system.plugins import load_plugins
+from hyperparameter_system.matrix.naming import safe_name
+from hyperparameter_system.plugin.loading import load_plugins
 
 REGISTRY = load_plugins()
 CATEGORIES = sorted(REGISTRY.categories)

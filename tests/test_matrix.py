@@ -14,7 +14,7 @@ from hyperparameter_system.config.defaults import get_cfg_defaults
 from hyperparameter_system.config.spec import CategoryEntry, ExperimentSpec, ModelEntry
 from hyperparameter_system.errors import ConfigError, UnknownNameError
 from hyperparameter_system.hyperparameter_configs import plan_matrix, render_cells
-from hyperparameter_system.plugins import load_plugins, plugin_folders
+from hyperparameter_system.plugin.loading import load_plugins, plugin_folders
 
 REGISTRY = load_plugins()
 NOW = datetime(2026, 7, 9, 12, 0)

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from hyperparameter_system.naming import format_number, model_safe, safe_name, unique_names
+from hyperparameter_system.matrix.naming import format_number, model_safe, safe_name, unique_names
 
 SAFE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 HOSTILE = ["; rm -rf ~", "../../x", "$(id)", "x" * 300, "ünïcødé ✓ 模型", "..", ".hidden", "a/b\\c", "\n\t", "`id`"]

@@ -80,7 +80,7 @@ def test_matrix_and_dry_run_show_an_eta_once_the_store_has_history(tmp_path):
 
     from hyperparameter_system.config.experiment import load_experiment
     from hyperparameter_system.hyperparameter_configs import plan_matrix
-    from hyperparameter_system.plugins import load_plugins_for
+    from hyperparameter_system.plugin.loading import load_plugins_for
     from hyperparameter_system.store import Store, store_path
 
     path = _experiment(tmp_path)

@@ -18,7 +18,7 @@ from yacs.config import CfgNode
 
 from hyperparameter_system.config.spec import CategoryEntry, ExperimentSpec, ModelEntry
 from hyperparameter_system.hyperparameter_configs import plan_matrix, render_cells
-from hyperparameter_system.plugins import clear_cache, load_plugins, plugin_folders
+from hyperparameter_system.plugin.loading import clear_cache, load_plugins, plugin_folders
 
 PLUGIN = '''
 from hyperparameter_system.category import BaseCategory

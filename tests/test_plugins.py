@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hyperparameter_system.errors import ConfigError, PluginError, UnknownNameError
-from hyperparameter_system.plugins import CHECKOUT_ROOT, clear_cache, load_plugins, plugin_folders
+from hyperparameter_system.plugin.loading import CHECKOUT_ROOT, clear_cache, load_plugins, plugin_folders
 
 BUILTIN = plugin_folders()
 
@@ -158,7 +158,7 @@ def test_entry_point_plugin_in_a_fresh_process(tmp_path):
     _write(site / "hpsys_dropout", "__init__.py", EXTRA_CATEGORY.format(name="dropout"))
     _write(site / "hpsys_dropout-1.0.dist-info", "METADATA", "Metadata-Version: 2.1\nName: hpsys-dropout\nVersion: 1.0\n")
     _write(site / "hpsys_dropout-1.0.dist-info", "entry_points.txt", "[hyperparameter_system]\ndropout = hpsys_dropout\n")
-    code = ("import json; from hyperparameter_system.plugins import load_plugins as L; r = L(); "
+    code = ("import json; from hyperparameter_system.plugin.loading import load_plugins as L; r = L(); "
             "print(json.dumps([sorted(r.categories), r.category_source('dropout')]))")
     env = {**os.environ, "PYTHONPATH": str(site)}
 
@@ -211,10 +211,10 @@ def test_readme_category_next_to_the_experiment_file_adds_to_the_builtins(tmp_pa
     # The child is told the same folders (HPSYS_PLUGIN_PATH) and, started elsewhere, finds the same.
     from hyperparameter_system.commands.run import plugin_path
     from hyperparameter_system.config.experiment import load_experiment
-    from hyperparameter_system.plugins import experiment_plugin_folders
+    from hyperparameter_system.plugin.loading import experiment_plugin_folders
 
     spec = load_experiment(str(config))
-    child = subprocess.run([sys.executable, "-c", "from hyperparameter_system.plugins import plugin_folders as f; "
+    child = subprocess.run([sys.executable, "-c", "from hyperparameter_system.plugin.loading import plugin_folders as f; "
                             "print([str(p) for p in f()])"], cwd=elsewhere, capture_output=True, text=True,
                            env={**os.environ, "HPSYS_PLUGIN_PATH": plugin_path(spec)}, timeout=60, check=True)
     assert child.stdout.strip() == str([str(p) for p in experiment_plugin_folders(spec)])
@@ -242,7 +242,7 @@ def test_the_experiments_own_model_profile_wins_over_the_checkouts(tmp_path):
 def test_a_folder_yaml_category_is_switched_by_the_experiment_file(tmp_path, entry, labels):
     from hyperparameter_system.config.experiment import load_experiment
     from hyperparameter_system.hyperparameter_configs import plan_matrix
-    from hyperparameter_system.plugins import load_plugins_for
+    from hyperparameter_system.plugin.loading import load_plugins_for
 
     _write(tmp_path / "categories", "augmentation.yaml", _readme_augmentation())
     config = _write(tmp_path, "experiment.yaml", f"""

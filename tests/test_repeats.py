@@ -20,7 +20,7 @@ import yaml
 
 from hyperparameter_system.config.experiment import load_experiment
 from hyperparameter_system.hyperparameter_configs import plan_matrix, render_cells
-from hyperparameter_system.plugins import load_plugins_for
+from hyperparameter_system.plugin.loading import load_plugins_for
 from hyperparameter_system.store import Store, store_path
 from wandb_runs import find_offline_runs, wait_for_offline_run
 from reliability.fault_setup import cli, cli_argv, completed_attempts, wait_for

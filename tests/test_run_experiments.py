@@ -226,7 +226,7 @@ def test_menu_counts_what_is_left_to_run_as_the_cli_does(tmp_path: Path):
 
     from hyperparameter_system.config.experiment import load_experiment
     from hyperparameter_system.hyperparameter_configs import plan_matrix
-    from hyperparameter_system.plugins import load_plugins_for
+    from hyperparameter_system.plugin.loading import load_plugins_for
 
     config = _shared_experiment(tmp_path)
     spec = load_experiment(str(config))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hyperparameter_system.config.experiment import load_experiment
 from hyperparameter_system.hyperparameter_configs import plan_matrix
-from hyperparameter_system.plugins import load_plugins_for
+from hyperparameter_system.plugin.loading import load_plugins_for
 from hyperparameter_system.report.gather import read_cells
 from hyperparameter_system.store import Store, store_path
 from reliability.fault_setup import cli

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hyperparameter_system.cell import Cell
+from hyperparameter_system.matrix.cell import Cell
 from hyperparameter_system.store import Store, StoreError, store_path
 
 

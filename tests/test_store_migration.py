@@ -108,7 +108,7 @@ def test_a_version_2_store_moves_results_into_columns_and_sweep_trials_into_a_vi
 
 
 def test_a_finished_attempt_stores_its_result_once(tmp_path):
-    from hyperparameter_system.cell import Cell
+    from hyperparameter_system.matrix.cell import Cell
 
     path = store_path(tmp_path, "exp")
     with Store.open(path, experiment="exp") as store:

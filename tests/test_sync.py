@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from hyperparameter_system.store import Store, store_path
-from hyperparameter_system.wandb_offline import read_offline_run
+from hyperparameter_system.tracking.offline import read_offline_run
 
 CANARY = "dotenv-canary-5be81f0c2d"
 ENTITY = "dotenv-team"
@@ -218,7 +218,7 @@ time.sleep(300)
 
 def stored_runs(root: Path, folders: dict[str, Path]) -> None:
     """An experiment file and a store whose attempts recorded these W&B run folders (run name -> folder)."""
-    from hyperparameter_system.cell import Cell
+    from hyperparameter_system.matrix.cell import Cell
 
     (root / "exp.yaml").write_text("experiment: {name: tiny}\nmodels: [{name: small_cnn}]\n")
     with Store.open(store_path(root / "output", "tiny"), experiment="tiny") as store:

@@ -11,7 +11,7 @@ import pytest
 
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.config.defaults import get_cfg_defaults
-from hyperparameter_system.wandb_integration import flatten_config, init_kwargs, resolve_mode
+from hyperparameter_system.tracking.wandb_run import flatten_config, init_kwargs, resolve_mode
 from wandb_runs import find_offline_runs, wait_for_offline_run
 
 from training.train_helpers import train_run  # noqa: F401  (the in-process run fixture)

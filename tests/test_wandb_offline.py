@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from hyperparameter_system.errors import HpsysError
-from hyperparameter_system.wandb_offline import read_offline_run
+from hyperparameter_system.tracking.offline import read_offline_run
 from wandb_runs import find_offline_runs, wait_for_offline_run
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 
-from hyperparameter_system.wandb_integration import base_url, offline_fallback, reachable
+from hyperparameter_system.tracking.wandb_run import base_url, offline_fallback, reachable
 
 
 def test_base_url_is_wandb_base_url_or_the_public_server() -> None:

@@ -1,6 +1,6 @@
 """Find the offline W&B runs a test made and read them once W&B has written them whole.
 
-Test helpers around :func:`hyperparameter_system.wandb_offline.read_offline_run`:
+Test helpers around :func:`hyperparameter_system.tracking.offline.read_offline_run`:
 the runner never searches for runs (the store records each attempt's run
 folder), but a test checks what every run under its output folder logged.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from hyperparameter_system.wandb_offline import OfflineRun, read_offline_run
+from hyperparameter_system.tracking.offline import OfflineRun, read_offline_run
 
 
 def wait_for_offline_run(run_dir: str | Path, timeout_s: float = 30.0) -> OfflineRun:

@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from hyperparameter_system.atomic import write_text_atomic
-from hyperparameter_system.cell import Cell
+from hyperparameter_system.files.atomic import write_text_atomic
+from hyperparameter_system.matrix.cell import Cell
 
 __all__ = ["MANIFEST", "replace_generation"]
 

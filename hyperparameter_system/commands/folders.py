@@ -13,12 +13,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from hyperparameter_system.cell import Cell
+from hyperparameter_system.matrix.cell import Cell
 from hyperparameter_system.errors import HpsysError
 
 if TYPE_CHECKING:
     from hyperparameter_system.config.spec import ExperimentSpec
-    from hyperparameter_system.registry import Registry
+    from hyperparameter_system.plugin.registry import Registry
 
 
 def check_folder(path: str | os.PathLike[str], setting: str) -> None:

@@ -21,13 +21,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from hyperparameter_system.cell import Cell
+from hyperparameter_system.matrix.cell import Cell
 from hyperparameter_system.child_contract import trainer_argv
 from hyperparameter_system.errors import HpsysError
 
 if TYPE_CHECKING:
     from hyperparameter_system.config.spec import ExperimentSpec
-    from hyperparameter_system.registry import Registry
+    from hyperparameter_system.plugin.registry import Registry
 
 __all__ = ["child_command", "main", "plan_with_eta", "selection", "shell_line"]
 
@@ -94,7 +94,7 @@ def main(args: argparse.Namespace) -> int:
     """Plan the selected matrix; print it (``--matrix``) or render it (``--dry-run``)."""
     from hyperparameter_system.config.experiment import load_experiment
     from hyperparameter_system.commands.folders import check_folder, render_configs
-    from hyperparameter_system.plugins import load_plugins_for
+    from hyperparameter_system.plugin.loading import load_plugins_for
 
     spec = load_experiment(args.config)
     registry = load_plugins_for(spec)

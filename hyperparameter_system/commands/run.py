@@ -16,17 +16,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from hyperparameter_system.cell import Cell
+from hyperparameter_system.matrix.cell import Cell
 from hyperparameter_system.commands.dry_run_files import replace_generation
 from hyperparameter_system.commands.folders import check_folders, render_configs
 from hyperparameter_system.config.spec import ExperimentSpec
 from hyperparameter_system.errors import HpsysError
-from hyperparameter_system.plugins import ENV_PATH as PLUGIN_PATH_ENV
+from hyperparameter_system.plugin.loading import ENV_PATH as PLUGIN_PATH_ENV
 from hyperparameter_system.runner import RetryPolicy, RunOptions, Runner, build_argv, make_progress, make_slots
 from hyperparameter_system.store import Store, store_path
 
 if TYPE_CHECKING:
-    from hyperparameter_system.registry import Registry
+    from hyperparameter_system.plugin.registry import Registry
 
 
 def main(args: argparse.Namespace) -> int:
@@ -35,7 +35,7 @@ def main(args: argparse.Namespace) -> int:
         raise HpsysError("nothing selected: pass --all, --models M.. or --categories C.. "
                          "(or --matrix to see the plan)")
     from hyperparameter_system.config.experiment import load_experiment
-    from hyperparameter_system.plugins import load_plugins_for
+    from hyperparameter_system.plugin.loading import load_plugins_for
 
     spec = load_experiment(args.config)
     options = run_options(spec, args)
@@ -69,7 +69,7 @@ def main(args: argparse.Namespace) -> int:
 
 def run_options(spec: ExperimentSpec, args: argparse.Namespace) -> RunOptions:
     """Execution settings from the file, overridden by the command line."""
-    from hyperparameter_system.wandb_integration import resolve_mode
+    from hyperparameter_system.tracking.wandb_run import resolve_mode
 
     execution = spec.execution
     parallel = args.parallel if getattr(args, "parallel", None) is not None else execution.parallel
@@ -89,7 +89,7 @@ def run_options(spec: ExperimentSpec, args: argparse.Namespace) -> RunOptions:
 
 def plugin_path(spec: ExperimentSpec) -> str:
     """The experiment's plugin folders, so a child started anywhere builds the same models."""
-    from hyperparameter_system.plugins import experiment_plugin_folders
+    from hyperparameter_system.plugin.loading import experiment_plugin_folders
 
     return os.pathsep.join(str(folder) for folder in experiment_plugin_folders(spec))
 

@@ -35,8 +35,8 @@ def main(args: argparse.Namespace) -> int:
     """Create or continue a sweep and run its trials; see the module docstring."""
     from hyperparameter_system.commands.run import run_options
     from hyperparameter_system.config.experiment import load_experiment
-    from hyperparameter_system.plugins import load_plugins_for
-    from hyperparameter_system.wandb_integration import resolve_mode
+    from hyperparameter_system.plugin.loading import load_plugins_for
+    from hyperparameter_system.tracking.wandb_run import resolve_mode
 
     spec = load_experiment(args.config)
     registry = load_plugins_for(spec)
@@ -155,7 +155,7 @@ def _run(session: _Session, store: Store, options: Any, backend: str, args: argp
 def _run_cloud(session: _Session, store: Store, options: Any) -> int:
     """Create the W&B sweep (or join ``--sweep-id``) and run this machine's agent."""
     from hyperparameter_system.child_contract import Status
-    from hyperparameter_system.naming import model_safe
+    from hyperparameter_system.matrix.naming import model_safe
     from hyperparameter_system.sweeps.cloud import CloudSweep
     from hyperparameter_system.sweeps.state import SweepState
 

@@ -155,7 +155,7 @@ def _made_with(folder: Path) -> dict[str, str]:
     """The entity and project in the run's own file; {} when it cannot be read."""
     from google.protobuf.message import DecodeError
 
-    from hyperparameter_system.wandb_offline import read_offline_run
+    from hyperparameter_system.tracking.offline import read_offline_run
 
     try:
         run = read_offline_run(folder)

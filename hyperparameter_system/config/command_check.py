@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from hyperparameter_system.cell import Cell
+from hyperparameter_system.matrix.cell import Cell
 from hyperparameter_system.config.templates import (TemplateRenderError, flat_overrides, render_command,
                                                     render_env, template_variables)
 from hyperparameter_system.errors import ConfigError

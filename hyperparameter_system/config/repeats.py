@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from hyperparameter_system.config.script_plan import ScriptPlan
-from hyperparameter_system.naming import MAX_NAME_LENGTH, safe_name
+from hyperparameter_system.matrix.naming import MAX_NAME_LENGTH, safe_name
 
 __all__ = ["SEED_KEY", "base_seed", "config_value", "repeat_run_name", "seed_problem"]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from hyperparameter_system.cell import Cell
+from hyperparameter_system.matrix.cell import Cell
 from hyperparameter_system.config.script_schema import yacs_text
 
 __all__ = ["OVERRIDES_ARG", "TemplateRenderError", "compile_template", "flat_overrides", "render", "render_command",

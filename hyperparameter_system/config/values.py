@@ -2,7 +2,7 @@
 
 The trainer checks its config before anything runs (``training/validate.py``)
 and the planner checks every cell's config before the first cell starts
-(``matrix_context``): both call :func:`first_problem` here, so a rule exists
+(``matrix.context``): both call :func:`first_problem` here, so a rule exists
 once and ``--matrix`` refuses exactly what the child would refuse. The names
 the trainer accepts (optimizers, schedulers, losses, datasets, metrics) are
 defined here too; the torch modules that implement them import these tuples.
@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from hyperparameter_system.config.goal import GOALS
-from hyperparameter_system.wandb_integration import MODES
+from hyperparameter_system.tracking.wandb_run import MODES
 
 __all__ = ["AMP_DTYPES", "DATASET_NAMES", "LOSS_NAMES", "OPTIMIZER_EXTRAS", "OPTIMIZER_NAMES", "SCHEDULER_NAMES",
            "TRAINER_METRICS", "WARMUP_METHODS", "first_problem", "value_problem"]

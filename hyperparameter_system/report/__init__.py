@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from hyperparameter_system.atomic import write_text_atomic
+from hyperparameter_system.files.atomic import write_text_atomic
 from hyperparameter_system.report.best import find_best, render_best, render_best_json
 from hyperparameter_system.report.records import CellSummary, ExperimentSummary, ModelSummary
 from hyperparameter_system.report.summary import build_summary, require_known

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from hyperparameter_system.cell import BASELINE
+from hyperparameter_system.matrix.cell import BASELINE
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.report.records import INTERRUPTED, CellSummary, ExperimentSummary, ModelSummary
 from hyperparameter_system.report.stats import ALPHA

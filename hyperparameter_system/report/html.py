@@ -17,7 +17,7 @@ from typing import Any
 import hyperparameter_system.report.fmt as fmt
 import hyperparameter_system.report.plots as plots
 import hyperparameter_system.report.sweep_plots as sweep_plots
-from hyperparameter_system.naming import format_number
+from hyperparameter_system.matrix.naming import format_number
 from hyperparameter_system.report.html_template import TEMPLATE
 from hyperparameter_system.report.links import reproduce_command, wandb_reference
 from hyperparameter_system.report.records import CellSummary, ExperimentSummary, ModelSummary

@@ -16,7 +16,7 @@ from collections import Counter
 from typing import Iterable, Sequence
 
 import hyperparameter_system.report.stats as stats
-from hyperparameter_system.cell import BASELINE
+from hyperparameter_system.matrix.cell import BASELINE
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.errors import HpsysError, did_you_mean
 from hyperparameter_system.report.links import runs_user_command

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 from hyperparameter_system.report.plots import png_base64, pyplot, ranked, wrap
 from hyperparameter_system.report.records import CellSummary
 from hyperparameter_system.report.summary import FINISHED
-from hyperparameter_system.wandb_integration import flatten_config
+from hyperparameter_system.tracking.wandb_run import flatten_config
 
 MAX_PARAMETERS = 9  # subplots; a sweep over more parameters shows the first nine (sorted)
 

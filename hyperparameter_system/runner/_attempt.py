@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from hyperparameter_system import child_contract as cc
-from hyperparameter_system.cell import Cell
+from hyperparameter_system.matrix.cell import Cell
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.runner._child import CHILD_LOG, ChildSpec
 from hyperparameter_system.runner._devices import Slot

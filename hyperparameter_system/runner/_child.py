@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from hyperparameter_system import child_contract as cc
-from hyperparameter_system.cell import Cell
+from hyperparameter_system.matrix.cell import Cell
 from hyperparameter_system.user_command import wrapper_argv
 from hyperparameter_system.config.templates import flat_overrides, template_variables
 from hyperparameter_system.errors import HpsysError
-from hyperparameter_system.naming import safe_name
+from hyperparameter_system.matrix.naming import safe_name
 from hyperparameter_system.runner._devices import Slot
 
 CHILD_LOG = "stdout.log"  # the child's stdout + stderr, captured by the runner

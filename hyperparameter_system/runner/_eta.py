@@ -14,7 +14,7 @@ import statistics
 from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 
 if TYPE_CHECKING:
-    from hyperparameter_system.cell import Cell
+    from hyperparameter_system.matrix.cell import Cell
     from hyperparameter_system.store import Store
 
 

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from hyperparameter_system.cell import Cell
+from hyperparameter_system.matrix.cell import Cell
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.runner._attempt import ActiveAttempt, finish, launch, settle_stale
 from hyperparameter_system.runner._child import attempt_dir, child_spec

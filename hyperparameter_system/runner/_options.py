@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from hyperparameter_system.cell import Cell
+from hyperparameter_system.matrix.cell import Cell
 from hyperparameter_system.child_contract import metric_env
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.runner._devices import Slot

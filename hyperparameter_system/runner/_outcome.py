@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.child_contract import ChildResult, Status
-from hyperparameter_system.child_output import LINE_CHARS, last_meaningful_line, parse_metric_lines, signal_death
+from hyperparameter_system.files.child_output import LINE_CHARS, last_meaningful_line, parse_metric_lines, signal_death
 from hyperparameter_system.config.goal import Goal
 from hyperparameter_system.store import AttemptRecord, EpochPoint
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence, Sized
 
-from hyperparameter_system.atomic import remove_stale_temps
-from hyperparameter_system.cell import Cell
+from hyperparameter_system.files.atomic import remove_stale_temps
+from hyperparameter_system.matrix.cell import Cell
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.runner._devices import Slot
 from hyperparameter_system.runner._eta import eta_seconds
@@ -214,7 +214,7 @@ class Runner:
 
     def _check_wandb(self) -> None:
         """Online W&B that cannot be reached: log every cell offline (one check, one line)."""
-        from hyperparameter_system.wandb_integration import offline_fallback
+        from hyperparameter_system.tracking.wandb_run import offline_fallback
 
         warning = offline_fallback(self.wandb_mode, f"{self.root}/*/*/attempt-*/wandb/offline-run-*")
         if warning:

@@ -48,7 +48,7 @@ from hyperparameter_system.runner.warm import ENV_ROOM
 # training's first epoch waits for it.
 PRELOAD = ("torch", "ignite.engine", "sklearn.datasets", "sklearn.model_selection",
            "hyperparameter_system.train", "hyperparameter_system.training.run",
-           "hyperparameter_system.training.validate", "hyperparameter_system.plugins")
+           "hyperparameter_system.training.validate", "hyperparameter_system.plugin.loading")
 PRELOAD_WHEN_IDLE = ("wandb", "wandb.sdk.launch", "wandb.sdk.lib.gitlib", "PIL.Image", "torchvision", "timm")
 _ENV_START_FIELD = 47  # env_start in /proc/<pid>/stat, counted from the field after the command name
 

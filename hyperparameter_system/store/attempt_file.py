@@ -22,9 +22,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from hyperparameter_system.atomic import write_text_atomic
+from hyperparameter_system.files.atomic import write_text_atomic
 from hyperparameter_system.child_contract import Status
-from hyperparameter_system.child_files import ChildFileError, read_child_file
+from hyperparameter_system.files.child_files import ChildFileError, read_child_file
 from hyperparameter_system.store.records import AttemptRecord, CellRecord
 
 if TYPE_CHECKING:

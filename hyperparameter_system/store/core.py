@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from hyperparameter_system.cell import Cell
+from hyperparameter_system.matrix.cell import Cell
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.config.goal import Goal
 from hyperparameter_system.store.errors import FileIdentity, StoreError, check_header, check_writable, translated

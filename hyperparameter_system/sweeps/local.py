@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from hyperparameter_system import child_contract as cc
-from hyperparameter_system.cell import Cell
+from hyperparameter_system.matrix.cell import Cell
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.runner import PlainProgress, Runner, RunOptions

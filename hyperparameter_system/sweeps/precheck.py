@@ -19,7 +19,7 @@ from hyperparameter_system.sweeps.space import probes, representative
 
 if TYPE_CHECKING:
     from hyperparameter_system.config.spec import ExperimentSpec
-    from hyperparameter_system.registry import Registry
+    from hyperparameter_system.plugin.registry import Registry
 
 __all__ = ["check_new_sweep", "check_sweep_values"]
 

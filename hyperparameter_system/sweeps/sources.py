@@ -17,7 +17,7 @@ from hyperparameter_system.sweeps.config import SweepSpec, block_locator, check_
 
 if TYPE_CHECKING:
     from hyperparameter_system.config.spec import ExperimentSpec
-    from hyperparameter_system.registry import Registry
+    from hyperparameter_system.plugin.registry import Registry
 
 __all__ = ["resolve_sweep", "spec_from_json", "spec_to_json"]
 

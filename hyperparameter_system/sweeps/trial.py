@@ -30,15 +30,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Mapping
 
-from hyperparameter_system.cell import BASELINE, Cell
+from hyperparameter_system.matrix.cell import BASELINE, Cell
 from hyperparameter_system.config.yacs_keys import suggest_key
 from hyperparameter_system.errors import ConfigError
-from hyperparameter_system.naming import MAX_NAME_LENGTH, format_number, safe_name
+from hyperparameter_system.matrix.naming import MAX_NAME_LENGTH, format_number, safe_name
 from hyperparameter_system.sweeps.config import SweepSpec
 from hyperparameter_system.sweeps.yacs_map import check_value, in_schema, is_yacs_key, resolve_key
 
 if TYPE_CHECKING:
-    from hyperparameter_system.matrix_context import MatrixContext
+    from hyperparameter_system.matrix.context import MatrixContext
 
 __all__ = ["TrialPlanner", "trial_cell_id"]
 
@@ -129,7 +129,7 @@ class TrialPlanner:
                 YACS value does not fit its key; located at the sweep's source.
         """
         from hyperparameter_system.hyperparameter_configs import plan_one
-        from hyperparameter_system.matrix_context import MatrixContext
+        from hyperparameter_system.matrix.context import MatrixContext
 
         fields, yacs = self.split(point)
         inside = [(k, v) for k, v in yacs if in_schema(k)]

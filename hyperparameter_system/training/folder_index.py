@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from hyperparameter_system.atomic import write_text_atomic
+from hyperparameter_system.files.atomic import write_text_atomic
 
 ENV_CACHE_DIR = "HPSYS_CACHE_DIR"
 FORMAT = 1

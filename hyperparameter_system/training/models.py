@@ -12,6 +12,6 @@ from typing import Any
 
 def model_registry() -> Any:
     """The loaded plugin registry (``build_model``, ``model_family``)."""
-    from hyperparameter_system.plugins import load_plugins
+    from hyperparameter_system.plugin.loading import load_plugins
 
     return load_plugins()

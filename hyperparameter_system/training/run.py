@@ -31,7 +31,7 @@ from hyperparameter_system.training.seeding import seed_everything
 from hyperparameter_system.training.signals import StopRequest
 from hyperparameter_system.training.transforms import channel_stats
 from hyperparameter_system.training.wandb_background import BackgroundWandb
-from hyperparameter_system.wandb_integration import WandbRun
+from hyperparameter_system.tracking.wandb_run import WandbRun
 
 if TYPE_CHECKING:
     from yacs.config import CfgNode

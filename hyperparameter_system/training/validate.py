@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from hyperparameter_system.config.values import first_problem
 from hyperparameter_system.config.yaml_source import load_yaml_with_lines
 from hyperparameter_system.errors import ConfigError, HpsysError
-from hyperparameter_system.wandb_integration import flatten_config
+from hyperparameter_system.tracking.wandb_run import flatten_config
 
 if TYPE_CHECKING:
     from yacs.config import CfgNode

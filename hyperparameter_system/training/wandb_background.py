@@ -14,7 +14,7 @@ import logging
 import threading
 from typing import Any, Callable
 
-from hyperparameter_system.wandb_integration import WandbRun
+from hyperparameter_system.tracking.wandb_run import WandbRun
 
 log = logging.getLogger("hyperparameter_system.train")
 

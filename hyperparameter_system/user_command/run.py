@@ -38,8 +38,8 @@ from typing import Any, Sequence
 
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.child_contract import Status
-from hyperparameter_system.child_files import read_child_file
-from hyperparameter_system.child_output import PatternParser, last_meaningful_line, last_output_line, signal_death
+from hyperparameter_system.files.child_files import read_child_file
+from hyperparameter_system.files.child_output import PatternParser, last_meaningful_line, last_output_line, signal_death
 from hyperparameter_system.config.goal import Goal
 from hyperparameter_system.user_command import MODULE
 from hyperparameter_system.user_command.group_probe import GroupProbe

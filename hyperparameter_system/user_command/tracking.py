@@ -1,6 +1,6 @@
 """The W&B run the command wrapper makes for a user's script (``wandb: runner``).
 
-It is the built-in trainer's :class:`~hyperparameter_system.wandb_integration.WandbRun`
+It is the built-in trainer's :class:`~hyperparameter_system.tracking.wandb_run.WandbRun`
 with the same ``init_kwargs`` (project, name, group, tags and id from the
 runner's ``WANDB_*`` variables, offline runs under the attempt's folder); only
 the run config differs: the script's own rendered config, the file the script
@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from hyperparameter_system.wandb_integration import WandbRun
+from hyperparameter_system.tracking.wandb_run import WandbRun
 
 log = logging.getLogger("hyperparameter_system.user_command")
 

@@ -8,7 +8,7 @@ from hyperparameter_system.config.experiment import load_experiment
 from hyperparameter_system.config.yacs_keys import check_override
 from hyperparameter_system.errors import ConfigError, UnknownNameError
 from hyperparameter_system.option_fields import choose_name
-from hyperparameter_system.plugins import load_plugins
+from hyperparameter_system.plugin.loading import load_plugins
 from hyperparameter_system.sweeps.config import load_sweep_file
 
 

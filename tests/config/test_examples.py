@@ -44,7 +44,7 @@ def test_shipped_files_plan_with_the_built_in_plugins():
     from datetime import datetime
 
     from hyperparameter_system.hyperparameter_configs import plan_matrix
-    from hyperparameter_system.plugins import load_plugins_for
+    from hyperparameter_system.plugin.loading import load_plugins_for
 
     counts = {}
     for name in ("experiment_config.yaml", "examples/cv_classification.yaml"):
@@ -59,7 +59,7 @@ def test_own_project_examples_plan_every_built_in_category_against_their_fixture
     from datetime import datetime
 
     from hyperparameter_system.hyperparameter_configs import plan_matrix
-    from hyperparameter_system.plugins import load_plugins_for
+    from hyperparameter_system.plugin.loading import load_plugins_for
 
     for name, model, count in (("own_yacs_project.yaml", "reid_tiny", 7), ("own_yaml_project.yaml", "b3", 7)):
         spec = load_experiment(str(ROOT / "examples" / name))

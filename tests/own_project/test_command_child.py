@@ -22,12 +22,12 @@ import pytest
 import yaml
 
 from hyperparameter_system import child_contract as cc
-from hyperparameter_system.cell import Cell
+from hyperparameter_system.matrix.cell import Cell
 from hyperparameter_system.user_command import MODULE
 from hyperparameter_system.report.gather import read_cells
 from hyperparameter_system.runner import PlainProgress, RetryPolicy, RunOptions, Runner, build_argv, make_slots
 from hyperparameter_system.store import Store, store_path
-from hyperparameter_system.wandb_integration import flatten_config
+from hyperparameter_system.tracking.wandb_run import flatten_config
 from wandb_runs import wait_for_offline_run
 
 SCRIPT = r'''

@@ -21,7 +21,7 @@ import yaml
 from hyperparameter_system.config.experiment import load_experiment
 from hyperparameter_system.errors import ConfigError
 from hyperparameter_system.hyperparameter_configs import plan_matrix, render_cells
-from hyperparameter_system.plugins import load_plugins_for
+from hyperparameter_system.plugin.loading import load_plugins_for
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 REID = FIXTURES / "reid_strong"
@@ -171,7 +171,7 @@ def test_planning_never_imports_torch_even_though_the_project_does(tmp_path: Pat
     code = ("import sys; from datetime import datetime\n"
             "from hyperparameter_system.config.experiment import load_experiment\n"
             "from hyperparameter_system.hyperparameter_configs import plan_matrix, render_cells\n"
-            "from hyperparameter_system.plugins import load_plugins_for\n"
+            "from hyperparameter_system.plugin.loading import load_plugins_for\n"
             f"spec = load_experiment({str(path)!r}); reg = load_plugins_for(spec)\n"
             "render_cells(plan_matrix(spec, reg, now=datetime.now()), spec, reg)\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'wandb')))\n")

@@ -13,7 +13,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from hyperparameter_system.cell import Cell
+from hyperparameter_system.matrix.cell import Cell
 from hyperparameter_system.commands.rebuild import rebuild_store
 from hyperparameter_system.runner import attempt_dir, child_spec, make_slots
 from hyperparameter_system.runner._attempt import ActiveAttempt, finish, launch

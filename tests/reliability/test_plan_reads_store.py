@@ -45,7 +45,7 @@ def _store_with_history(config: Path, out: Path) -> Path:
     """The experiment's store with two of its four cells finished in 40 s each (no -wal left)."""
     from hyperparameter_system.config.experiment import load_experiment
     from hyperparameter_system.hyperparameter_configs import plan_matrix
-    from hyperparameter_system.plugins import load_plugins_for
+    from hyperparameter_system.plugin.loading import load_plugins_for
 
     spec = load_experiment(str(config))
     path = store_path(spec.output_dir, spec.name)

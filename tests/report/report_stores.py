@@ -16,7 +16,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from hyperparameter_system.cell import Cell
+from hyperparameter_system.matrix.cell import Cell
 from hyperparameter_system.store import Store, store_path
 from hyperparameter_system.sweeps.state import SweepRecord, SweepState
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from hyperparameter_system.cell import Cell
+from hyperparameter_system.matrix.cell import Cell
 from hyperparameter_system.report.fmt import UNTESTED
 from hyperparameter_system.store import Store, store_path
 from report_stores import start_standin, write_experiment

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from fakes import make_cell  # noqa: E402
 
-from hyperparameter_system.cell import Cell  # noqa: E402
+from hyperparameter_system.matrix.cell import Cell  # noqa: E402
 from hyperparameter_system.runner import PlainProgress, RetryPolicy, RunOptions, Runner, RunReport, make_slots  # noqa: E402
 from hyperparameter_system.store import Store, store_path  # noqa: E402
 

@@ -17,7 +17,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from hyperparameter_system.cell import Cell  # noqa: E402
+from hyperparameter_system.matrix.cell import Cell  # noqa: E402
 
 FAKE_CHILD = str(Path(__file__).with_name("fake_child.py"))
 COMMAND = ("{{ python }}", FAKE_CHILD, "{{ config_path }}", "{{ overrides }}", "OUTPUT_DIR", "{{ output_dir }}")

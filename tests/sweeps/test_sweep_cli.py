@@ -83,7 +83,7 @@ def test_random_and_bayes_run_n_trials_inside_their_distributions(workdir, metho
 def test_grid_over_a_category_reproduces_its_matrix_cells(workdir):
     from hyperparameter_system import hyperparameter_configs as matrix
     from hyperparameter_system.config.experiment import load_experiment
-    from hyperparameter_system.plugins import load_plugins_for
+    from hyperparameter_system.plugin.loading import load_plugins_for
     from hyperparameter_system.sweeps.engine import suggest, to_sweep_runs
     from hyperparameter_system.sweeps.sources import resolve_sweep
     from hyperparameter_system.sweeps.state import TrialRecord

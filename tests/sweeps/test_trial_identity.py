@@ -40,7 +40,7 @@ def _store_cells(folder: Path, name: str) -> list[dict[str, Any]]:
 def test_matrix_cells_render_the_id_and_max_epochs_the_store_keeps(tmp_path: Path):
     from hyperparameter_system.config.experiment import load_experiment
     from hyperparameter_system.hyperparameter_configs import plan_matrix, render_cells
-    from hyperparameter_system.plugins import load_plugins_for
+    from hyperparameter_system.plugin.loading import load_plugins_for
     from hyperparameter_system.store import Store
 
     spec = load_experiment(str(write_experiment(tmp_path, epochs=4)))

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from hyperparameter_system.config.defaults import get_cfg_defaults
-from hyperparameter_system.plugins import load_plugins
+from hyperparameter_system.plugin.loading import load_plugins
 
 from train_helpers import REPO, child_env
 
@@ -33,7 +33,7 @@ def test_families_register_through_the_plugin_registry():
 
 def test_listing_names_imports_neither_torch_nor_timm():
     code = (
-        "import sys; from hyperparameter_system.plugins import load_plugins; r = load_plugins(); "
+        "import sys; from hyperparameter_system.plugin.loading import load_plugins; r = load_plugins(); "
         "n = len(r.model_names()); print(n, sorted(m for m in ('torch', 'timm', 'torchvision') if m in sys.modules))"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=child_env(), capture_output=True, text=True,

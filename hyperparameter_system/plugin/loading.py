@@ -37,8 +37,8 @@ import pluggy
 
 from hyperparameter_system import hookspecs
 from hyperparameter_system.errors import ConfigError, PluginError
-from hyperparameter_system.registry import Registry
-from hyperparameter_system.yaml_category import load_yaml_category
+from hyperparameter_system.plugin.registry import Registry
+from hyperparameter_system.plugin.yaml_category import load_yaml_category
 
 if TYPE_CHECKING:
     from hyperparameter_system.config.spec import ExperimentSpec
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["CHECKOUT_ROOT", "clear_cache", "experiment_plugin_folders", "load_plugins", "load_plugins_for",
            "plugin_folders"]
 
-CHECKOUT_ROOT = Path(__file__).resolve().parents[1]
+CHECKOUT_ROOT = Path(__file__).resolve().parents[2]
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
 ENV_DISABLE = "HPSYS_DISABLE_PLUGINS"
 ENV_ONLY = "HPSYS_PLUGINS"

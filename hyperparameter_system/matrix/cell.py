@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from hyperparameter_system.planned_config import PlannedConfig
+    from hyperparameter_system.matrix.planned_config import PlannedConfig
 
 BASELINE = "baseline"  # the category name of a model's baseline cell
 # hpsys's own keys of the batch size and gradient accumulation (the OOM retry's);

@@ -16,7 +16,7 @@ the option is applied to: hpsys's schema for a model on the built-in trainer,
 the script's own schema for a model with ``schema:`` (so a category may set
 ``SOLVER.MARGIN``, a key only that project has). Loading therefore checks only
 the shape; the planner checks every key against each model's schema, at the
-line the key is written (``matrix_context``). A value of a key hpsys knows is
+line the key is written (``matrix.context``). A value of a key hpsys knows is
 still normalised here (``0`` -> ``0.0`` for a float key), so cell ids do not
 depend on how a number was written. The file's ``options`` are the
 category's defaults: the category joins the matrix with them even when the
@@ -34,7 +34,7 @@ from hyperparameter_system.category import BaseCategory
 from hyperparameter_system.config.templates import TemplateRenderError, compile_template, render
 from hyperparameter_system.config.yacs_keys import check_override, is_setting, set_key
 from hyperparameter_system.config.yaml_source import load_yaml_with_lines
-from hyperparameter_system.naming import format_number
+from hyperparameter_system.matrix.naming import format_number
 
 if TYPE_CHECKING:
     from yacs.config import CfgNode

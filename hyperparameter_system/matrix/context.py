@@ -4,7 +4,7 @@
 registry into checked building blocks (a base config per model, validated
 options per category, compiled name templates) and caches them, so a matrix
 of 10,000 cells builds each model's base config once and each cell only the
-keys its option sets (``planned_config.py``). Every problem is a ConfigError
+keys its option sets (``matrix/planned_config.py``). Every problem is a ConfigError
 at the line the user wrote.
 """
 
@@ -19,7 +19,7 @@ import jinja2
 import jinja2.meta
 from yacs.config import CfgNode
 
-from hyperparameter_system.cell import BASELINE
+from hyperparameter_system.matrix.cell import BASELINE
 from hyperparameter_system.config.defaults import get_cfg_defaults
 from hyperparameter_system.config.templates import TemplateRenderError, compile_template, render
 from hyperparameter_system.config.script_plan import ScriptPlan, build_script_plan, recording_clone
@@ -27,10 +27,10 @@ from hyperparameter_system.config.yaml_emit import dump_sorted
 from hyperparameter_system.config.yacs_keys import check_mapping, check_override, flat_settings, is_setting, set_key
 from hyperparameter_system.config.yaml_source import dotted, load_yaml_with_lines
 from hyperparameter_system.errors import ConfigError, UnknownNameError, did_you_mean
-from hyperparameter_system.matrix_checks import check_base, check_option_changes, option_source
-from hyperparameter_system.naming import model_safe, safe_name, unique_names
-from hyperparameter_system.planned_config import BaseConfig, canonical_json, clone_node, same_value
-from hyperparameter_system.yaml_category import YamlCategory
+from hyperparameter_system.matrix.checks import check_base, check_option_changes, option_source
+from hyperparameter_system.matrix.naming import model_safe, safe_name, unique_names
+from hyperparameter_system.matrix.planned_config import BaseConfig, canonical_json, clone_node, same_value
+from hyperparameter_system.plugin.yaml_category import YamlCategory
 
 __all__ = ["CategoryPlan", "canonical_json", "MatrixContext", "ModelPlan", "Option"]
 

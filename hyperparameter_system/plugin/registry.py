@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from hyperparameter_system.category import BaseCategory
 from hyperparameter_system.errors import PluginError, UnknownNameError, did_you_mean
 from hyperparameter_system.model_spec import ModelSpec
-from hyperparameter_system.naming import safe_name
+from hyperparameter_system.matrix.naming import safe_name
 
 if TYPE_CHECKING:
     from yacs.config import CfgNode

@@ -122,3 +122,40 @@ def test_a_finished_attempt_stores_its_result_once(tmp_path):
         assert store.attempts()[0].result == result
     assert _raw(path, "SELECT result, best_metric, goal, final_metrics FROM attempts") == [
         ('{"batch": 16}', 0.5, "maximize", '{"val/acc": 0.4}')]
+
+
+def test_a_store_from_a_newer_version_is_refused_and_left_as_it_was(tmp_path):
+    """A newer hpsys's store may mean what this one cannot read: one line, exit 2, no write.
+
+    The version is compared as a number ("10" is newer than "3"), and a version
+    that is not a number counts as newer.
+    """
+    import subprocess
+    import sys
+
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text("experiment:\n  name: newer\n  output_dir: ./out\n  temp_config_dir: ./tc\n"
+                          "models: [{name: small_cnn}]\ncategories:\n  optimizer: {options: [{name: SGD, lr: 0.1}]}\n")
+    path = store_path(tmp_path / "out", "newer")
+    Store.open(path, experiment="newer", metric="val/acc", goal="maximize").close()
+    for version in ("10", "4x"):
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (version,))
+        before = _dump(path)
+        for action in ("--summary", "--matrix", "--all"):
+            done = subprocess.run([sys.executable, "-m", "hyperparameter_system.experiment_runner", "--config",
+                                   str(experiment), action], cwd=tmp_path, capture_output=True, text=True,
+                                  timeout=120)
+            assert done.returncode == 2, (version, action, done.stdout, done.stderr)
+            lines = done.stderr.strip().splitlines()
+            assert len(lines) == 1 and "written by a newer hpsys" in lines[0], (version, action, done.stderr)
+            assert _dump(path) == before, (version, action)
+
+
+def _dump(path: Path) -> str:
+    """The store's whole content as SQL (its own WAL included), to see that nothing was written."""
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    try:
+        return "\n".join(conn.iterdump())
+    finally:
+        conn.close()

@@ -25,8 +25,8 @@ from hyperparameter_system.store.errors import FileIdentity, StoreError, check_h
 from hyperparameter_system.store.records import AttemptRecord, CellRecord
 from hyperparameter_system.store.rows import CellResult, EpochRow, attempt_from_row, int_or_none
 from hyperparameter_system.store.schema import (
-    BUSY_TIMEOUT_S, DEFAULT_LEASE_S, HOST, SCHEMA, SCHEMA_VERSION, add_missing_columns, assignments, claimable,
-    create_tables, pid_alive, remove_stale_rebuilds, switch_to_wal)
+    BUSY_TIMEOUT_S, DEFAULT_LEASE_S, HOST, SCHEMA, SCHEMA_VERSION, add_missing_columns, assignments, check_version,
+    claimable, create_tables, pid_alive, remove_stale_rebuilds, switch_to_wal)
 
 
 class Store:
@@ -68,6 +68,7 @@ class Store:
         try:
             with store.transaction() as tx:
                 create_tables(tx, SCHEMA)
+                check_version(tx, target)
                 add_missing_columns(tx)
                 tx.executemany("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", defaults.items())
         except BaseException:
@@ -94,6 +95,7 @@ class Store:
                                    check_same_thread=False)
             try:
                 conn.execute("SELECT COUNT(*) FROM meta").fetchone()
+                check_version(conn, target)
                 return cls(target, conn)
             except BaseException:
                 conn.close()

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.store.result_columns import (
     ADDED_ATTEMPT_COLUMNS, RESULT_COLUMNS, RESULT_ONLY_COLUMNS, move_results_into_columns, split_result)
+from hyperparameter_system.store.errors import StoreError
 from hyperparameter_system.store.rows import JSON_COLUMNS
 
 # 2: cells.repeat, seed, same_as; 3: cells.max_epochs, a result's known keys in attempt columns,
@@ -124,8 +125,28 @@ def add_missing_columns(tx: sqlite3.Connection) -> None:
         for columns, attempt_id in move_results_into_columns(rows):
             sets, values = assignments(columns, keep_runner_columns=True)
             tx.execute(f"UPDATE attempts SET {sets} WHERE id = ?", (*values, attempt_id))
-    tx.execute("UPDATE meta SET value = ? WHERE key = 'schema_version' AND value < ?",
-               (SCHEMA_VERSION, SCHEMA_VERSION))
+    tx.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
+
+
+def stored_version(conn: sqlite3.Connection) -> int | None:
+    """The store's schema version as a number; None for a store that has not written it yet.
+
+    Read from the file, so untrusted: anything but a whole number reads as newer
+    than any version, and is refused like one.
+    """
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    if row is None:
+        return None
+    text = str(row[0])
+    return int(text) if text.isdigit() else 10**9
+
+
+def check_version(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a store written by a newer hpsys: its tables may mean what this one cannot read."""
+    version = stored_version(conn)
+    if version is not None and version > int(SCHEMA_VERSION):
+        raise StoreError(f"{path}: written by a newer hpsys (store schema {version}; this one knows up to "
+                         f"{SCHEMA_VERSION}): upgrade hpsys to read or resume it")
 
 
 def _add_columns(tx: sqlite3.Connection, table: str, columns: tuple[tuple[str, str], ...]) -> bool:

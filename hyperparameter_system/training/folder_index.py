@@ -29,10 +29,15 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hyperparameter_system.files.atomic import write_text_atomic
+from hyperparameter_system.files.child_files import ChildFileError, read_child_file
 
 ENV_CACHE_DIR = "HPSYS_CACHE_DIR"
 FORMAT = 1
 RACY_S = 2.0  # a folder younger than this may still change within its mtime tick: not cached
+
+# The cache is a file on disk, so untrusted: only a regular file is read, and at most this much
+# (an index of about two million images); a longer file is cut, fails to parse and is listed again.
+MAX_CACHE_BYTES = 128 * 1024 * 1024
 
 log = logging.getLogger("hyperparameter_system.train")
 
@@ -102,9 +107,10 @@ def _write(root: Path, index: FolderIndex, folders: dict[str, int]) -> None:
 def _read(root: Path) -> FolderIndex | None:
     """The cached index when it is whole, of this tree, inside it and no folder changed since; else None."""
     try:
-        payload = json.loads(cache_file(root).read_text(encoding="utf-8"))
-        index = _parse(root, payload)
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        raw = read_child_file(cache_file(root), MAX_CACHE_BYTES)
+        payload = json.loads(raw) if raw is not None else None
+        index = _parse(root, payload) if isinstance(payload, dict) else None
+    except (ChildFileError, OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
     if index is None or not _unchanged(root, payload["folders"]):
         return None

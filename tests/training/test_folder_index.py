@@ -84,3 +84,22 @@ def test_a_tree_changed_a_moment_ago_is_not_cached(tmp_path: Path) -> None:
     _png(tmp_path / "train" / "cat" / "1.png", 10)
     assert len(folder_index(tmp_path / "train").samples) == 1
     assert not cache_file((tmp_path / "train").resolve()).exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev_zero_link"])
+def test_a_cache_that_is_not_a_plain_file_is_never_read(tree: Path, kind: str) -> None:
+    """A FIFO in the cache's place would hang every cell; a link to /dev/zero would fill the memory."""
+    expected = folder_index(tree)
+    cached = cache_file(tree.resolve())
+    cached.unlink()
+    if kind == "fifo":
+        os.mkfifo(cached)
+    else:
+        cached.symlink_to("/dev/zero")
+    import concurrent.futures
+
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    try:  # a read of the FIFO would never return: the answer must come within a deadline
+        assert pool.submit(folder_index, tree).result(timeout=60) == expected
+    finally:
+        pool.shutdown(wait=False)

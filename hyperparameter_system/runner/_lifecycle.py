@@ -44,6 +44,8 @@ class Lifecycle:
         self.session = uuid.uuid4().hex
         self.active: dict[int, ActiveAttempt] = {}
         self._last_lease = self._last_metrics = 0.0
+        if forks is not None:  # its start can outlast a short lease: the claims stay fresh meanwhile
+            forks.while_waiting = self.keep_leases
 
     # -- claiming and launching -----------------------------------------------------------
     def claim(self, cell: Cell, *, rerun: str | None = None) -> AttemptRecord | None:
@@ -89,10 +91,19 @@ class Lifecycle:
                 if active.follow_metrics(self.store) and self.stop_rule is not None \
                         and self.stop_rule(active.cell, active.attempt.id, active.records):
                     active.stop(Status.EARLY_TERMINATED)
+        self.keep_leases()
+        return ended
+
+    def keep_leases(self) -> None:
+        """Renew this session's leases once a quarter of a lease has passed since the last renewal.
+
+        Called on every poll, and while the fork server starts or answers: a claim
+        whose lease ran out meanwhile would look abandoned to another runner.
+        """
+        now = time.monotonic()
         if now - self._last_lease >= self.opt.lease_s / 4:
             self._last_lease = now
             self.store.renew_leases(self.session, self.opt.lease_s)
-        return ended
 
     def reap(self, *, stopping: bool = False) -> list[Ended]:
         """Time out, kill past the grace, and settle every child that ended.

@@ -19,6 +19,7 @@ from hyperparameter_system.runner._retry import RetryPolicy
 from hyperparameter_system.store import DEFAULT_LEASE_S
 
 ENV_LEASE = "HPSYS_LEASE_S"  # seconds a running attempt's lease lasts unless renewed (the default: 120)
+MAX_LEASE_S = 86400.0  # a longer lease would keep a dead remote runner's cells from ever being resumed
 # Called with (cell, attempt id, all metrics records so far); True stops the cell
 # as early_terminated (the sweep engine's hyperband hook).
 StopRule = Callable[[Cell, int, list[dict[str, Any]]], bool]
@@ -39,6 +40,8 @@ def lease_seconds(environ: Mapping[str, str]) -> float:
         value = -1.0
     if not 0 < value < float("inf"):
         raise HpsysError(f"{ENV_LEASE}: must be a number of seconds > 0, got {raw[:40]!r}")
+    if value > MAX_LEASE_S:
+        raise HpsysError(f"{ENV_LEASE}: at most {MAX_LEASE_S:.0f} seconds (a day), got {raw[:40]!r}")
     return value
 
 

@@ -71,6 +71,7 @@ class ForkServer:
         self._unreported: dict[int, float] = {}  # pid -> when it was first seen ended but unreported
         self._buffer = b""
         self._replies: list[dict[str, Any]] = []
+        self.while_waiting: Callable[[], None] = lambda: None  # the runner's duties while a reply is awaited
 
     def start(self) -> bool:
         """Start the server now, if it is wanted and not started; True when it started now.
@@ -173,6 +174,7 @@ class ForkServer:
                 return None
             select.select([self.proc.stdout], [], [], min(left, 0.5))
             self._pump()
+            self.while_waiting()
         return None
 
     def _pump(self) -> None:

@@ -139,3 +139,7 @@ def test_a_lease_that_is_not_a_positive_number_is_a_one_line_error_before_anythi
         assert main(argv) == 2
         assert capsys.readouterr().err.strip().endswith("HPSYS_LEASE_S: must be a number of seconds > 0, got '-1'")
         assert not (workdir / "out").exists()
+    monkeypatch.setenv("HPSYS_LEASE_S", "1e300")  # a lease that never runs out: a dead remote runner's cells never resume
+    assert main(["--all"]) == 2
+    assert capsys.readouterr().err.strip().endswith("HPSYS_LEASE_S: at most 86400 seconds (a day), got '1e300'")
+    assert not (workdir / "out").exists()

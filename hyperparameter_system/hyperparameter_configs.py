@@ -36,11 +36,13 @@ from hyperparameter_system.matrix.cell import ACCUM_KEY, BASELINE, BATCH_KEY, EP
 from hyperparameter_system.config.command_check import check_command
 from hyperparameter_system.config.repeats import SEED_KEY, base_seed, repeat_run_name, seed_problem
 from hyperparameter_system.config.shared_cells import shared_targets, training_fingerprint
+from hyperparameter_system.config.spec import ExperimentSpec
 from hyperparameter_system.config.yacs_keys import flat_settings
 from hyperparameter_system.errors import ConfigError, HpsysError
-from hyperparameter_system.matrix.context import MatrixContext, ModelPlan, Option
+from hyperparameter_system.matrix.context import CategoryPlan, MatrixContext, ModelPlan, Option
 from hyperparameter_system.matrix.naming import safe_name, unique_names
 from hyperparameter_system.matrix.planned_config import PlannedConfig, canonical_json
+from hyperparameter_system.plugin.registry import Registry
 
 __all__ = ["VOLATILE_KEYS", "canonical_json", "plan_cell", "plan_matrix", "plan_one", "render_cells"]
 
@@ -49,7 +51,7 @@ BASELINE_PREFIX = "base"
 BASELINE_LABEL = "default"
 
 
-def plan_matrix(spec: Any, registry: Any, *, models: Sequence[str] | None = None,
+def plan_matrix(spec: ExperimentSpec, registry: Registry, *, models: Sequence[str] | None = None,
                 categories: Sequence[str] | None = None, now: datetime,
                 repeats: int | None = None) -> list[Cell]:
     """Every cell of the selected matrix, validated and in a stable order.
@@ -100,7 +102,7 @@ def _check_seed(ctx: MatrixContext, plan: ModelPlan, repeats: int) -> None:
                              "SCRIPT.KEY}) or run it with repeats 1", plan.entry.line)
 
 
-def plan_cell(spec: Any, registry: Any, model: str, category: str, option: Any, *, now: datetime,
+def plan_cell(spec: ExperimentSpec, registry: Registry, model: str, category: str, option: Any, *, now: datetime,
               run_name: str | None = None) -> Cell:
     """One cell outside the matrix: ``option`` is validated by its category.
 
@@ -126,7 +128,7 @@ def plan_one(ctx: MatrixContext, model: str, category: str, option: Any, *, now:
     return _finish(ctx, [draft if identity is None else identity(draft)])[0]
 
 
-def _draft(ctx: MatrixContext, plan: ModelPlan, cat: Any, option: Any, now: datetime,
+def _draft(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan | None, option: Option | None, now: datetime,
            repeat: int = 0) -> Cell:
     """A cell with its config, id and names; names are made unique and the config sealed in :func:`_finish`."""
     category = BASELINE if cat is None else cat.name
@@ -173,7 +175,7 @@ class _Identity(NamedTuple):
     fingerprint: str  # the training config's hash (shared cells)
 
 
-def _identify(ctx: MatrixContext, plan: ModelPlan, cat: Any, option: Option | None,
+def _identify(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan | None, option: Option | None,
               repeat: int = 0) -> _Identity:
     """A cell's config, what its overrides and option set, its id (the hash leaves out volatile
     keys), its seed and its training fingerprint.
@@ -272,7 +274,7 @@ def _check_commands(ctx: MatrixContext, cells: Sequence[Cell]) -> None:
             check_command(cell, indices[cell.model], ctx.error, checked)
 
 
-def render_cells(cells: Sequence[Cell], spec: Any, registry: Any = None) -> list[Path]:
+def render_cells(cells: Sequence[Cell], spec: ExperimentSpec, registry: Registry | None = None) -> list[Path]:
     """Write each cell's planned config to ``cell.config_path``; nothing is written unless all can be.
 
     Rendering only writes what planning built (``Cell.config``); ``registry``

@@ -21,12 +21,19 @@ import string
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hyperparameter_system.commands.folders import check_folders
 from hyperparameter_system.config.goal import Goal
+from hyperparameter_system.config.spec import ExperimentSpec
 from hyperparameter_system.errors import HpsysError
+from hyperparameter_system.plugin.registry import Registry
 from hyperparameter_system.store import Store, store_path
+
+if TYPE_CHECKING:  # imported where used: a sweep's modules cost start-up time the other commands skip
+    from hyperparameter_system.sweeps.config import SweepSpec
+    from hyperparameter_system.sweeps.state import SweepRecord
+    from hyperparameter_system.sweeps.trial import TrialPlanner
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -62,15 +69,16 @@ def main(args: argparse.Namespace) -> int:
 @dataclasses.dataclass
 class _Session:
     sweep_id: str
-    sweep: Any  # SweepSpec
-    planner: Any  # TrialPlanner
-    record: Any  # SweepRecord | None (None: a W&B sweep not created yet)
+    sweep: SweepSpec
+    planner: TrialPlanner
+    record: SweepRecord | None  # None: a W&B sweep not created yet
     count: int | None
     output_root: Path
     joined: bool  # --sweep-id named the sweep
 
 
-def _session(args: argparse.Namespace, spec: Any, registry: Any, store: Store, backend: str) -> _Session:
+def _session(args: argparse.Namespace, spec: ExperimentSpec, registry: Registry, store: Store,
+             backend: str) -> _Session:
     """The sweep to run: the stored one for ``--sweep-id``, else a new one from the sources."""
     from hyperparameter_system.sweeps.sources import resolve_sweep, spec_from_json
     from hyperparameter_system.sweeps.state import SweepState
@@ -98,7 +106,7 @@ def _session(args: argparse.Namespace, spec: Any, registry: Any, store: Store, b
     return _Session(sweep_id, sweep, planner, record, count, root, bool(args.sweep_id))
 
 
-def _target(args: argparse.Namespace, spec: Any) -> tuple[str, str | None]:
+def _target(args: argparse.Namespace, spec: ExperimentSpec) -> tuple[str, str | None]:
     """The one model and (at most) one category a sweep is about."""
     models = args.models or [m.name for m in spec.models if m.enabled]
     if len(models) != 1:

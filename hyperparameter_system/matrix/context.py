@@ -19,9 +19,11 @@ import jinja2
 import jinja2.meta
 from yacs.config import CfgNode
 
+from hyperparameter_system.category import BaseCategory
 from hyperparameter_system.matrix.cell import BASELINE
 from hyperparameter_system.config.defaults import get_cfg_defaults
 from hyperparameter_system.config.templates import TemplateRenderError, compile_template, render
+from hyperparameter_system.config.spec import CategoryEntry, ExperimentSpec, ModelEntry
 from hyperparameter_system.config.script_plan import ScriptPlan, build_script_plan, recording_clone
 from hyperparameter_system.config.yaml_emit import dump_sorted
 from hyperparameter_system.config.yacs_keys import check_mapping, check_override, flat_settings, is_setting, set_key
@@ -30,10 +32,10 @@ from hyperparameter_system.errors import ConfigError, UnknownNameError, did_you_
 from hyperparameter_system.matrix.checks import check_base, check_option_changes, option_source
 from hyperparameter_system.matrix.naming import model_safe, safe_name, unique_names
 from hyperparameter_system.matrix.planned_config import BaseConfig, canonical_json, clone_node, same_value
+from hyperparameter_system.plugin.registry import Registry
 from hyperparameter_system.plugin.yaml_category import YamlCategory
 
 __all__ = ["CategoryPlan", "canonical_json", "MatrixContext", "ModelPlan", "Option"]
-
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class CategoryPlan:
 
     name: str
     prefix: str
-    category: Any
+    category: BaseCategory
     label_template: Any = None
     options: list[Option] = field(default_factory=list)
 
@@ -65,7 +67,7 @@ class ModelPlan:
     ``script`` is the script side of a model with its own ``schema:`` (None otherwise).
     """
 
-    entry: Any
+    entry: ModelEntry
     project: str
     folder: str
     base: CfgNode
@@ -76,7 +78,7 @@ class ModelPlan:
 class MatrixContext:
     """Checked building blocks of one experiment's matrix (see module docstring)."""
 
-    def __init__(self, spec: Any, registry: Any) -> None:
+    def __init__(self, spec: ExperimentSpec, registry: Registry) -> None:
         self.spec = spec
         self.registry = registry
         self.config_dir = Path(spec.temp_config_dir) / safe_name(spec.name)
@@ -167,7 +169,7 @@ class MatrixContext:
         return ModelPlan(entry=entry, project=project, folder=self._folders[name], base=base, script=script,
                          config=config)
 
-    def _profile_path(self, entry: Any) -> Path | None:
+    def _profile_path(self, entry: ModelEntry) -> Path | None:
         """``base_config`` of the entry, else ``models/<name>.yaml`` of a plugin folder, else none."""
         if entry.base_config:
             return Path(entry.base_config)
@@ -237,7 +239,7 @@ class MatrixContext:
         self._categories[key] = plan
         return plan
 
-    def _add_options(self, plan: CategoryPlan, entry: Any, category: Any) -> None:
+    def _add_options(self, plan: CategoryPlan, entry: CategoryEntry | None, category: BaseCategory) -> None:
         """The experiment's options, else the category's own (``name: {enabled: true}``)."""
         own = entry is not None and bool(entry.options)
         raw = entry.options if own else category.default_options

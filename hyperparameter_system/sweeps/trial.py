@@ -38,7 +38,9 @@ from hyperparameter_system.sweeps.config import SweepSpec
 from hyperparameter_system.sweeps.yacs_map import check_value, in_schema, is_yacs_key, resolve_key
 
 if TYPE_CHECKING:
+    from hyperparameter_system.config.spec import ExperimentSpec
     from hyperparameter_system.matrix.context import MatrixContext
+    from hyperparameter_system.plugin.registry import Registry
 
 __all__ = ["TrialPlanner", "trial_cell_id"]
 
@@ -64,8 +66,8 @@ class TrialPlanner:
         from_file: Whether the parameters came from a sweep file (routing order).
     """
 
-    spec: Any
-    registry: Any
+    spec: ExperimentSpec
+    registry: Registry
     model: str
     category: str | None
     sweep: SweepSpec
@@ -218,7 +220,7 @@ def _flatten_value(key: str, value: Any, spec: Mapping[str, Any]) -> list[tuple[
     return [(key, value)]
 
 
-def _with_model_overrides(spec: Any, model: str, pairs: list[tuple[str, Any]]) -> Any:
+def _with_model_overrides(spec: ExperimentSpec, model: str, pairs: list[tuple[str, Any]]) -> ExperimentSpec:
     """The experiment with ``pairs`` appended to one model's own overrides (the script's keys)."""
     models = tuple(dataclasses.replace(m, overrides=_merge(m.overrides, pairs)) if m.name == model else m
                    for m in spec.models)

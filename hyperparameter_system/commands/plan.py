@@ -66,11 +66,12 @@ def shell_line(cell: Cell, start: Path | None = None) -> str:
 
 def plan_with_eta(spec: ExperimentSpec, registry: Registry, models: Sequence[str] | None,
                   categories: Sequence[str] | None, *, repeats: int | None = None,
-                  parallel: int | None = None) -> tuple[list[Cell], str]:
+                  parallel: int | None = None, rerun: str | None = None) -> tuple[list[Cell], str]:
     """The selection's cells as a run will name them, and the line saying how many are left to run.
 
     One count for ``--matrix``, ``--dry-run`` and the interactive menus: a
-    shared cell never runs, and a cell whose training finished is not left.
+    shared cell never runs, a cell whose training finished is not left, and a failed one only
+    with ``rerun`` (the store's claim rule decides).
     The store is only read (a plan writes nothing to it).
 
     Raises:
@@ -86,7 +87,7 @@ def plan_with_eta(spec: ExperimentSpec, registry: Registry, models: Sequence[str
         if not cells:
             raise HpsysError("the selection has no cells (are all models or categories disabled?)")
         eta = store_eta_line(store, [c for c in cells if not c.same_as],  # shared cells never run
-                             parallel or spec.execution.parallel)
+                             parallel or spec.execution.parallel, rerun)
     return cells, eta
 
 
@@ -100,7 +101,8 @@ def main(args: argparse.Namespace) -> int:
     registry = load_plugins_for(spec)
     models, categories = selection(args)
     cells, eta = plan_with_eta(spec, registry, models, categories,
-                               repeats=getattr(args, "repeats", None), parallel=args.parallel)
+                               repeats=getattr(args, "repeats", None), parallel=args.parallel,
+                               rerun=getattr(args, "rerun", None))
     if getattr(args, "dry_run", False):
         from hyperparameter_system.commands.dry_run_files import replace_generation
 

@@ -76,14 +76,14 @@ def planning_store(output_dir: str, experiment: str) -> Iterator["Store | None"]
         yield store
 
 
-def store_eta_line(store: "Store | None", cells: Sequence["Cell"], parallel: int) -> str:
-    """The ETA line of ``cells`` from an open store; cells whose latest attempt succeeded are not counted."""
-    from hyperparameter_system.child_contract import Status
+def store_eta_line(store: "Store | None", cells: Sequence["Cell"], parallel: int, rerun: str | None = None) -> str:
+    """The ETA line of ``cells`` from an open store: the cells a run with ``rerun`` would start.
 
+    The store's claim rule decides, so a failed cell counts only with ``--rerun failed``.
+    """
     if store is None:
         return f"{len(cells)} to run; ETA unknown until some cells have run"
     history = store.durations_by_model()
-    done = {r.cell.cell_id for r in store.cell_results()
-            if r.latest is not None and Status(r.latest.status).finished_ok}
-    todo = [c.model for c in cells if c.cell_id not in done]
+    to_run = store.would_run([c.cell_id for c in cells], rerun)
+    todo = [c.model for c in cells if c.cell_id in to_run]
     return f"{len(todo)} to run; ETA {format_eta(eta_seconds(history, todo, parallel))} at parallel {parallel}"

@@ -230,6 +230,19 @@ class Store:
             number = (rows[-1][0] if rows else 0) + 1
             return self._insert_attempt(tx, cell_id, number, session, lease_s, output_dir_for, None)
 
+    def would_run(self, cell_ids: Iterable[str], rerun: str | None = None) -> set[str]:
+        """The cells a run started now with ``rerun`` would claim: the claim's own rule, only read.
+
+        An attempt left running by a dead runner counts as stopped, as the run
+        settles it before claiming.
+        """
+        stale = {a.id for a in self.stale_attempts()}
+        rows: dict[str, list[tuple[int, str, str | None]]] = {}
+        for row in self.query("SELECT id, cell_id, attempt, status, session FROM attempts ORDER BY attempt"):
+            status = Status.STOPPED.value if row["id"] in stale else row["status"]
+            rows.setdefault(row["cell_id"], []).append((row["attempt"], status, row["session"]))
+        return {c for c in cell_ids if claimable(rows.get(c, []), "", rerun)}
+
     def claim_retry(self, previous: AttemptRecord, *, overrides: list[Any] | None = None,
                     output_dir_for: Callable[[int], str] | None = None,
                     lease_s: float = DEFAULT_LEASE_S) -> AttemptRecord | None:

@@ -79,3 +79,18 @@ def test_plans_leave_the_store_untouched_and_do_not_wait_for_a_writer(tmp_path):
         holder.communicate("", timeout=30)
     assert locked == free  # the same answer, read past the lock
     assert holder.returncode == 0
+
+
+def test_the_plans_count_of_cells_to_run_is_what_the_run_would_start(tmp_path):
+    """A failed cell is run again only with --rerun failed; --matrix says the same as the run will do."""
+    config = write_experiment(tmp_path, parallel=1)
+    path = _store_with_history(config, tmp_path / "runs")
+    with Store.open(path) as store:
+        never_run = next(c for c in store.cells() if not store.attempts(c.cell_id))
+        failed = store.claim(never_run.cell_id, session="s", output_dir_for=lambda n: str(tmp_path))
+        store.finish_attempt(failed.id, "failed", duration_s=40.0)
+    plain = cli(config, "--matrix", timeout=60)
+    again = cli(config, "--matrix", "--rerun", "failed", timeout=60)
+    assert plain.returncode == 0 and again.returncode == 0, plain.stderr + again.stderr
+    assert "1 to run;" in plain.stdout, plain.stdout  # 4 cells: 2 completed, 1 failed (left), 1 never run
+    assert "2 to run;" in again.stdout, again.stdout

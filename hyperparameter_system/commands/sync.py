@@ -38,6 +38,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Iterable
 
+from hyperparameter_system.config.values import env_seconds
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.report.fmt import shown
 from hyperparameter_system.report.links import is_online_run_dir
@@ -200,16 +201,7 @@ def upload(runs: list[OfflineRunRef], deadline_s: float | None = None) -> int:
 
 def sync_deadline_override() -> float | None:
     """The fixed deadline ``HPSYS_SYNC_TIMEOUT_S`` sets, or None to scale with the runs."""
-    raw = os.environ.get(ENV_SYNC_TIMEOUT, "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < float("inf"):
-        raise HpsysError(f"{ENV_SYNC_TIMEOUT}: must be a number of seconds > 0, got {shown(raw)}")
-    return value
+    return env_seconds(os.environ, ENV_SYNC_TIMEOUT, shown)
 
 
 def _run_sync(program: str, entity: str, project: str, folders: list[Path], deadline_s: float) -> str:

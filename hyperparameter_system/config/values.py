@@ -11,9 +11,10 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from hyperparameter_system.config.goal import GOALS
+from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.tracking.wandb_run import MODES
 
 __all__ = ["AMP_DTYPES", "DATASET_NAMES", "LOSS_NAMES", "OPTIMIZER_EXTRAS", "OPTIMIZER_NAMES", "SCHEDULER_NAMES",
@@ -101,3 +102,21 @@ def _describe(low: float, low_ok: bool, high: float | None, high_ok: bool) -> st
     if high is None:
         return f"{'>=' if low_ok else '>'} {low}"
     return f"in {'[' if low_ok else '('}{low}, {high}{']' if high_ok else ')'}"
+
+
+def env_seconds(environ: Mapping[str, str], name: str, show: Callable[[str], str]) -> float | None:
+    """Seconds set by the environment variable ``name``: None when unset or blank.
+
+    The environment is the user's input: anything but a finite number > 0 is a
+    one-line error naming the variable and what it held (``show`` cuts it to a line).
+    """
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise HpsysError(f"{name}: must be a number of seconds > 0, got {show(raw)}")
+    return value

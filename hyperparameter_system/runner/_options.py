@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping
 
 from hyperparameter_system.matrix.cell import Cell
 from hyperparameter_system.child_contract import metric_env
+from hyperparameter_system.config.values import env_seconds
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.runner._devices import Slot
 from hyperparameter_system.runner._retry import RetryPolicy
@@ -31,18 +32,17 @@ def lease_seconds(environ: Mapping[str, str]) -> float:
     A runner renews its leases four times per lease; another runner (and the
     summary) takes an attempt whose lease ran out for one whose runner died.
     """
-    raw = environ.get(ENV_LEASE, "").strip()
-    if not raw:
+    value = env_seconds(environ, ENV_LEASE, _quoted)
+    if value is None:
         return DEFAULT_LEASE_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < float("inf"):
-        raise HpsysError(f"{ENV_LEASE}: must be a number of seconds > 0, got {raw[:40]!r}")
     if value > MAX_LEASE_S:
-        raise HpsysError(f"{ENV_LEASE}: at most {MAX_LEASE_S:.0f} seconds (a day), got {raw[:40]!r}")
+        raise HpsysError(f"{ENV_LEASE}: at most {MAX_LEASE_S:.0f} seconds (a day), "
+                         f"got {_quoted(environ[ENV_LEASE].strip())}")
     return value
+
+
+def _quoted(raw: str) -> str:
+    return repr(raw[:40])
 
 
 @dataclass(frozen=True)

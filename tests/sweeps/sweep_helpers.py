@@ -65,19 +65,24 @@ def sweep_rows(folder: Path, name: str = "sweeptest") -> list[dict[str, Any]]:
             for r in rows]
 
 
-def second_trial_running(folder: Path, name: str = "sweeptest") -> tuple[int, Path] | None:
-    """(child pid, output folder) of the second trial's attempt once it has written an epoch, read without writing."""
+def attempt_rows(folder: Path, columns: str, name: str = "sweeptest") -> list[tuple[Any, ...]] | None:
+    """``columns`` of every attempt in order, read without writing; None while the store does not exist."""
     import sqlite3
 
     try:
         conn = sqlite3.connect(f"{(folder / 'out' / name / 'results.sqlite').as_uri()}?mode=ro", uri=True)
         try:
-            rows = conn.execute("SELECT status, child_pid, output_dir FROM attempts ORDER BY id").fetchall()
+            return conn.execute(f"SELECT {columns} FROM attempts ORDER BY id").fetchall()
         finally:
             conn.close()
     except sqlite3.Error:  # the store may not exist yet
         return None
-    if len(rows) < 2 or rows[0][0] != "completed" or not rows[1][1] or not rows[1][2]:
+
+
+def second_trial_running(folder: Path, name: str = "sweeptest") -> tuple[int, Path] | None:
+    """(child pid, output folder) of the second trial's attempt once it has written an epoch, read without writing."""
+    rows = attempt_rows(folder, "status, child_pid, output_dir", name)
+    if rows is None or len(rows) < 2 or rows[0][0] != "completed" or not rows[1][1] or not rows[1][2]:
         return None
     attempt = Path(rows[1][2])
     metrics = attempt / "metrics.jsonl"

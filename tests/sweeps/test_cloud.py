@@ -8,7 +8,6 @@ store records them.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import yaml
 
 from hyperparameter_system.experiment_runner import main
-from sweep_helpers import hpsys, sweep_rows, wait_value, write_experiment
+from sweep_helpers import attempt_rows, hpsys, sweep_rows, wait_value, write_experiment
 from wandb_stand_in import FakeServer
 
 
@@ -61,14 +60,8 @@ LEASE_S = 1.5  # a W&B-agent trial held for several leases
 
 def _trial_attempt(folder: Path) -> tuple[int, float, str] | None:
     """(child pid, started_at, status) of the first attempt once its child wrote an epoch, read without writing."""
-    try:
-        conn = sqlite3.connect(f"{(folder / 'out' / 'sweeptest' / 'results.sqlite').as_uri()}?mode=ro", uri=True)
-        try:
-            row = conn.execute("SELECT child_pid, started_at, status, output_dir FROM attempts ORDER BY id").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error:  # the store may not exist yet
-        return None
+    rows = attempt_rows(folder, "child_pid, started_at, status, output_dir")
+    row = rows[0] if rows else None
     if not row or not row[0] or not row[3] or not (Path(row[3]) / "metrics.jsonl").exists():
         return None
     return int(row[0]), float(row[1]), str(row[2])

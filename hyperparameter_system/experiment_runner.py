@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=_at_least(0, float), metavar="S", help="per-cell timeout in seconds")
     run.add_argument("--repeats", type=_at_least(1), metavar="N",
                      help="train every cell N times, seeds SEED..SEED+N-1 (default: execution.repeats)")
+    run.add_argument("--backend", choices=["auto", "local", "ray", "wandb"], default="auto",
+                     help="where cells run: this machine (local), a Ray cluster (ray; default: execution.backend);"
+                          " for --sweep also the controller: a W&B server (wandb) or local (auto: W&B when online)")
+    run.add_argument("--ray-address", metavar="ADDR",
+                     help="the Ray cluster to join with --backend ray (default: $RAY_ADDRESS, else auto)")
 
     report = parser.add_argument_group("reporting")
     report.add_argument("--format", choices=["table", "csv", "json", "md", "html"],
@@ -90,8 +95,6 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--count", type=_at_least(1), metavar="N", help="number of new trials")
     sweep.add_argument("--sweep-id", metavar="ID", help="continue (or join) this sweep")
     sweep.add_argument("--sweep-config", metavar="FILE", help="a W&B-format sweep YAML file")
-    sweep.add_argument("--backend", choices=["auto", "local", "wandb"], default="auto",
-                       help="sweep controller: W&B server, local engine, or auto")
     return parser
 
 

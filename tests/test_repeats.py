@@ -151,7 +151,7 @@ def test_a_store_made_before_repeats_gets_the_new_columns_and_resumes(tmp_path: 
     old.close()
     with Store.open(path) as store:
         assert [(c.cell_id, c.repeat, c.seed, c.same_as) for c in store.cells()] == [("abc", 0, None, "")]
-        assert store.meta("schema_version") == "3"  # brought up to the current version
+        assert store.meta("schema_version") == "4"  # brought up to the current version
         assert store.claim("abc", session="s") is not None
 
 

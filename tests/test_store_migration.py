@@ -88,7 +88,7 @@ def test_a_version_2_store_moves_results_into_columns_and_sweep_trials_into_a_vi
     old.close()
 
     with Store.open(path, experiment="exp") as store:
-        assert store.meta("schema_version") == "3"
+        assert store.meta("schema_version") == "4"
         attempt = store.attempts()[0]
         assert attempt.result == check_result(RESULT, "r").to_dict()  # the same result, read from columns
         assert attempt.wandb_run_id == "run-handed" and attempt.duration_s == 8.0  # the runner's own facts kept

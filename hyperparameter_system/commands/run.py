@@ -22,7 +22,8 @@ from hyperparameter_system.commands.folders import check_folders, render_configs
 from hyperparameter_system.config.spec import ExperimentSpec
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.plugin.loading import ENV_PATH as PLUGIN_PATH_ENV
-from hyperparameter_system.runner import RetryPolicy, RunOptions, Runner, build_argv, make_progress, make_slots
+from hyperparameter_system.runner import (
+    RayOptions, RetryPolicy, RunOptions, Runner, build_argv, make_progress, make_slots)
 from hyperparameter_system.store import Store, store_path
 
 if TYPE_CHECKING:
@@ -75,8 +76,17 @@ def run_options(spec: ExperimentSpec, args: argparse.Namespace) -> RunOptions:
     parallel = args.parallel if getattr(args, "parallel", None) is not None else execution.parallel
     devices = getattr(args, "devices", None) or execution.devices
     timeout = args.timeout if getattr(args, "timeout", None) is not None else execution.timeout_s
+    ray = ray_options(spec, args)
+    if ray is not None:
+        from hyperparameter_system.runner.cluster import cluster_slots, connect
+
+        connect(ray.address)
+        slots = cluster_slots(ray, getattr(args, "parallel", None))
+    else:
+        slots = tuple(make_slots(devices, parallel))
     return RunOptions(
-        slots=tuple(make_slots(devices, parallel)),
+        slots=slots,
+        ray=ray,
         timeout_s=float(timeout or 0.0),
         policy=RetryPolicy(retries=execution.retries, min_batch_size=execution.min_batch_size),
         rerun=getattr(args, "rerun", None),
@@ -85,6 +95,22 @@ def run_options(spec: ExperimentSpec, args: argparse.Namespace) -> RunOptions:
         goal=spec.goal,
         extra_env=((PLUGIN_PATH_ENV, plugin_path(spec)),),
     )
+
+
+def ray_options(spec: ExperimentSpec, args: argparse.Namespace) -> RayOptions | None:
+    """Where cells run: on a Ray cluster (``--backend ray``, or ``execution.backend: ray`` unless
+    ``--backend local``), else None: on this machine."""
+    backend = getattr(args, "backend", "auto")
+    if backend == "wandb" and not getattr(args, "sweep", False):
+        raise HpsysError("--backend wandb runs a sweep's controller on a W&B server: use it with --sweep; "
+                         "cells of a matrix run with --backend local or ray")
+    if backend == "local" or (backend != "ray" and spec.execution.backend != "ray"):
+        return None
+    address = getattr(args, "ray_address", None) or os.environ.get("RAY_ADDRESS") or "auto"
+    execution = spec.execution
+    return RayOptions(address=address, shared_storage=execution.shared_storage,
+                      resources=dict(execution.resources_per_cell),
+                      model_resources={m.name: dict(m.resources) for m in spec.models if m.resources})
 
 
 def plugin_path(spec: ExperimentSpec) -> str:

@@ -48,7 +48,10 @@ def main(args: argparse.Namespace) -> int:
     spec = load_experiment(args.config)
     registry = load_plugins_for(spec)
     mode = resolve_mode(spec.wandb.mode)
-    backend = args.backend if args.backend != "auto" else ("wandb" if mode == "online" else "local")
+    # The controller: a W&B server, or this process; with --backend ray (or execution.backend: ray)
+    # the controller is this process and its trials run on the cluster (run_options).
+    backend = args.backend if args.backend in ("local", "wandb") else ("wandb" if mode == "online"
+                                                                       and args.backend == "auto" else "local")
     if backend == "wandb" and mode != "online":
         raise HpsysError(f"--backend wandb needs W&B online (mode resolves to {mode!r}: log in with"
                          " `wandb login` or set WANDB_API_KEY); --backend local runs without a server")

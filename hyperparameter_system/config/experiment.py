@@ -28,6 +28,7 @@ from hyperparameter_system.config.spec import (
     WandbSettings,
 )
 from hyperparameter_system.config.model_entries import read_models
+from hyperparameter_system.config.resources import read_resources
 from hyperparameter_system.config.goal import GOALS, Goal
 from hyperparameter_system.config.yacs_keys import check_mapping, describe
 from hyperparameter_system.config.yaml_source import KeyPath, LineIndex, load_yaml_with_lines
@@ -42,8 +43,11 @@ _EXPERIMENT_KEYS = ("name", "metric", "output_dir", "temp_config_dir", "override
                     "include_baseline")
 _METRIC_KEYS = ("name", "goal")
 _WANDB_KEYS = ("mode", "entity", "project", "run_name")
-_EXECUTION_KEYS = ("parallel", "devices", "timeout", "retries", "min_batch_size", "repeats")
+_EXECUTION_KEYS = ("parallel", "devices", "timeout", "retries", "min_batch_size", "repeats", "backend",
+                   "resources_per_cell", "shared_storage")
 _CATEGORY_KEYS = ("enabled", "description", "options", "prefix", "label", "sweep")
+BACKENDS = ("local", "ray")
+SHARED_CHOICES = ("auto", "yes", "no")
 _DEVICES_RE = re.compile(r"^(auto|cpu|\d+(,\d+)*)$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")
 
@@ -160,7 +164,17 @@ def _execution(reader: _Reader, value: Any) -> ExecutionSettings:
         min_batch_size=reader.integer(key + ("min_batch_size",),
                                       fields.get("min_batch_size", default.min_batch_size), minimum=1),
         repeats=reader.integer(key + ("repeats",), fields.get("repeats", default.repeats), minimum=1),
+        backend=reader.choice(key + ("backend",), fields.get("backend", default.backend), BACKENDS),
+        resources_per_cell=read_resources(reader, key + ("resources_per_cell",), fields["resources_per_cell"])
+        if "resources_per_cell" in fields else default.resources_per_cell,
+        shared_storage=reader.choice(key + ("shared_storage",),
+                                     _yes_no(fields.get("shared_storage", default.shared_storage)), SHARED_CHOICES),
     )
+
+
+def _yes_no(value: Any) -> Any:
+    """YAML reads a bare yes/no as a boolean; shared_storage means the same words."""
+    return {True: "yes", False: "no"}.get(value, value) if isinstance(value, bool) else value
 
 
 def _devices(reader: _Reader, value: Any) -> str:

@@ -16,6 +16,7 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hyperparameter_system.config.resources import read_resources
 from hyperparameter_system.config.spec import ModelEntry
 from hyperparameter_system.config.yacs_keys import check_mapping, default_value
 from hyperparameter_system.config.yaml_source import KeyPath
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["read_models"]
 
 _MODEL_KEYS = ("name", "enabled", "base_config", "description", "command", "metric_patterns", "cwd", "env",
-               "schema", "overrides", "key_map", "wandb")
+               "schema", "overrides", "key_map", "wandb", "resources")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # What the runner sets in every child's environment after a model's env: (a model's value would
 # be lost or would break the child): the W&B run's identity and mode, the device, the slot's thread
@@ -89,6 +90,7 @@ def _model(reader: Reader, key: KeyPath, value: Any) -> ModelEntry:
         key_map=_key_map(reader, key + ("key_map",), fields.get("key_map")),
         wandb=reader.choice(key + ("wandb",), _wandb_choice(fields.get("wandb", "runner")),
                             ("runner", "script", "off")),
+        resources=read_resources(reader, key + ("resources",), fields["resources"]) if "resources" in fields else (),
         line=reader.index.line_of(key),
     )
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from hyperparameter_system.config.resources import DEFAULT_RESOURCES, Resources
+
 WandbMode = Literal["auto", "online", "offline", "disabled"]
 MetricGoal = Literal["maximize", "minimize"]
 WandbLogging = Literal["runner", "script", "off"]
@@ -40,6 +42,9 @@ class ExecutionSettings:
     retries: int = 1  # extra attempts after a crash (not after nonfinite)
     min_batch_size: int = 1  # floor for the OOM retry's batch halving
     repeats: int = 1  # trainings per cell, seeds SEED, SEED+1, ... (``--repeats`` overrides)
+    backend: str = "local"  # "local" (this machine) or "ray" (a Ray cluster; ``--backend`` overrides)
+    resources_per_cell: Resources = DEFAULT_RESOURCES  # what a cell asks of Ray
+    shared_storage: str = "auto"  # "auto" | "yes" | "no": do Ray nodes see output_dir?
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ class ModelEntry:
     overrides: tuple[tuple[str, Any], ...] = ()  # dotted script key -> value (checked at plan time)
     key_map: tuple[tuple[str, KeyMapTarget], ...] = ()
     wandb: WandbLogging = "runner"
+    resources: Resources = ()  # on Ray: this model's cells ask this instead of execution.resources_per_cell
     line: int = 0  # line in the experiment file, for error messages
 
 

@@ -52,11 +52,12 @@ reference only for a run that was made::
           "is_best_in_category": bool, "is_best_of_model": bool,
           "config_path": str, "command": str,  # command reproduces repeat 0
           "error": str | null,
+          "node": str | null,             # where the newest attempt ran (a host, or a Ray node's name)
           "wandb": {"run_id": str | null, "run_dir": str | null,
                     "path": str | null, "url": str | null},   # nulls unless a run was made
           "repeats": [{"cell_id": str, "repeat": int, "seed": int | null, "run_name": str,
                        "status": str, "metric": float | null, "config_path": str,
-                       "wandb": {...}}]
+                       "node": str | null, "wandb": {...}}]
         }]
       }]
     }
@@ -73,6 +74,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
+from hyperparameter_system.report.fmt import node
 from hyperparameter_system.report.links import reproduce_command, wandb_reference
 from hyperparameter_system.report.records import CellSummary, ExperimentSummary, ModelSummary
 
@@ -121,6 +123,7 @@ def cell_to_dict(cell: CellSummary, entity: str = "") -> dict[str, Any]:
         "config_path": record.config_path,
         "command": reproduce_command(record),
         "error": (latest.error or None) if latest else None,
+        "node": node(cell) or None,
         "wandb": wandb_reference(record, entity),
         "repeats": [_repeat_to_dict(r, entity) for r in cell.repeats],
     }
@@ -132,6 +135,7 @@ def _repeat_to_dict(cell: CellSummary, entity: str) -> dict[str, Any]:
     return {"cell_id": record.cell_id, "repeat": record.repeat,
             "seed": record.seed, "run_name": record.run_name,
             "status": cell.status, "metric": cell.metric, "config_path": record.config_path,
+            "node": node(cell) or None,
             "wandb": wandb_reference(record, entity)}
 
 

@@ -107,6 +107,19 @@ def cell_row(cell: CellSummary, mark: str = BEST_MARK) -> list[str]:
 
 COLUMNS = ["category", "option", "n", "status", "metric", "epoch", "delta", "95% CI of delta",
            "verdict", "duration"]
+NODE_COLUMN = "node"  # shown when some cell ran on another machine than its runner (a Ray node)
+
+
+def node(cell: CellSummary) -> str:
+    """Where the cell's newest attempt ran."""
+    latest = cell.record.latest
+    return (latest.node or "") if latest else ""
+
+
+def ran_elsewhere(summary: ExperimentSummary) -> bool:
+    """True when a cell's newest attempt ran on another machine than its runner's."""
+    return any(c.record.latest is not None and c.record.latest.node not in (None, c.record.latest.runner_host)
+               for model in summary.models for c in model.cells)
 NUMERIC = frozenset({"n", "metric", "epoch", "delta", "95% CI of delta", "duration"})
 UNTESTED = ("one run per option: no confidence can be given for any difference; "
             "set execution.repeats (or --repeats) to 2 or more to test them")

@@ -41,14 +41,16 @@ def render_table(summary: ExperimentSummary, *, width: int | None = None, color:
     console = Console(file=buffer, width=width or 240, force_terminal=color,
                       no_color=not color, highlight=False, soft_wrap=False)
     console.print(_header(summary))
+    nodes = fmt.ran_elsewhere(summary)
     for model in summary.models:
         table = Table(title=f"{model.model}  (W&B project {model.project})", title_justify="left")
         longest = max((len(fmt.option(c)) for c in model.cells), default=6)
-        for name in fmt.COLUMNS:  # an option label is never cut: it names a run to look up
+        for name in fmt.COLUMNS + [fmt.NODE_COLUMN] * nodes:  # an option label is never cut: it names a run
             table.add_column(name, justify="right" if name in fmt.NUMERIC else "left",
                              no_wrap=True, min_width=longest if name == "option" else None)
         for cell in model.cells:
-            table.add_row(*fmt.cell_row(cell), style="bold" if cell.is_best_of_model else None)
+            table.add_row(*fmt.cell_row(cell), *[fmt.node(cell)] * nodes,
+                          style="bold" if cell.is_best_of_model else None)
         console.print(table)
         console.print(f"  {fmt.best_line(model, summary.metric)}")
         console.print(f"  status: {fmt.counts(model.status_counts)}")

@@ -24,7 +24,7 @@ from hyperparameter_system.runner._child import CHILD_LOG, attempt_dir, build_ar
 from hyperparameter_system.runner._devices import Slot, make_slots, parse_devices, visible_gpus
 from hyperparameter_system.runner._eta import eta_seconds, format_eta, planning_store, store_eta_line
 from hyperparameter_system.runner._lifecycle import Lifecycle
-from hyperparameter_system.runner._options import RunOptions, StopRule
+from hyperparameter_system.runner._options import RayOptions, RunOptions, StopRule
 from hyperparameter_system.runner._outcome import read_outcome
 from hyperparameter_system.runner._process import group_alive, signal_group
 from hyperparameter_system.runner._progress import LiveProgress, PlainProgress, make_progress, pipe_console, silence
@@ -32,7 +32,7 @@ from hyperparameter_system.runner._retry import RetryPolicy
 from hyperparameter_system.runner._scheduler import EXIT_INTERRUPTED, Runner, RunReport
 
 __all__ = [
-    "CHILD_LOG", "EXIT_INTERRUPTED", "Lifecycle", "LiveProgress", "PlainProgress", "RetryPolicy",
+    "CHILD_LOG", "EXIT_INTERRUPTED", "Lifecycle", "LiveProgress", "PlainProgress", "RayOptions", "RetryPolicy",
     "RunOptions", "RunReport", "Runner", "Slot", "StopRule", "attempt_dir", "build_argv", "child_spec",
     "eta_seconds", "format_eta", "group_alive", "make_progress", "make_slots", "parse_devices", "pipe_console",
     "planning_store", "read_outcome", "record_outcome", "signal_group", "silence", "store_eta_line",

@@ -13,7 +13,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping, Sequence, Union
 
 from hyperparameter_system import child_contract as cc
 from hyperparameter_system.matrix.cell import Cell
@@ -23,7 +23,11 @@ from hyperparameter_system.runner._devices import Slot
 from hyperparameter_system.runner._disk import with_disk_full
 from hyperparameter_system.runner._outcome import read_outcome
 from hyperparameter_system.runner._process import ChildProcess, stop_orphans
-from hyperparameter_system.runner.warm import ForkServer
+
+if TYPE_CHECKING:
+    from hyperparameter_system.runner.cluster import RayChild
+
+Child = Union[ChildProcess, "RayChild"]  # a child here, or on a Ray node
 from hyperparameter_system.store import HOST, AttemptRecord, Store
 from hyperparameter_system.store.attempt_file import add_outcome, write_attempt_file
 from hyperparameter_system.store.launch_env import numbers_env, record_launch
@@ -37,12 +41,19 @@ class ActiveAttempt:
     attempt: AttemptRecord
     slot: Slot
     spec: ChildSpec
-    proc: ChildProcess
+    proc: Child
     overrides: tuple[tuple[str, Any], ...] = ()
     crashes: int = 0  # failed attempts of this cell before this one, in this run
     forced: Status | None = None  # a status the runner imposes (timeout, early_terminated)
     records: list[dict[str, Any]] = field(default_factory=list)
     metrics_read: tuple[int, int] = (0, 0)  # metrics.jsonl's byte offset and line count read so far
+    node: str | None = None  # where the child runs, as recorded (a Ray node is known once it started)
+
+    def note_node(self, store: Store) -> None:
+        """Record the node once the child's place is known (a Ray node answers after it started the child)."""
+        if self.proc.node and self.proc.node != self.node:
+            self.node = self.proc.node
+            store.update_attempt(self.attempt.id, node=self.node)
 
     def follow_metrics(self, store: Store) -> list[dict[str, Any]]:
         """Copy metrics lines written since the last call into the store; returns them.
@@ -72,9 +83,9 @@ class ActiveAttempt:
 
 def launch(store: Store, cell: Cell, attempt: AttemptRecord, slot: Slot, spec: ChildSpec,
            overrides: tuple[tuple[str, Any], ...], crashes: int,
-           forks: ForkServer | None = None) -> ActiveAttempt | AttemptRecord:
-    """Start the child of a claimed attempt (warm through ``forks`` when it can); an unstartable
-    command is a failed attempt (its settled record is returned)."""
+           start_child: Callable[[ChildSpec], Child]) -> ActiveAttempt | AttemptRecord:
+    """Start the child of a claimed attempt through ``start_child`` (here, warm or cold, or on a Ray
+    node); an unstartable command is a failed attempt (its settled record is returned)."""
     # What a reproduce command needs besides the argv is taken once: the store's launch_env
     # row (the report reads it) and attempt.json (a rebuild restores that row from it).
     env = numbers_env(spec.env, (name for name, _ in cell.env))
@@ -87,15 +98,15 @@ def launch(store: Store, cell: Cell, attempt: AttemptRecord, slot: Slot, spec: C
     try:
         # The folder's own record of its cell and try: what rebuilds a lost store.
         write_attempt_file(spec.output_dir, dataclasses.asdict(cell), attempt, store.created_at.isoformat())
-        proc = ChildProcess(spec, forks)
+        proc = start_child(spec)
     except OSError as error:
         out = AttemptRecord(attempt=attempt.attempt, status=Status.FAILED, metric="",
                             error_tail=f"cannot start {spec.argv[0]!r}: {error.strerror or error}")
         store.finish_attempt(attempt.id, out.status, error_tail=out.error_tail)
         add_outcome(store, attempt.id, spec.output_dir)
         return out
-    store.update_attempt(attempt.id, child_pid=proc.pid)
-    return ActiveAttempt(cell, attempt, slot, spec, proc, overrides, crashes)
+    store.update_attempt(attempt.id, child_pid=proc.pid, node=proc.node)
+    return ActiveAttempt(cell, attempt, slot, spec, proc, overrides, crashes, node=proc.node)
 
 
 def finish(store: Store, active: ActiveAttempt, exit_code: int, *, metric: str, goal: str,
@@ -103,8 +114,11 @@ def finish(store: Store, active: ActiveAttempt, exit_code: int, *, metric: str, 
     """Read the ended child's files and record the outcome in one transaction."""
     active.proc.reap_group()
     active.follow_metrics(store)
+    if active.proc.timed_out and active.forced is None:  # the node stopped it at the timeout
+        active.forced = Status.TIMEOUT
     out = read_outcome(active.spec.output_dir, active.spec.log_path, exit_code, metric=metric, goal=goal,
                        patterns=active.cell.metric_patterns, forced=active.forced, attempt=active.attempt.attempt)
+    out = dataclasses.replace(out, wandb_run_dir=active.proc.local_path(out.wandb_run_dir))
     if stopping and out.result is None and out.problem is None and out.status == Status.FAILED:
         out = dataclasses.replace(out, status=Status.STOPPED)  # killed by our own shutdown, not a crash
     if not Status(out.status).finished_ok:  # a child on a full disk often cannot log why it died
@@ -126,6 +140,7 @@ def record_outcome(store: Store, attempt_id: int, out: AttemptRecord, **extra: A
 
 def settle_stale(store: Store, *, metric: str, goal: str, grace_s: float,
                  patterns_for: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+                 stop_elsewhere: Callable[[Collection[str], float], set[str]] | None = None,
                  ) -> list[tuple[AttemptRecord, AttemptRecord]]:
     """Finish every attempt a dead runner left running.
 
@@ -134,12 +149,15 @@ def settle_stale(store: Store, *, metric: str, goal: str, grace_s: float,
     to write is adopted. A user's command that had already ended on its own is
     read through its cell's ``metric_patterns`` (``patterns_for``: cell id ->
     patterns) and counts as completed when its log holds the metric; anything
-    else becomes ``stopped`` so a resume runs it again.
+    else becomes ``stopped`` so a resume runs it again. ``stop_elsewhere`` does
+    the same on other machines (every node of a Ray cluster).
     """
     settled = []
     stale = store.stale_attempts()
     local = [a for a in stale if a.output_dir and a.runner_host == HOST]
     still_running = stop_orphans({a.output_dir for a in local if a.output_dir}, grace_s)
+    if stop_elsewhere is not None:
+        still_running |= stop_elsewhere({a.output_dir for a in stale if a.output_dir}, grace_s)
     ended = {a.id for a in local if a.output_dir not in still_running}
     for attempt in stale:
         out_dir = Path(attempt.output_dir or "/nonexistent")

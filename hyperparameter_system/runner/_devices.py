@@ -27,14 +27,18 @@ class Slot:
         index: 0-based slot number (shown in progress lines).
         cuda_visible_devices: The value the child gets; "" means CPU only.
         torch_threads: CPU threads this slot may use (HPS_TORCH_THREADS).
+        remote: A place on a Ray cluster: the node and its devices are Ray's choice.
     """
 
     index: int
     cuda_visible_devices: str
     torch_threads: int
+    remote: bool = False
 
     @property
     def label(self) -> str:
+        if self.remote:
+            return "ray"
         return f"gpu{self.cuda_visible_devices}" if self.cuda_visible_devices else "cpu"
 
 

@@ -19,10 +19,11 @@ from typing import Any, Mapping, Sequence
 
 from hyperparameter_system.matrix.cell import Cell
 from hyperparameter_system.child_contract import Status
-from hyperparameter_system.runner._attempt import ActiveAttempt, finish, launch, settle_stale
-from hyperparameter_system.runner._child import attempt_dir, child_spec
+from hyperparameter_system.runner._attempt import ActiveAttempt, Child, finish, launch, settle_stale
+from hyperparameter_system.runner._child import ChildSpec, attempt_dir, child_spec
 from hyperparameter_system.runner._devices import Slot
 from hyperparameter_system.runner._options import RunOptions, StopRule
+from hyperparameter_system.runner._process import ChildProcess
 from hyperparameter_system.runner.warm import ForkServer
 from hyperparameter_system.store import AttemptRecord, Store
 
@@ -67,7 +68,7 @@ class Lifecycle:
         Args:
             env: Variables that win over the built ones (a W&B agent's run and sweep id).
         """
-        if cell.command is None and self.forks is not None and self.forks.start():
+        if cell.command is None and self.forks is not None and self.opt.ray is None and self.forks.start():
             attempt = dataclasses.replace(attempt, started_at=time.time())  # the server's imports are not the cell's
             self.store.update_attempt(attempt.id, started_at=attempt.started_at)
         spec = child_spec(cell, attempt=attempt.attempt, slot=slot, output_root=self.root, wandb_mode=wandb_mode,
@@ -75,10 +76,21 @@ class Lifecycle:
         if env:
             spec = dataclasses.replace(spec, env={**spec.env, **env},
                                        wandb_run_id=env.get("WANDB_RUN_ID", spec.wandb_run_id))
-        started = launch(self.store, cell, attempt, slot, spec, overrides, crashes, self.forks)
+        started = launch(self.store, cell, attempt, slot, spec, overrides, crashes,
+                         lambda ready: self._start_child(cell, ready, slot))
         if isinstance(started, ActiveAttempt):
             self.active[slot.index] = started
         return started
+
+    def _start_child(self, cell: Cell, spec: ChildSpec, slot: Slot) -> Child:
+        """The child here (warm through the fork server when it can), or on a Ray node."""
+        if self.opt.ray is None:
+            return ChildProcess(spec, self.forks)
+        from hyperparameter_system.runner.cluster import RayChild
+
+        return RayChild(spec, resources=self.opt.ray.for_model(cell.model), options=self.opt.ray,
+                        timeout_s=self.opt.timeout_s, grace_s=self.opt.grace_s, config_path=cell.config_path,
+                        threads=slot.torch_threads)
 
     # -- following ------------------------------------------------------------------------
     def follow(self) -> list[Ended]:
@@ -116,6 +128,7 @@ class Lifecycle:
             active.check_timeout(self.opt.timeout_s)
             active.proc.enforce_grace(self.opt.grace_s)
             code = active.proc.poll()
+            active.note_node(self.store)
             if code is None:
                 continue
             del self.active[index]
@@ -157,5 +170,8 @@ class Lifecycle:
     def settle_stale(self, patterns_for: Mapping[str, Sequence[tuple[str, str]]],
                      ) -> list[tuple[AttemptRecord, AttemptRecord]]:
         """Finish the attempts dead runners left ``running`` (see :func:`_attempt.settle_stale`)."""
+        stop_elsewhere = None
+        if self.opt.ray is not None:
+            from hyperparameter_system.runner.cluster import stop_remote_orphans as stop_elsewhere
         return settle_stale(self.store, metric=self.opt.metric, goal=self.opt.goal, grace_s=self.opt.grace_s,
-                            patterns_for=patterns_for)
+                            patterns_for=patterns_for, stop_elsewhere=stop_elsewhere)

@@ -46,6 +46,27 @@ def _quoted(raw: str) -> str:
 
 
 @dataclass(frozen=True)
+class RayOptions:
+    """Where cells run with ``backend: ray``: the cluster, the storage, each cell's resources.
+
+    Attributes:
+        address: The cluster to join (``auto``: the one started on this machine).
+        shared_storage: ``auto`` (look whether a node sees the driver's output
+            folder), ``yes`` or ``no`` (copy results back from every node).
+        resources: What a cell asks of Ray, e.g. ``{"GPU": 1, "CPU": 4}``.
+        model_resources: A model's own ask, where it has one (model -> resources).
+    """
+
+    address: str = "auto"
+    shared_storage: str = "auto"
+    resources: Mapping[str, float] = field(default_factory=lambda: {"CPU": 1.0})
+    model_resources: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+    def for_model(self, model: str) -> Mapping[str, float]:
+        return self.model_resources.get(model) or self.resources
+
+
+@dataclass(frozen=True)
 class RunOptions:
     """How to run: the resolved ``execution:`` settings plus CLI overrides."""
 
@@ -63,6 +84,7 @@ class RunOptions:
     # Variables every child gets besides its cell's own: the experiment's plugin
     # folders (HPSYS_PLUGIN_PATH), a sweep's id (HPS_SWEEP_ID).
     extra_env: tuple[tuple[str, str], ...] = ()
+    ray: RayOptions | None = None  # None: every child runs on this machine
 
     def child_env(self) -> tuple[tuple[str, str], ...]:
         """What every child of this run gets besides its cell's own variables: ``extra_env`` and the

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -28,7 +29,11 @@ class ChildProcess:
     A built-in trainer cell is forked by ``forks`` when it is usable (a warm start);
     otherwise, and for a model's own command, it is started cold with Popen.
     Either way the runner signals the child's process group itself.
+    A Ray node's child (``cluster.RayChild``) offers the same face.
     """
+
+    node = socket.gethostname()  # where the child runs
+    timed_out = False  # only a Ray node stops a child at the timeout itself
 
     def __init__(self, spec: ChildSpec, forks: ForkServer | None = None) -> None:
         spec.output_dir.mkdir(parents=True, exist_ok=True)
@@ -93,6 +98,10 @@ class ChildProcess:
         deadline = time.monotonic() + wait_s
         while group_alive(self.pid) and time.monotonic() < deadline:
             time.sleep(0.01)
+
+    def local_path(self, path: str | None) -> str | None:
+        """A path the child wrote, as the runner sees it: the same, on this machine."""
+        return path
 
     def stop_leftovers(self, grace_s: float) -> None:
         """Stop what the ended child started outside its group (``wandb-core``), within ``grace_s``.

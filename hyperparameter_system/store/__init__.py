@@ -21,7 +21,8 @@ Tables:
               started_at/ended_at unix seconds, duration_s, exit_code, command JSON,
               overrides JSON (retry overrides), output_dir, log_path, wandb_run_id,
               wandb_run_dir, metric, best_metric, best_epoch, epochs_run, error_tail,
-              result JSON, runner_pid, runner_host, session, lease_expires, child_pid, and the
+              result JSON, runner_pid, runner_host, session, lease_expires, child_pid, node (the
+              machine or Ray node the child ran on), and the
               child's result.json, each key once (``result_columns.py``): child_status, goal,
               final_metrics JSON, child_duration_s, samples_per_s, peak_memory_mb,
               config_path, child_run_id, child_error; ``result`` keeps only the keys outside

@@ -76,6 +76,7 @@ class AttemptRecord:
     session: str | None = None
     lease_expires: float | None = None
     child_pid: int | None = None
+    node: str | None = None  # the machine (or Ray node) the child ran on
 
     @property
     def error(self) -> str:

@@ -23,8 +23,9 @@ from hyperparameter_system.store.errors import StoreError
 from hyperparameter_system.store.rows import JSON_COLUMNS
 
 # 2: cells.repeat, seed, same_as; 3: cells.max_epochs, a result's known keys in attempt columns,
-# ``result`` only the others. An older store is brought up to date on open.
-SCHEMA_VERSION = "3"
+# ``result`` only the others; 4: attempts.node (where the child ran). An older store is brought up
+# to date on open.
+SCHEMA_VERSION = "4"
 STORE_FILE = "results.sqlite"
 DEFAULT_LEASE_S = 120.0
 BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another process's transaction
@@ -45,7 +46,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     best_epoch INTEGER, epochs_run INTEGER, error_tail TEXT, result TEXT,
     runner_pid INTEGER, runner_host TEXT, session TEXT, lease_expires REAL, child_pid INTEGER,
     child_status TEXT, goal TEXT, final_metrics TEXT, child_duration_s REAL, samples_per_s REAL,
-    peak_memory_mb REAL, config_path TEXT, child_run_id TEXT, child_error TEXT,
+    peak_memory_mb REAL, config_path TEXT, child_run_id TEXT, child_error TEXT, node TEXT,
     UNIQUE (cell_id, attempt));
 CREATE INDEX IF NOT EXISTS attempts_by_status ON attempts (status);
 CREATE TABLE IF NOT EXISTS epochs (
@@ -61,7 +62,7 @@ ADDED_CELL_COLUMNS = (("repeat", "INTEGER NOT NULL DEFAULT 0"), ("seed", "INTEGE
 UPDATABLE = frozenset({
     "duration_s", "exit_code", "command", "overrides", "output_dir", "log_path", "wandb_run_id",
     "wandb_run_dir", "metric", "best_metric", "best_epoch", "epochs_run", "error_tail", "result",
-    "child_pid", "ended_at", "started_at", *RESULT_ONLY_COLUMNS,
+    "child_pid", "ended_at", "started_at", "node", *RESULT_ONLY_COLUMNS,
 })
 # Statuses a plain resume does not run again (besides completed / early_terminated):
 # the runner already retried them as far as the policy allows.
@@ -120,6 +121,7 @@ def add_missing_columns(tx: sqlite3.Connection) -> None:
     keys move into their columns. Idempotent.
     """
     _add_columns(tx, "cells", ADDED_CELL_COLUMNS)
+    _add_columns(tx, "attempts", (("node", "TEXT"),))
     if _add_columns(tx, "attempts", ADDED_ATTEMPT_COLUMNS):
         rows = tx.execute("SELECT id, result FROM attempts WHERE result IS NOT NULL").fetchall()
         for columns, attempt_id in move_results_into_columns(rows):

@@ -1,0 +1,266 @@
+"""The Ray backend, driver side: cells run as the same child processes, on the nodes of a Ray cluster.
+
+The runner stays the driver: it claims, records and retries as for a local run;
+only where a child runs changes. :class:`RayChild` stands where a local
+:class:`~hyperparameter_system.runner._process.ChildProcess` would: one node
+agent (a Ray actor asking for the cell's resources, so Ray places it and sets
+CUDA_VISIBLE_DEVICES) starts the child there and is polled on every tick of the
+scheduler. Where the node does not share the driver's ``output_dir``, each poll
+brings the new lines of ``metrics.jsonl`` and the log into the driver's attempt
+folder (the store, the progress display and hyperband read them as they come),
+and the end brings the rest of the folder except checkpoints.
+
+ray is imported only here and only for ``backend: ray``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import os
+import signal
+import sys
+import tarfile
+import time
+from pathlib import Path
+from typing import Any, Collection, Mapping
+
+from hyperparameter_system.errors import HpsysError
+from hyperparameter_system.runner._child import ChildSpec
+from hyperparameter_system.runner._devices import Slot
+from hyperparameter_system.runner._options import RayOptions
+from hyperparameter_system.runner.ray_agent import MIRRORED, NodeAgent, NodeAnswer, NodeJob, node_dir
+from hyperparameter_system.store.attempt_file import ATTEMPT_FILE
+
+NAMESPACE = "hpsys"
+POLL_WAIT_S = 0.5  # how long one poll may wait on the node for the child's end (answers sooner when it ends)
+_CALL_S = 30.0  # a node call that does not answer within this is a lost node
+_ENGINE_KEYS = {"CPU": "num_cpus", "GPU": "num_gpus", "memory": "memory"}
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise HpsysError("backend ray: the ray package is not installed (pip install 'ray==2.60.0')") from None
+    return ray
+
+
+def connect(address: str) -> None:
+    """Join the cluster at ``address`` as its driver (``auto``: the one this machine started)."""
+    ray = _ray()
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level="ERROR",
+                 configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        raise HpsysError(f"backend ray: cannot join the Ray cluster at {address!r}: {str(error).splitlines()[0]}"
+                         " (start one with `ray start --head`, or give --ray-address / RAY_ADDRESS)") from None
+
+
+def disconnect() -> None:
+    ray = _ray()
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def cluster_slots(options: RayOptions, parallel: int | None) -> tuple[Slot, ...]:
+    """As many slots as cells of the default size fit on the live nodes (or ``parallel`` when given).
+
+    A model that asks for more waits in Ray's queue for its resources; its slot is taken meanwhile.
+    """
+    if parallel is None:
+        want = {k: v for k, v in options.resources.items() if v > 0}
+        parallel = sum(_fits(node.get("Resources", {}), want) for node in _ray().nodes() if node.get("Alive"))
+        if parallel < 1:
+            have = "; ".join(str(n.get("Resources")) for n in _ray().nodes() if n.get("Alive")) or "no live node"
+            raise HpsysError(f"execution.resources_per_cell {dict(options.resources)}: no node of the Ray cluster "
+                             f"has that much ({have})")
+    threads = max(1, int(options.resources.get("CPU", 1)))
+    return tuple(Slot(i, "", threads, remote=True) for i in range(parallel))
+
+
+def _fits(have: Mapping[str, float], want: Mapping[str, float]) -> int:
+    return min((int(have.get(key, 0) // amount) for key, amount in want.items()), default=0)
+
+
+def actor_options(resources: Mapping[str, float]) -> dict[str, Any]:
+    """``{GPU: 1, CPU: 4, node_b: 1}`` as Ray's actor options (num_gpus, num_cpus, resources)."""
+    options: dict[str, Any] = {"num_cpus": 0, "resources": {}}
+    for key, amount in resources.items():
+        if key in _ENGINE_KEYS:
+            options[_ENGINE_KEYS[key]] = amount
+        else:
+            options["resources"][key] = amount
+    return options
+
+
+class RayChild:
+    """A child running on a Ray node, behind the interface of a local ChildProcess.
+
+    ``pid`` is None (the child's pid is the node's); ``node`` names where it runs
+    once the agent started it; ``timed_out`` says the node stopped it at the timeout.
+    """
+
+    warm = False
+
+    def __init__(self, spec: ChildSpec, *, resources: Mapping[str, float], options: RayOptions,
+                 timeout_s: float, grace_s: float, config_path: str, threads: int) -> None:
+        spec.output_dir.mkdir(parents=True, exist_ok=True)
+        self.spec, self.pid = spec, None
+        self.node: str | None = None
+        self.node_dir: str | None = None
+        self.started = time.monotonic()
+        self.term_sent_at: float | None = None
+        self.killed = self.timed_out = False
+        self._running = False
+        self._exit: int | None = None
+        probe = spec.output_dir / ATTEMPT_FILE
+        job = NodeJob(argv=tuple(spec.argv), env=spec.env, cwd=spec.cwd, output_dir=str(spec.output_dir),
+                      log_path=str(spec.log_path), timeout_s=timeout_s, grace_s=grace_s, threads=threads,
+                      probe=(str(probe), _sha256(probe)), shared=options.shared_storage,
+                      files=_readable({config_path}) if options.shared_storage != "yes" else {},
+                      driver_python=sys.executable)
+        self.actor = _agent_class().options(max_concurrency=3, max_restarts=0, **actor_options(resources)).remote()
+        self._call = self.actor.start.remote(job)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the child started on its node (0 while Ray still places it)."""
+        return time.monotonic() - self.started if self._running else 0.0
+
+    def poll(self) -> int | None:
+        """The exit code once the child ended; streams what is new meanwhile."""
+        if self._exit is not None:
+            return self._exit
+        ray = _ray()
+        ready, _ = ray.wait([self._call], timeout=0)
+        if not ready:
+            return None
+        try:
+            answer = ray.get(self._call, timeout=_CALL_S)
+        except ray.exceptions.RayError as error:
+            return self._lost(error)
+        if isinstance(answer, dict):  # the agent started the child
+            self.node, self.node_dir = str(answer["node"]), str(answer["dir"])
+            self._running, self.started = True, time.monotonic()
+        else:
+            self._take(answer)
+        if self._exit is None:
+            self._call = self.actor.poll.remote(POLL_WAIT_S)
+        return self._exit
+
+    def _take(self, answer: NodeAnswer) -> None:
+        for name, data in answer.chunks.items():
+            if name in MIRRORED:
+                with open(self.spec.output_dir / name, "ab") as handle:
+                    handle.write(data)
+        if answer.exit is None:
+            return
+        if answer.bundle is not None:
+            _unpack(answer.bundle, self.spec.output_dir)
+        if answer.note:
+            self._log(answer.note)
+        self.timed_out, self._exit = answer.timed_out, answer.exit
+        _ray().kill(self.actor, no_restart=True)
+
+    def _lost(self, error: Exception) -> int:
+        """The node or its agent died: the attempt failed, and its log says why."""
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        where = f"node {self.node}" if self.node else "the Ray node"
+        self._log(f"hpsys: {where} was lost while this attempt ran ({type(error).__name__}: {reason[:300]})")
+        self._exit = -signal.SIGKILL
+        return self._exit
+
+    def _log(self, line: str) -> None:
+        with open(self.spec.log_path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+    def terminate(self) -> None:
+        if self.term_sent_at is None:
+            self.term_sent_at = time.monotonic()
+            self._tell("TERM")
+
+    def enforce_grace(self, grace_s: float) -> None:
+        if self.term_sent_at is not None and not self.killed and time.monotonic() - self.term_sent_at >= grace_s:
+            self.killed = True
+            self._tell("KILL")
+            if not self._running:  # still waiting for its resources: nothing runs yet
+                self._exit = -signal.SIGKILL
+                _ray().kill(self.actor, no_restart=True)
+
+    def _tell(self, command: str) -> None:
+        if self._exit is None:
+            self.actor.signal.remote(command)
+
+    def reap_group(self) -> None:
+        """Nothing to do here: the keeper on the node reaped the child's group before it answered."""
+
+    def stop_leftovers(self, grace_s: float) -> None:
+        """Nothing to do here: the keeper stopped what the child left, on its node."""
+
+    def local_path(self, path: str | None) -> str | None:
+        """A path the child wrote (its W&B run folder) as it lies in the driver's attempt folder."""
+        if path and self.node_dir and path.startswith(self.node_dir) and self.node_dir != str(self.spec.output_dir):
+            return str(self.spec.output_dir) + path[len(self.node_dir):]
+        return path
+
+
+def stop_remote_orphans(driver_dirs: Collection[str], grace_s: float) -> set[str]:
+    """Stop, on every live node, what still works for attempts a dead driver left; the folders that had any.
+
+    Ray ends a dead driver's agents and their keepers stop the children, but a
+    resume must not start a cell again while its old child is still in its grace.
+    """
+    if not driver_dirs:
+        return set()
+    ray = _ray()
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from hyperparameter_system.runner.ray_agent import stop_node_orphans
+
+    task = ray.remote(stop_node_orphans)
+    calls = [task.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
+             .remote(sorted(driver_dirs), grace_s) for node in ray.nodes() if node.get("Alive")]
+    found: set[str] = set()
+    for call in calls:
+        try:
+            found.update(ray.get(call, timeout=grace_s + _CALL_S))
+        except ray.exceptions.RayError:
+            continue  # a node that died took its children with it
+    return found
+
+
+@functools.cache
+def _agent_class() -> Any:
+    return _ray().remote(NodeAgent)
+
+
+def _unpack(data: bytes, folder: Path) -> None:
+    """A node's bundle into the driver's attempt folder: regular files and folders only, nothing outside it."""
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        tar.extractall(folder, filter="data")
+
+
+def _sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def _readable(paths: Collection[str]) -> dict[str, bytes]:
+    files = {}
+    for path in paths:
+        try:
+            files[path] = Path(path).read_bytes()
+        except OSError:
+            continue
+    return files
+
+
+__all__ = ["RayChild", "actor_options", "cluster_slots", "connect", "disconnect", "node_dir",
+           "stop_remote_orphans"]

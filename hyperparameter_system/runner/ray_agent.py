@@ -1,0 +1,231 @@
+"""The node agent: a Ray actor on a worker node that runs one attempt's child for the driver.
+
+The driver (the runner that holds the store) builds the child's argv and
+environment exactly as for a local cell; the agent starts it through the
+keeper (``ray_keeper``: the child's group dies with the agent), and answers the
+driver's polls with the child's exit and, where the node does not see the
+driver's ``output_dir``, the new bytes of ``metrics.jsonl`` and the log, then at
+the end a bundle of the attempt folder without its checkpoints (they stay on the
+node, in :func:`node_dir`).
+
+Runs on the worker, so it imports only the standard library, ray and the
+runner's process helpers; every worker needs hpsys installed (see the README).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import select
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from hyperparameter_system.child_contract import ENV_OUTPUT_DIR, ENV_TORCH_THREADS, METRICS_FILE
+from hyperparameter_system.runner._child import CHILD_LOG
+
+MIRRORED = (METRICS_FILE, CHILD_LOG)  # what streams to the driver while the child runs
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors", ".bin")
+MAX_CHUNK_BYTES = 4 << 20  # one poll's share of one mirrored file
+MAX_BUNDLE_BYTES = 256 << 20  # an attempt folder without checkpoints is a few MB; more stays on the node
+
+
+def node_root() -> Path:
+    """Where attempts live on a node that does not share the driver's output folder."""
+    return Path(tempfile.gettempdir()) / "hpsys-ray"
+
+
+def node_dir(driver_dir: str) -> Path:
+    """The node's folder for a driver's attempt folder: the same path under :func:`node_root`."""
+    return node_root() / driver_dir.lstrip("/")
+
+
+@dataclass(frozen=True)
+class NodeJob:
+    """One attempt as the driver hands it to a node.
+
+    Attributes:
+        files: Driver paths and contents the child reads (its rendered config),
+            placed under :func:`node_root` when the node does not share them.
+        probe: The driver's attempt.json path and its sha256: present with
+            that content on the node means the storage is shared.
+        shared: ``auto`` (probe), ``yes`` (must be shared) or ``no`` (always copy).
+    """
+
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    cwd: str
+    output_dir: str
+    log_path: str
+    timeout_s: float
+    grace_s: float
+    threads: int
+    probe: tuple[str, str]
+    shared: str = "auto"
+    files: dict[str, bytes] = field(default_factory=dict)
+    driver_python: str = ""
+
+
+@dataclass
+class NodeAnswer:
+    """What one poll tells the driver."""
+
+    exit: int | None = None
+    timed_out: bool = False
+    chunks: dict[str, bytes] = field(default_factory=dict)
+    bundle: bytes | None = None
+    note: str = ""  # a line for the attempt's log (a bundle left on the node, why)
+
+
+class NodeAgent:
+    """One attempt's child on this node (a threaded Ray actor: a stop never waits for a poll)."""
+
+    def __init__(self) -> None:
+        self.keeper: subprocess.Popen[str] | None = None
+        self.job: NodeJob | None = None
+        self.dir: Path | None = None
+        self.offsets = {name: 0 for name in MIRRORED}
+        self.answer: dict[str, Any] | None = None
+
+    def start(self, job: NodeJob) -> dict[str, Any]:
+        """Start the child; returns the node's name, whether storage is shared and the attempt's folder here."""
+        import ray
+
+        self.job = job
+        shared = job.shared == "yes" or (job.shared == "auto" and _probe_matches(*job.probe))
+        if job.shared == "yes" and not _probe_matches(*job.probe):
+            raise RuntimeError(f"{job.output_dir} is not visible on this node (execution.shared_storage: yes); "
+                               "use shared_storage: auto or no to copy results back")
+        self.dir = Path(job.output_dir) if shared else node_dir(job.output_dir)
+        moves = {} if shared else {job.output_dir: str(self.dir), **{p: str(node_dir(p)) for p in job.files}}
+        if not shared:
+            for path, content in job.files.items():
+                node_dir(path).parent.mkdir(parents=True, exist_ok=True)
+                node_dir(path).write_bytes(content)
+        gpus = ray.get_runtime_context().get_accelerator_ids().get("GPU", [])
+        env = {k: _moved(v, moves) for k, v in job.env.items()}
+        env.update({"CUDA_VISIBLE_DEVICES": ",".join(gpus), ENV_TORCH_THREADS: str(job.threads),
+                    "OMP_NUM_THREADS": str(job.threads)})
+        argv = [_moved(a, moves) for a in job.argv]
+        if argv and argv[0] == job.driver_python:
+            argv[0] = sys.executable  # this node's interpreter of the same environment
+        spec = {"argv": argv, "env": env, "cwd": job.cwd, "log_path": str(self.dir / CHILD_LOG),
+                "output_dir": env.get(ENV_OUTPUT_DIR, str(self.dir)), "timeout_s": job.timeout_s,
+                "grace_s": job.grace_s}
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.keeper = subprocess.Popen([sys.executable, "-m", "hyperparameter_system.runner.ray_keeper"],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                       start_new_session=True, close_fds=True)
+        assert self.keeper.stdin is not None
+        self.keeper.stdin.write(json.dumps(spec) + "\n")
+        self.keeper.stdin.flush()
+        return {"node": node_name(), "shared": shared, "dir": str(self.dir)}
+
+    def poll(self, wait_s: float) -> NodeAnswer:
+        """Wait up to ``wait_s`` for the child to end; new mirrored bytes, and the bundle at the end."""
+        assert self.keeper is not None and self.keeper.stdout is not None and self.job is not None
+        deadline = time.monotonic() + wait_s
+        while self.answer is None and time.monotonic() < deadline:
+            ready, _, _ = select.select([self.keeper.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            if ready:
+                self._read_keeper(self.keeper.stdout)
+        answer = NodeAnswer()
+        shared = self.dir == Path(self.job.output_dir)
+        if not shared:
+            answer.chunks = self._new_bytes()
+        if self.answer is not None:
+            answer.exit, answer.timed_out = int(self.answer["exit"]), bool(self.answer["timed_out"])
+            if not shared:
+                answer.bundle, answer.note = bundle(self.dir or Path("/nonexistent"))
+        return answer
+
+    def _read_keeper(self, stream: IO[str]) -> None:
+        line = stream.readline()
+        if line == "":  # the keeper died without a word: the child's fate is unknown
+            self.answer = {"exit": -9, "timed_out": False}
+            return
+        message = json.loads(line)
+        if "exit" in message:
+            self.answer = message
+
+    def _new_bytes(self) -> dict[str, bytes]:
+        chunks = {}
+        for name in MIRRORED:
+            try:
+                with open(self.dir / name, "rb") as handle:  # type: ignore[operator]
+                    handle.seek(self.offsets[name])
+                    data = handle.read(MAX_CHUNK_BYTES)
+            except OSError:
+                continue
+            if data:
+                self.offsets[name] += len(data)
+                chunks[name] = data
+        return chunks
+
+    def signal(self, command: str) -> None:
+        """``TERM`` (the child's group gets SIGTERM) or ``KILL``, relayed through the keeper."""
+        if self.keeper is not None and self.keeper.stdin is not None and command in ("TERM", "KILL"):
+            try:
+                self.keeper.stdin.write(command + "\n")
+                self.keeper.stdin.flush()
+            except (BrokenPipeError, ValueError):
+                pass
+
+
+def node_name() -> str:
+    """This node's name in the cluster (``ray start --node-name``, by default its address)."""
+    import ray
+
+    here = ray.get_runtime_context().get_node_id()
+    for node in ray.nodes():
+        if node.get("NodeID") == here:
+            return str(node.get("NodeName") or node.get("NodeManagerAddress") or here[:12])
+    return here[:12]
+
+
+def stop_node_orphans(driver_dirs: list[str], grace_s: float) -> list[str]:
+    """On this node: stop every process still working for these attempts (their own folder or its
+    copy under :func:`node_root`); returns the driver folders that had one."""
+    from hyperparameter_system.runner._process import stop_orphans
+
+    both = {d: d for d in driver_dirs} | {str(node_dir(d)): d for d in driver_dirs}
+    return sorted({both[d] for d in stop_orphans(list(both), grace_s)})
+
+
+def bundle(folder: Path) -> tuple[bytes | None, str]:
+    """The attempt folder as a gzip tar without checkpoints and links; None (and why) when too large."""
+    buffer, total = io.BytesIO(), 0
+    kept = []
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(folder.rglob("*")):
+            if path.is_symlink() or not path.is_file():
+                continue
+            if path.suffix in CHECKPOINT_SUFFIXES:
+                kept.append(path.name)
+                continue
+            total += path.stat().st_size
+            if total > MAX_BUNDLE_BYTES:
+                return None, f"hpsys: the attempt folder is over {MAX_BUNDLE_BYTES >> 20} MiB: left on the node in {folder}"
+            tar.add(path, arcname=str(path.relative_to(folder)), recursive=False)
+    note = f"hpsys: checkpoints stay on the node in {folder}: {', '.join(kept[:5])}" if kept else ""
+    return buffer.getvalue(), note
+
+
+def _moved(text: str, moves: dict[str, str]) -> str:
+    for old, new in moves.items():
+        text = text.replace(old, new)
+    return text
+
+
+def _probe_matches(path: str, sha256: str) -> bool:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest() == sha256
+    except OSError:
+        return False

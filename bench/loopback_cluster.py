@@ -43,11 +43,12 @@ def unavailable() -> str | None:
 class LoopbackCluster:
     """Start with :meth:`start`, run commands inside with :meth:`popen` / :meth:`run`, end with :meth:`stop`."""
 
-    def __init__(self, cpus_per_node: int = 2) -> None:
+    def __init__(self, cpus_per_node: int = 2, extra_env: dict[str, str] | None = None) -> None:
         self.cpus = cpus_per_node
         self.temp = Path(tempfile.mkdtemp(prefix="hpray-"))  # short: Ray's socket paths have a length limit
         self.holder: subprocess.Popen[bytes] | None = None
-        self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ADDRESS": ADDRESS,
+        # The nodes' processes (and so the agents and children) inherit this environment from `ray start`.
+        self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ADDRESS": ADDRESS, **(extra_env or {}),
                     "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
     @property
@@ -95,6 +96,32 @@ class LoopbackCluster:
             if args[0].endswith("/raylet") and f"--node-name={node_name}" in args:
                 return pid
         return None
+
+    def kill_node(self, node_name: str) -> int:
+        """The node dies: its raylet and every process under it (workers, agents, their children), SIGKILL.
+
+        Returns how many processes were killed (0: no such node).
+        """
+        raylet = self.raylet_pid(node_name)
+        if raylet is None:
+            return 0
+        parents = {}
+        for pid, _cmd in self._processes():
+            try:
+                parents[pid] = int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+        doomed, grew = {raylet}, True
+        while grew:
+            more = {pid for pid, parent in parents.items() if parent in doomed} - doomed
+            doomed |= more
+            grew = bool(more)
+        for pid in doomed:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        return len(doomed)
 
     def _processes(self) -> list[tuple[int, str]]:
         """Every process in the cluster's namespace (but the holder): pid and command line."""

@@ -36,6 +36,9 @@ from hyperparameter_system.store.attempt_file import ATTEMPT_FILE
 NAMESPACE = "hpsys"
 POLL_WAIT_S = 0.5  # how long one poll may wait on the node for the child's end (answers sooner when it ends)
 _CALL_S = 30.0  # a node call that does not answer within this is a lost node
+UNREACHABLE_S = 30.0  # an agent unreachable this long (its node's raylet gone, say) counts as lost
+PLACEMENTS = 6  # agents that may die before the child started (placed on a node just lost) before it fails
+PLACE_AGAIN_S = 5.0  # the wait before placing again: Ray takes a while to see a node is gone
 _ENGINE_KEYS = {"CPU": "num_cpus", "GPU": "num_gpus", "memory": "memory"}
 
 
@@ -118,14 +121,23 @@ class RayChild:
         self.killed = self.timed_out = False
         self._running = False
         self._exit: int | None = None
+        self._unreachable_since: float | None = None
+        self._placements, self._place_at = 0, 0.0
+        self._resources = resources
         probe = spec.output_dir / ATTEMPT_FILE
-        job = NodeJob(argv=tuple(spec.argv), env=spec.env, cwd=spec.cwd, output_dir=str(spec.output_dir),
+        self._job = NodeJob(argv=tuple(spec.argv), env=spec.env, cwd=spec.cwd, output_dir=str(spec.output_dir),
                       log_path=str(spec.log_path), timeout_s=timeout_s, grace_s=grace_s, threads=threads,
                       probe=(str(probe), _sha256(probe)), shared=options.shared_storage,
                       files=_readable({config_path}) if options.shared_storage != "yes" else {},
                       driver_python=sys.executable)
-        self.actor = _agent_class().options(max_concurrency=3, max_restarts=0, **actor_options(resources)).remote()
-        self._call = self.actor.start.remote(job)
+        self._place()
+
+    def _place(self) -> None:
+        """A new agent asking for the cell's resources; Ray starts it on a node that has them."""
+        self._placements += 1
+        self.actor = _agent_class().options(max_concurrency=3, max_restarts=0,
+                                            **actor_options(self._resources)).remote()
+        self._call = self.actor.start.remote(self._job)
 
     @property
     def elapsed(self) -> float:
@@ -136,14 +148,25 @@ class RayChild:
         """The exit code once the child ended; streams what is new meanwhile."""
         if self._exit is not None:
             return self._exit
+        if self._call is None:  # waiting to place the agent again
+            if time.monotonic() >= self._place_at:
+                self._place()
+            return None
         ray = _ray()
         ready, _ = ray.wait([self._call], timeout=0)
         if not ready:
             return None
         try:
             answer = ray.get(self._call, timeout=_CALL_S)
+        except ray.exceptions.ActorUnavailableError as error:  # may pass (a slow network): ask again a while
+            self._unreachable_since = self._unreachable_since or time.monotonic()
+            if time.monotonic() - self._unreachable_since > UNREACHABLE_S:
+                return self._lost(error)
+            self._call = self.actor.poll.remote(POLL_WAIT_S) if self._running else self._call
+            return None if self._running else self._replace(error)
         except ray.exceptions.RayError as error:
-            return self._lost(error)
+            return self._lost(error) if self._running or self._placements >= PLACEMENTS else self._replace(error)
+        self._unreachable_since = None
         if isinstance(answer, dict):  # the agent started the child
             self.node, self.node_dir = str(answer["node"]), str(answer["dir"])
             self._running, self.started = True, time.monotonic()
@@ -165,7 +188,20 @@ class RayChild:
         if answer.note:
             self._log(answer.note)
         self.timed_out, self._exit = answer.timed_out, answer.exit
-        _ray().kill(self.actor, no_restart=True)
+        self._kill_agent()
+
+    def _replace(self, error: Exception) -> None:
+        """The agent died before it started the child (placed on a node being lost): place it again."""
+        self._log(f"hpsys: the Ray agent ended before the child started ({type(error).__name__}); placing it again")
+        self._kill_agent()
+        self._call, self._place_at = None, time.monotonic() + PLACE_AGAIN_S
+        return None
+
+    def _kill_agent(self) -> None:
+        try:
+            _ray().kill(self.actor, no_restart=True)
+        except Exception:  # noqa: BLE001 - an agent already gone with its node: nothing left to kill
+            pass
 
     def _lost(self, error: Exception) -> int:
         """The node or its agent died: the attempt failed, and its log says why."""
@@ -190,7 +226,7 @@ class RayChild:
             self._tell("KILL")
             if not self._running:  # still waiting for its resources: nothing runs yet
                 self._exit = -signal.SIGKILL
-                _ray().kill(self.actor, no_restart=True)
+                self._kill_agent()
 
     def _tell(self, command: str) -> None:
         if self._exit is None:

@@ -1,0 +1,165 @@
+"""The Ray backend on a real two-node cluster (loopback only): placement, copy-back, streaming, faults.
+
+Every test drives the real CLI as the cluster's driver; the children are real
+processes on the nodes (fake trainers, a user's own command, and the built-in
+trainer on digits), the store is real SQLite, W&B runs offline and is read back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from hyperparameter_system.runner._process import find_attempt_processes
+from hyperparameter_system.runner.ray_agent import node_dir
+from ray_setup import (attempts, cells_by_model, fake_model, hpsys, hpsys_argv, query, summary, wait_for,
+                       write_experiment)
+from wandb_runs import wait_for_offline_run
+
+GRACE_S = 10.0  # the runner's default grace between SIGTERM and SIGKILL
+
+
+def _live_children(dirs: list[str]) -> dict[str, dict[int, int]]:
+    """Processes still working for these attempts (the nodes are on this machine, so /proc sees them)."""
+    return find_attempt_processes([*dirs, *(str(node_dir(d)) for d in dirs)])
+
+
+def test_cells_spread_over_both_nodes_and_come_back_without_shared_storage(cluster, tmp_path: Path) -> None:
+    """Built-in trainer cells pinned to the worker, command cells to the head; nothing shared.
+
+    Metrics stream into the store while a cell runs; result.json, metrics,
+    the log and the offline W&B run land in the driver's attempt folder;
+    checkpoints stay on the node; every attempt names its node.
+    """
+    trainer = {"name": "small_cnn", "resources": {"CPU": 1, "worker_node": 0.1}}
+    slow = fake_model(tmp_path, "fake", resources={"CPU": 1, "head_node": 0.1}, epochs=4, sleep=1.5)
+    config = write_experiment(tmp_path, [trainer, slow], wandb="offline",
+                              execution={"shared_storage": "no", "timeout": 300},
+                              overrides={"DATASETS.NAME": "digits", "INPUT.SIZE": 8, "SOLVER.MAX_EPOCHS": 1})
+    driver = cluster.popen(hpsys_argv(config, "--all"), cwd=tmp_path, stdout=open(tmp_path / "run.log", "w"),
+                           stderr=open(tmp_path / "run.err", "w"))
+    try:
+        def streamed() -> bool:  # a fake cell still running, with evaluations already in the store
+            rows = query(tmp_path, "SELECT a.status, COUNT(e.seq) FROM attempts a JOIN epochs e ON e.attempt_id = a.id"
+                                   " JOIN cells c ON c.cell_id = a.cell_id WHERE c.model = 'fake' GROUP BY a.id")
+            return any(status == "running" and count >= 1 for status, count in rows)
+        wait_for(streamed, "a running cell's metrics in the store", timeout=180)
+        assert driver.wait(timeout=300) == 0, (tmp_path / "run.log").read_text() + (tmp_path / "run.err").read_text()
+    finally:
+        driver.kill()
+    cells = cells_by_model(summary(cluster, config))
+    assert {c["node"] for c in cells["small_cnn"]} == {"worker"}, cells["small_cnn"]
+    assert {c["node"] for c in cells["fake"]} == {"head"}, cells["fake"]
+    assert all(c["status"] == "completed" for m in cells.values() for c in m), cells
+    for cell in cells["small_cnn"]:
+        folder = Path(cell["wandb"]["run_dir"]).parents[1]
+        assert str(folder).startswith(str(tmp_path / "out")), f"W&B run not in the driver's folder: {folder}"
+        assert (folder / "result.json").is_file() and (folder / "metrics.jsonl").is_file()
+        run = wait_for_offline_run(cell["wandb"]["run_dir"])
+        assert run.project == "small_cnn" and run.history, "the offline W&B run came back readable"
+        assert not list(folder.rglob("*.pt")), "checkpoints were copied back"
+        assert "checkpoints stay on the node" in (folder / "stdout.log").read_text()
+        assert list(node_dir(str(folder)).rglob("*.pt")), "the checkpoint is not on the node"
+    for cell in cells["fake"]:
+        assert cell["epochs_run"] == 4 and cell["metric"] == pytest.approx(0.54)
+
+
+def test_sigterm_of_the_driver_stops_remote_children_and_a_timeout_is_kept(cluster, tmp_path: Path) -> None:
+    """SIGTERM of the driver: every remote child's group is stopped within the grace, each cell
+    recorded ``stopped``; a cell past its timeout ends ``timeout``."""
+    config = write_experiment(tmp_path, [fake_model(tmp_path, "sleepy", epochs=1, sleep=120)], options=2)
+    timed = write_experiment(tmp_path, [fake_model(tmp_path, "late", epochs=1, sleep=120)], name="late",
+                             options=0, execution={"timeout": 4})
+    late = cluster.popen(hpsys_argv(timed, "--all"), cwd=tmp_path, stdout=open(tmp_path / "late.log", "w"),
+                         stderr=open(tmp_path / "late.err", "w"))
+    driver = cluster.popen(hpsys_argv(config, "--all"), cwd=tmp_path, stdout=open(tmp_path / "run.log", "w"),
+                           stderr=open(tmp_path / "run.err", "w"))
+    try:
+        rows = wait_for(lambda: [r for r in attempts(tmp_path) if r[2]] if len(attempts(tmp_path)) == 3
+                        and all(r[2] for r in attempts(tmp_path)) else None, "three cells running on nodes")
+        dirs = [r[3] for r in rows]
+        wait_for(lambda: len(_live_children(dirs)) == 3, "the three children alive", timeout=60)
+        driver.send_signal(signal.SIGTERM)
+        driver.wait(timeout=GRACE_S + 60)
+        assert not _live_children(dirs), "a remote child outlived its stopped driver"
+        assert {r[1] for r in attempts(tmp_path)} == {"stopped"}, attempts(tmp_path)
+        assert late.wait(timeout=120) == 1
+        assert [r[1] for r in attempts(tmp_path, name="late")] == ["timeout"]
+    finally:
+        driver.kill()
+        late.kill()
+
+
+def test_kill_9_of_the_driver_then_resume_runs_no_cell_twice(cluster, tmp_path: Path) -> None:
+    """kill -9 of the driver: Ray ends its agents, the keepers stop the children within the grace,
+    and the resume finishes every cell with exactly one completed training each."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    config = write_experiment(tmp_path, [fake_model(tmp_path, "steady", epochs=3, sleep=3,
+                                                    marker_dir=str(markers))], options=2)
+    driver = cluster.popen(hpsys_argv(config, "--all"), cwd=tmp_path, stdout=open(tmp_path / "run.log", "w"),
+                           stderr=open(tmp_path / "run.err", "w"))
+    try:
+        rows = wait_for(lambda: attempts(tmp_path) if len(attempts(tmp_path)) == 3
+                        and all(r[2] for r in attempts(tmp_path)) else None, "three cells running on nodes")
+        driver.kill()
+        driver.wait(timeout=30)
+        started = time.monotonic()
+        wait_for(lambda: not _live_children([r[3] for r in rows]), "the orphaned remote children to stop",
+                 timeout=GRACE_S + 50)
+        gone_after = time.monotonic() - started
+    finally:
+        driver.kill()
+    resumed = hpsys(cluster, config, "--all", timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    done = {p.stem: p.read_text().splitlines() for p in markers.glob("*.done")}
+    assert len(done) == 3 and all(len(lines) == 1 for lines in done.values()), done
+    statuses = [r[1] for r in attempts(tmp_path)]
+    assert statuses.count("completed") == 3, statuses
+    assert gone_after < GRACE_S + 45, f"remote children lingered {gone_after:.0f}s"
+
+
+def test_a_sweep_runs_its_trials_on_the_cluster(cluster, tmp_path: Path) -> None:
+    """The sweep's controller stays in the driver; its trials run on the nodes and record them."""
+    model = fake_model(tmp_path, "swept", epochs=2)
+    config = write_experiment(tmp_path, [model], options=1)
+    text = config.read_text().replace("execution:\n  backend: ray", "execution:\n  backend: local")
+    config.write_text(text)  # the file says local: --backend ray is what sends the trials to the cluster
+    done = hpsys(cluster, config, "--sweep", "--models", "swept", "--categories", "optimizer", "--method", "random",
+                 "--count", "2",
+                 "--backend", "ray", timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = attempts(tmp_path)
+    assert len(rows) == 2 and all(r[1] == "completed" and r[2] in ("head", "worker") for r in rows), rows
+
+
+def test_a_lost_node_fails_its_attempt_and_the_retry_runs_elsewhere(cluster, tmp_path: Path) -> None:
+    """The worker node dies mid-cell (its raylet and every process under it): that attempt is ``failed``
+    with the reason, the retry runs on the head."""
+    blocker = write_experiment(tmp_path, [fake_model(tmp_path, "blocker", {"CPU": 2, "head_node": 0.1},
+                                                     epochs=1, sleep=25)], name="blk", options=0)
+    victim = write_experiment(tmp_path, [fake_model(tmp_path, "victim", epochs=2, sleep=4)], name="vic", options=0,
+                              execution={"retries": 1})
+    first = cluster.popen(hpsys_argv(blocker, "--all"), cwd=tmp_path, stdout=open(tmp_path / "b.log", "w"),
+                          stderr=open(tmp_path / "b.err", "w"))
+    try:
+        wait_for(lambda: [r for r in attempts(tmp_path, name="blk") if r[2] == "head"], "the head to be busy")
+        second = cluster.popen(hpsys_argv(victim, "--all"), cwd=tmp_path, stdout=open(tmp_path / "v.log", "w"),
+                               stderr=open(tmp_path / "v.err", "w"))
+        wait_for(lambda: [r for r in attempts(tmp_path, name="vic") if r[2] == "worker"], "the victim on the worker")
+        assert cluster.kill_node("worker") >= 3, "the worker node's raylet, agent, keeper and child"
+        assert second.wait(timeout=240) == 0, (tmp_path / "v.log").read_text() + (tmp_path / "v.err").read_text()
+        assert first.wait(timeout=120) == 0
+    finally:
+        first.kill()
+        cluster.add_worker() if cluster.raylet_pid("worker") is None else None
+    rows = attempts(tmp_path, name="vic", columns="status, node, error_tail")
+    assert [(r[0], r[1]) for r in rows] == [("failed", "worker"), ("completed", "head")], rows
+    assert "was lost while this attempt ran" in (rows[0][2] or ""), rows[0][2]
+    report = json.loads(hpsys(cluster, victim, "--summary", "--format", "json").stdout)
+    assert cells_by_model(report)["victim"][0]["node"] == "head"

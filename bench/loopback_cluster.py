@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 PORT = 6390
 ADDRESS = f"127.0.0.1:{PORT}"
-_START_S = 120.0
+_START_S = 240.0  # a loaded machine starts a node in 15-60 s
 
 
 def unavailable() -> str | None:
@@ -68,20 +68,24 @@ class LoopbackCluster:
         kwargs.setdefault("env", self.env)
         return subprocess.run(self.inside(argv), capture_output=True, text=True, timeout=timeout, **kwargs)
 
-    def start(self) -> None:
+    def start(self, workers: int = 1) -> None:
+        """The head, then ``workers`` (0 or 1) second node."""
         self.holder = subprocess.Popen(["unshare", "-n", "sleep", "7200"], start_new_session=True)
         self._must(["ip", "link", "set", "lo", "up"])
-        common = ["--node-ip-address=127.0.0.1", f"--num-cpus={self.cpus}", "--object-store-memory=80000000",
-                  "--disable-usage-stats"]
         self._must(["ray", "start", "--head", f"--port={PORT}", "--include-dashboard=false",
-                    f"--temp-dir={self.temp}", "--node-name=head", '--resources={"head_node": 1}', *common])
-        self.add_worker()
+                    f"--temp-dir={self.temp}", "--node-name=head", '--resources={"head_node": 1}',
+                    *self._node_flags()])
+        if workers:
+            self.add_worker()
 
     def add_worker(self) -> None:
         """The second node (again, after a test killed it)."""
         self._must(["ray", "start", f"--address={ADDRESS}", "--node-name=worker",
-                    '--resources={"worker_node": 1}', *["--node-ip-address=127.0.0.1", f"--num-cpus={self.cpus}",
-                                                       "--object-store-memory=80000000", "--disable-usage-stats"]])
+                    '--resources={"worker_node": 1}', *self._node_flags()])
+
+    def _node_flags(self) -> list[str]:
+        return ["--node-ip-address=127.0.0.1", f"--num-cpus={self.cpus}", "--object-store-memory=80000000",
+                "--disable-usage-stats"]
 
     def _must(self, argv: Sequence[str]) -> None:
         done = self.run(argv)

@@ -19,17 +19,51 @@ Typical use::
 
 from __future__ import annotations
 
-from hyperparameter_system.runner._attempt import record_outcome
-from hyperparameter_system.runner._child import CHILD_LOG, attempt_dir, build_argv, child_spec
-from hyperparameter_system.runner._devices import Slot, make_slots, parse_devices, visible_gpus
-from hyperparameter_system.runner._eta import eta_seconds, format_eta, planning_store, store_eta_line
-from hyperparameter_system.runner._lifecycle import Lifecycle
-from hyperparameter_system.runner._options import RayOptions, RunOptions, StopRule
-from hyperparameter_system.runner._outcome import read_outcome
-from hyperparameter_system.runner._process import group_alive, signal_group
-from hyperparameter_system.runner._progress import LiveProgress, PlainProgress, make_progress, pipe_console, silence
-from hyperparameter_system.runner._retry import RetryPolicy
-from hyperparameter_system.runner._scheduler import EXIT_INTERRUPTED, Runner, RunReport
+import importlib
+from typing import Any
+
+_WHERE = {
+    "CHILD_LOG": "hyperparameter_system.runner._child",
+    "EXIT_INTERRUPTED": "hyperparameter_system.runner._scheduler",
+    "Lifecycle": "hyperparameter_system.runner._lifecycle",
+    "LiveProgress": "hyperparameter_system.runner._progress",
+    "PlainProgress": "hyperparameter_system.runner._progress",
+    "RayOptions": "hyperparameter_system.runner._options",
+    "RetryPolicy": "hyperparameter_system.runner._retry",
+    "RunOptions": "hyperparameter_system.runner._options",
+    "RunReport": "hyperparameter_system.runner._scheduler",
+    "Runner": "hyperparameter_system.runner._scheduler",
+    "Slot": "hyperparameter_system.runner._devices",
+    "StopRule": "hyperparameter_system.runner._options",
+    "attempt_dir": "hyperparameter_system.runner._child",
+    "build_argv": "hyperparameter_system.runner._child",
+    "child_spec": "hyperparameter_system.runner._child",
+    "eta_seconds": "hyperparameter_system.runner._eta",
+    "format_eta": "hyperparameter_system.runner._eta",
+    "group_alive": "hyperparameter_system.runner._process",
+    "make_progress": "hyperparameter_system.runner._progress",
+    "make_slots": "hyperparameter_system.runner._devices",
+    "parse_devices": "hyperparameter_system.runner._devices",
+    "pipe_console": "hyperparameter_system.runner._progress",
+    "planning_store": "hyperparameter_system.runner._eta",
+    "read_outcome": "hyperparameter_system.runner._outcome",
+    "record_outcome": "hyperparameter_system.runner._attempt",
+    "signal_group": "hyperparameter_system.runner._process",
+    "silence": "hyperparameter_system.runner._progress",
+    "store_eta_line": "hyperparameter_system.runner._eta",
+    "visible_gpus": "hyperparameter_system.runner._devices",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Each name is imported from its submodule on first use, so a light submodule (the Ray
+    node's keeper imports ``_process``) does not pay for the whole runner."""
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CHILD_LOG", "EXIT_INTERRUPTED", "Lifecycle", "LiveProgress", "PlainProgress", "RayOptions", "RetryPolicy",

@@ -15,7 +15,7 @@ import dataclasses
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from hyperparameter_system.matrix.cell import Cell
 from hyperparameter_system.child_contract import Status
@@ -25,6 +25,9 @@ from hyperparameter_system.runner._devices import Slot
 from hyperparameter_system.runner._options import RunOptions, StopRule
 from hyperparameter_system.runner._process import ChildProcess
 from hyperparameter_system.runner.warm import ForkServer
+
+if TYPE_CHECKING:
+    from hyperparameter_system.runner.cluster import AgentPool
 from hyperparameter_system.store import AttemptRecord, Store
 
 Ended = tuple[ActiveAttempt, AttemptRecord]  # an attempt whose child ended, and what was recorded for it
@@ -44,6 +47,7 @@ class Lifecycle:
         self.forks, self.stop_rule = forks, stop_rule
         self.session = uuid.uuid4().hex
         self.active: dict[int, ActiveAttempt] = {}
+        self._agents: AgentPool | None = None  # idle Ray node agents, kept between cells
         self._last_lease = self._last_metrics = 0.0
         if forks is not None:  # its start can outlast a short lease: the claims stay fresh meanwhile
             forks.while_waiting = self.keep_leases
@@ -86,9 +90,10 @@ class Lifecycle:
         """The child here (warm through the fork server when it can), or on a Ray node."""
         if self.opt.ray is None:
             return ChildProcess(spec, self.forks)
-        from hyperparameter_system.runner.cluster import RayChild
+        from hyperparameter_system.runner.cluster import AgentPool, RayChild
 
-        return RayChild(spec, resources=self.opt.ray.for_model(cell.model), options=self.opt.ray,
+        self._agents = self._agents or AgentPool()
+        return RayChild(spec, agents=self._agents, resources=self.opt.ray.for_model(cell.model), options=self.opt.ray,
                         timeout_s=self.opt.timeout_s, grace_s=self.opt.grace_s, config_path=cell.config_path,
                         threads=slot.torch_threads)
 
@@ -155,6 +160,13 @@ class Lifecycle:
                 self.reap()
                 time.sleep(0.05)
             raise
+
+    def close(self) -> None:
+        """Let the fork server and the idle Ray agents go (after the last attempt settled)."""
+        if self.forks is not None:
+            self.forks.close()
+        if self._agents is not None:
+            self._agents.close()
 
     # -- stopping and settling ------------------------------------------------------------
     def stop_all(self) -> None:

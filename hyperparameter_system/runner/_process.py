@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Collection, Iterable, Iterator
 
 from hyperparameter_system import child_contract as cc
-from hyperparameter_system.runner._child import ChildSpec
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a Ray node's keeper imports this module: it stays light
+    from hyperparameter_system.runner._child import ChildSpec
     from hyperparameter_system.runner.warm import ForkServer
 
 

@@ -96,7 +96,7 @@ class Runner:
             signal.signal(signal.SIGINT, previous[0])
             signal.signal(signal.SIGTERM, previous[1])
             self._shutdown()
-            self.forks.close()
+            self.attempts.close()
         self._collect_statuses()
         return self.report
 

@@ -101,6 +101,51 @@ def actor_options(resources: Mapping[str, float]) -> dict[str, Any]:
     return options
 
 
+Shape = tuple[tuple[str, float], ...]  # a cell's resources, sorted: the key of idle agents
+
+
+class AgentPool:
+    """Idle node agents kept between cells, by the resources they hold.
+
+    A new agent costs Ray a worker process (seconds on a busy node); every cell
+    after the first of its shape reuses one. An idle agent keeps its resources,
+    so asking for another shape first lets the idle agents of other shapes go:
+    they could otherwise hold the very resources the new shape waits for.
+    """
+
+    def __init__(self) -> None:
+        self._idle: dict[Shape, list[Any]] = {}
+
+    def take(self, resources: Mapping[str, float]) -> Any:
+        shape = _shape(resources)
+        if self._idle.get(shape):
+            return self._idle[shape].pop()
+        for other in [s for s in self._idle if s != shape]:
+            for actor in self._idle.pop(other):
+                _kill(actor)
+        return _agent_class().options(max_concurrency=3, max_restarts=0, **actor_options(resources)).remote()
+
+    def give_back(self, resources: Mapping[str, float], actor: Any) -> None:
+        self._idle.setdefault(_shape(resources), []).append(actor)
+
+    def close(self) -> None:
+        for actors in self._idle.values():
+            for actor in actors:
+                _kill(actor)
+        self._idle.clear()
+
+
+def _shape(resources: Mapping[str, float]) -> Shape:
+    return tuple(sorted(resources.items()))
+
+
+def _kill(actor: Any) -> None:
+    try:
+        _ray().kill(actor, no_restart=True)
+    except Exception:  # noqa: BLE001 - an agent already gone with its node: nothing left to kill
+        pass
+
+
 class RayChild:
     """A child running on a Ray node, behind the interface of a local ChildProcess.
 
@@ -110,7 +155,7 @@ class RayChild:
 
     warm = False
 
-    def __init__(self, spec: ChildSpec, *, resources: Mapping[str, float], options: RayOptions,
+    def __init__(self, spec: ChildSpec, *, agents: AgentPool, resources: Mapping[str, float], options: RayOptions,
                  timeout_s: float, grace_s: float, config_path: str, threads: int) -> None:
         spec.output_dir.mkdir(parents=True, exist_ok=True)
         self.spec, self.pid = spec, None
@@ -123,7 +168,7 @@ class RayChild:
         self._exit: int | None = None
         self._unreachable_since: float | None = None
         self._placements, self._place_at = 0, 0.0
-        self._resources = resources
+        self._agents, self._resources = agents, resources
         probe = spec.output_dir / ATTEMPT_FILE
         self._job = NodeJob(argv=tuple(spec.argv), env=spec.env, cwd=spec.cwd, output_dir=str(spec.output_dir),
                       log_path=str(spec.log_path), timeout_s=timeout_s, grace_s=grace_s, threads=threads,
@@ -133,11 +178,10 @@ class RayChild:
         self._place()
 
     def _place(self) -> None:
-        """A new agent asking for the cell's resources; Ray starts it on a node that has them."""
+        """An agent holding the cell's resources (an idle one, or a new one Ray places on a node that has them)."""
         self._placements += 1
-        self.actor = _agent_class().options(max_concurrency=3, max_restarts=0,
-                                            **actor_options(self._resources)).remote()
-        self._call = self.actor.start.remote(self._job)
+        self.actor = self._agents.take(self._resources)
+        self._call: Any = self.actor.start.remote(self._job)
 
     @property
     def elapsed(self) -> float:
@@ -188,20 +232,14 @@ class RayChild:
         if answer.note:
             self._log(answer.note)
         self.timed_out, self._exit = answer.timed_out, answer.exit
-        self._kill_agent()
+        self._agents.give_back(self._resources, self.actor)  # its child and keeper are gone: ready for the next
 
     def _replace(self, error: Exception) -> None:
         """The agent died before it started the child (placed on a node being lost): place it again."""
         self._log(f"hpsys: the Ray agent ended before the child started ({type(error).__name__}); placing it again")
-        self._kill_agent()
+        _kill(self.actor)
         self._call, self._place_at = None, time.monotonic() + PLACE_AGAIN_S
         return None
-
-    def _kill_agent(self) -> None:
-        try:
-            _ray().kill(self.actor, no_restart=True)
-        except Exception:  # noqa: BLE001 - an agent already gone with its node: nothing left to kill
-            pass
 
     def _lost(self, error: Exception) -> int:
         """The node or its agent died: the attempt failed, and its log says why."""
@@ -226,7 +264,7 @@ class RayChild:
             self._tell("KILL")
             if not self._running:  # still waiting for its resources: nothing runs yet
                 self._exit = -signal.SIGKILL
-                self._kill_agent()
+                _kill(self.actor)
 
     def _tell(self, command: str) -> None:
         if self._exit is None:
@@ -298,5 +336,5 @@ def _readable(paths: Collection[str]) -> dict[str, bytes]:
     return files
 
 
-__all__ = ["RayChild", "actor_options", "cluster_slots", "connect", "disconnect", "node_dir",
+__all__ = ["AgentPool", "RayChild", "actor_options", "cluster_slots", "connect", "disconnect", "node_dir",
            "stop_remote_orphans"]

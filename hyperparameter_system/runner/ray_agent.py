@@ -93,12 +93,13 @@ class NodeAgent:
         self.dir: Path | None = None
         self.offsets = {name: 0 for name in MIRRORED}
         self.answer: dict[str, Any] | None = None
+        self.node = ""  # this agent's node's name, asked once
 
     def start(self, job: NodeJob) -> dict[str, Any]:
         """Start the child; returns the node's name, whether storage is shared and the attempt's folder here."""
         import ray
 
-        self.job = job
+        self.job, self.answer, self.offsets = job, None, {name: 0 for name in MIRRORED}
         shared = job.shared == "yes" or (job.shared == "auto" and _probe_matches(*job.probe))
         if job.shared == "yes" and not _probe_matches(*job.probe):
             raise RuntimeError(f"{job.output_dir} is not visible on this node (execution.shared_storage: yes); "
@@ -126,7 +127,8 @@ class NodeAgent:
         assert self.keeper.stdin is not None
         self.keeper.stdin.write(json.dumps(spec) + "\n")
         self.keeper.stdin.flush()
-        return {"node": node_name(), "shared": shared, "dir": str(self.dir)}
+        self.node = self.node or node_name()
+        return {"node": self.node, "shared": shared, "dir": str(self.dir)}
 
     def poll(self, wait_s: float) -> NodeAnswer:
         """Wait up to ``wait_s`` for the child to end; new mirrored bytes, and the bundle at the end."""

@@ -106,7 +106,10 @@ class CloudSweep:
         # The child joins the agent's run: its own wandb.init *is* the sweep run.
         started = attempts.launch(cell, attempt, self.options.slots[0], wandb_mode=self.options.wandb_mode,
                                   env={"WANDB_RUN_ID": run_id, cc.ENV_SWEEP_ID: sweep_id})
-        out = started if isinstance(started, AttemptRecord) else attempts.wait(started)
+        try:
+            out = started if isinstance(started, AttemptRecord) else attempts.wait(started)
+        finally:
+            attempts.close()
         if not Status(out.status).finished_ok:
             reason = (out.error_tail or "").split("\n", 1)[0] or "no error text"  # the headline, not the log's last line
             raise HpsysError(f"trial {number} ended {Status(out.status).value}: {reason}")

@@ -91,6 +91,8 @@ class MatrixContext:
         self._models: dict[str, ModelPlan] = {}
         self._categories: dict[str, CategoryPlan] = {}
         self._tags: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._defaults: CfgNode | None = None  # hpsys's schema, built once and cloned per model
+        self._fragments: dict[tuple[Any, ...], str] = {}  # JSON fragments shared by the models' base configs
         names = sorted(m.name for m in spec.models)
         self._folders = dict(zip(names, unique_names(model_safe(n) for n in names)))
 
@@ -145,7 +147,9 @@ class MatrixContext:
                 self.registry.model_family(name)
             except UnknownNameError as exc:
                 raise self.error(("models", index, "name"), str(exc), entry.line) from None
-        base = get_cfg_defaults()
+        if self._defaults is None:
+            self._defaults = get_cfg_defaults()
+        base = clone_node(self._defaults)
         profile = self._profile_path(entry) if not entry.schema else None  # its base_config is the script's
         profile_keys = self._merge_profile(base, profile) if profile is not None else set()
         if "MODEL.NAME" not in profile_keys:
@@ -163,7 +167,7 @@ class MatrixContext:
         base.WANDB.PROJECT = project
         base.WANDB.ENTITY = self.spec.wandb.entity
         base.WANDB.MODE = self.spec.wandb.mode
-        config = BaseConfig(base)
+        config = BaseConfig(base, self._fragments)
         check_base(self.spec, entry, config.flat, profile)  # the trainer's value rules, located
         script = build_script_plan(entry, index, self.spec.overrides, self.error) if entry.schema else None
         return ModelPlan(entry=entry, project=project, folder=self._folders[name], base=base, script=script,

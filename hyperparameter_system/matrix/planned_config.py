@@ -121,14 +121,20 @@ class BaseConfig:
             base (training fingerprints are taken of what differs from it).
     """
 
-    def __init__(self, node: CfgNode) -> None:
+    def __init__(self, node: CfgNode, known: dict[tuple[Any, ...], str] | None = None) -> None:
+        """
+        Args:
+            known: Fragments already encoded, shared by the models of one matrix
+                (most keys hold the same value in every model's base).
+        """
         self.node = node
         self.flat = flat_settings(node)
-        keys = sorted(self.flat)
+        keys = self._keys = sorted(self.flat)
         self._index = {key: i for i, key in enumerate(keys)}
-        self._names = {key: canonical_json(key) + ":" for key in keys}
-        self._known: dict[tuple[str, type, Any], str] = {}  # fragments of plain values already encoded
-        self._fragments: list[str | None] = [self._fragment(key, self.flat[key]) for key in keys]
+        self._known = {} if known is None else known
+        self._fragments: list[str] = [self._fragment(key, self.flat[key]) for key in keys]
+        # the base's text between the keys a cell sets, per set of their indices (few per model)
+        self._segments: dict[tuple[int, ...], list[str]] = {}
         # list keys (an option may change a list in place) with their items' types, None where one is a list
         self._lists = {key: _item_types(value) for key, value in self.flat.items() if isinstance(value, list)}
         self._scratch: _Scratch | None = None
@@ -148,25 +154,38 @@ class BaseConfig:
     def hash_text(self, settings: dict[str, Any], leave_out: Collection[str]) -> str:
         """``canonical_json`` of the flat config with ``settings`` over the base, ``leave_out`` keys left out.
 
-        Only a cell's own keys are encoded; the base's fragments were encoded once.
+        Only a cell's own keys are encoded; the base's text between them was
+        joined once per set of keys (the cells of one category set the same ones).
         ``settings`` must name keys of the base (:meth:`try_option` ensures it).
         """
-        parts = self._fragments.copy()
-        for key, value in settings.items():
-            parts[self._index[key]] = self._fragment(key, value)
-        for key in leave_out:
-            if key in self._index:
-                parts[self._index[key]] = None
+        index = self._index
+        gone = {index[key] for key in leave_out if key in index}
+        changed = sorted(index[key] for key in settings if index[key] not in gone)
+        where = (*changed, -1, *sorted(gone))
+        segments = self._segments.get(where)
+        if segments is None:
+            segments = self._segments[where] = self._split(changed, gone)
+        names = self._keys
+        parts = [segments[0]]
+        for i, segment in zip(changed, segments[1:]):
+            parts += (self._fragment(names[i], settings[names[i]]), segment)
         return "{" + ",".join(filter(None, parts)) + "}"
 
+    def _split(self, changed: list[int], gone: set[int]) -> list[str]:
+        """The base's fragments between the ``changed`` indices, each run joined ("" when none)."""
+        bounds = [-1, *changed, len(self._fragments)]
+        return [",".join(self._fragments[j] for j in range(start + 1, end) if j not in gone)
+                for start, end in zip(bounds, bounds[1:])]
+
     def _fragment(self, key: str, value: Any) -> str:
-        """``"KEY":value`` as canonical_json writes it inside the config's object."""
-        if type(value) not in _PLAIN or (type(value) is float and (value == 0 or value != value)):
-            return self._names[key] + canonical_json(value)  # a list; -0.0 == 0.0 and nan != nan as keys
-        known = (key, type(value), value)
-        if known not in self._known:
-            self._known[known] = self._names[key] + canonical_json(value)
-        return self._known[known]
+        """``"KEY":value`` as canonical_json writes it inside the config's object (each distinct one once)."""
+        known = _fragment_key(key, value)
+        if known is None:
+            return canonical_json(key) + ":" + canonical_json(value)
+        text = self._known.get(known)
+        if text is None:
+            text = self._known[known] = canonical_json(key) + ":" + canonical_json(value)
+        return text
 
     def try_option(self, apply: Callable[[CfgNode], None]) -> tuple[dict[str, Any], set[str]] | None:
         """Run ``apply`` on the scratch copy; the settings it made and the keys it assigned.
@@ -197,6 +216,23 @@ class BaseConfig:
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def _fragment_key(key: str, value: Any) -> tuple[Any, ...] | None:
+    """What tells one encoded value from another (None: encode it each time).
+
+    Type matters (1, 1.0 and True encode differently), and so does what
+    equality hides: -0.0 == 0.0 and nan != nan, so float zeros and nans are
+    not cached; a list of plain values is cached by its items and their types.
+    """
+    kind = type(value)
+    if kind is list:
+        if any(type(item) not in _PLAIN or (type(item) is float and (item == 0 or item != item)) for item in value):
+            return None
+        return key, kind, tuple(map(type, value)), tuple(value)
+    if kind not in _PLAIN or (kind is float and (value == 0 or value != value)):
+        return None
+    return key, kind, value
 _YACS_TYPES = frozenset({tuple, list, str, int, float, bool, type(None)})  # what yacs's __setattr__ accepts
 
 

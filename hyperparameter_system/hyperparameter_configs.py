@@ -78,7 +78,7 @@ def plan_matrix(spec: ExperimentSpec, registry: Registry, *, models: Sequence[st
     model_plans = ctx.select_models(models)
     category_plans = ctx.select_categories(categories)
     repeats = spec.execution.repeats if repeats is None else repeats
-    drafts: list[Cell] = []
+    drafts: list[_Draft] = []
     for plan in model_plans:
         _check_seed(ctx, plan, repeats)
         for repeat in range(repeats):
@@ -125,18 +125,24 @@ def plan_one(ctx: MatrixContext, model: str, category: str, option: Any, *, now:
             file names the cell as the store does.
     """
     draft = _draft(ctx, ctx.model_plan(model), *ctx.single_option(category, option), now)
-    return _finish(ctx, [draft if identity is None else identity(draft)])[0]
+    if identity is not None:
+        draft = dict(vars(identity(Cell(**draft))))
+    return _finish(ctx, [draft])[0]
+
+
+_Draft = dict[str, Any]  # a cell's fields before its name is made unique and its config sealed
 
 
 def _draft(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan | None, option: Option | None, now: datetime,
-           repeat: int = 0) -> Cell:
-    """A cell with its config, id and names; names are made unique and the config sealed in :func:`_finish`."""
+           repeat: int = 0) -> _Draft:
+    """A cell's fields with its config, id and names; :func:`_finish` makes the names unique, seals the
+    config and builds the :class:`Cell` (once)."""
     category = BASELINE if cat is None else cat.name
     ident = _identify(ctx, plan, cat, option, repeat)
     prefix = BASELINE_PREFIX if cat is None else cat.prefix
     label = BASELINE_LABEL if cat is None else option.label
     entry = plan.entry
-    return Cell(
+    return dict(
         cell_id=ident.cell_id, experiment=ctx.spec.name, model=entry.name, category=category,
         option=None if cat is None else option.value, option_label=label,
         run_name=repeat_run_name(ctx.run_name(plan, category, prefix, label, now), repeat),
@@ -218,34 +224,34 @@ def _identify(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan | None, opt
     return _Identity(config, overrides, digest, seed, fingerprint)
 
 
-def _finish(ctx: MatrixContext, drafts: list[Cell], share: bool = False) -> list[Cell]:
-    """Make run names unique per W&B project (in matrix order) and seal each cell's config.
+def _finish(ctx: MatrixContext, drafts: list[_Draft], share: bool = False) -> list[Cell]:
+    """Make run names unique per W&B project (in matrix order), seal each cell's config, build the cells.
 
     Args:
         share: Point cells with the same training config to the first of them (``same_as``).
     """
-    names = [d.run_name for d in drafts]
+    names = [d["run_name"] for d in drafts]
     by_project: dict[str, list[int]] = {}
     for i, draft in enumerate(drafts):
-        by_project.setdefault(draft.project, []).append(i)
+        by_project.setdefault(draft["project"], []).append(i)
     for indices in by_project.values():
         for i, name in zip(indices, unique_names(names[i] for i in indices)):
             names[i] = name
-    seen: dict[str, Cell] = {}
+    seen: dict[str, _Draft] = {}
     for draft in drafts:
-        if draft.cell_id in seen:  # two options that end up as the same config
-            raise ConfigError(ctx.spec.source_path, 0, f"categories.{draft.category}",
-                              f"options {seen[draft.cell_id].option_label!r} and {draft.option_label!r} give "
-                              f"{draft.model} the same config; remove one")
-        seen[draft.cell_id] = draft
-    same_as = shared_targets([d.fingerprint for d in drafts], [d.cell_id for d in drafts]) \
+        if draft["cell_id"] in seen:  # two options that end up as the same config
+            raise ConfigError(ctx.spec.source_path, 0, f"categories.{draft['category']}",
+                              f"options {seen[draft['cell_id']]['option_label']!r} and {draft['option_label']!r} "
+                              f"give {draft['model']} the same config; remove one")
+        seen[draft["cell_id"]] = draft
+    same_as = shared_targets([d["fingerprint"] for d in drafts], [d["cell_id"] for d in drafts]) \
         if share else [""] * len(drafts)
     cells = [_seal(ctx, draft, names[i], same_as[i]) for i, draft in enumerate(drafts)]
     _check_commands(ctx, cells)
     return cells
 
 
-def _seal(ctx: MatrixContext, draft: Cell, run_name: str, same_as: str) -> Cell:
+def _seal(ctx: MatrixContext, draft: _Draft, run_name: str, same_as: str) -> Cell:
     """The cell with its final name, and its config with the fields that follow from it, frozen.
 
     Those fields are the run name, the output folder (without ``attempt-N``:
@@ -253,16 +259,17 @@ def _seal(ctx: MatrixContext, draft: Cell, run_name: str, same_as: str) -> Cell:
     tags: a sweep trial's are the sweep's, so its config alone lands in the
     right W&B group. None of them is part of the cell id.
     """
-    plan = ctx.model_plan(draft.model)
-    assert draft.config is not None  # a draft always carries its config
+    plan = ctx.model_plan(draft["model"])
+    project = draft["project"]
     # project, folder and run name are single safe path components: joined as text, as Path would
-    final = {"WANDB.NAME": run_name, "OUTPUT_DIR": f"{ctx.output_root}/{draft.project}/{run_name}",
-             "WANDB.GROUP": draft.group, "WANDB.TAGS": list(draft.tags)}
-    config = draft.config.sealed(final.items() if plan.script is None else plan.script.render_values(final, ctx.error))
+    final = {"WANDB.NAME": run_name, "OUTPUT_DIR": f"{ctx.output_root}/{project}/{run_name}",
+             "WANDB.GROUP": draft["group"], "WANDB.TAGS": list(draft["tags"])}
+    config = draft["config"].sealed(final.items() if plan.script is None else
+                                    plan.script.render_values(final, ctx.error))
     epochs = config.value(EPOCHS_KEY)
-    return dataclasses.replace(
-        draft, run_name=run_name, same_as=same_as, config_path=f"{ctx.config_dir}/{plan.folder}/{run_name}.yaml",
-        max_epochs=epochs if type(epochs) is int else None, config=config)
+    draft.update(run_name=run_name, same_as=same_as, config_path=f"{ctx.config_dir}/{plan.folder}/{run_name}.yaml",
+                 max_epochs=epochs if type(epochs) is int else None, config=config)
+    return Cell(**draft)
 
 
 def _check_commands(ctx: MatrixContext, cells: Sequence[Cell]) -> None:

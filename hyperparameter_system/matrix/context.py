@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import AbstractSet, Any, Sequence
 
 import jinja2
 import jinja2.meta
@@ -31,7 +31,7 @@ from hyperparameter_system.config.yaml_source import dotted, load_yaml_with_line
 from hyperparameter_system.errors import ConfigError, UnknownNameError, did_you_mean
 from hyperparameter_system.matrix.checks import check_base, check_option_changes, option_source
 from hyperparameter_system.matrix.naming import model_safe, safe_name, unique_names
-from hyperparameter_system.matrix.planned_config import BaseConfig, canonical_json, clone_node, same_value
+from hyperparameter_system.matrix.planned_config import BaseConfig, PlanMemo, canonical_json, clone_node, same_value
 from hyperparameter_system.plugin.registry import Registry
 from hyperparameter_system.plugin.yaml_category import YamlCategory
 
@@ -92,7 +92,7 @@ class MatrixContext:
         self._categories: dict[str, CategoryPlan] = {}
         self._tags: dict[tuple[str, str], tuple[str, ...]] = {}
         self._defaults: CfgNode | None = None  # hpsys's schema, built once and cloned per model
-        self._fragments: dict[tuple[Any, ...], str] = {}  # JSON fragments shared by the models' base configs
+        self._memo = PlanMemo()  # what the models' base configs share
         names = sorted(m.name for m in spec.models)
         self._folders = dict(zip(names, unique_names(model_safe(n) for n in names)))
 
@@ -167,7 +167,7 @@ class MatrixContext:
         base.WANDB.PROJECT = project
         base.WANDB.ENTITY = self.spec.wandb.entity
         base.WANDB.MODE = self.spec.wandb.mode
-        config = BaseConfig(base, self._fragments)
+        config = BaseConfig(base, self._memo)
         check_base(self.spec, entry, config.flat, profile)  # the trainer's value rules, located
         script = build_script_plan(entry, index, self.spec.overrides, self.error) if entry.schema else None
         return ModelPlan(entry=entry, project=project, folder=self._folders[name], base=base, script=script,
@@ -311,7 +311,8 @@ class MatrixContext:
         settings["WANDB.TAGS"] = list(self.tags(plan.entry.name, group))
         return settings, changes
 
-    def _applied(self, plan: ModelPlan, cat: CategoryPlan, option: Option) -> tuple[dict[str, Any], set[str]]:
+    def _applied(self, plan: ModelPlan, cat: CategoryPlan, option: Option
+                 ) -> tuple[dict[str, Any], AbstractSet[str]]:
         """What ``apply`` of the option sets over the model's base: ``(settings, assigned keys)``.
 
         Tried on the base's reusable scratch copy; a plugin that does more than
@@ -324,7 +325,7 @@ class MatrixContext:
                 raise self.error(("categories", cat.name, "options", option.index),
                                  f"{plan.entry.name}: {exc}", option.line) from None
 
-        tried = plan.config.try_option(apply)
+        tried = plan.config.try_option(apply, (cat.name, option.text))
         if tried is not None:
             return tried
         assigned: set[str] = set()

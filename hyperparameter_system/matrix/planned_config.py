@@ -13,15 +13,16 @@ only when its config is rendered or a caller asks for it.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Collection, Iterable
+from typing import AbstractSet, Any, Callable, Collection, Hashable, Iterable
 
 from yacs.config import CfgNode
 
 from hyperparameter_system.config.repeats import config_value
 from hyperparameter_system.config.yacs_keys import flat_settings, set_key
 from hyperparameter_system.config.yaml_emit import SortedTemplate
+from hyperparameter_system.matrix.scratch import READ, TAINTED, Scratch
 
-__all__ = ["BaseConfig", "PlannedConfig", "canonical_json", "clone_node", "same_value"]
+__all__ = ["BaseConfig", "PlanMemo", "PlannedConfig", "canonical_json", "clone_node", "same_value"]
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)  # what json.dumps builds per call
@@ -99,6 +100,8 @@ class PlannedConfig:
         for name, value in reversed(self._pairs):
             if name == key:
                 return value
+        if self._shared is not None and key in self._shared.flat:  # a leaf of the base: flattened once
+            return self._shared.flat[key]
         return config_value(self._base, key)
 
     def text(self) -> str:
@@ -121,23 +124,24 @@ class BaseConfig:
             base (training fingerprints are taken of what differs from it).
     """
 
-    def __init__(self, node: CfgNode, known: dict[tuple[Any, ...], str] | None = None) -> None:
+    def __init__(self, node: CfgNode, memo: PlanMemo | None = None) -> None:
         """
         Args:
-            known: Fragments already encoded, shared by the models of one matrix
-                (most keys hold the same value in every model's base).
+            memo: What this matrix's models share (None: a memo of its own).
         """
         self.node = node
         self.flat = flat_settings(node)
         keys = self._keys = sorted(self.flat)
         self._index = {key: i for i, key in enumerate(keys)}
-        self._known = {} if known is None else known
+        self._memo = PlanMemo() if memo is None else memo
+        self._known = self._memo.fragments
+        self._shape = self._memo.shapes.setdefault(tuple(keys), len(self._memo.shapes))
         self._fragments: list[str] = [self._fragment(key, self.flat[key]) for key in keys]
         # the base's text between the keys a cell sets, per set of their indices (few per model)
         self._segments: dict[tuple[int, ...], list[str]] = {}
         # list keys (an option may change a list in place) with their items' types, None where one is a list
         self._lists = {key: _item_types(value) for key, value in self.flat.items() if isinstance(value, list)}
-        self._scratch: _Scratch | None = None
+        self._scratch: Scratch | None = None
         self._template: SortedTemplate | None = None
         self.reference: dict[str, Any] | None = None
 
@@ -187,8 +191,14 @@ class BaseConfig:
             text = self._known[known] = canonical_json(key) + ":" + canonical_json(value)
         return text
 
-    def try_option(self, apply: Callable[[CfgNode], None]) -> tuple[dict[str, Any], set[str]] | None:
+    def try_option(self, apply: Callable[[CfgNode], None], option: Hashable = None
+                   ) -> tuple[dict[str, Any], AbstractSet[str]] | None:
         """Run ``apply`` on the scratch copy; the settings it made and the keys it assigned.
+
+        Args:
+            option: What names the option across models (None: nothing is reused).
+                An ``apply`` that read no setting's value set the same keys in
+                every config of this shape: it runs once per option and shape.
 
         Returns:
             ``(settings, assigned)``: every key that now differs from the base
@@ -197,11 +207,16 @@ class BaseConfig:
             or removed one, replaced a section, froze the config): the caller
             then takes a fresh copy and looks at the whole config.
         """
-        scratch, self._scratch = self._scratch or _Scratch(self.node), None  # an exception leaves it discarded
+        effects = self._memo.effects
+        known = None if option is None else effects.get((option, self._shape))
+        if known is not None:
+            return {key: list(value) if type(value) is list else value for key, value in known[0].items()}, known[1]
+        scratch, self._scratch = self._scratch or Scratch(self.node), None  # an exception leaves it discarded
         scratch.sets.clear()
         apply(scratch.root)
         sets = scratch.sets
-        if _TAINTED in sets or scratch.root.is_frozen() or any(
+        read = sets.pop(READ, False)
+        if TAINTED in sets or scratch.root.is_frozen() or any(
                 key not in self.flat or isinstance(value, dict) for key, value in sets.items()):
             return None
         # a list it set may be one of the scratch's own, which the next option may change
@@ -212,7 +227,24 @@ class BaseConfig:
             value = self.flat[key]
             scratch.put(key, list(value) if isinstance(value, list) else value)
         self._scratch = scratch
-        return settings, set(sets)
+        assigned = frozenset(sets)
+        if option is not None and not read:
+            effects[option, self._shape] = ({k: list(v) if type(v) is list else v for k, v in settings.items()},
+                                            assigned)
+        return settings, assigned
+
+
+class PlanMemo:
+    """What the models of one matrix share: encoded JSON fragments, config shapes and options' effects.
+
+    Most keys hold the same value in every model's base, and an option that
+    reads nothing sets the same keys in every config of one shape (the same keys).
+    """
+
+    def __init__(self) -> None:
+        self.fragments: dict[tuple[Any, ...], str] = {}
+        self.shapes: dict[tuple[str, ...], int] = {}
+        self.effects: dict[tuple[Hashable, int], tuple[dict[str, Any], frozenset[str]]] = {}
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
@@ -233,7 +265,6 @@ def _fragment_key(key: str, value: Any) -> tuple[Any, ...] | None:
     if kind not in _PLAIN or (kind is float and (value == 0 or value != value)):
         return None
     return key, kind, value
-_YACS_TYPES = frozenset({tuple, list, str, int, float, bool, type(None)})  # what yacs's __setattr__ accepts
 
 
 def _item_types(items: list[Any]) -> list[type] | None:
@@ -245,80 +276,3 @@ def _unchanged(current: Any, base: list[Any], types: list[type] | None) -> bool:
     if types is None:
         return same_value(current, base)
     return type(current) is list and current == base and list(map(type, current)) == types
-
-
-_TAINTED = "\0tainted"  # a key no config has: the scratch was changed other than by setting a key
-
-
-class _Probe(CfgNode):
-    """A CfgNode that notes every key set on it, and any other change, in the scratch's ``sets``."""
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self.__dict__["_hps_sets"][f"{self.__dict__['_hps_prefix']}{key}"] = value
-        super().__setitem__(key, value)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        """yacs's checked assignment, without formatting its error messages when nothing is wrong."""
-        if type(value) in _YACS_TYPES and name not in self.__dict__ and not self.__dict__[CfgNode.IMMUTABLE]:
-            self[name] = value
-        else:
-            super().__setattr__(name, value)
-
-    def _taint(self) -> None:
-        self.__dict__["_hps_sets"][_TAINTED] = True
-
-    def __delitem__(self, key: Any) -> None:
-        self._taint()
-        super().__delitem__(key)
-
-    def pop(self, *args: Any) -> Any:
-        self._taint()
-        return super().pop(*args)
-
-    def popitem(self) -> Any:
-        self._taint()
-        return super().popitem()
-
-    def clear(self) -> None:
-        self._taint()
-        super().clear()
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        self._taint()
-        super().update(*args, **kwargs)
-
-    def setdefault(self, key: Any, default: Any = None) -> Any:
-        self._taint()
-        return super().setdefault(key, default)
-
-
-class _Scratch:
-    """A copy of a base config made of :class:`_Probe` nodes, with each leaf's parent at hand."""
-
-    def __init__(self, base: CfgNode) -> None:
-        self.sets: dict[str, Any] = {}
-        self._parents: dict[str, tuple[CfgNode, str]] = {}
-        self.root = self._copy(base, "")
-
-    def _copy(self, node: CfgNode, prefix: str) -> _Probe:
-        out = _Probe.__new__(_Probe)
-        dict.__init__(out)
-        out.__dict__.update(node.__dict__)
-        out.__dict__["_hps_sets"] = self.sets
-        out.__dict__["_hps_prefix"] = prefix
-        for key, value in node.items():
-            if isinstance(value, CfgNode):
-                value = self._copy(value, f"{prefix}{key}.")
-            else:
-                value = list(value) if isinstance(value, list) else value
-                self._parents[prefix + key] = (out, key)
-            dict.__setitem__(out, key, value)
-        return out
-
-    def leaf(self, key: str) -> Any:
-        node, name = self._parents[key]
-        return dict.__getitem__(node, name)
-
-    def put(self, key: str, value: Any) -> None:
-        node, name = self._parents[key]
-        dict.__setitem__(node, name, value)

@@ -41,6 +41,7 @@ from hyperparameter_system.config.yacs_keys import flat_settings
 from hyperparameter_system.errors import ConfigError, HpsysError
 from hyperparameter_system.matrix.context import CategoryPlan, MatrixContext, ModelPlan, Option
 from hyperparameter_system.matrix.naming import safe_name, unique_names
+from hyperparameter_system.matrix.option_settings import cell_settings
 from hyperparameter_system.matrix.planned_config import PlannedConfig, canonical_json
 from hyperparameter_system.plugin.registry import Registry
 
@@ -190,7 +191,7 @@ def _identify(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan | None, opt
     script's, in its keys: that is what the script reads. Repeat r >= 1 sets
     the seed (through key_map for a script) and hashes ``r`` into the id.
     """
-    settings, changes = ctx.cell_config(plan, cat, option)
+    settings, changes = cell_settings(ctx, plan, cat, option)
     base = plan.config
     seed = base_seed(int(base.get(settings, SEED_KEY)), plan.script)
     if repeat and seed is not None:

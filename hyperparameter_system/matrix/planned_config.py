@@ -169,10 +169,10 @@ class BaseConfig:
         segments = self._segments.get(where)
         if segments is None:
             segments = self._segments[where] = self._split(changed, gone)
-        names = self._keys
+        names, fragment = self._keys, self._fragment
         parts = [segments[0]]
         for i, segment in zip(changed, segments[1:]):
-            parts += (self._fragment(names[i], settings[names[i]]), segment)
+            parts += (fragment(names[i], settings[names[i]]), segment)
         return "{" + ",".join(filter(None, parts)) + "}"
 
     def _split(self, changed: list[int], gone: set[int]) -> list[str]:
@@ -183,7 +183,8 @@ class BaseConfig:
 
     def _fragment(self, key: str, value: Any) -> str:
         """``"KEY":value`` as canonical_json writes it inside the config's object (each distinct one once)."""
-        known = _fragment_key(key, value)
+        kind = type(value)
+        known = (key, kind, value) if kind is str or kind is int or kind is bool else _fragment_key(key, value)
         if known is None:
             return canonical_json(key) + ":" + canonical_json(value)
         text = self._known.get(known)

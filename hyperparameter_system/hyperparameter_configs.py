@@ -206,7 +206,7 @@ def _identify(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan | None, opt
             base.reference = settings
         keys = (settings.keys() | base.reference.keys()).difference(VOLATILE_KEYS)
         fingerprint = training_fingerprint(plan.entry.name, {k: base.get(settings, k) for k in keys},
-                                           {k: base.get(base.reference, k) for k in keys}, None, canonical_json)
+                                           {k: base.get(base.reference, k) for k in keys}, None, base.encode)
     else:
         where = "the baseline" if cat is None else f"category {cat.name}, option {option.label}"
         cfg, overrides = plan.script.cell(PlannedConfig(plan.base, MatrixContext.dump, settings.items()).draft(),

@@ -175,6 +175,19 @@ class BaseConfig:
             parts += (fragment(names[i], settings[names[i]]), segment)
         return "{" + ",".join(filter(None, parts)) + "}"
 
+    def encode(self, value: Any) -> str:
+        """``canonical_json(value)``, a ``[text, {settings of this config}]`` pair from the cached fragments.
+
+        That pair is what a training fingerprint hashes (``config/shared_cells.py``):
+        the same text, without encoding each cell's option values again.
+        """
+        if type(value) is list and len(value) == 2 and type(value[0]) is str and type(value[1]) is dict \
+                and all(type(key) is str and key in self._index for key in value[1]):
+            settings = value[1]
+            return "[" + canonical_json(value[0]) + ",{" + ",".join(
+                self._fragment(key, settings[key]) for key in sorted(settings)) + "}]"
+        return canonical_json(value)
+
     def _split(self, changed: list[int], gone: set[int]) -> list[str]:
         """The base's fragments between the ``changed`` indices, each run joined ("" when none)."""
         bounds = [-1, *changed, len(self._fragments)]

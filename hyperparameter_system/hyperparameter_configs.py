@@ -296,7 +296,7 @@ def _seal(ctx: MatrixContext, draft: _Draft, run_name: str, same_as: str) -> Cel
     epochs = config.value(EPOCHS_KEY)
     draft.update(run_name=run_name, same_as=same_as, config_path=f"{ctx.config_dir}/{plan.folder}/{run_name}.yaml",
                  max_epochs=epochs if type(epochs) is int else None, config=config)
-    return Cell(**draft)
+    return Cell.planned(draft)
 
 
 def _check_commands(ctx: MatrixContext, cells: Sequence[Cell]) -> None:

@@ -138,7 +138,8 @@ class BaseConfig:
         self._shape = self._memo.shapes.setdefault(tuple(keys), len(self._memo.shapes))
         self._fragments: list[str] = [self._fragment(key, self.flat[key]) for key in keys]
         # the base's text between the keys a cell sets, per set of their indices (few per model)
-        self._segments: dict[tuple[int, ...], list[str]] = {}
+        self._segments: dict[tuple[Any, ...], list[str]] = {}
+        self._gone: dict[tuple[str, ...], frozenset[int]] = {}  # indices of the keys hashes leave out
         # list keys (an option may change a list in place) with their items' types, None where one is a list
         self._lists = {key: _item_types(value) for key, value in self.flat.items() if isinstance(value, list)}
         self._scratch: Scratch | None = None
@@ -163,9 +164,14 @@ class BaseConfig:
         ``settings`` must name keys of the base (:meth:`try_option` ensures it).
         """
         index = self._index
-        gone = {index[key] for key in leave_out if key in index}
-        changed = sorted(index[key] for key in settings if index[key] not in gone)
-        where = (*changed, -1, *sorted(gone))
+        left = tuple(leave_out)
+        gone = self._gone.get(left)
+        if gone is None:
+            gone = self._gone[left] = frozenset(index[key] for key in left if key in index)
+        changed = sorted(index[key] for key in settings)
+        if gone:
+            changed = [i for i in changed if i not in gone]
+        where = (*changed, -1, *left)
         segments = self._segments.get(where)
         if segments is None:
             segments = self._segments[where] = self._split(changed, gone)
@@ -188,7 +194,7 @@ class BaseConfig:
                 self._fragment(key, settings[key]) for key in sorted(settings)) + "}]"
         return canonical_json(value)
 
-    def _split(self, changed: list[int], gone: set[int]) -> list[str]:
+    def _split(self, changed: list[int], gone: frozenset[int]) -> list[str]:
         """The base's fragments between the ``changed`` indices, each run joined ("" when none)."""
         bounds = [-1, *changed, len(self._fragments)]
         return [",".join(self._fragments[j] for j in range(start + 1, end) if j not in gone)
@@ -273,9 +279,10 @@ def _fragment_key(key: str, value: Any) -> tuple[Any, ...] | None:
     """
     kind = type(value)
     if kind is list:
-        if any(type(item) not in _PLAIN or (type(item) is float and (item == 0 or item != item)) for item in value):
+        types = tuple(map(type, value))
+        if not _PLAIN.issuperset(types) or float in types and (0.0 in value or any(x != x for x in value)):
             return None
-        return key, kind, tuple(map(type, value)), tuple(value)
+        return key, kind, types, tuple(value)
     if kind not in _PLAIN or (kind is float and (value == 0 or value != value)):
         return None
     return key, kind, value

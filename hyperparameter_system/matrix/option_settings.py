@@ -66,7 +66,7 @@ def _applied(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan, option: Opt
             cat.category.apply(cfg, option.value)
         except ValueError as exc:
             raise ctx.error(("categories", cat.name, "options", option.index),
-                             f"{plan.entry.name}: {exc}", option.line) from None
+                            f"{plan.entry.name}: {exc}", option.line) from None
 
     tried = plan.config.try_option(apply, (cat.name, option.text))
     if tried is not None:

@@ -164,7 +164,7 @@ class BaseConfig:
         ``settings`` must name keys of the base (:meth:`try_option` ensures it).
         """
         index = self._index
-        left = tuple(leave_out)
+        left = leave_out if type(leave_out) is tuple else tuple(leave_out)
         gone = self._gone.get(left)
         if gone is None:
             gone = self._gone[left] = frozenset(index[key] for key in left if key in index)
@@ -203,7 +203,8 @@ class BaseConfig:
     def _fragment(self, key: str, value: Any) -> str:
         """``"KEY":value`` as canonical_json writes it inside the config's object (each distinct one once)."""
         kind = type(value)
-        known = (key, kind, value) if kind is str or kind is int or kind is bool else _fragment_key(key, value)
+        known = (key, kind, value) if kind is str or kind is int or kind is bool or (
+            kind is float and value != 0 and value == value) else _fragment_key(key, value)
         if known is None:
             return canonical_json(key) + ":" + canonical_json(value)
         text = self._known.get(known)

@@ -4,9 +4,11 @@ Planning 10,000 cells must not copy 10,000 configs. Every cell of a model
 shares that model's base config (:class:`BaseConfig`, flattened once); a
 cell carries only the keys its option, seed and names set (a
 :class:`PlannedConfig`). A category option is tried on one reusable scratch
-copy of the base that notes every key set on it and is put back afterwards,
-the id's hash is joined from the base's per-key JSON fragments with the
-cell's keys written over them, and the cell's CfgNode is built (and frozen)
+copy of the base (``matrix/scratch.py``) that notes every key set on it and
+is put back afterwards; what an option that read nothing set is reused for the
+matrix's other models (:class:`PlanMemo`). The id's hash is joined from the
+base's text between the cell's keys and those keys' JSON fragments, each
+distinct fragment encoded once, and the cell's CfgNode is built (and frozen)
 only when its config is rendered or a caller asks for it.
 """
 

@@ -25,11 +25,13 @@ r). Cells of one model with the same training config share one training
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import os
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 from hyperparameter_system.files.atomic import write_text_atomic
 from hyperparameter_system.matrix.cell import ACCUM_KEY, BASELINE, BATCH_KEY, EPOCHS_KEY, Cell
@@ -41,6 +43,7 @@ from hyperparameter_system.config.yacs_keys import flat_settings
 from hyperparameter_system.errors import ConfigError, HpsysError
 from hyperparameter_system.matrix.context import CategoryPlan, MatrixContext, ModelPlan, Option
 from hyperparameter_system.matrix.naming import safe_name, unique_names
+from hyperparameter_system.matrix.option_settings import cell_settings
 from hyperparameter_system.matrix.planned_config import PlannedConfig, canonical_json
 from hyperparameter_system.plugin.registry import Registry
 
@@ -74,11 +77,35 @@ def plan_matrix(spec: ExperimentSpec, registry: Registry, *, models: Sequence[st
             repeats of a model whose seed cannot reach its script.
         UnknownNameError: a ``--models`` / ``--categories`` name not in the experiment.
     """
+    with _collector_paused():
+        return _plan_matrix(spec, registry, models, categories, now, repeats)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a matrix is planned.
+
+    Planning makes hundreds of thousands of small objects that all live on
+    in the cells; the collector would walk them again at each of its passes
+    (a fifth of the planning time of 10,000 cells) to find nothing to free.
+    It runs again afterwards, so any cycle a plugin left is still collected.
+    """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _plan_matrix(spec: ExperimentSpec, registry: Registry, models: Sequence[str] | None,
+                 categories: Sequence[str] | None, now: datetime, repeats: int | None) -> list[Cell]:
     ctx = MatrixContext(spec, registry)
     model_plans = ctx.select_models(models)
     category_plans = ctx.select_categories(categories)
     repeats = spec.execution.repeats if repeats is None else repeats
-    drafts: list[Cell] = []
+    drafts: list[_Draft] = []
     for plan in model_plans:
         _check_seed(ctx, plan, repeats)
         for repeat in range(repeats):
@@ -125,18 +152,24 @@ def plan_one(ctx: MatrixContext, model: str, category: str, option: Any, *, now:
             file names the cell as the store does.
     """
     draft = _draft(ctx, ctx.model_plan(model), *ctx.single_option(category, option), now)
-    return _finish(ctx, [draft if identity is None else identity(draft)])[0]
+    if identity is not None:
+        draft = dict(vars(identity(Cell(**draft))))
+    return _finish(ctx, [draft])[0]
+
+
+_Draft = dict[str, Any]  # a cell's fields before its name is made unique and its config sealed
 
 
 def _draft(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan | None, option: Option | None, now: datetime,
-           repeat: int = 0) -> Cell:
-    """A cell with its config, id and names; names are made unique and the config sealed in :func:`_finish`."""
+           repeat: int = 0) -> _Draft:
+    """A cell's fields with its config, id and names; :func:`_finish` makes the names unique, seals the
+    config and builds the :class:`Cell` (once)."""
     category = BASELINE if cat is None else cat.name
     ident = _identify(ctx, plan, cat, option, repeat)
     prefix = BASELINE_PREFIX if cat is None else cat.prefix
     label = BASELINE_LABEL if cat is None else option.label
     entry = plan.entry
-    return Cell(
+    return dict(
         cell_id=ident.cell_id, experiment=ctx.spec.name, model=entry.name, category=category,
         option=None if cat is None else option.value, option_label=label,
         run_name=repeat_run_name(ctx.run_name(plan, category, prefix, label, now), repeat),
@@ -146,6 +179,9 @@ def _draft(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan | None, option
         fingerprint=ident.fingerprint, config=ident.config, **_batch_fields(plan, ident.config))
 
 
+_OWN_BATCH_KEYS = ((BATCH_KEY, ""), (ACCUM_KEY, ""))  # hpsys's own keys, always usable
+
+
 def _batch_fields(plan: ModelPlan, config: PlannedConfig) -> dict[str, Any]:
     """What an out-of-memory retry halves: the keys in the child's config and this cell's values.
 
@@ -153,8 +189,7 @@ def _batch_fields(plan: ModelPlan, config: PlannedConfig) -> dict[str, Any]:
     they are; halving the batch without the accumulation would change the
     effective batch, so then there is no halving, and the note says why.
     """
-    keys = [(BATCH_KEY, ""), (ACCUM_KEY, "")] if plan.script is None else \
-        [plan.script.plain_target(key) for key in (BATCH_KEY, ACCUM_KEY)]
+    keys = _OWN_BATCH_KEYS if plan.script is None else [plan.script.plain_target(key) for key in (BATCH_KEY, ACCUM_KEY)]
     notes = [why for _, why in keys if why]
     values = [config.value(key) for key, _ in keys] if not notes else []
     notes += [f"{key} is {value!r}, not a whole number" for (key, _), value in zip(keys, values)
@@ -184,7 +219,7 @@ def _identify(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan | None, opt
     script's, in its keys: that is what the script reads. Repeat r >= 1 sets
     the seed (through key_map for a script) and hashes ``r`` into the id.
     """
-    settings, changes = ctx.cell_config(plan, cat, option)
+    settings, changes = cell_settings(ctx, plan, cat, option)
     base = plan.config
     seed = base_seed(int(base.get(settings, SEED_KEY)), plan.script)
     if repeat and seed is not None:
@@ -198,8 +233,10 @@ def _identify(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan | None, opt
         if base.reference is None:
             base.reference = settings
         keys = (settings.keys() | base.reference.keys()).difference(VOLATILE_KEYS)
-        fingerprint = training_fingerprint(plan.entry.name, {k: base.get(settings, k) for k in keys},
-                                           {k: base.get(base.reference, k) for k in keys}, None, canonical_json)
+        known, reference = base.flat, base.reference  # base.get inlined: 10,000 cells x a few keys
+        fingerprint = training_fingerprint(
+            plan.entry.name, {k: settings[k] if k in settings else known.get(k) for k in keys},
+            {k: reference[k] if k in reference else known.get(k) for k in keys}, None, base.encode)
     else:
         where = "the baseline" if cat is None else f"category {cat.name}, option {option.label}"
         cfg, overrides = plan.script.cell(PlannedConfig(plan.base, MatrixContext.dump, settings.items()).draft(),
@@ -218,34 +255,34 @@ def _identify(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan | None, opt
     return _Identity(config, overrides, digest, seed, fingerprint)
 
 
-def _finish(ctx: MatrixContext, drafts: list[Cell], share: bool = False) -> list[Cell]:
-    """Make run names unique per W&B project (in matrix order) and seal each cell's config.
+def _finish(ctx: MatrixContext, drafts: list[_Draft], share: bool = False) -> list[Cell]:
+    """Make run names unique per W&B project (in matrix order), seal each cell's config, build the cells.
 
     Args:
         share: Point cells with the same training config to the first of them (``same_as``).
     """
-    names = [d.run_name for d in drafts]
+    names = [d["run_name"] for d in drafts]
     by_project: dict[str, list[int]] = {}
     for i, draft in enumerate(drafts):
-        by_project.setdefault(draft.project, []).append(i)
+        by_project.setdefault(draft["project"], []).append(i)
     for indices in by_project.values():
         for i, name in zip(indices, unique_names(names[i] for i in indices)):
             names[i] = name
-    seen: dict[str, Cell] = {}
+    seen: dict[str, _Draft] = {}
     for draft in drafts:
-        if draft.cell_id in seen:  # two options that end up as the same config
-            raise ConfigError(ctx.spec.source_path, 0, f"categories.{draft.category}",
-                              f"options {seen[draft.cell_id].option_label!r} and {draft.option_label!r} give "
-                              f"{draft.model} the same config; remove one")
-        seen[draft.cell_id] = draft
-    same_as = shared_targets([d.fingerprint for d in drafts], [d.cell_id for d in drafts]) \
+        if draft["cell_id"] in seen:  # two options that end up as the same config
+            raise ConfigError(ctx.spec.source_path, 0, f"categories.{draft['category']}",
+                              f"options {seen[draft['cell_id']]['option_label']!r} and {draft['option_label']!r} "
+                              f"give {draft['model']} the same config; remove one")
+        seen[draft["cell_id"]] = draft
+    same_as = shared_targets([d["fingerprint"] for d in drafts], [d["cell_id"] for d in drafts]) \
         if share else [""] * len(drafts)
     cells = [_seal(ctx, draft, names[i], same_as[i]) for i, draft in enumerate(drafts)]
     _check_commands(ctx, cells)
     return cells
 
 
-def _seal(ctx: MatrixContext, draft: Cell, run_name: str, same_as: str) -> Cell:
+def _seal(ctx: MatrixContext, draft: _Draft, run_name: str, same_as: str) -> Cell:
     """The cell with its final name, and its config with the fields that follow from it, frozen.
 
     Those fields are the run name, the output folder (without ``attempt-N``:
@@ -253,16 +290,17 @@ def _seal(ctx: MatrixContext, draft: Cell, run_name: str, same_as: str) -> Cell:
     tags: a sweep trial's are the sweep's, so its config alone lands in the
     right W&B group. None of them is part of the cell id.
     """
-    plan = ctx.model_plan(draft.model)
-    assert draft.config is not None  # a draft always carries its config
+    plan = ctx.model_plan(draft["model"])
+    project = draft["project"]
     # project, folder and run name are single safe path components: joined as text, as Path would
-    final = {"WANDB.NAME": run_name, "OUTPUT_DIR": f"{ctx.output_root}/{draft.project}/{run_name}",
-             "WANDB.GROUP": draft.group, "WANDB.TAGS": list(draft.tags)}
-    config = draft.config.sealed(final.items() if plan.script is None else plan.script.render_values(final, ctx.error))
+    final = {"WANDB.NAME": run_name, "OUTPUT_DIR": f"{ctx.output_root}/{project}/{run_name}",
+             "WANDB.GROUP": draft["group"], "WANDB.TAGS": list(draft["tags"])}
+    config = draft["config"].sealed(final.items() if plan.script is None else
+                                    plan.script.render_values(final, ctx.error))
     epochs = config.value(EPOCHS_KEY)
-    return dataclasses.replace(
-        draft, run_name=run_name, same_as=same_as, config_path=f"{ctx.config_dir}/{plan.folder}/{run_name}.yaml",
-        max_epochs=epochs if type(epochs) is int else None, config=config)
+    draft.update(run_name=run_name, same_as=same_as, config_path=f"{ctx.config_dir}/{plan.folder}/{run_name}.yaml",
+                 max_epochs=epochs if type(epochs) is int else None, config=config)
+    return Cell.planned(draft)
 
 
 def _check_commands(ctx: MatrixContext, cells: Sequence[Cell]) -> None:

@@ -7,8 +7,9 @@ the attempt-specific bits (attempt number, W&B run id, device slot).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:
     from hyperparameter_system.matrix.planned_config import PlannedConfig
@@ -101,3 +102,24 @@ class Cell:
     @property
     def is_baseline(self) -> bool:
         return self.category == BASELINE
+
+    @classmethod
+    def planned(cls, fields: Mapping[str, Any]) -> Cell:
+        """A cell from its fields, built as the generated ``__init__`` would without its frozen
+        assignment of each field one by one (a plan builds 10,000 cells).
+
+        Raises:
+            TypeError: a name that is no field, or a field without a default missing.
+        """
+        names = fields.keys()
+        if not (names >= _REQUIRED and names <= _NAMES):
+            raise TypeError(f"Cell fields missing: {sorted(_REQUIRED - names)}, unknown: {sorted(names - _NAMES)}")
+        cell = object.__new__(cls)
+        cell.__dict__.update(_DEFAULTS)
+        cell.__dict__.update(fields)
+        return cell
+
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Cell) if f.default is not dataclasses.MISSING}
+_NAMES = frozenset(f.name for f in dataclasses.fields(Cell))
+_REQUIRED = _NAMES - _DEFAULTS.keys()

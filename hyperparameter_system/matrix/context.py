@@ -4,8 +4,8 @@
 registry into checked building blocks (a base config per model, validated
 options per category, compiled name templates) and caches them, so a matrix
 of 10,000 cells builds each model's base config once and each cell only the
-keys its option sets (``matrix/planned_config.py``). Every problem is a ConfigError
-at the line the user wrote.
+keys its option sets (``matrix/planned_config.py``, ``matrix/option_settings.py``).
+Every problem is a ConfigError at the line the user wrote.
 """
 
 from __future__ import annotations
@@ -24,18 +24,19 @@ from hyperparameter_system.matrix.cell import BASELINE
 from hyperparameter_system.config.defaults import get_cfg_defaults
 from hyperparameter_system.config.templates import TemplateRenderError, compile_template, render
 from hyperparameter_system.config.spec import CategoryEntry, ExperimentSpec, ModelEntry
-from hyperparameter_system.config.script_plan import ScriptPlan, build_script_plan, recording_clone
+from hyperparameter_system.config.script_plan import ScriptPlan, build_script_plan
 from hyperparameter_system.config.yaml_emit import dump_sorted
-from hyperparameter_system.config.yacs_keys import check_mapping, check_override, flat_settings, is_setting, set_key
+from hyperparameter_system.config.yacs_keys import check_mapping, check_override, flat_settings, set_key
 from hyperparameter_system.config.yaml_source import dotted, load_yaml_with_lines
 from hyperparameter_system.errors import ConfigError, UnknownNameError, did_you_mean
-from hyperparameter_system.matrix.checks import check_base, check_option_changes, option_source
+from hyperparameter_system.matrix.checks import check_base
 from hyperparameter_system.matrix.naming import model_safe, safe_name, unique_names
-from hyperparameter_system.matrix.planned_config import BaseConfig, canonical_json, clone_node, same_value
+from hyperparameter_system.matrix.planned_config import BaseConfig, PlanMemo, canonical_json, clone_node
 from hyperparameter_system.plugin.registry import Registry
-from hyperparameter_system.plugin.yaml_category import YamlCategory
 
 __all__ = ["CategoryPlan", "canonical_json", "MatrixContext", "ModelPlan", "Option"]
+
+_OPTION_NAMES = frozenset({"prefix", "label", "timestamp"})  # what the default run name template uses
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,8 @@ class MatrixContext:
         self._models: dict[str, ModelPlan] = {}
         self._categories: dict[str, CategoryPlan] = {}
         self._tags: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._defaults: CfgNode | None = None  # hpsys's schema, built once and cloned per model
+        self._memo = PlanMemo()  # what the models' base configs share
         names = sorted(m.name for m in spec.models)
         self._folders = dict(zip(names, unique_names(model_safe(n) for n in names)))
 
@@ -145,7 +148,9 @@ class MatrixContext:
                 self.registry.model_family(name)
             except UnknownNameError as exc:
                 raise self.error(("models", index, "name"), str(exc), entry.line) from None
-        base = get_cfg_defaults()
+        if self._defaults is None:
+            self._defaults = get_cfg_defaults()
+        base = clone_node(self._defaults)
         profile = self._profile_path(entry) if not entry.schema else None  # its base_config is the script's
         profile_keys = self._merge_profile(base, profile) if profile is not None else set()
         if "MODEL.NAME" not in profile_keys:
@@ -163,7 +168,7 @@ class MatrixContext:
         base.WANDB.PROJECT = project
         base.WANDB.ENTITY = self.spec.wandb.entity
         base.WANDB.MODE = self.spec.wandb.mode
-        config = BaseConfig(base)
+        config = BaseConfig(base, self._memo)
         check_base(self.spec, entry, config.flat, profile)  # the trainer's value rules, located
         script = build_script_plan(entry, index, self.spec.overrides, self.error) if entry.schema else None
         return ModelPlan(entry=entry, project=project, folder=self._folders[name], base=base, script=script,
@@ -281,57 +286,6 @@ class MatrixContext:
                       text=canonical_json(canonical))
 
     # ---------------------------------------------------------------- cells
-    def cell_config(self, plan: ModelPlan, cat: CategoryPlan | None, option: Option | None
-                    ) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
-        """The cell's settings over its model's base config (every key its option set, the W&B group
-        and tags; the volatile fields come later) and the option's YACS changes.
-
-        For a model with its own schema the changes are every key the option
-        set, equal to the default or not: its script must receive them all,
-        followed by the script's own keys a YAML category sets directly.
-        """
-        settings: dict[str, Any] = {}
-        changes: list[tuple[str, Any]] = []
-        if cat is not None and option is not None:
-            own = self._own_settings(plan, cat, option)
-            settings, assigned = self._applied(plan, cat, option)
-            base = plan.config.flat
-            if plan.script is None:
-                assigned = set()  # only a script receives keys set to their default
-            changes = [(k, settings[k]) for k in sorted(settings) if settings[k] != base[k] or k in assigned] + own
-            problem = check_option_changes(changes) if plan.entry.command is None else None
-            if problem is not None:
-                raise self._option_error(cat, option, f"{plan.entry.name}: {problem[0]}: {problem[1]}")
-        group = BASELINE if cat is None else cat.name
-        settings["WANDB.GROUP"] = group
-        settings["WANDB.TAGS"] = list(self.tags(plan.entry.name, group))
-        return settings, changes
-
-    def _applied(self, plan: ModelPlan, cat: CategoryPlan, option: Option) -> tuple[dict[str, Any], set[str]]:
-        """What ``apply`` of the option sets over the model's base: ``(settings, assigned keys)``.
-
-        Tried on the base's reusable scratch copy; a plugin that does more than
-        set existing keys is run again on a fresh copy and the whole config compared.
-        """
-        def apply(cfg: CfgNode) -> None:
-            try:
-                cat.category.apply(cfg, option.value)
-            except ValueError as exc:
-                raise self.error(("categories", cat.name, "options", option.index),
-                                 f"{plan.entry.name}: {exc}", option.line) from None
-
-        tried = plan.config.try_option(apply)
-        if tried is not None:
-            return tried
-        assigned: set[str] = set()
-        cfg = clone_node(plan.base) if plan.script is None else recording_clone(plan.base, assigned)
-        apply(cfg)
-        before, after = plan.config.flat, flat_settings(cfg)
-        if after.keys() != before.keys():
-            added = sorted(set(after) ^ set(before))
-            raise self.error(("categories", cat.name), f"category plugin changed the schema: {added}")
-        return {k: v for k, v in after.items() if k in assigned or not same_value(v, before[k])}, assigned
-
     def tags(self, model: str, group: str) -> tuple[str, ...]:
         """A cell's W&B tags: its model, its group and the experiment, each made safe (once per pair)."""
         key = (model, group)
@@ -339,47 +293,15 @@ class MatrixContext:
             self._tags[key] = tuple(safe_name(t, 64) for t in (model, group, self.spec.name))
         return self._tags[key]
 
-    def _own_settings(self, plan: ModelPlan, cat: CategoryPlan, option: Option) -> list[tuple[str, Any]]:
-        """A YAML category's keys checked against this model's schema; the script's own ones, checked.
-
-        Its options name keys of whichever schema the model has: hpsys's for a
-        model without ``schema:`` (every key must be hpsys's), the script's for
-        one with it (hpsys's keys go through ``apply`` and key_map, any other
-        key must be the script's and is set as it is).
-        """
-        if not isinstance(cat.category, YamlCategory):
-            return []
-        own: list[tuple[str, Any]] = []
-        for key, value in option.value.items():
-            if plan.script is not None and is_setting(key):
-                continue
-            try:
-                if plan.script is None:
-                    check_override(key, value)
-                else:
-                    own.append((key, plan.script.schema.check(key, value)))
-            except ValueError as exc:
-                whose = "" if plan.script is not None else (" trains with the built-in trainer" if
-                                                            plan.entry.command is None else " uses hpsys's keys")
-                raise self._option_error(cat, option, f"{exc} (model {plan.entry.name}{whose})", key) from None
-        return own
-
-    def _option_error(self, cat: CategoryPlan, option: Option, reason: str, key: str | None = None
-                      ) -> ConfigError:
-        """An option's error at its line (or its key's): the experiment file's, or a YAML category file's own."""
-        entry = next((c for c in self.spec.categories if c.name == cat.name), None)
-        own = option_source(cat.category, option.index, key) if cat.options and not (entry and entry.options) \
-            else None
-        if own is not None:
-            return ConfigError(own[0], own[1], f"options[{option.index}]", reason)
-        keypath = ("categories", cat.name, "options", option.index) + ((key,) if key is not None else ())
-        return self.error(keypath, reason, 0 if key is not None and self.spec.lines is not None else option.line)
-
     def run_name(self, plan: ModelPlan, category: str, prefix: str, label: str, now: datetime) -> str:
         """The template's run name, rendered once per distinct value of the variables it uses
         (the default one uses prefix, label and timestamp: one render per option, not per cell)."""
-        given = {"prefix": prefix, "label": label, "timestamp": now, "model": plan.entry.name, "category": category}
-        key = tuple(value for name, value in given.items() if name in self._run_uses)
+        if self._run_uses <= _OPTION_NAMES:  # the default template: one name per option and time
+            key: tuple[Any, ...] = (prefix, label, now)
+        else:
+            given = {"prefix": prefix, "label": label, "timestamp": now, "model": plan.entry.name,
+                     "category": category}
+            key = tuple(value for name, value in given.items() if name in self._run_uses)
         if key not in self._run_names:
             text = self._render(self._run_template, ("wandb", "run_name"), prefix=prefix, label=label,
                                 timestamp=now.strftime("%y%m%d%H%M"), model=plan.entry.name,

@@ -4,24 +4,27 @@ Planning 10,000 cells must not copy 10,000 configs. Every cell of a model
 shares that model's base config (:class:`BaseConfig`, flattened once); a
 cell carries only the keys its option, seed and names set (a
 :class:`PlannedConfig`). A category option is tried on one reusable scratch
-copy of the base that notes every key set on it and is put back afterwards,
-the id's hash is joined from the base's per-key JSON fragments with the
-cell's keys written over them, and the cell's CfgNode is built (and frozen)
+copy of the base (``matrix/scratch.py``) that notes every key set on it and
+is put back afterwards; what an option that read nothing set is reused for the
+matrix's other models (:class:`PlanMemo`). The id's hash is joined from the
+base's text between the cell's keys and those keys' JSON fragments, each
+distinct fragment encoded once, and the cell's CfgNode is built (and frozen)
 only when its config is rendered or a caller asks for it.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Collection, Iterable
+from typing import AbstractSet, Any, Callable, Collection, Hashable, Iterable
 
 from yacs.config import CfgNode
 
 from hyperparameter_system.config.repeats import config_value
 from hyperparameter_system.config.yacs_keys import flat_settings, set_key
 from hyperparameter_system.config.yaml_emit import SortedTemplate
+from hyperparameter_system.matrix.scratch import READ, TAINTED, Scratch
 
-__all__ = ["BaseConfig", "PlannedConfig", "canonical_json", "clone_node", "same_value"]
+__all__ = ["BaseConfig", "PlanMemo", "PlannedConfig", "canonical_json", "clone_node", "same_value"]
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)  # what json.dumps builds per call
@@ -99,6 +102,8 @@ class PlannedConfig:
         for name, value in reversed(self._pairs):
             if name == key:
                 return value
+        if self._shared is not None and key in self._shared.flat:  # a leaf of the base: flattened once
+            return self._shared.flat[key]
         return config_value(self._base, key)
 
     def text(self) -> str:
@@ -121,17 +126,25 @@ class BaseConfig:
             base (training fingerprints are taken of what differs from it).
     """
 
-    def __init__(self, node: CfgNode) -> None:
+    def __init__(self, node: CfgNode, memo: PlanMemo | None = None) -> None:
+        """
+        Args:
+            memo: What this matrix's models share (None: a memo of its own).
+        """
         self.node = node
         self.flat = flat_settings(node)
-        keys = sorted(self.flat)
+        keys = self._keys = sorted(self.flat)
         self._index = {key: i for i, key in enumerate(keys)}
-        self._names = {key: canonical_json(key) + ":" for key in keys}
-        self._known: dict[tuple[str, type, Any], str] = {}  # fragments of plain values already encoded
-        self._fragments: list[str | None] = [self._fragment(key, self.flat[key]) for key in keys]
+        self._memo = PlanMemo() if memo is None else memo
+        self._known = self._memo.fragments
+        self._shape = self._memo.shapes.setdefault(tuple(keys), len(self._memo.shapes))
+        self._fragments: list[str] = [self._fragment(key, self.flat[key]) for key in keys]
+        # the base's text between the keys a cell sets, per set of their indices (few per model)
+        self._segments: dict[tuple[Any, ...], list[str]] = {}
+        self._gone: dict[tuple[str, ...], frozenset[int]] = {}  # indices of the keys hashes leave out
         # list keys (an option may change a list in place) with their items' types, None where one is a list
         self._lists = {key: _item_types(value) for key, value in self.flat.items() if isinstance(value, list)}
-        self._scratch: _Scratch | None = None
+        self._scratch: Scratch | None = None
         self._template: SortedTemplate | None = None
         self.reference: dict[str, Any] | None = None
 
@@ -148,28 +161,67 @@ class BaseConfig:
     def hash_text(self, settings: dict[str, Any], leave_out: Collection[str]) -> str:
         """``canonical_json`` of the flat config with ``settings`` over the base, ``leave_out`` keys left out.
 
-        Only a cell's own keys are encoded; the base's fragments were encoded once.
+        Only a cell's own keys are encoded; the base's text between them was
+        joined once per set of keys (the cells of one category set the same ones).
         ``settings`` must name keys of the base (:meth:`try_option` ensures it).
         """
-        parts = self._fragments.copy()
-        for key, value in settings.items():
-            parts[self._index[key]] = self._fragment(key, value)
-        for key in leave_out:
-            if key in self._index:
-                parts[self._index[key]] = None
+        index = self._index
+        left = leave_out if type(leave_out) is tuple else tuple(leave_out)
+        gone = self._gone.get(left)
+        if gone is None:
+            gone = self._gone[left] = frozenset(index[key] for key in left if key in index)
+        changed = sorted(index[key] for key in settings)
+        if gone:
+            changed = [i for i in changed if i not in gone]
+        where = (*changed, -1, *left)
+        segments = self._segments.get(where)
+        if segments is None:
+            segments = self._segments[where] = self._split(changed, gone)
+        names, fragment = self._keys, self._fragment
+        parts = [segments[0]]
+        for i, segment in zip(changed, segments[1:]):
+            parts += (fragment(names[i], settings[names[i]]), segment)
         return "{" + ",".join(filter(None, parts)) + "}"
 
-    def _fragment(self, key: str, value: Any) -> str:
-        """``"KEY":value`` as canonical_json writes it inside the config's object."""
-        if type(value) not in _PLAIN or (type(value) is float and (value == 0 or value != value)):
-            return self._names[key] + canonical_json(value)  # a list; -0.0 == 0.0 and nan != nan as keys
-        known = (key, type(value), value)
-        if known not in self._known:
-            self._known[known] = self._names[key] + canonical_json(value)
-        return self._known[known]
+    def encode(self, value: Any) -> str:
+        """``canonical_json(value)``, a ``[text, {settings of this config}]`` pair from the cached fragments.
 
-    def try_option(self, apply: Callable[[CfgNode], None]) -> tuple[dict[str, Any], set[str]] | None:
+        That pair is what a training fingerprint hashes (``config/shared_cells.py``):
+        the same text, without encoding each cell's option values again.
+        """
+        if type(value) is list and len(value) == 2 and type(value[0]) is str and type(value[1]) is dict \
+                and all(type(key) is str and key in self._index for key in value[1]):
+            settings = value[1]
+            return "[" + canonical_json(value[0]) + ",{" + ",".join(
+                self._fragment(key, settings[key]) for key in sorted(settings)) + "}]"
+        return canonical_json(value)
+
+    def _split(self, changed: list[int], gone: frozenset[int]) -> list[str]:
+        """The base's fragments between the ``changed`` indices, each run joined ("" when none)."""
+        bounds = [-1, *changed, len(self._fragments)]
+        return [",".join(self._fragments[j] for j in range(start + 1, end) if j not in gone)
+                for start, end in zip(bounds, bounds[1:])]
+
+    def _fragment(self, key: str, value: Any) -> str:
+        """``"KEY":value`` as canonical_json writes it inside the config's object (each distinct one once)."""
+        kind = type(value)
+        known = (key, kind, value) if kind is str or kind is int or kind is bool or (
+            kind is float and value != 0 and value == value) else _fragment_key(key, value)
+        if known is None:
+            return canonical_json(key) + ":" + canonical_json(value)
+        text = self._known.get(known)
+        if text is None:
+            text = self._known[known] = canonical_json(key) + ":" + canonical_json(value)
+        return text
+
+    def try_option(self, apply: Callable[[CfgNode], None], option: Hashable = None
+                   ) -> tuple[dict[str, Any], AbstractSet[str]] | None:
         """Run ``apply`` on the scratch copy; the settings it made and the keys it assigned.
+
+        Args:
+            option: What names the option across models (None: nothing is reused).
+                An ``apply`` that read no setting's value set the same keys in
+                every config of this shape: it runs once per option and shape.
 
         Returns:
             ``(settings, assigned)``: every key that now differs from the base
@@ -178,11 +230,16 @@ class BaseConfig:
             or removed one, replaced a section, froze the config): the caller
             then takes a fresh copy and looks at the whole config.
         """
-        scratch, self._scratch = self._scratch or _Scratch(self.node), None  # an exception leaves it discarded
+        effects = self._memo.effects
+        known = None if option is None else effects.get((option, self._shape))
+        if known is not None:
+            return {key: list(value) if type(value) is list else value for key, value in known[0].items()}, known[1]
+        scratch, self._scratch = self._scratch or Scratch(self.node), None  # an exception leaves it discarded
         scratch.sets.clear()
         apply(scratch.root)
         sets = scratch.sets
-        if _TAINTED in sets or scratch.root.is_frozen() or any(
+        read = sets.pop(READ, False)
+        if TAINTED in sets or scratch.root.is_frozen() or any(
                 key not in self.flat or isinstance(value, dict) for key, value in sets.items()):
             return None
         # a list it set may be one of the scratch's own, which the next option may change
@@ -193,11 +250,45 @@ class BaseConfig:
             value = self.flat[key]
             scratch.put(key, list(value) if isinstance(value, list) else value)
         self._scratch = scratch
-        return settings, set(sets)
+        assigned = frozenset(sets)
+        if option is not None and not read:
+            effects[option, self._shape] = ({k: list(v) if type(v) is list else v for k, v in settings.items()},
+                                            assigned)
+        return settings, assigned
+
+
+class PlanMemo:
+    """What the models of one matrix share: encoded JSON fragments, config shapes and options' effects.
+
+    Most keys hold the same value in every model's base, and an option that
+    reads nothing sets the same keys in every config of one shape (the same keys).
+    """
+
+    def __init__(self) -> None:
+        self.fragments: dict[tuple[Any, ...], str] = {}
+        self.shapes: dict[tuple[str, ...], int] = {}
+        self.effects: dict[tuple[Hashable, int], tuple[dict[str, Any], frozenset[str]]] = {}
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
-_YACS_TYPES = frozenset({tuple, list, str, int, float, bool, type(None)})  # what yacs's __setattr__ accepts
+
+
+def _fragment_key(key: str, value: Any) -> tuple[Any, ...] | None:
+    """What tells one encoded value from another (None: encode it each time).
+
+    Type matters (1, 1.0 and True encode differently), and so does what
+    equality hides: -0.0 == 0.0 and nan != nan, so float zeros and nans are
+    not cached; a list of plain values is cached by its items and their types.
+    """
+    kind = type(value)
+    if kind is list:
+        types = tuple(map(type, value))
+        if not _PLAIN.issuperset(types) or float in types and (0.0 in value or any(x != x for x in value)):
+            return None
+        return key, kind, types, tuple(value)
+    if kind not in _PLAIN or (kind is float and (value == 0 or value != value)):
+        return None
+    return key, kind, value
 
 
 def _item_types(items: list[Any]) -> list[type] | None:
@@ -209,80 +300,3 @@ def _unchanged(current: Any, base: list[Any], types: list[type] | None) -> bool:
     if types is None:
         return same_value(current, base)
     return type(current) is list and current == base and list(map(type, current)) == types
-
-
-_TAINTED = "\0tainted"  # a key no config has: the scratch was changed other than by setting a key
-
-
-class _Probe(CfgNode):
-    """A CfgNode that notes every key set on it, and any other change, in the scratch's ``sets``."""
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self.__dict__["_hps_sets"][f"{self.__dict__['_hps_prefix']}{key}"] = value
-        super().__setitem__(key, value)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        """yacs's checked assignment, without formatting its error messages when nothing is wrong."""
-        if type(value) in _YACS_TYPES and name not in self.__dict__ and not self.__dict__[CfgNode.IMMUTABLE]:
-            self[name] = value
-        else:
-            super().__setattr__(name, value)
-
-    def _taint(self) -> None:
-        self.__dict__["_hps_sets"][_TAINTED] = True
-
-    def __delitem__(self, key: Any) -> None:
-        self._taint()
-        super().__delitem__(key)
-
-    def pop(self, *args: Any) -> Any:
-        self._taint()
-        return super().pop(*args)
-
-    def popitem(self) -> Any:
-        self._taint()
-        return super().popitem()
-
-    def clear(self) -> None:
-        self._taint()
-        super().clear()
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        self._taint()
-        super().update(*args, **kwargs)
-
-    def setdefault(self, key: Any, default: Any = None) -> Any:
-        self._taint()
-        return super().setdefault(key, default)
-
-
-class _Scratch:
-    """A copy of a base config made of :class:`_Probe` nodes, with each leaf's parent at hand."""
-
-    def __init__(self, base: CfgNode) -> None:
-        self.sets: dict[str, Any] = {}
-        self._parents: dict[str, tuple[CfgNode, str]] = {}
-        self.root = self._copy(base, "")
-
-    def _copy(self, node: CfgNode, prefix: str) -> _Probe:
-        out = _Probe.__new__(_Probe)
-        dict.__init__(out)
-        out.__dict__.update(node.__dict__)
-        out.__dict__["_hps_sets"] = self.sets
-        out.__dict__["_hps_prefix"] = prefix
-        for key, value in node.items():
-            if isinstance(value, CfgNode):
-                value = self._copy(value, f"{prefix}{key}.")
-            else:
-                value = list(value) if isinstance(value, list) else value
-                self._parents[prefix + key] = (out, key)
-            dict.__setitem__(out, key, value)
-        return out
-
-    def leaf(self, key: str) -> Any:
-        node, name = self._parents[key]
-        return dict.__getitem__(node, name)
-
-    def put(self, key: str, value: Any) -> None:
-        node, name = self._parents[key]
-        dict.__setitem__(node, name, value)

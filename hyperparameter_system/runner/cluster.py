@@ -20,6 +20,7 @@ import hashlib
 import io
 import os
 import signal
+import socket
 import sys
 import tarfile
 import time
@@ -34,6 +35,7 @@ from hyperparameter_system.runner.ray_agent import MIRRORED, NodeAgent, NodeAnsw
 from hyperparameter_system.store.attempt_file import ATTEMPT_FILE
 
 NAMESPACE = "hpsys"
+CONNECT_S = 10.0  # how long the cluster's address may take to answer
 POLL_WAIT_S = 0.5  # how long one poll may wait on the node for the child's end (answers sooner when it ends)
 _CALL_S = 30.0  # a node call that does not answer within this is a lost node
 UNREACHABLE_S = 30.0  # an agent unreachable this long (its node's raylet gone, say) counts as lost
@@ -43,6 +45,8 @@ _ENGINE_KEYS = {"CPU": "num_cpus", "GPU": "num_gpus", "memory": "memory"}
 
 
 def _ray() -> Any:
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # Ray's C++ warnings would interleave with the progress
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         import ray
     except ImportError:
@@ -51,17 +55,42 @@ def _ray() -> Any:
 
 
 def connect(address: str) -> None:
-    """Join the cluster at ``address`` as its driver (``auto``: the one this machine started)."""
+    """Join the cluster at ``address`` as its driver (``auto``: the one this machine started last)."""
     ray = _ray()
     if ray.is_initialized():
         return
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    resolved = _answering(address)
     try:
-        ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level="ERROR",
+        ray.init(address=resolved, namespace=NAMESPACE, log_to_driver=False, logging_level="ERROR",
                  configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as error:
-        raise HpsysError(f"backend ray: cannot join the Ray cluster at {address!r}: {str(error).splitlines()[0]}"
-                         " (start one with `ray start --head`, or give --ray-address / RAY_ADDRESS)") from None
+        raise _cannot_join(address, str(error)) from None
+
+
+def _answering(address: str) -> str:
+    """The cluster's ``host:port``, once something answers there within :data:`CONNECT_S`.
+
+    Ray itself retries an unreachable address for minutes; a cluster that is
+    down (or a stale ``auto`` from a cluster long gone) is one line, at once.
+    """
+    from ray._private.services import canonicalize_bootstrap_address_or_die
+
+    try:
+        resolved = str(canonicalize_bootstrap_address_or_die(address))
+    except (ConnectionError, ValueError) as error:
+        raise _cannot_join(address, str(error)) from None
+    host, _, port = resolved.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_S).close()
+    except (OSError, ValueError) as error:
+        raise _cannot_join(address, f"nothing answers at {resolved} ({getattr(error, 'strerror', None) or error})")
+    return resolved
+
+
+def _cannot_join(address: str, why: str) -> HpsysError:
+    first = why.strip().splitlines()[0] if why.strip() else "no reason given"
+    return HpsysError(f"backend ray: cannot join the Ray cluster at {address!r}: {first} (start one with "
+                      "`ray start --head`, or give --ray-address / RAY_ADDRESS; --backend local runs here)")
 
 
 def disconnect() -> None:

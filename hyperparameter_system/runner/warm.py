@@ -127,11 +127,10 @@ class ForkServer:
         for stream in (proc.stdin, proc.stdout):
             if stream is not None:
                 stream.close()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        # Its work is done, but it may be seconds into an idle import (timm) that it would
+        # finish before it reads the closed stdin: stop it rather than wait that out.
+        proc.kill()
+        proc.wait()
 
     def _start(self) -> bool:
         env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", ENV_ROOM: "x" * ENV_ROOM_BYTES}

@@ -32,7 +32,7 @@ def _experiment(root: Path) -> Path:
         "experiment": {"name": EXPERIMENT, "metric": {"name": "val/acc", "goal": "maximize"},
                        "output_dir": str(root / "out"), "temp_config_dir": str(root / "temp_configs"),
                        "overrides": overrides},
-        "wandb": {"mode": "offline"},
+        "wandb": {"mode": "disabled"},  # the summary reads the store, never a W&B run
         "execution": {"parallel": 2, "devices": "cpu", "retries": 0},
         "models": [{"name": "small_cnn"}],
         "categories": {"optimizer": {"options": [{"name": "AdamW", "lr": 0.003}]},

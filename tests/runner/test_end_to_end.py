@@ -72,7 +72,7 @@ def test_builtin_trainer_tiny_digits_matrix_with_wandb_offline_and_no_leaked_key
     (tmp_path / "exp.yaml").write_text("""
 experiment:
   name: tiny
-  overrides: {DATASETS.NAME: digits, INPUT.SIZE: 8, SOLVER.MAX_EPOCHS: 2}
+  overrides: {DATASETS.NAME: digits, DATASETS.MAX_TRAIN_SAMPLES: 256, INPUT.SIZE: 8, SOLVER.MAX_EPOCHS: 2}
 wandb: {mode: offline}
 execution: {parallel: 2, devices: cpu, timeout: 240}
 models: [{name: small_cnn}]

@@ -72,7 +72,7 @@ def _experiment(tmp: Path, model: str, options: str, *, gate_open: bool, paralle
 experiment:
   name: warm
   plugin_dirs: [plugins]
-  overrides: {{DATASETS.NAME: digits, INPUT.SIZE: 8, SOLVER.MAX_EPOCHS: 1}}
+  overrides: {{DATASETS.NAME: digits, DATASETS.MAX_TRAIN_SAMPLES: 256, INPUT.SIZE: 8, SOLVER.MAX_EPOCHS: 1}}
 wandb: {{mode: disabled}}
 execution: {{parallel: {parallel}, devices: cpu, timeout: 240, retries: 0}}
 models: [{{name: {model}}}]
@@ -112,16 +112,25 @@ def _metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 @pytest.mark.slow
 def test_a_warm_and_a_cold_run_of_one_cell_give_identical_metrics(tmp_path: Path) -> None:
+    runners = {}
+    try:
+        for name, warm in (("warm", "1"), ("cold", "0")):  # side by side: each waits on its own imports
+            tmp = tmp_path / name
+            tmp.mkdir()
+            _experiment(tmp, "small_cnn", "[{name: SGD, lr: 0.1}]", gate_open=True, parallel=2)
+            runners[name] = subprocess.Popen(_cli_argv(tmp), cwd=tmp, stdout=subprocess.PIPE,
+                                             stderr=subprocess.STDOUT, text=True, env=_env(HPSYS_WARM_START=warm))
+        outputs = {name: runner.communicate(timeout=300)[0] for name, runner in runners.items()}
+    finally:
+        for runner in runners.values():
+            runner.kill()
     runs = {}
-    for name, warm in (("warm", "1"), ("cold", "0")):
+    for name, runner in runners.items():
         tmp = tmp_path / name
-        tmp.mkdir()
-        _experiment(tmp, "small_cnn", "[{name: SGD, lr: 0.1}]", gate_open=True, parallel=2)
-        done = _run(tmp, HPSYS_WARM_START=warm)
-        assert done.returncode == 0, done.stdout + done.stderr
+        assert runner.returncode == 0, outputs[name]
         runs[name] = {p.parent.parent.name.rsplit("_", 1)[0]: _metrics(p.parent)
                       for p in (tmp / "output" / "warm").glob("*/*/attempt-1/result.json")}
-        assert ((tmp / "output" / "warm" / "fork-server.log").exists()) == (warm == "1")
+        assert ((tmp / "output" / "warm" / "fork-server.log").exists()) == (name == "warm")
     assert len(runs["warm"]) == 2 and runs["warm"] == runs["cold"]  # every epoch's metrics, bit for bit
     assert all(len(history) == 1 for history in runs["warm"].values())
 

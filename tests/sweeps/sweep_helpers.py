@@ -22,8 +22,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def write_experiment(folder: Path, *, sweep: dict[str, Any] | None = None, curves: list[list[float]] | None = None,
-                     epochs: int = 3, epoch_s: float = 0.4, name: str = "sweeptest") -> Path:
-    """An experiment file with one command model ``curves`` and an optional optimizer ``sweep:`` block."""
+                     epochs: int = 3, epoch_s: float = 0.4, name: str = "sweeptest", wandb: str = "offline") -> Path:
+    """An experiment file with one command model ``curves`` and an optional optimizer ``sweep:`` block.
+
+    ``wandb="disabled"`` where a test reads no W&B run: each trial's run costs seconds.
+    """
     command = ["{{ python }}", str(CURVE_SCRIPT), "--output", "{{ output_dir }}", "--epoch-s", str(epoch_s)]
     if curves is not None:
         (folder / "curves.json").write_text(json.dumps(curves))
@@ -35,7 +38,7 @@ def write_experiment(folder: Path, *, sweep: dict[str, Any] | None = None, curve
         "models": [{"name": "curves", "command": command}],
         "categories": {"optimizer": {"options": [{"name": "AdamW", "lr": 0.001}]}},
         "execution": {"parallel": 1, "retries": 0},
-        "wandb": {"mode": "offline"},
+        "wandb": {"mode": wandb},
     }
     if sweep is not None:
         experiment["categories"]["optimizer"]["sweep"] = sweep

@@ -47,7 +47,7 @@ def test_hyperband_stops_the_trials_the_hand_calculation_names(workdir):
              "parameters": {"curve": list(range(len(CURVES)))}, "parameter_map": {"curve": "SEED"},
              "early_terminate": {"type": "hyperband", "min_iter": 1, "eta": ETA}}
     (workdir / "sweep.yaml").write_text(yaml.safe_dump(sweep))
-    write_experiment(workdir, curves=CURVES, epochs=EPOCHS)
+    write_experiment(workdir, curves=CURVES, epochs=EPOCHS, wandb="disabled")
     done = hpsys("--sweep", "--models", "curves", "--categories", "optimizer", "--sweep-config", "sweep.yaml",
                  "--backend", "local", cwd=workdir)
     assert done.returncode == 0, done.stdout + done.stderr

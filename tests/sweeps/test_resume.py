@@ -30,7 +30,7 @@ POINTS = [0.001, 0.003, 0.01, 0.03]
 @pytest.mark.slow
 @pytest.mark.parametrize("orphan", ["running", "finished"])
 def test_resume_after_kill_9_continues_numbering_and_never_repeats_a_finished_point(workdir, orphan):
-    write_experiment(workdir, epochs=3, epoch_s=0.3,
+    write_experiment(workdir, epochs=3, epoch_s=0.3, wandb="disabled",
                      sweep={"method": "grid", "parameters": {"SOLVER.BASE_LR": POINTS}})
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     base = [sys.executable, "-m", "hyperparameter_system.experiment_runner", "--sweep", "--models", "curves",

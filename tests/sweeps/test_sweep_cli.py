@@ -59,7 +59,7 @@ SPACE = {
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["random", "bayes"])
 def test_random_and_bayes_run_n_trials_inside_their_distributions(workdir, method):
-    write_experiment(workdir, epochs=2, epoch_s=0.0)
+    write_experiment(workdir, epochs=2, epoch_s=0.0, wandb="disabled")
     (workdir / "s.yaml").write_text(yaml.safe_dump({"method": method, "metric": {"name": "val/acc", "goal": "maximize"},
                                                     "parameters": SPACE}))
     done = hpsys("--sweep", "--models", "curves", "--sweep-config", "s.yaml", "--count", "4", "--parallel", "2",

@@ -60,7 +60,7 @@ def test_matrix_cells_render_the_id_and_max_epochs_the_store_keeps(tmp_path: Pat
 
 
 def test_a_trial_of_yacs_keys_renders_its_store_id_and_the_sweeps_group_and_tag(tmp_path: Path):
-    write_experiment(tmp_path, epochs=1, epoch_s=0.0)
+    write_experiment(tmp_path, epochs=1, epoch_s=0.0, wandb="disabled")
     (tmp_path / "s.yaml").write_text(yaml.safe_dump({
         "method": "grid", "metric": {"name": "val/acc", "goal": "maximize"},
         "parameters": {"SOLVER.BASE_LR": {"values": [0.02]}}}))

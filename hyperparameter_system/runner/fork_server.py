@@ -39,27 +39,32 @@ from typing import Any, Iterator
 
 from hyperparameter_system.runner.warm import ENV_ROOM
 
-# The modules every built-in cell imports (the trainer's own modules pull in the rest, the
-# config check and the plugin loader): the server is ready once these are in. Then, while it
-# waits for requests, it imports what only some cells need, one module per idle moment: a run
-# of one or two small cells does not wait for timm, and every later child has it already.
-# wandb.init imports W&B's launch package and git helpers on first use: seconds of pure Python
-# that, in a child, would hold the interpreter lock on the thread opening the run while
-# training's first epoch waits for it.
-PRELOAD = ("torch", "ignite.engine", "sklearn.datasets", "sklearn.model_selection",
+# The modules every built-in cell imports: the server is ready once these are in, so that no
+# child imports one of them itself. A child forked before them would import them on its own,
+# twice over for the first two cells, while the server imports them too: three interpreters on a
+# CPU the slots share. Besides the trainer's own modules (which pull in the config check and the
+# plugin loader) that is torch._dynamo (every optimizer's constructor imports it), and wandb with
+# what wandb.init imports on first use (its launch package, the git helpers, PIL for the sample
+# images). Then, while it waits for requests, the server imports what only some models need, one
+# module per idle moment: a run of small cells does not wait for timm, and every later child has
+# it already.
+PRELOAD = ("torch", "torch._dynamo", "ignite.engine", "sklearn.datasets", "sklearn.model_selection",
            "hyperparameter_system.train", "hyperparameter_system.training.run",
-           "hyperparameter_system.training.validate", "hyperparameter_system.plugin.loading")
-PRELOAD_WHEN_IDLE = ("wandb", "wandb.sdk.launch", "wandb.sdk.lib.gitlib", "PIL.Image", "torchvision", "timm")
+           "hyperparameter_system.training.validate", "hyperparameter_system.plugin.loading",
+           "wandb", "wandb.sdk.launch", "wandb.sdk.lib.gitlib", "PIL.Image")
+PRELOAD_WHEN_IDLE = ("torchvision", "timm")
 _ENV_START_FIELD = 47  # env_start in /proc/<pid>/stat, counted from the field after the command name
 
 
 def preload() -> None:
-    """Import what every cell needs, and read the digits arrays once (numpy only, no threads)."""
+    """Import what every cell needs; read the digits arrays and the package list once (no threads)."""
     for name in PRELOAD:
         importlib.import_module(name)
+    from hyperparameter_system.tracking.wandb_run import freeze_package_list
     from hyperparameter_system.training.data import digits_arrays
 
     digits_arrays()
+    freeze_package_list()
 
 
 def environ_room() -> int:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import importlib
 import io
 import json
@@ -144,6 +145,9 @@ def _spawn(request: dict[str, Any], room: int, reply_fd: int) -> dict[str, Any]:
         return {"pid": None, "reason": f"its environment is over {room} bytes"}
     sys.stdout.flush()
     sys.stderr.flush()
+    # What is imported is the child's for good: out of the collector's sight, a child's collections
+    # neither walk the server's millions of objects nor copy the pages they sit on.
+    gc.freeze()
     pid = os.fork()
     if pid:
         return {"pid": pid}

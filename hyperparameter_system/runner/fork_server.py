@@ -45,14 +45,14 @@ from hyperparameter_system.runner.warm import ENV_ROOM
 # twice over for the first two cells, while the server imports them too: three interpreters on a
 # CPU the slots share. Besides the trainer's own modules (which pull in the config check and the
 # plugin loader) that is torch._dynamo (every optimizer's constructor imports it), and wandb with
-# what wandb.init imports on first use (its launch package, the git helpers, PIL for the sample
-# images). Then, while it waits for requests, the server imports what only some models need, one
-# module per idle moment: a run of small cells does not wait for timm, and every later child has
-# it already.
+# what wandb.init imports on first use (its launch package, the git helpers, PIL and its PNG
+# writer for the sample images). Then, while it waits for requests, the server imports what
+# only some models need, one module per idle moment: a run of small cells does not wait for
+# timm, and every later child has it already.
 PRELOAD = ("torch", "torch._dynamo", "ignite.engine", "sklearn.datasets", "sklearn.model_selection",
            "hyperparameter_system.train", "hyperparameter_system.training.run",
            "hyperparameter_system.training.validate", "hyperparameter_system.plugin.loading",
-           "wandb", "wandb.sdk.launch", "wandb.sdk.lib.gitlib", "PIL.Image")
+           "wandb", "wandb.sdk.launch", "wandb.sdk.lib.gitlib", "PIL.Image", "PIL.PngImagePlugin")
 PRELOAD_WHEN_IDLE = ("torchvision", "timm")
 _ENV_START_FIELD = 47  # env_start in /proc/<pid>/stat, counted from the field after the command name
 

@@ -25,7 +25,9 @@ from hyperparameter_system.runner._process import process_running
 
 ENV_WARM_START = "HPSYS_WARM_START"  # "0" or "off": every built-in cell starts cold
 SERVER_LOG = "fork-server.log"  # in the run's output folder: the server's own stderr
-READY_TIMEOUT_S = 60.0  # imports on a loaded machine; well inside a store lease (120 s)
+# The server's imports: seconds on an idle machine, over a minute on two cores at a load of 8. The
+# runner renews its claims' leases while it waits.
+READY_TIMEOUT_S = 180.0
 REPLY_TIMEOUT_S = 20.0  # a launch waits for the server's current import (timm: seconds, more under load)
 # The server reports a child's end from its SIGCHLD handler, at once even mid-import: one that
 # has not within this is stopped or stuck.

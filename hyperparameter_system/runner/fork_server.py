@@ -146,7 +146,7 @@ def _spawn(request: dict[str, Any], room: int, reply_fd: int) -> dict[str, Any]:
     sys.stdout.flush()
     sys.stderr.flush()
     # What is imported is the child's for good: out of the collector's sight, a child's collections
-    # neither walk the server's millions of objects nor copy the pages they sit on.
+    # neither walk the server's ~430k objects nor copy the pages they sit on.
     gc.freeze()
     pid = os.fork()
     if pid:

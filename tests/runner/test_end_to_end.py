@@ -89,6 +89,9 @@ categories:
         for result in results:
             assert 0.0 < result.best.best_metric <= 1.0 and len(store.epochs(result.best.id)) == 2
             assert list(Path(result.best.output_dir).glob("wandb/offline-run-*/run-*.wandb"))
+            # the package list, read once by the fork server, is still each forked run's requirements.txt
+            requirements = next(Path(result.best.output_dir).glob("wandb/offline-run-*/files/requirements.txt"))
+            assert "torch==" in requirements.read_text() and "wandb==" in requirements.read_text()
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert [p for p in files if canary.encode() in p.read_bytes()] == []
 

@@ -48,6 +48,7 @@ class Lifecycle:
         self.session = uuid.uuid4().hex
         self.active: dict[int, ActiveAttempt] = {}
         self._agents: AgentPool | None = None  # idle Ray node agents, kept between cells
+
         self._last_lease = self._last_metrics = 0.0
         if forks is not None:  # its start can outlast a short lease: the claims stay fresh meanwhile
             forks.while_waiting = self.keep_leases

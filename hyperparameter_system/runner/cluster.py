@@ -143,23 +143,28 @@ class AgentPool:
     """
 
     def __init__(self) -> None:
-        self._idle: dict[Shape, list[Any]] = {}
+        self._idle: dict[Shape, list[tuple[Any, Any]]] = {}  # shape -> (agent, the ref of its ready call)
+
+    def _new(self, resources: Mapping[str, float]) -> Any:
+        return _agent_class().options(max_concurrency=3, max_restarts=0, **actor_options(resources)).remote()
 
     def take(self, resources: Mapping[str, float]) -> Any:
         shape = _shape(resources)
-        if self._idle.get(shape):
-            return self._idle[shape].pop()
+        idle = self._idle.get(shape)
+        if idle:  # one Ray already placed, if any: another may wait for resources other runners hold
+            done, _ = _ray().wait([ready for _, ready in idle], num_returns=1, timeout=0)
+            return idle.pop(next((i for i, (_, ready) in enumerate(idle) if ready in done), 0))[0]
         for other in [s for s in self._idle if s != shape]:
-            for actor in self._idle.pop(other):
+            for actor, _ in self._idle.pop(other):
                 _kill(actor)
-        return _agent_class().options(max_concurrency=3, max_restarts=0, **actor_options(resources)).remote()
+        return self._new(resources)
 
     def give_back(self, resources: Mapping[str, float], actor: Any) -> None:
-        self._idle.setdefault(_shape(resources), []).append(actor)
+        self._idle.setdefault(_shape(resources), []).append((actor, actor.ready.remote()))
 
     def close(self) -> None:
-        for actors in self._idle.values():
-            for actor in actors:
+        for agents in self._idle.values():
+            for actor, _ in agents:
                 _kill(actor)
         self._idle.clear()
 

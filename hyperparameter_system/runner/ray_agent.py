@@ -89,11 +89,16 @@ class NodeAgent:
 
     def __init__(self) -> None:
         self.keeper: subprocess.Popen[str] | None = None
+        self.spare = _spawn_keeper()  # started ahead: its interpreter's start is not the next cell's
         self.job: NodeJob | None = None
         self.dir: Path | None = None
         self.offsets = {name: 0 for name in MIRRORED}
         self.answer: dict[str, Any] | None = None
         self.node = ""  # this agent's node's name, asked once
+
+    def ready(self) -> bool:
+        """Answers once the agent runs on a node (the pool prefers agents Ray has placed)."""
+        return True
 
     def start(self, job: NodeJob) -> dict[str, Any]:
         """Start the child; returns the node's name, whether storage is shared and the attempt's folder here."""
@@ -121,9 +126,7 @@ class NodeAgent:
                 "output_dir": env.get(ENV_OUTPUT_DIR, str(self.dir)), "timeout_s": job.timeout_s,
                 "grace_s": job.grace_s}
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.keeper = subprocess.Popen([sys.executable, "-m", "hyperparameter_system.runner.ray_keeper"],
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                       start_new_session=True, close_fds=True)
+        self.keeper, self.spare = self.spare or _spawn_keeper(), None
         assert self.keeper.stdin is not None
         self.keeper.stdin.write(json.dumps(spec) + "\n")
         self.keeper.stdin.flush()
@@ -144,6 +147,7 @@ class NodeAgent:
             answer.chunks = self._new_bytes()
         if self.answer is not None:
             answer.exit, answer.timed_out = int(self.answer["exit"]), bool(self.answer["timed_out"])
+            self.spare = self.spare or _spawn_keeper()  # for this agent's next cell
             if not shared:
                 answer.bundle, answer.note = bundle(self.dir or Path("/nonexistent"))
         return answer
@@ -179,6 +183,13 @@ class NodeAgent:
                 self.keeper.stdin.flush()
             except (BrokenPipeError, ValueError):
                 pass
+
+
+def _spawn_keeper() -> subprocess.Popen[str]:
+    """A keeper waiting for its job on stdin (in its own session: Ray's end of the agent does not reach it)."""
+    return subprocess.Popen([sys.executable, "-m", "hyperparameter_system.runner.ray_keeper"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            start_new_session=True, close_fds=True)
 
 
 def node_name() -> str:

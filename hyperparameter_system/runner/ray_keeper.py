@@ -117,7 +117,10 @@ def keep(job: _Job, stdin: IO[str]) -> tuple[int, bool]:
 
 
 def main() -> int:
-    job = _Job.from_line(sys.stdin.readline())
+    line = sys.stdin.readline()
+    if not line.strip():  # a spare keeper whose agent ended before it had a job
+        return 0
+    job = _Job.from_line(line)
     # The agent stops the child through us, not us; a handler (unlike SIG_IGN) is not inherited by the child.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
     code, timed_out = keep(job, sys.stdin)

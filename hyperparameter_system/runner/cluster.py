@@ -45,7 +45,6 @@ _ENGINE_KEYS = {"CPU": "num_cpus", "GPU": "num_gpus", "memory": "memory"}
 
 
 def _ray() -> Any:
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # Ray's C++ warnings would interleave with the progress
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         import ray

@@ -83,9 +83,10 @@ class ActiveAttempt:
 
 def launch(store: Store, cell: Cell, attempt: AttemptRecord, slot: Slot, spec: ChildSpec,
            overrides: tuple[tuple[str, Any], ...], crashes: int,
-           start_child: Callable[[ChildSpec], Child]) -> ActiveAttempt | AttemptRecord:
-    """Start the child of a claimed attempt through ``start_child`` (here, warm or cold, or on a Ray
-    node); an unstartable command is a failed attempt (its settled record is returned)."""
+           start_child: Callable[[ChildSpec], Child] = ChildProcess) -> ActiveAttempt | AttemptRecord:
+    """Start the child of a claimed attempt through ``start_child`` (by default cold, here; the
+    lifecycle passes a warm start or a Ray node); an unstartable command is a failed attempt
+    (its settled record is returned)."""
     # What a reproduce command needs besides the argv is taken once: the store's launch_env
     # row (the report reads it) and attempt.json (a rebuild restores that row from it).
     env = numbers_env(spec.env, (name for name, _ in cell.env))

@@ -88,7 +88,11 @@ class LoopbackCluster:
                 "--disable-usage-stats"]
 
     def _must(self, argv: Sequence[str]) -> None:
-        done = self.run(argv)
+        try:
+            done = self.run(argv)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise
         if done.returncode != 0:
             self.stop()
             raise RuntimeError(f"{' '.join(argv[:3])} failed: {(done.stderr or done.stdout)[-800:]}")

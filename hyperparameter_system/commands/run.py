@@ -104,9 +104,19 @@ def ray_options(spec: ExperimentSpec, args: argparse.Namespace) -> RayOptions | 
     if backend == "wandb" and not getattr(args, "sweep", False):
         raise HpsysError("--backend wandb runs a sweep's controller on a W&B server: use it with --sweep; "
                          "cells of a matrix run with --backend local or ray")
+    given = getattr(args, "ray_address", None)
+    if given is not None and not given.strip():
+        raise HpsysError("--ray-address: empty; give the cluster's HOST:PORT (or leave the flag out for "
+                         "RAY_ADDRESS, else auto)")
     if backend == "local" or (backend != "ray" and spec.execution.backend != "ray"):
+        if given:
+            raise HpsysError("--ray-address applies to the Ray backend only: add --backend ray "
+                             "(or set execution.backend: ray)")
         return None
-    address = getattr(args, "ray_address", None) or os.environ.get("RAY_ADDRESS") or "auto"
+    if getattr(args, "devices", None):
+        raise HpsysError("--devices does not apply to the Ray backend: Ray hands out GPUs by "
+                         "execution.resources_per_cell (and a model's resources)")
+    address = given or os.environ.get("RAY_ADDRESS") or "auto"
     execution = spec.execution
     return RayOptions(address=address, shared_storage=execution.shared_storage,
                       resources=dict(execution.resources_per_cell),

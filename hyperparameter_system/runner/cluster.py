@@ -61,7 +61,7 @@ def connect(address: str) -> None:
     resolved = _answering(address)
     try:
         ray.init(address=resolved, namespace=NAMESPACE, log_to_driver=False, logging_level="ERROR",
-                 configure_logging=False)
+                 configure_logging=False, _node_ip_address=_local_ip_towards(resolved))
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise _cannot_join(address, str(error)) from None
 
@@ -86,6 +86,15 @@ def _answering(address: str) -> str:
     return resolved
 
 
+def _local_ip_towards(address: str) -> str:
+    """This machine's address on the route to the cluster (a UDP socket's connect sends nothing):
+    Ray would otherwise find it by asking the route to a public address."""
+    host, _, port = address.rpartition(":")
+    with socket.socket(socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect((host.strip("[]"), int(port)))
+        return str(probe.getsockname()[0])
+
+
 def _cannot_join(address: str, why: str) -> HpsysError:
     first = why.strip().splitlines()[0] if why.strip() else "no reason given"
     return HpsysError(f"backend ray: cannot join the Ray cluster at {address!r}: {first} (start one with "
@@ -103,15 +112,23 @@ def cluster_slots(options: RayOptions, parallel: int | None) -> tuple[Slot, ...]
 
     A model that asks for more waits in Ray's queue for its resources; its slot is taken meanwhile.
     """
+    nodes = [node.get("Resources", {}) for node in _ray().nodes() if node.get("Alive")]
+    asks = [("execution.resources_per_cell", options.resources),
+            *((f"models: {model}: resources", ask) for model, ask in options.model_resources.items())]
+    for where, ask in asks:  # a cell no node can ever take would wait in Ray's queue forever
+        if not any(_fits(have, ask) for have in nodes):
+            shown = "; ".join(_resources_text(have) for have in nodes) or "no live node"
+            raise HpsysError(f"{where} {_resources_text(ask)}: no node of the Ray cluster has that much "
+                             f"(nodes: {shown})")
     if parallel is None:
-        want = {k: v for k, v in options.resources.items() if v > 0}
-        parallel = sum(_fits(node.get("Resources", {}), want) for node in _ray().nodes() if node.get("Alive"))
-        if parallel < 1:
-            have = "; ".join(str(n.get("Resources")) for n in _ray().nodes() if n.get("Alive")) or "no live node"
-            raise HpsysError(f"execution.resources_per_cell {dict(options.resources)}: no node of the Ray cluster "
-                             f"has that much ({have})")
+        parallel = sum(_fits(have, options.resources) for have in nodes)
     threads = max(1, int(options.resources.get("CPU", 1)))
     return tuple(Slot(i, "", threads, remote=True) for i in range(parallel))
+
+
+def _resources_text(resources: Mapping[str, float]) -> str:
+    shown = {k: v for k, v in resources.items() if not k.startswith(("node:", "object_store_memory", "memory"))}
+    return "{" + ", ".join(f"{k}: {v:g}" for k, v in sorted(shown.items())) + "}"
 
 
 def _fits(have: Mapping[str, float], want: Mapping[str, float]) -> int:
@@ -137,12 +154,23 @@ class AgentPool:
 
     A new agent costs Ray a worker process (seconds on a busy node); every cell
     after the first of its shape reuses one. An idle agent keeps its resources,
-    so asking for another shape first lets the idle agents of other shapes go:
-    they could otherwise hold the very resources the new shape waits for.
+    so it goes first to a cell of its shape still waiting for Ray to place its
+    own agent (the idle one may hold the only such resources: a model pinned to
+    one node's resource), and asking for another shape lets the idle agents of
+    other shapes go.
     """
 
     def __init__(self) -> None:
         self._idle: dict[Shape, list[tuple[Any, Any]]] = {}  # shape -> (agent, the ref of its ready call)
+        self._waiting: dict[Shape, list[RayChild]] = {}  # cells whose agent Ray has not placed yet
+
+    def waits(self, resources: Mapping[str, float], child: RayChild) -> None:
+        self._waiting.setdefault(_shape(resources), []).append(child)
+
+    def placed(self, resources: Mapping[str, float], child: RayChild) -> None:
+        waiting = self._waiting.get(_shape(resources), [])
+        if child in waiting:
+            waiting.remove(child)
 
     def _new(self, resources: Mapping[str, float]) -> Any:
         return _agent_class().options(max_concurrency=3, max_restarts=0, **actor_options(resources)).remote()
@@ -159,6 +187,10 @@ class AgentPool:
         return self._new(resources)
 
     def give_back(self, resources: Mapping[str, float], actor: Any) -> None:
+        waiting = self._waiting.get(_shape(resources))
+        if waiting:
+            waiting.pop(0).adopt(actor)
+            return
         self._idle.setdefault(_shape(resources), []).append((actor, actor.ready.remote()))
 
     def close(self) -> None:
@@ -215,6 +247,13 @@ class RayChild:
         self._placements += 1
         self.actor = self._agents.take(self._resources)
         self._call: Any = self.actor.start.remote(self._job)
+        self._agents.waits(self._resources, self)
+
+    def adopt(self, actor: Any) -> None:
+        """Start on ``actor``, an idle agent already placed, instead of the one Ray has not placed yet."""
+        _kill(self.actor)
+        self.actor = actor
+        self._call = actor.start.remote(self._job)
 
     @property
     def elapsed(self) -> float:
@@ -229,6 +268,9 @@ class RayChild:
             if time.monotonic() >= self._place_at:
                 self._place()
             return None
+        if self.killed and self.term_sent_at is not None \
+                and time.monotonic() - self.term_sent_at > 2 * self._job.grace_s + _CALL_S:
+            return self._lost(TimeoutError("the node agent did not answer after SIGKILL"))
         ray = _ray()
         ready, _ = ray.wait([self._call], timeout=0)
         if not ready:
@@ -245,6 +287,7 @@ class RayChild:
             return self._lost(error) if self._running or self._placements >= PLACEMENTS else self._replace(error)
         self._unreachable_since = None
         if isinstance(answer, dict):  # the agent started the child
+            self._agents.placed(self._resources, self)
             self.node, self.node_dir = str(answer["node"]), str(answer["dir"])
             self._running, self.started = True, time.monotonic()
         else:
@@ -270,6 +313,7 @@ class RayChild:
     def _replace(self, error: Exception) -> None:
         """The agent died before it started the child (placed on a node being lost): place it again."""
         self._log(f"hpsys: the Ray agent ended before the child started ({type(error).__name__}); placing it again")
+        self._agents.placed(self._resources, self)
         _kill(self.actor)
         self._call, self._place_at = None, time.monotonic() + PLACE_AGAIN_S
         return None
@@ -279,6 +323,7 @@ class RayChild:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         where = f"node {self.node}" if self.node else "the Ray node"
         self._log(f"hpsys: {where} was lost while this attempt ran ({type(error).__name__}: {reason[:300]})")
+        self._agents.placed(self._resources, self)
         self._exit = -signal.SIGKILL
         return self._exit
 
@@ -296,6 +341,7 @@ class RayChild:
             self.killed = True
             self._tell("KILL")
             if not self._running:  # still waiting for its resources: nothing runs yet
+                self._agents.placed(self._resources, self)
                 self._exit = -signal.SIGKILL
                 _kill(self.actor)
 

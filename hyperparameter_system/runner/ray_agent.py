@@ -19,6 +19,7 @@ import io
 import json
 import os
 import select
+import stat
 import subprocess
 import sys
 import tarfile
@@ -30,6 +31,7 @@ from typing import IO, Any
 
 from hyperparameter_system.child_contract import ENV_OUTPUT_DIR, ENV_TORCH_THREADS, METRICS_FILE
 from hyperparameter_system.runner._child import CHILD_LOG
+from hyperparameter_system.runner._process import stop_orphans
 
 MIRRORED = (METRICS_FILE, CHILD_LOG)  # what streams to the driver while the child runs
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors", ".bin")
@@ -149,27 +151,29 @@ class NodeAgent:
             answer.exit, answer.timed_out = int(self.answer["exit"]), bool(self.answer["timed_out"])
             self.spare = self.spare or _spawn_keeper()  # for this agent's next cell
             if not shared:
-                answer.bundle, answer.note = bundle(self.dir or Path("/nonexistent"))
+                answer.bundle, answer.note = bundle(self.dir or Path("/nonexistent"), self.node)
         return answer
 
     def _read_keeper(self, stream: IO[str]) -> None:
         line = stream.readline()
-        if line == "":  # the keeper died without a word: the child's fate is unknown
+        if line == "":  # the keeper died without a word: nothing ties the child to us any more
+            assert self.job is not None and self.dir is not None
+            stop_orphans([str(self.dir)], self.job.grace_s)  # before the runner may start a retry
             self.answer = {"exit": -9, "timed_out": False}
             return
-        message = json.loads(line)
-        if "exit" in message:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return
+        if isinstance(message, dict) and "exit" in message:
             self.answer = message
 
     def _new_bytes(self) -> dict[str, bytes]:
+        """What the child appended to the mirrored files: regular files only (a FIFO would block,
+        a link could name anything on the node)."""
         chunks = {}
         for name in MIRRORED:
-            try:
-                with open(self.dir / name, "rb") as handle:  # type: ignore[operator]
-                    handle.seek(self.offsets[name])
-                    data = handle.read(MAX_CHUNK_BYTES)
-            except OSError:
-                continue
+            data = _read_regular(self.dir / name, self.offsets[name], MAX_CHUNK_BYTES)  # type: ignore[operator]
             if data:
                 self.offsets[name] += len(data)
                 chunks[name] = data
@@ -197,9 +201,11 @@ def node_name() -> str:
     import ray
 
     here = ray.get_runtime_context().get_node_id()
-    for node in ray.nodes():
-        if node.get("NodeID") == here:
-            return str(node.get("NodeName") or node.get("NodeManagerAddress") or here[:12])
+    alive = [node for node in ray.nodes() if node.get("Alive")]
+    names = [str(node.get("NodeName") or node.get("NodeManagerAddress") or "") for node in alive]
+    for node, name in zip(alive, names):
+        if node.get("NodeID") == here:  # two nodes on one host share an address: the id tells them apart
+            return f"{name}/{here[:8]}" if not name or names.count(name) > 1 else name
     return here[:12]
 
 
@@ -212,23 +218,44 @@ def stop_node_orphans(driver_dirs: list[str], grace_s: float) -> list[str]:
     return sorted({both[d] for d in stop_orphans(list(both), grace_s)})
 
 
-def bundle(folder: Path) -> tuple[bytes | None, str]:
-    """The attempt folder as a gzip tar without checkpoints and links; None (and why) when too large."""
-    buffer, total = io.BytesIO(), 0
-    kept = []
+def bundle(folder: Path, node: str) -> tuple[bytes | None, str]:
+    """The attempt folder's regular files as a gzip tar, smallest first, without checkpoints and
+    what would take it past :data:`MAX_BUNDLE_BYTES`; and a line naming what stays on the node."""
+    files = []
+    for path in folder.rglob("*"):
+        try:
+            info = path.lstat()
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode):  # no links, FIFOs or devices
+            files.append((info.st_size, path))
+    buffer, total, left = io.BytesIO(), 0, []
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path in sorted(folder.rglob("*")):
-            if path.is_symlink() or not path.is_file():
+        for size, path in sorted(files, key=lambda f: (f[0], str(f[1]))):  # the contract's small files first
+            if path.suffix in CHECKPOINT_SUFFIXES or total + size > MAX_BUNDLE_BYTES:
+                left.append(path.name)
                 continue
-            if path.suffix in CHECKPOINT_SUFFIXES:
-                kept.append(path.name)
-                continue
-            total += path.stat().st_size
-            if total > MAX_BUNDLE_BYTES:
-                return None, f"hpsys: the attempt folder is over {MAX_BUNDLE_BYTES >> 20} MiB: left on the node in {folder}"
+            total += size
             tar.add(path, arcname=str(path.relative_to(folder)), recursive=False)
-    note = f"hpsys: checkpoints stay on the node in {folder}: {', '.join(kept[:5])}" if kept else ""
+    note = f"hpsys: left on node {node} in {folder} (checkpoints, or past {MAX_BUNDLE_BYTES >> 20} MiB): " \
+           f"{', '.join(left[:5])}" if left else ""
     return buffer.getvalue(), note
+
+
+def _read_regular(path: Path, offset: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes of ``path`` from ``offset``; nothing unless it is a regular file (not followed)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return b""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        return os.pread(fd, limit, offset)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
 
 
 def _moved(text: str, moves: dict[str, str]) -> str:

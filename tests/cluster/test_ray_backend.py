@@ -63,10 +63,52 @@ def test_cells_spread_over_both_nodes_and_come_back_without_shared_storage(clust
         run = wait_for_offline_run(cell["wandb"]["run_dir"])
         assert run.project == "small_cnn" and run.history, "the offline W&B run came back readable"
         assert not list(folder.rglob("*.pt")), "checkpoints were copied back"
-        assert "checkpoints stay on the node" in (folder / "stdout.log").read_text()
+        assert "left on node worker in" in (folder / "stdout.log").read_text()
         assert list(node_dir(str(folder)).rglob("*.pt")), "the checkpoint is not on the node"
     for cell in cells["fake"]:
         assert cell["epochs_run"] == 4 and cell["metric"] == pytest.approx(0.54)
+
+
+def test_a_model_pinned_to_a_resource_one_node_has_once_runs_all_its_cells(cluster, tmp_path: Path) -> None:
+    """Only one cell fits at a time: the next one takes the finished cell's agent instead of waiting for ever."""
+    config = write_experiment(tmp_path, [fake_model(tmp_path, "pinned", {"CPU": 1, "worker_node": 1}, epochs=1)],
+                              options=2)
+    done = hpsys(cluster, config, "--all", timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = attempts(tmp_path)
+    assert [(r[1], r[2]) for r in rows] == [("completed", "worker")] * 3, rows
+
+
+def test_a_killed_keeper_stops_its_child_before_the_retry_and_a_fifo_is_not_read(cluster, tmp_path: Path) -> None:
+    """kill -9 of the process between agent and child: the child is stopped before the crash retry
+    starts (one completed training, by the retry); a child's FIFO named metrics.jsonl in a folder
+    the node copies back neither hangs the node agent nor reaches the driver."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    victim = fake_model(tmp_path, "victim", epochs=2, sleep=6, marker_dir=str(markers))
+    odd = fake_model(tmp_path, "odd", epochs=1, special_files={"metrics.jsonl": "fifo"})
+    config = write_experiment(tmp_path, [victim, odd], options=0,
+                              execution={"retries": 1, "shared_storage": "no", "timeout": 120})
+    driver = cluster.popen(hpsys_argv(config, "--all"), cwd=tmp_path, stdout=open(tmp_path / "run.log", "w"),
+                           stderr=open(tmp_path / "run.err", "w"))
+    try:
+        rows = wait_for(lambda: [r for r in attempts(tmp_path) if r[2] and "victim" in r[3]], "the victim running")
+        child = wait_for(lambda: _live_children([rows[0][3]]), "the victim's child")
+        keepers = {_parent(pid) for pids in child.values() for pid, group in pids.items() if pid == group}
+        for keeper in keepers:
+            os.kill(keeper, signal.SIGKILL)
+        assert driver.wait(timeout=180) == 0, (tmp_path / "run.log").read_text()
+    finally:
+        driver.kill()
+    done = [line for path in markers.glob("*.done") for line in path.read_text().splitlines()]
+    assert [json.loads(line)["attempt"] for line in done] == ["2"], done
+    odd_dirs = [Path(r[3]) for r in attempts(tmp_path) if "odd" in r[3]]
+    assert odd_dirs and not any((d / "metrics.jsonl").exists() and not (d / "metrics.jsonl").is_file()
+                                for d in odd_dirs)
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def test_sigterm_of_the_driver_stops_remote_children_and_a_timeout_is_kept(cluster, tmp_path: Path) -> None:

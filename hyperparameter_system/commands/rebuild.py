@@ -156,7 +156,8 @@ def _add(store: Store, item: tuple[CellRecord, AttemptRecord], *, metric: str, g
         kept = {k: getattr(saved, k) for k in OUTCOME_KEYS if k not in _SET_APART}
         out = dataclasses.replace(out, **{k: v for k, v in kept.items() if v is not None},
                                   status=_status(saved.status, Status(out.status)))
-        extra.update({k: getattr(saved, k) for k in ("ended_at", "duration_s") if getattr(saved, k) is not None})
+        extra.update({k: getattr(saved, k) for k in ("ended_at", "duration_s", "node")
+                      if getattr(saved, k) is not None})
     elif out.result is None:
         out = dataclasses.replace(out, status=Status.STOPPED,
                                   error_tail="no result on disk: the attempt was interrupted (store rebuilt)")

@@ -45,7 +45,7 @@ LAUNCH_KEYS: Mapping[str, type] = {"command": list, "overrides": list, "log_path
 # The AttemptRecord fields the store row holds once the attempt ended (``outcome``), typed likewise.
 OUTCOME_KEYS: Mapping[str, type] = {
     "status": str, "ended_at": float, "duration_s": float, "exit_code": int, "metric": str, "best_metric": float,
-    "best_epoch": int, "epochs_run": int, "error_tail": str, "wandb_run_dir": str}
+    "best_epoch": int, "epochs_run": int, "error_tail": str, "wandb_run_dir": str, "node": str}
 
 
 def write_attempt_file(folder: str | os.PathLike[str], cell: Mapping[str, Any], record: AttemptRecord,

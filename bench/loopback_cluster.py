@@ -105,6 +105,32 @@ class LoopbackCluster:
                 return pid
         return None
 
+    def kill_node(self, node_name: str) -> int:
+        """The node dies: its raylet and every process under it (workers, agents, their children), SIGKILL.
+
+        Returns how many processes were killed (0: no such node).
+        """
+        raylet = self.raylet_pid(node_name)
+        if raylet is None:
+            return 0
+        parents = {}
+        for pid, _cmd in self._processes():
+            try:
+                parents[pid] = int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+        doomed, grew = {raylet}, True
+        while grew:
+            more = {pid for pid, parent in parents.items() if parent in doomed} - doomed
+            doomed |= more
+            grew = bool(more)
+        for pid in doomed:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        return len(doomed)
+
     def _processes(self) -> list[tuple[int, str]]:
         """Every process in the cluster's namespace (but the holder): pid and command line."""
         mine = os.readlink(self.netns)

@@ -303,10 +303,6 @@ class RayChild:
                     handle.write(data)
         if answer.exit is None:
             return
-        if answer.node_lost:  # stopped there because its node's raylet died: a lost node, not a stop
-            self._lost(RuntimeError("its raylet died; the child was stopped"))
-            _kill(self.actor)
-            return
         if answer.bundle is not None:
             _unpack(answer.bundle, self.spec.output_dir)
         if answer.note:

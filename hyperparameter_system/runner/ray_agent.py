@@ -81,7 +81,6 @@ class NodeAnswer:
 
     exit: int | None = None
     timed_out: bool = False
-    node_lost: bool = False  # the keeper stopped the child because this node's raylet died
     chunks: dict[str, bytes] = field(default_factory=dict)
     bundle: bytes | None = None
     note: str = ""  # a line for the attempt's log (a bundle left on the node, why)
@@ -150,7 +149,6 @@ class NodeAgent:
             answer.chunks = self._new_bytes()
         if self.answer is not None:
             answer.exit, answer.timed_out = int(self.answer["exit"]), bool(self.answer["timed_out"])
-            answer.node_lost = bool(self.answer.get("node_lost"))
             self.spare = self.spare or _spawn_keeper()  # for this agent's next cell
             if not shared:
                 answer.bundle, answer.note = bundle(self.dir or Path("/nonexistent"), self.node)

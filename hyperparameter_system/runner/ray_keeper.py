@@ -7,8 +7,8 @@ line; the keeper starts the child in a new session (its pid is its process
 group, as on the runner's own machine) and stops that group (SIGTERM, the
 grace, SIGKILL) when the pipe closes (the agent died), when the timeout passes,
 or when the agent writes ``TERM`` or ``KILL``. It prints ``{"pid": N}`` once the
-child runs and ``{"exit": CODE, "timed_out": BOOL, "node_lost": BOOL}`` when the
-child and its whole group are gone. Run as ``python -m hyperparameter_system.runner.ray_keeper``.
+child runs and ``{"exit": CODE, "timed_out": BOOL}`` when the child and its
+whole group are gone. Run as ``python -m hyperparameter_system.runner.ray_keeper``.
 """
 
 from __future__ import annotations
@@ -85,9 +85,9 @@ def _commands(stdin: IO[str]) -> list[str] | None:
     return None if line == "" else [line.strip()]
 
 
-def keep(job: _Job, stdin: IO[str]) -> tuple[int, bool, bool]:
-    """Run the child until it ends; returns its exit code (negative: killed by that signal),
-    whether the timeout stopped it and whether its agent or node was lost (so it was stopped)."""
+def keep(job: _Job, stdin: IO[str]) -> tuple[int, bool]:
+    """Run the child until it ends; returns its exit code (negative: killed by that signal) and
+    whether the timeout stopped it."""
     os.makedirs(job.output_dir, exist_ok=True)
     with open(job.log_path, "ab") as log:
         group = _Group(job, log)
@@ -117,7 +117,7 @@ def keep(job: _Job, stdin: IO[str]) -> tuple[int, bool, bool]:
     if group_alive(group.proc.pid):  # what the child left in its group
         signal_group(group.proc.pid, signal.SIGKILL)
     stop_orphans([job.output_dir], job.grace_s)  # and what left the group (W&B's service)
-    return code, timed_out, orphaned
+    return code, timed_out
 
 
 def _parent_of(pid: int) -> int | None:
@@ -136,8 +136,8 @@ def main() -> int:
     job = _Job.from_line(line)
     # The agent stops the child through us, not us; a handler (unlike SIG_IGN) is not inherited by the child.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
-    code, timed_out, lost = keep(job, sys.stdin)
-    _say({"exit": code, "timed_out": timed_out, "node_lost": lost})
+    code, timed_out = keep(job, sys.stdin)
+    _say({"exit": code, "timed_out": timed_out})
     return 0
 
 

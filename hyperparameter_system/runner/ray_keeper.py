@@ -92,15 +92,11 @@ def keep(job: _Job, stdin: IO[str]) -> tuple[int, bool]:
     with open(job.log_path, "ab") as log:
         group = _Group(job, log)
     _say({"pid": group.proc.pid})
-    agent = os.getppid()
-    raylet = _parent_of(agent)  # the agent's own parent: its node's raylet
     started, timed_out, orphaned = time.monotonic(), False, False
     while group.proc.poll() is None:
         commands = [] if orphaned else _commands(stdin)
         if orphaned:
             time.sleep(POLL_S)
-        elif raylet is not None and _parent_of(agent) != raylet:  # the node's raylet died: the agent is cut off
-            commands = None
         if commands is None:  # the agent died (its driver is gone): nobody will follow this child
             orphaned = True
             group.term()
@@ -118,15 +114,6 @@ def keep(job: _Job, stdin: IO[str]) -> tuple[int, bool]:
         signal_group(group.proc.pid, signal.SIGKILL)
     stop_orphans([job.output_dir], job.grace_s)  # and what left the group (W&B's service)
     return code, timed_out
-
-
-def _parent_of(pid: int) -> int | None:
-    """The parent of ``pid`` (Linux /proc); None when it is gone or cannot be read."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            return int(handle.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def main() -> int:

@@ -78,7 +78,7 @@ def run_options(spec: ExperimentSpec, args: argparse.Namespace) -> RunOptions:
     timeout = args.timeout if getattr(args, "timeout", None) is not None else execution.timeout_s
     ray = ray_options(spec, args)
     if ray is not None:
-        from hyperparameter_system.runner.cluster import cluster_slots, connect
+        from hyperparameter_system.runner.ray_connect import cluster_slots, connect
 
         connect(ray.address)
         slots = cluster_slots(ray, getattr(args, "parallel", None))

@@ -7,10 +7,11 @@ environment and folder), ``_process`` (process groups), ``warm`` and ``fork_serv
 ``_attempt`` (one attempt's store rows), ``_lifecycle`` (claim, launch, follow, lease,
 timeout, stop, settle: the one path of every attempt, matrix cell, local sweep trial
 or W&B-agent trial), ``_options``, ``_retry``, ``_scheduler`` (slots, retries,
-signals), ``_progress`` and ``_eta``; for ``backend: ray``, ``cluster`` (the driver's
-side: joining, slots, a child on a node), ``ray_agent`` (the Ray actor on a node) and
-``ray_keeper`` (the process there that ties a child's group to its agent). Nothing here imports torch or wandb; only the
-fork server's own process does.
+signals), ``_progress`` and ``_eta``; for ``backend: ray``, ``ray_connect`` (joining a
+cluster, its slots), ``cluster`` (the driver's side of a child on a node), ``ray_agent``
+(the Ray actor on a node) and ``ray_keeper`` (the process there that ties a child's
+group to its agent). Nothing here imports torch or wandb; only the fork server's own
+process does.
 
 Typical use::
 

@@ -117,6 +117,8 @@ def finish(store: Store, active: ActiveAttempt, exit_code: int, *, metric: str, 
     active.follow_metrics(store)
     if active.proc.timed_out and active.forced is None:  # the node stopped it at the timeout
         active.forced = Status.TIMEOUT
+    if active.proc.lost and active.forced is None:  # whatever it wrote as it was stopped, it crashed
+        active.forced = Status.FAILED
     out = read_outcome(active.spec.output_dir, active.spec.log_path, exit_code, metric=metric, goal=goal,
                        patterns=active.cell.metric_patterns, forced=active.forced, attempt=active.attempt.attempt)
     out = dataclasses.replace(out, wandb_run_dir=active.proc.local_path(out.wandb_run_dir))

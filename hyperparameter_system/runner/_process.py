@@ -34,6 +34,7 @@ class ChildProcess:
 
     node = socket.gethostname()  # where the child runs
     timed_out = False  # only a Ray node stops a child at the timeout itself
+    lost = False  # only a Ray child can be lost with its node or keeper
 
     def __init__(self, spec: ChildSpec, forks: ForkServer | None = None) -> None:
         spec.output_dir.mkdir(parents=True, exist_ok=True)

@@ -10,129 +10,32 @@ brings the new lines of ``metrics.jsonl`` and the log into the driver's attempt
 folder (the store, the progress display and hyperband read them as they come),
 and the end brings the rest of the folder except checkpoints.
 
-ray is imported only here and only for ``backend: ray``.
+ray is imported (by ``ray_connect``) only for ``backend: ray``.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
-import os
 import signal
-import socket
 import sys
 import tarfile
 import time
 from pathlib import Path
 from typing import Any, Collection, Mapping
 
-from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.runner._child import ChildSpec
-from hyperparameter_system.runner._devices import Slot
 from hyperparameter_system.runner._options import RayOptions
-from hyperparameter_system.runner.ray_agent import MIRRORED, NodeAgent, NodeAnswer, NodeJob, node_dir
+from hyperparameter_system.runner.ray_agent import MIRRORED, NodeAgent, NodeAnswer, NodeJob, file_sha256, node_dir
+from hyperparameter_system.runner.ray_connect import import_ray as _ray
 from hyperparameter_system.store.attempt_file import ATTEMPT_FILE
 
-NAMESPACE = "hpsys"
-CONNECT_S = 10.0  # how long the cluster's address may take to answer
 POLL_WAIT_S = 0.5  # how long one poll may wait on the node for the child's end (answers sooner when it ends)
 _CALL_S = 30.0  # a node call that does not answer within this is a lost node
 UNREACHABLE_S = 30.0  # an agent unreachable this long (its node's raylet gone, say) counts as lost
 PLACEMENTS = 6  # agents that may die before the child started (placed on a node just lost) before it fails
 PLACE_AGAIN_S = 5.0  # the wait before placing again: Ray takes a while to see a node is gone
 _ENGINE_KEYS = {"CPU": "num_cpus", "GPU": "num_gpus", "memory": "memory"}
-
-
-def _ray() -> Any:
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    try:
-        import ray
-    except ImportError:
-        raise HpsysError("backend ray: the ray package is not installed (pip install 'ray==2.60.0')") from None
-    return ray
-
-
-def connect(address: str) -> None:
-    """Join the cluster at ``address`` as its driver (``auto``: the one this machine started last)."""
-    ray = _ray()
-    if ray.is_initialized():
-        return
-    resolved = _answering(address)
-    try:
-        ray.init(address=resolved, namespace=NAMESPACE, log_to_driver=False, logging_level="ERROR",
-                 configure_logging=False, _node_ip_address=_local_ip_towards(resolved))
-    except (ConnectionError, RuntimeError, ValueError) as error:
-        raise _cannot_join(address, str(error)) from None
-
-
-def _answering(address: str) -> str:
-    """The cluster's ``host:port``, once something answers there within :data:`CONNECT_S`.
-
-    Ray itself retries an unreachable address for minutes; a cluster that is
-    down (or a stale ``auto`` from a cluster long gone) is one line, at once.
-    """
-    from ray._private.services import canonicalize_bootstrap_address_or_die
-
-    try:
-        resolved = str(canonicalize_bootstrap_address_or_die(address))
-    except (ConnectionError, ValueError) as error:
-        raise _cannot_join(address, str(error)) from None
-    host, _, port = resolved.rpartition(":")
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_S).close()
-    except (OSError, ValueError) as error:
-        raise _cannot_join(address, f"nothing answers at {resolved} ({getattr(error, 'strerror', None) or error})")
-    return resolved
-
-
-def _local_ip_towards(address: str) -> str:
-    """This machine's address on the route to the cluster (a UDP socket's connect sends nothing):
-    Ray would otherwise find it by asking the route to a public address."""
-    host, _, port = address.rpartition(":")
-    with socket.socket(socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.connect((host.strip("[]"), int(port)))
-        return str(probe.getsockname()[0])
-
-
-def _cannot_join(address: str, why: str) -> HpsysError:
-    first = why.strip().splitlines()[0] if why.strip() else "no reason given"
-    return HpsysError(f"backend ray: cannot join the Ray cluster at {address!r}: {first} (start one with "
-                      "`ray start --head`, or give --ray-address / RAY_ADDRESS; --backend local runs here)")
-
-
-def disconnect() -> None:
-    ray = _ray()
-    if ray.is_initialized():
-        ray.shutdown()
-
-
-def cluster_slots(options: RayOptions, parallel: int | None) -> tuple[Slot, ...]:
-    """As many slots as cells of the default size fit on the live nodes (or ``parallel`` when given).
-
-    A model that asks for more waits in Ray's queue for its resources; its slot is taken meanwhile.
-    """
-    nodes = [node.get("Resources", {}) for node in _ray().nodes() if node.get("Alive")]
-    asks = [("execution.resources_per_cell", options.resources),
-            *((f"models: {model}: resources", ask) for model, ask in options.model_resources.items())]
-    for where, ask in asks:  # a cell no node can ever take would wait in Ray's queue forever
-        if not any(_fits(have, ask) for have in nodes):
-            shown = "; ".join(_resources_text(have) for have in nodes) or "no live node"
-            raise HpsysError(f"{where} {_resources_text(ask)}: no node of the Ray cluster has that much "
-                             f"(nodes: {shown})")
-    if parallel is None:
-        parallel = sum(_fits(have, options.resources) for have in nodes)
-    threads = max(1, int(options.resources.get("CPU", 1)))
-    return tuple(Slot(i, "", threads, remote=True) for i in range(parallel))
-
-
-def _resources_text(resources: Mapping[str, float]) -> str:
-    shown = {k: v for k, v in resources.items() if not k.startswith(("node:", "object_store_memory", "memory"))}
-    return "{" + ", ".join(f"{k}: {v:g}" for k, v in sorted(shown.items())) + "}"
-
-
-def _fits(have: Mapping[str, float], want: Mapping[str, float]) -> int:
-    return min((int(have.get(key, 0) // amount) for key, amount in want.items()), default=0)
 
 
 def actor_options(resources: Mapping[str, float]) -> dict[str, Any]:
@@ -215,7 +118,8 @@ class RayChild:
     """A child running on a Ray node, behind the interface of a local ChildProcess.
 
     ``pid`` is None (the child's pid is the node's); ``node`` names where it runs
-    once the agent started it; ``timed_out`` says the node stopped it at the timeout.
+    once the agent started it; ``timed_out`` says the node stopped it at the timeout;
+    ``lost`` that its node or keeper was lost (the attempt failed, whatever the child wrote).
     """
 
     warm = False
@@ -228,7 +132,7 @@ class RayChild:
         self.node_dir: str | None = None
         self.started = time.monotonic()
         self.term_sent_at: float | None = None
-        self.killed = self.timed_out = False
+        self.killed = self.timed_out = self.lost = False
         self._running = False
         self._exit: int | None = None
         self._unreachable_since: float | None = None
@@ -237,7 +141,7 @@ class RayChild:
         probe = spec.output_dir / ATTEMPT_FILE
         self._job = NodeJob(argv=tuple(spec.argv), env=spec.env, cwd=spec.cwd, output_dir=str(spec.output_dir),
                       log_path=str(spec.log_path), timeout_s=timeout_s, grace_s=grace_s, threads=threads,
-                      probe=(str(probe), _sha256(probe)), shared=options.shared_storage,
+                      probe=(str(probe), file_sha256(probe)), shared=options.shared_storage,
                       files=_readable({config_path}) if options.shared_storage != "yes" else {},
                       driver_python=sys.executable)
         self._place()
@@ -307,6 +211,9 @@ class RayChild:
             _unpack(answer.bundle, self.spec.output_dir)
         if answer.note:
             self._log(answer.note)
+        if answer.lost:
+            self._log("hpsys: the keeper of this attempt's child died on its node; the child was stopped")
+            self.lost = True
         self.timed_out, self._exit = answer.timed_out, answer.exit
         self._agents.give_back(self._resources, self.actor)  # its child and keeper are gone: ready for the next
 
@@ -323,6 +230,7 @@ class RayChild:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         where = f"node {self.node}" if self.node else "the Ray node"
         self._log(f"hpsys: {where} was lost while this attempt ran ({type(error).__name__}: {reason[:300]})")
+        self.lost = True
         self._agents.placed(self._resources, self)
         self._exit = -signal.SIGKILL
         return self._exit
@@ -398,13 +306,6 @@ def _unpack(data: bytes, folder: Path) -> None:
         tar.extractall(folder, filter="data")
 
 
-def _sha256(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return ""
-
-
 def _readable(paths: Collection[str]) -> dict[str, bytes]:
     files = {}
     for path in paths:
@@ -415,5 +316,5 @@ def _readable(paths: Collection[str]) -> dict[str, bytes]:
     return files
 
 
-__all__ = ["AgentPool", "RayChild", "actor_options", "cluster_slots", "connect", "disconnect", "node_dir",
+__all__ = ["AgentPool", "RayChild", "actor_options", "node_dir",
            "stop_remote_orphans"]

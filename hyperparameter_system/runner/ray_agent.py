@@ -81,6 +81,7 @@ class NodeAnswer:
 
     exit: int | None = None
     timed_out: bool = False
+    lost: bool = False  # the keeper died: the agent stopped the child (what it wrote is not its end)
     chunks: dict[str, bytes] = field(default_factory=dict)
     bundle: bytes | None = None
     note: str = ""  # a line for the attempt's log (a bundle left on the node, why)
@@ -107,8 +108,8 @@ class NodeAgent:
         import ray
 
         self.job, self.answer, self.offsets = job, None, {name: 0 for name in MIRRORED}
-        shared = job.shared == "yes" or (job.shared == "auto" and _probe_matches(*job.probe))
-        if job.shared == "yes" and not _probe_matches(*job.probe):
+        shared = job.shared != "no" and _probe_matches(*job.probe)  # the driver's folder is visible here
+        if job.shared == "yes" and not shared:
             raise RuntimeError(f"{job.output_dir} is not visible on this node (execution.shared_storage: yes); "
                                "use shared_storage: auto or no to copy results back")
         self.dir = Path(job.output_dir) if shared else node_dir(job.output_dir)
@@ -149,6 +150,7 @@ class NodeAgent:
             answer.chunks = self._new_bytes()
         if self.answer is not None:
             answer.exit, answer.timed_out = int(self.answer["exit"]), bool(self.answer["timed_out"])
+            answer.lost = bool(self.answer.get("lost"))
             self.spare = self.spare or _spawn_keeper()  # for this agent's next cell
             if not shared:
                 answer.bundle, answer.note = bundle(self.dir or Path("/nonexistent"), self.node)
@@ -159,7 +161,7 @@ class NodeAgent:
         if line == "":  # the keeper died without a word: nothing ties the child to us any more
             assert self.job is not None and self.dir is not None
             stop_orphans([str(self.dir)], self.job.grace_s)  # before the runner may start a retry
-            self.answer = {"exit": -9, "timed_out": False}
+            self.answer = {"exit": -9, "timed_out": False, "lost": True}
             return
         try:
             message = json.loads(line)
@@ -264,8 +266,14 @@ def _moved(text: str, moves: dict[str, str]) -> str:
     return text
 
 
-def _probe_matches(path: str, sha256: str) -> bool:
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes (hex); "" when it cannot be read."""
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest() == sha256
+        return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
-        return False
+        return ""
+
+
+def _probe_matches(path: str, sha256: str) -> bool:
+    """True when this node sees the driver's probe file with the content the driver wrote."""
+    return bool(sha256) and file_sha256(Path(path)) == sha256

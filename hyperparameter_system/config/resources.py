@@ -26,7 +26,7 @@ def read_resources(reader: Reader, key: KeyPath, value: Any) -> Resources:
         if not _NAME_RE.fullmatch(name):
             raise reader.index.error(key + (name,), "not a resource name (CPU, GPU, memory or a node's own "
                                                     "resource from `ray start --resources`)")
-        number = reader.number(key + (name,), amount, minimum=0)
+        number = reader.number(key + (name,), amount, minimum=float("-inf"))  # one message for 0 and below
         if number <= 0:
             raise reader.index.error(key + (name,), f"must be > 0, got {amount!r} (leave the key out for none)")
         if name == "GPU" and number > 1 and number != int(number):

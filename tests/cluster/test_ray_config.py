@@ -30,6 +30,7 @@ def _hpsys(tmp: Path, *args: str, execution: str = "  backend: ray", model: str 
 @pytest.mark.parametrize("execution, model, where, says", [
     ("  backend: rayy", "", "exp.yaml:4: execution.backend", "did you mean 'ray'"),
     ("  resources_per_cell: {GPU: 0}", "", "exp.yaml:4: execution.resources_per_cell.GPU", "must be > 0"),
+    ("  resources_per_cell: {CPU: -2}", "", "exp.yaml:4: execution.resources_per_cell.CPU", "must be > 0, got -2"),
     ("  resources_per_cell: {GPU: 1.5}", "", "execution.resources_per_cell.GPU", "whole GPUs"),
     ("  shared_storage: maybe", "", "exp.yaml:4: execution.shared_storage", "auto, yes, no"),
     ("  backend: local", "    resources: {CPU: many}", "exp.yaml:7: models[0].resources.CPU", "expected a number"),

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from hyperparameter_system import child_contract as cc
+from hyperparameter_system.config.values import env_seconds
 from hyperparameter_system.runner._process import process_running
 
 ENV_WARM_START = "HPSYS_WARM_START"  # "0" or "off": every built-in cell starts cold
@@ -32,6 +33,7 @@ REPLY_TIMEOUT_S = 20.0  # a launch waits for the server's current import (timm: 
 # The server reports a child's end from its SIGCHLD handler, at once even mid-import: one that
 # has not within this is stopped or stuck.
 EXIT_REPORT_TIMEOUT_S = 10.0
+ENV_EXIT_REPORT = "HPSYS_EXIT_REPORT_S"  # seconds instead of EXIT_REPORT_TIMEOUT_S (a test that stops the server)
 # Variables read once at interpreter or library start-up: a forked child would silently ignore a
 # new value, so a cell whose environment changes one starts cold. The runner's own per-slot
 # values are applied in the child (PYTHONUNBUFFERED by its streams, OMP_NUM_THREADS by
@@ -68,6 +70,7 @@ class ForkServer:
     def __init__(self, root: Path, warn: Callable[[str], None]) -> None:
         self.root, self.warn = Path(root), warn
         self.usable = warm_start_enabled()
+        self.exit_report_s = env_seconds(os.environ, ENV_EXIT_REPORT, repr) or EXIT_REPORT_TIMEOUT_S
         self.proc: subprocess.Popen[bytes] | None = None
         self.exits: dict[int, int] = {}  # pid -> returncode, as reported
         self._unreported: dict[int, float] = {}  # pid -> when it was first seen ended but unreported
@@ -114,9 +117,9 @@ class ForkServer:
             # Ended, and a live server reaps and reports at once: one that does not is stopped
             # or stuck, and every cell it forked would wait for it forever.
             since = self._unreported.setdefault(pid, time.monotonic())
-            if time.monotonic() - since < EXIT_REPORT_TIMEOUT_S:
+            if time.monotonic() - since < self.exit_report_s:
                 return None
-            self._fail(f"did not report a child's exit within {EXIT_REPORT_TIMEOUT_S:.0f}s")
+            self._fail(f"did not report a child's exit within {self.exit_report_s:.0f}s")
         if self.usable or process_running(pid):
             return None
         return cc.EXIT_FAILED

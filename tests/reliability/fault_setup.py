@@ -1,20 +1,24 @@
 """Shared set-up of the store and environment fault tests: an experiment over fake
-children run through the real CLI, and a small tmpfs to fill up or make read-only."""
+children run through the real CLI, a small tmpfs to fill up or make read-only, and
+one real digits cell trained once per session for the tests that only read it."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 
 FAKE_CHILD = Path(__file__).resolve().parents[1] / "runner" / "fake_child.py"
+ONE_CELL_EXPERIMENT = "onecell"
 
 
 def write_experiment(tmp: Path, *, out: Path | None = None, configs: Path | None = None,
@@ -110,3 +114,37 @@ def fill(folder: Path, leave_bytes: int = 0) -> Path:
         except OSError:
             pass
     return filler
+
+
+@dataclass(frozen=True)
+class OneCellRun:
+    """The folder of the experiment file, and the CLI's ``--all`` as it ended."""
+
+    root: Path
+    done: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="session")
+def one_cell_run(tmp_path_factory: pytest.TempPathFactory) -> OneCellRun:
+    """small_cnn's baseline on digits (8 px, one epoch) through the real CLI, W&B online but unreachable.
+
+    The W&B server is a loopback port nothing listens on (a bound, never-listening
+    socket), so the connection is refused here as it would be without a network.
+    """
+    root = tmp_path_factory.mktemp("one_cell")
+    (root / "exp.yaml").write_text(f"""
+experiment:
+  name: {ONE_CELL_EXPERIMENT}
+  overrides: {{DATASETS.NAME: digits, INPUT.SIZE: 8, SOLVER.MAX_EPOCHS: 1}}
+wandb: {{mode: online}}
+execution: {{parallel: 1, devices: cpu}}
+models: [{{name: small_cnn}}]
+""")
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        env = {**os.environ, "WANDB_MODE": "online", "WANDB_API_KEY": "0123456789abcdef" * 2 + "01234567",
+               "WANDB_BASE_URL": f"http://127.0.0.1:{closed.getsockname()[1]}"}
+        done = subprocess.run([sys.executable, "-m", "hyperparameter_system.experiment_runner",
+                               "--config", str(root / "exp.yaml"), "--all"],
+                              cwd=root, env=env, capture_output=True, text=True, timeout=240)
+    return OneCellRun(root=root, done=done)

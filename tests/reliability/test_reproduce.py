@@ -1,13 +1,19 @@
-"""The reproduce command of ``--best`` gives the recorded metric exactly and leaves the evidence alone."""
+"""The reproduce command of ``--best`` gives the recorded metric exactly and leaves the evidence alone.
+
+The recorded cell is the session's ``one_cell_run`` (fault_setup.py): small_cnn's
+baseline on digits, its W&B run written offline into the attempt folder.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from fault_setup import ONE_CELL_EXPERIMENT, OneCellRun
 
 from hyperparameter_system.store import Store, store_path
 
@@ -24,21 +30,15 @@ def _hashes(folder: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_best_reproduce_command_gives_the_same_metric_in_a_fresh_folder(tmp_path: Path) -> None:
-    (tmp_path / "exp.yaml").write_text("""
-experiment:
-  name: repro
-  overrides: {DATASETS.NAME: digits, INPUT.SIZE: 8, SOLVER.MAX_EPOCHS: 1}
-wandb: {mode: offline}
-execution: {parallel: 1, devices: cpu}
-models: [{name: small_cnn}]
-""")
-    assert _cli(tmp_path, "--all").returncode == 0
-    with Store.open(store_path(tmp_path / "output", "repro")) as store:
+def test_best_reproduce_command_gives_the_same_metric_in_a_fresh_folder(one_cell_run: OneCellRun,
+                                                                        tmp_path: Path) -> None:
+    root = one_cell_run.root
+    assert one_cell_run.done.returncode == 0, one_cell_run.done.stdout + one_cell_run.done.stderr
+    with Store.open(store_path(root / "output", ONE_CELL_EXPERIMENT)) as store:
         (result,) = store.cell_results()
     recorded = Path(result.latest.output_dir)
     before = _hashes(recorded)
-    best = _cli(tmp_path, "--best")
+    best = _cli(root, "--best")
     assert best.returncode == 0, best.stderr
     lines = best.stdout.splitlines()
     command = lines[lines.index(next(x for x in lines if x.startswith("# reproduce with"))) + 1]
@@ -51,6 +51,6 @@ models: [{name: small_cnn}]
     again = subprocess.run(["bash", "-c", command], cwd=elsewhere, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
     (fresh,) = recorded.parent.glob("repro-*")
-    reproduced = __import__("json").loads((fresh / "result.json").read_text())
+    reproduced = json.loads((fresh / "result.json").read_text())
     assert reproduced["best_metric"] == result.latest.best_metric  # exactly, not approximately
     assert _hashes(recorded) == before  # the recorded attempt is untouched

@@ -163,8 +163,9 @@ def test_forked_cells_get_their_slot_and_a_crash_leaves_the_server_serving(tmp_p
 @pytest.mark.parametrize("fault", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "stopped"])
 def test_a_dead_or_stuck_fork_server_means_one_warning_and_cold_starts(tmp_path: Path, fault: int) -> None:
     gate = _experiment(tmp_path, "probe_net", "[{name: SGD, lr: 0.1}]", gate_open=False)
+    # A stopped server is found out when it leaves an ended child unreported this long (10 s by default).
     runner = subprocess.Popen(_cli_argv(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, env=_env())
+                              text=True, env=_env(HPSYS_EXIT_REPORT_S="2"))
     try:
         first = wait_value(lambda: _probes(tmp_path), "the first cell", timeout=180)[0]
         os.kill(first["ppid"], fault)  # the fork server, while its first child waits at the gate

@@ -210,3 +210,16 @@ def test_a_cell_that_changes_a_start_up_variable_starts_cold() -> None:
     assert startup_change({"PATH": "/usr/bin"}, runner_env) == "PYTHONPATH"  # unset counts as a change
     slot_env = {**runner_env, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "0"}
     assert startup_change(slot_env, runner_env) is None  # what the runner sets per slot is applied in the child
+
+
+def test_the_wait_for_a_childs_exit_report_is_set_in_seconds_or_refused(tmp_path: Path, monkeypatch) -> None:
+    from hyperparameter_system.errors import HpsysError
+    from hyperparameter_system.runner.warm import EXIT_REPORT_TIMEOUT_S, ForkServer
+
+    monkeypatch.delenv("HPSYS_EXIT_REPORT_S", raising=False)
+    assert ForkServer(tmp_path, print).exit_report_s == EXIT_REPORT_TIMEOUT_S
+    monkeypatch.setenv("HPSYS_EXIT_REPORT_S", "2.5")
+    assert ForkServer(tmp_path, print).exit_report_s == 2.5
+    monkeypatch.setenv("HPSYS_EXIT_REPORT_S", "soon")
+    with pytest.raises(HpsysError, match="HPSYS_EXIT_REPORT_S: must be a number of seconds > 0, got 'soon'"):
+        ForkServer(tmp_path, print)

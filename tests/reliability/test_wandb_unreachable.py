@@ -1,6 +1,6 @@
 """Online W&B that cannot be reached costs one short check, not W&B's timeouts in every cell.
 
-The run is the session's ``one_cell_run`` (tests/reliability/conftest.py): W&B
+The run is the session's ``one_cell_run`` (tests/reliability/fault_setup.py): W&B
 online, its server a loopback port that refuses every connection.
 """
 

@@ -23,7 +23,7 @@ from hyperparameter_system.config.spec import ExperimentSpec
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.plugin.loading import ENV_PATH as PLUGIN_PATH_ENV
 from hyperparameter_system.runner import (
-    RayOptions, RetryPolicy, RunOptions, Runner, build_argv, make_progress, make_slots)
+    ForkServer, PlainProgress, RayOptions, RetryPolicy, RunOptions, Runner, build_argv, make_progress, make_slots)
 from hyperparameter_system.store import Store, store_path
 
 if TYPE_CHECKING:
@@ -36,10 +36,23 @@ def main(args: argparse.Namespace) -> int:
         raise HpsysError("nothing selected: pass --all, --models M.. or --categories C.. "
                          "(or --matrix to see the plan)")
     from hyperparameter_system.config.experiment import load_experiment
-    from hyperparameter_system.plugin.loading import load_plugins_for
 
     spec = load_experiment(args.config)
     options = run_options(spec, args)
+    root = Path(spec.output_dir) / spec.name
+    progress = make_progress(sys.stdout)
+    forks = ForkServer(root, progress.event)
+    try:
+        return _run(args, spec, options, progress, forks)
+    finally:
+        forks.close()  # an error before the first launch leaves no server importing behind
+
+
+def _run(args: argparse.Namespace, spec: ExperimentSpec, options: RunOptions, progress: PlainProgress,
+         forks: ForkServer) -> int:
+    """Plan, check, record and run the cells (``main`` owns the fork server)."""
+    from hyperparameter_system.plugin.loading import load_plugins_for
+
     root = Path(spec.output_dir) / spec.name
     registry = load_plugins_for(spec)
     plan = planner(spec, registry, args)
@@ -51,6 +64,7 @@ def main(args: argparse.Namespace) -> int:
     # before the store or any config file is written.
     check_commands(cells, root)
     check_folders(spec)
+    begin_fork_server(forks, cells, options, fresh=not path.exists())
     with Store.open(path, experiment=spec.name, metric=spec.metric, goal=spec.goal, created_at=now) as store:
         if store.created_at != now.astimezone():  # another runner created the store meanwhile
             cells = plan(store.created_at)
@@ -63,9 +77,21 @@ def main(args: argparse.Namespace) -> int:
         note = f" ({len(cells) - shared} train, {shared} shared)" if shared else ""
         print(f"{spec.name}: {len(cells)} cell(s) selected{note}, {len(options.slots)} slot(s) "
               f"[{', '.join(s.label for s in options.slots)}], store {store.path}", flush=True)
-        report = Runner(store, root, options, make_progress(sys.stdout)).run(cells)
+        report = Runner(store, root, options, progress, forks=forks).run(cells)
     _print_totals(report.statuses, shared)
     return report.exit_code
+
+
+def begin_fork_server(forks: ForkServer, cells: list[Cell], options: RunOptions, *, fresh: bool) -> None:
+    """Begin the fork server's imports now when a fresh run will train built-in cells here.
+
+    Every user error is behind us (the server writes its log into the output
+    folder); its seconds of imports then overlap the store's set-up, rendering
+    and the runner's checks instead of following them. A resumed run may have
+    nothing left to train: its server begins at the first launch, if any.
+    """
+    if fresh and options.ray is None and any(cell.command is None and not cell.same_as for cell in cells):
+        forks.begin()
 
 
 def run_options(spec: ExperimentSpec, args: argparse.Namespace) -> RunOptions:

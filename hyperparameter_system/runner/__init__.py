@@ -28,6 +28,7 @@ from typing import Any
 _WHERE = {
     "CHILD_LOG": "hyperparameter_system.runner._child",
     "EXIT_INTERRUPTED": "hyperparameter_system.runner._scheduler",
+    "ForkServer": "hyperparameter_system.runner.warm",
     "Lifecycle": "hyperparameter_system.runner._lifecycle",
     "LiveProgress": "hyperparameter_system.runner._progress",
     "PlainProgress": "hyperparameter_system.runner._progress",
@@ -69,7 +70,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "CHILD_LOG", "EXIT_INTERRUPTED", "Lifecycle", "LiveProgress", "PlainProgress", "RayOptions", "RetryPolicy",
+    "CHILD_LOG", "EXIT_INTERRUPTED", "ForkServer", "Lifecycle", "LiveProgress", "PlainProgress", "RayOptions", "RetryPolicy",
     "RunOptions", "RunReport", "Runner", "Slot", "StopRule", "attempt_dir", "build_argv", "child_spec",
     "eta_seconds", "format_eta", "group_alive", "make_progress", "make_slots", "parse_devices", "pipe_console",
     "planning_store", "read_outcome", "record_outcome", "signal_group", "silence", "store_eta_line",

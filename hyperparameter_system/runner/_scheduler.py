@@ -64,7 +64,8 @@ class Runner:
     """Runs cells on slots against one store; one instance per ``run`` call."""
 
     def __init__(self, store: Store, output_root: Path, options: RunOptions,
-                 progress: PlainProgress | None = None, stop_rule: StopRule | None = None) -> None:
+                 progress: PlainProgress | None = None, stop_rule: StopRule | None = None,
+                 forks: ForkServer | None = None) -> None:
         self.store, self.root, self.opt = store, Path(output_root), options
         self.progress = progress or PlainProgress()
         self.wandb_mode = options.wandb_mode  # "offline" once W&B turns out unreachable
@@ -75,7 +76,8 @@ class Runner:
         self._total: int | None = None
         self._pending_models: collections.Counter[str] = collections.Counter()
         self._durations = store.durations_by_model()
-        self.forks = ForkServer(self.root, self.progress.event)  # started by the first built-in cell
+        # Begun by the caller already, or by the first built-in cell.
+        self.forks = forks or ForkServer(self.root, self.progress.event)
         self.attempts = Lifecycle(store, self.root, options, forks=self.forks, stop_rule=stop_rule)
 
     def run(self, cells: Iterable[Cell], expected: Sequence[str] | None = None) -> RunReport:

@@ -1,7 +1,9 @@
 """The runner's side of the fork server: start it on first use, ask it for children, learn how they ended.
 
-One server per runner, started when the first built-in cell launches (see
-``fork_server`` for what it preloads and how a child is made). The runner
+One server per runner (see ``fork_server`` for what it preloads and how a
+child is made). A fresh run begins it before planning, so its seconds of
+imports overlap the runner's own start-up; otherwise it begins when the first
+built-in cell launches. Either way the first launch waits until it is ready. The runner
 still owns each child as it owns a cold one: it signals the child's process
 group directly and judges it by its files; the server only forks and reports
 exit codes. When the server cannot start, or dies, the runner says so in one
@@ -76,19 +78,30 @@ class ForkServer:
         self._unreported: dict[int, float] = {}  # pid -> when it was first seen ended but unreported
         self._buffer = b""
         self._replies: list[dict[str, Any]] = []
+        self._ready = False
         self.while_waiting: Callable[[], None] = lambda: None  # the runner's duties while a reply is awaited
 
+    def begin(self) -> None:
+        """Start the server's imports and return at once: the runner plans meanwhile.
+
+        A runner that is about to train built-in cells calls this before its own
+        planning, so the two run side by side instead of one after the other.
+        """
+        if self.usable and self.proc is None:
+            self._spawn()
+
     def start(self) -> bool:
-        """Start the server now, if it is wanted and not started; True when it started now.
+        """Have the server ready, if it is wanted; True when it became ready now.
 
         The runner calls this before the first built-in cell's clock starts, so the
-        server's imports are not counted in that cell's duration.
+        server's imports (or what is left of them after :meth:`begin`) are not
+        counted in that cell's duration.
         """
-        return self.usable and self.proc is None and self._start()
+        return self.usable and not self._ready and self._start()
 
     def launch(self, args: Sequence[str], env: Mapping[str, str], cwd: str, log_path: Path) -> int | None:
         """Fork a trainer child; its pid, or None when this cell must start cold."""
-        if not self.usable or startup_change(env) or (self.proc is None and not self._start()):
+        if not self.usable or startup_change(env) or (not self._ready and not self._start()):
             return None
         request = {"args": list(args), "env": dict(env), "cwd": cwd, "log": str(log_path)}
         if not self._send(request):
@@ -138,6 +151,17 @@ class ForkServer:
         proc.wait()
 
     def _start(self) -> bool:
+        """Begin the server if not begun, then wait for its ready line."""
+        if self.proc is None and not self._spawn():
+            return False
+        if self._wait_reply("ready", READY_TIMEOUT_S) is None:
+            self._fail(f"was not ready within {READY_TIMEOUT_S:.0f}s")
+            return False
+        self._ready = True
+        return True
+
+    def _spawn(self) -> bool:
+        """Start the server process (its imports take seconds); False when it cannot start."""
         env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", ENV_ROOM: "x" * ENV_ROOM_BYTES}
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / SERVER_LOG, "ab") as log:
@@ -151,9 +175,6 @@ class ForkServer:
                 return False
         assert self.proc.stdout is not None
         os.set_blocking(self.proc.stdout.fileno(), False)
-        if self._wait_reply("ready", READY_TIMEOUT_S) is None:
-            self._fail(f"was not ready within {READY_TIMEOUT_S:.0f}s")
-            return False
         return True
 
     def _send(self, message: dict[str, Any]) -> bool:

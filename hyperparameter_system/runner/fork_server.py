@@ -45,14 +45,14 @@ from hyperparameter_system.runner.warm import ENV_ROOM
 # twice over for the first two cells, while the server imports them too: three interpreters on a
 # CPU the slots share. Besides the trainer's own modules (which pull in the config check and the
 # plugin loader) that is torch._dynamo (every optimizer's constructor imports it), and wandb with
-# what wandb.init imports on first use (its launch package, the git helpers, PIL and its PNG
-# writer for the sample images). Then, while it waits for requests, the server imports what
+# what wandb.init imports on first use (the git helpers, PIL and its PNG writer for the sample
+# images; not its launch package: see ``skip_unstaged_launch_inputs``). Then, while it waits for requests, the server imports what
 # only some models need, one module per idle moment: a run of small cells does not wait for
 # timm, and every later child has it already.
 PRELOAD = ("torch", "torch._dynamo", "ignite.engine", "sklearn.datasets", "sklearn.model_selection",
            "hyperparameter_system.train", "hyperparameter_system.training.run",
            "hyperparameter_system.training.validate", "hyperparameter_system.plugin.loading",
-           "wandb", "wandb.sdk.launch", "wandb.sdk.lib.gitlib", "PIL.Image", "PIL.PngImagePlugin")
+           "wandb", "wandb.sdk.lib.gitlib", "PIL.Image", "PIL.PngImagePlugin")
 PRELOAD_WHEN_IDLE = ("torchvision", "timm")
 _ENV_START_FIELD = 47  # env_start in /proc/<pid>/stat, counted from the field after the command name
 
@@ -61,11 +61,12 @@ def preload() -> None:
     """Import what every cell needs; read the digits arrays, the package list and the plugins once (no threads)."""
     for name in PRELOAD:
         importlib.import_module(name)
-    from hyperparameter_system.tracking.wandb_run import freeze_package_list
+    from hyperparameter_system.tracking.wandb_run import freeze_package_list, skip_unstaged_launch_inputs
     from hyperparameter_system.training.data import digits_arrays
 
     digits_arrays()
     freeze_package_list()
+    skip_unstaged_launch_inputs()
     preload_plugins()
 
 
@@ -119,7 +120,8 @@ def serve(reply_fd: int) -> int:
         _reap(reply_fd)
         if not ready:
             if later:
-                importlib.import_module(later.pop(0))
+                with _collector_paused():
+                    importlib.import_module(later.pop(0))
             continue
         chunk = os.read(0, 1 << 16)
         if not chunk:
@@ -129,6 +131,19 @@ def serve(reply_fd: int) -> int:
             line, pending = pending.split(b"\n", 1)
             with _exits_held():
                 _reply(reply_fd, _spawn(json.loads(line), room, reply_fd))
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic collection while importing: imports make objects by the hundred thousand, few of them
+    garbage, and the collector's passes over them cost an eighth of the server's import time. What was
+    imported then goes out of the collector's sight for good (``gc.freeze``), as it does before each fork."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 @contextlib.contextmanager
@@ -257,7 +272,8 @@ def main() -> int:
     os.dup2(2, 1)
     os.environ.pop(ENV_ROOM, None)
     started = time.monotonic()
-    preload()
+    with _collector_paused():
+        preload()
     threads = len(os.listdir("/proc/self/task"))
     print(f"fork server {os.getpid()}: ready in {time.monotonic() - started:.1f}s with {threads} thread(s)",
           file=sys.stderr, flush=True)

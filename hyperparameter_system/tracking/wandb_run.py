@@ -14,6 +14,7 @@ import logging
 import netrc
 import os
 import socket
+import sys
 import threading
 import urllib.parse
 from pathlib import Path
@@ -34,6 +35,7 @@ WANDB_HOST = "api.wandb.ai"
 DEFAULT_BASE_URL = f"https://{WANDB_HOST}"
 # How long the runner waits, once per run, to learn whether the W&B server answers.
 REACH_TIMEOUT_S = 3.0
+_LAUNCH_INPUTS = "wandb.sdk.launch.inputs.internal"  # where W&B Launch stages a job's inputs
 
 
 def has_credentials(env: Mapping[str, str] | None = None, netrc_path: str | None = None) -> bool:
@@ -132,6 +134,31 @@ def freeze_package_list() -> None:
     wandb.util.working_set = lambda: iter(packages)
 
 
+def skip_unstaged_launch_inputs() -> None:
+    """Let ``wandb.init`` skip W&B Launch's job inputs when none can have been staged.
+
+    At the end of every ``wandb.init``, wandb applies the job inputs that W&B
+    Launch code in this process staged (``wandb.sdk.launch.manage_config_file``
+    and friends), importing the whole launch package to look: one and a half
+    seconds of CPU per process, as long as a short cell's epoch. Inputs are
+    staged only through ``wandb.sdk.launch.inputs.internal``; while that module
+    was never imported there is nothing to apply, and the check is skipped. A
+    process that did import it gets wandb's own behaviour.
+    """
+    from wandb.sdk import wandb_run
+
+    original = getattr(wandb_run.Run, "_detect_and_apply_job_inputs", None)
+    if original is None or getattr(original, "_hpsys_skips_unstaged", False):
+        return
+
+    def detect_and_apply(self: Any) -> None:
+        if _LAUNCH_INPUTS in sys.modules:
+            original(self)
+
+    detect_and_apply._hpsys_skips_unstaged = True  # type: ignore[attr-defined]
+    wandb_run.Run._detect_and_apply_job_inputs = detect_and_apply
+
+
 def flatten_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """``{"SOLVER.BASE_LR": 0.001, ...}`` from a (nested) YACS node, keys sorted, tuples as lists.
 
@@ -216,6 +243,7 @@ class WandbRun:
         def _start() -> None:
             import wandb
 
+            skip_unstaged_launch_inputs()
             self._wandb = wandb
             Path(self.kwargs["dir"]).mkdir(parents=True, exist_ok=True)
             self.run = wandb.init(**self.kwargs)

@@ -150,3 +150,24 @@ def test_online_init_refused_by_a_server_falls_back_to_an_offline_run(tmp_path):
     assert "logs offline: upload later with wandb sync" in stdout + stderr
     offline = wait_for_offline_run(find_offline_runs(out)[0])
     assert offline.finished and offline.run_id == result.wandb_run_id
+
+
+def test_launch_inputs_are_applied_only_once_launch_code_could_stage_some(monkeypatch):
+    """wandb.init looks for staged W&B Launch inputs by importing the launch package (seconds); we skip the look
+    until the module that stages them is imported, then wandb's own check runs."""
+    import sys
+    import types
+
+    from wandb.sdk import wandb_run
+
+    from hyperparameter_system.tracking.wandb_run import skip_unstaged_launch_inputs
+
+    applied: list[str] = []
+    monkeypatch.setattr(wandb_run.Run, "_detect_and_apply_job_inputs", lambda run: applied.append(run))
+    monkeypatch.delitem(sys.modules, "wandb.sdk.launch.inputs.internal", raising=False)
+    skip_unstaged_launch_inputs()
+    skip_unstaged_launch_inputs()  # once per process is enough: a second call changes nothing
+    wandb_run.Run._detect_and_apply_job_inputs("run-a")
+    monkeypatch.setitem(sys.modules, "wandb.sdk.launch.inputs.internal", types.ModuleType("staging"))
+    wandb_run.Run._detect_and_apply_job_inputs("run-b")
+    assert applied == ["run-b"]

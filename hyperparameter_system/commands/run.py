@@ -43,17 +43,16 @@ def main(args: argparse.Namespace) -> int:
     progress = make_progress(sys.stdout)
     forks = ForkServer(root, progress.event)
     try:
-        return _run(args, spec, options, progress, forks)
+        return _run(args, spec, options, root, progress, forks)
     finally:
         forks.close()  # an error before the first launch leaves no server importing behind
 
 
-def _run(args: argparse.Namespace, spec: ExperimentSpec, options: RunOptions, progress: PlainProgress,
+def _run(args: argparse.Namespace, spec: ExperimentSpec, options: RunOptions, root: Path, progress: PlainProgress,
          forks: ForkServer) -> int:
     """Plan, check, record and run the cells (``main`` owns the fork server)."""
     from hyperparameter_system.plugin.loading import load_plugins_for
 
-    root = Path(spec.output_dir) / spec.name
     registry = load_plugins_for(spec)
     plan = planner(spec, registry, args)
     path = store_path(spec.output_dir, spec.name)

@@ -70,8 +70,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "CHILD_LOG", "EXIT_INTERRUPTED", "ForkServer", "Lifecycle", "LiveProgress", "PlainProgress", "RayOptions", "RetryPolicy",
-    "RunOptions", "RunReport", "Runner", "Slot", "StopRule", "attempt_dir", "build_argv", "child_spec",
+    "CHILD_LOG", "EXIT_INTERRUPTED", "ForkServer", "Lifecycle", "LiveProgress", "PlainProgress", "RayOptions",
+    "RetryPolicy", "RunOptions", "RunReport", "Runner", "Slot", "StopRule", "attempt_dir", "build_argv", "child_spec",
     "eta_seconds", "format_eta", "group_alive", "make_progress", "make_slots", "parse_devices", "pipe_console",
     "planning_store", "read_outcome", "record_outcome", "signal_group", "silence", "store_eta_line",
     "visible_gpus",

@@ -46,9 +46,9 @@ from hyperparameter_system.runner.warm import ENV_ROOM
 # CPU the slots share. Besides the trainer's own modules (which pull in the config check and the
 # plugin loader) that is torch._dynamo (every optimizer's constructor imports it), and wandb with
 # what wandb.init imports on first use (the git helpers, PIL and its PNG writer for the sample
-# images; not its launch package: see ``skip_unstaged_launch_inputs``). Then, while it waits for requests, the server imports what
-# only some models need, one module per idle moment: a run of small cells does not wait for
-# timm, and every later child has it already.
+# images; not its launch package: see ``skip_unstaged_launch_inputs``). Then, while it waits for
+# requests, the server imports what only some models need, one module per idle moment: a run of
+# small cells does not wait for timm, and every later child has it already.
 PRELOAD = ("torch", "torch._dynamo", "ignite.engine", "sklearn.datasets", "sklearn.model_selection",
            "hyperparameter_system.train", "hyperparameter_system.training.run",
            "hyperparameter_system.training.validate", "hyperparameter_system.plugin.loading",

@@ -1,14 +1,15 @@
 """The runner's side of the fork server: start it on first use, ask it for children, learn how they ended.
 
 One server per runner (see ``fork_server`` for what it preloads and how a
-child is made). A fresh run begins it before planning, so its seconds of
-imports overlap the runner's own start-up; otherwise it begins when the first
-built-in cell launches. Either way the first launch waits until it is ready. The runner
-still owns each child as it owns a cold one: it signals the child's process
-group directly and judges it by its files; the server only forks and reports
-exit codes. When the server cannot start, or dies, the runner says so in one
-line and every later cell starts cold; cells already running train on, and
-are judged by their result.json once their process is gone.
+child is made). A fresh run begins it as soon as its plan is checked, so its
+seconds of imports overlap the runner's own set-up; otherwise it begins when
+the first built-in cell launches. Either way the first launch waits until it
+is ready. The runner still owns each child as it owns a cold one: it signals
+the child's process group directly and judges it by its files; the server
+only forks and reports exit codes. When the server cannot start, or dies, the
+runner says so in one line and every later cell starts cold; cells already
+running train on, and are judged by their result.json once their process is
+gone.
 """
 
 from __future__ import annotations
@@ -82,10 +83,10 @@ class ForkServer:
         self.while_waiting: Callable[[], None] = lambda: None  # the runner's duties while a reply is awaited
 
     def begin(self) -> None:
-        """Start the server's imports and return at once: the runner plans meanwhile.
+        """Start the server's imports and return at once: the runner sets up the run meanwhile.
 
-        A runner that is about to train built-in cells calls this before its own
-        planning, so the two run side by side instead of one after the other.
+        A runner about to train built-in cells calls this once its plan is checked,
+        so the server's imports and the store's set-up run side by side.
         """
         if self.usable and self.proc is None:
             self._spawn()

@@ -9,7 +9,7 @@ experiment file's, or a YAML category file's own.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, AbstractSet, Any
+from typing import TYPE_CHECKING, AbstractSet, Any, Hashable
 
 from yacs.config import CfgNode
 
@@ -39,23 +39,44 @@ def cell_settings(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan | None,
     settings: dict[str, Any] = {}
     changes: list[tuple[str, Any]] = []
     if cat is not None and option is not None:
-        own = _own_settings(ctx, plan, cat, option)
-        settings, assigned = _applied(ctx, plan, cat, option)
-        base = plan.config.flat
-        if plan.script is None:
-            assigned = set()  # only a script receives keys set to their default
-        changes = [(k, settings[k]) for k in sorted(settings) if settings[k] != base[k] or k in assigned] + own
-        problem = check_option_changes(changes) if plan.entry.command is None else None
-        if problem is not None:
-            raise _option_error(ctx, cat, option, f"{plan.entry.name}: {problem[0]}: {problem[1]}")
+        settings, changes = _option_changes(ctx, plan, cat, option)
     group = BASELINE if cat is None else cat.name
     settings["WANDB.GROUP"] = group
     settings["WANDB.TAGS"] = list(ctx.tags(plan.entry.name, group))
     return settings, changes
 
 
+def _option_changes(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan, option: Option
+                    ) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+    """The option's settings over the model's base and its YACS changes, checked.
+
+    An option that sets the same values in every config of one shape, over
+    bases that hold the same values there, changes the same keys in each: for
+    a model without its own schema they are worked out and checked once (the
+    check and a YAML category's keys depend on nothing else).
+    """
+    settings, assigned, shared = _applied(ctx, plan, cat, option)
+    config = plan.config
+    memo = key = None
+    if shared is not None and plan.script is None:
+        memo, key = config.memo.changed, (shared, plan.entry.command is None, *config.signature(settings))
+        if key in memo:
+            return settings, [(k, settings[k]) for k in memo[key]]
+    own = _own_settings(ctx, plan, cat, option)
+    if plan.script is None:
+        assigned = set()  # only a script receives keys set to their default
+    base = config.flat
+    changes = [(k, settings[k]) for k in sorted(settings) if settings[k] != base[k] or k in assigned] + own
+    problem = check_option_changes(changes) if plan.entry.command is None else None
+    if problem is not None:
+        raise _option_error(ctx, cat, option, f"{plan.entry.name}: {problem[0]}: {problem[1]}")
+    if memo is not None:
+        memo[key] = tuple(k for k, _ in changes)
+    return settings, changes
+
+
 def _applied(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan, option: Option
-             ) -> tuple[dict[str, Any], AbstractSet[str]]:
+             ) -> tuple[dict[str, Any], AbstractSet[str], Hashable]:
     """What ``apply`` of the option sets over the model's base: ``(settings, assigned keys)``.
 
     Tried on the base's reusable scratch copy; a plugin that does more than
@@ -78,7 +99,7 @@ def _applied(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan, option: Opt
     if after.keys() != before.keys():
         added = sorted(set(after) ^ set(before))
         raise ctx.error(("categories", cat.name), f"category plugin changed the schema: {added}")
-    return {k: v for k, v in after.items() if k in assigned or not same_value(v, before[k])}, assigned
+    return {k: v for k, v in after.items() if k in assigned or not same_value(v, before[k])}, assigned, None
 
 
 def _own_settings(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan, option: Option) -> list[tuple[str, Any]]:

@@ -121,6 +121,7 @@ class BaseConfig:
 
     Attributes:
         node: The base config (never modified after planning starts).
+        memo: What this matrix's models share (:class:`PlanMemo`).
         flat: ``node`` flattened to dotted keys.
         reference: The settings of the model's first planned cell over the
             base (training fingerprints are taken of what differs from it).
@@ -135,9 +136,9 @@ class BaseConfig:
         self.flat = flat_settings(node)
         keys = self._keys = sorted(self.flat)
         self._index = {key: i for i, key in enumerate(keys)}
-        self._memo = PlanMemo() if memo is None else memo
-        self._known = self._memo.fragments
-        self._shape = self._memo.shapes.setdefault(tuple(keys), len(self._memo.shapes))
+        self.memo = PlanMemo() if memo is None else memo
+        self._known = self.memo.fragments
+        self._shape = self.memo.shapes.setdefault(tuple(keys), len(self.memo.shapes))
         self._fragments: list[str] = [self._fragment(key, self.flat[key]) for key in keys]
         # the base's text between the keys a cell sets, per set of their indices (few per model)
         self._segments: dict[tuple[Any, ...], list[str]] = {}
@@ -214,8 +215,13 @@ class BaseConfig:
             text = self._known[known] = canonical_json(key) + ":" + canonical_json(value)
         return text
 
+    def signature(self, keys: Iterable[str]) -> tuple[str, ...]:
+        """The base's values at ``keys`` as encoded text: equal signatures, equal values (types too)."""
+        index, fragments = self._index, self._fragments
+        return tuple(fragments[index[key]] for key in keys)
+
     def try_option(self, apply: Callable[[CfgNode], None], option: Hashable = None
-                   ) -> tuple[dict[str, Any], AbstractSet[str]] | None:
+                   ) -> tuple[dict[str, Any], AbstractSet[str], Hashable] | None:
         """Run ``apply`` on the scratch copy; the settings it made and the keys it assigned.
 
         Args:
@@ -224,16 +230,19 @@ class BaseConfig:
                 every config of this shape: it runs once per option and shape.
 
         Returns:
-            ``(settings, assigned)``: every key that now differs from the base
-            or was assigned (equal or not), with its value; and the assigned
-            keys. None when ``apply`` did more than set existing keys (added
+            ``(settings, assigned, shared)``: every key that now differs from
+            the base or was assigned (equal or not), with its value; the
+            assigned keys; and what names this result in every config of this
+            shape (None when ``apply`` read a value: then it is this config's
+            alone). None when ``apply`` did more than set existing keys (added
             or removed one, replaced a section, froze the config): the caller
             then takes a fresh copy and looks at the whole config.
         """
-        effects = self._memo.effects
+        effects = self.memo.effects
         known = None if option is None else effects.get((option, self._shape))
         if known is not None:
-            return {key: list(value) if type(value) is list else value for key, value in known[0].items()}, known[1]
+            return ({key: list(value) if type(value) is list else value for key, value in known[0].items()},
+                    known[1], (option, self._shape))
         scratch, self._scratch = self._scratch or Scratch(self.node), None  # an exception leaves it discarded
         scratch.sets.clear()
         apply(scratch.root)
@@ -251,23 +260,27 @@ class BaseConfig:
             scratch.put(key, list(value) if isinstance(value, list) else value)
         self._scratch = scratch
         assigned = frozenset(sets)
-        if option is not None and not read:
-            effects[option, self._shape] = ({k: list(v) if type(v) is list else v for k, v in settings.items()},
-                                            assigned)
-        return settings, assigned
+        if option is None or read:
+            return settings, assigned, None
+        effects[option, self._shape] = ({k: list(v) if type(v) is list else v for k, v in settings.items()}, assigned)
+        return settings, assigned, (option, self._shape)
 
 
 class PlanMemo:
     """What the models of one matrix share: encoded JSON fragments, config shapes and options' effects.
 
     Most keys hold the same value in every model's base, and an option that
-    reads nothing sets the same keys in every config of one shape (the same keys).
+    reads nothing sets the same keys in every config of one shape (the same
+    keys); where the bases also hold the same values at those keys, it changes
+    the same ones (checked once).
     """
 
     def __init__(self) -> None:
         self.fragments: dict[tuple[Any, ...], str] = {}
         self.shapes: dict[tuple[str, ...], int] = {}
         self.effects: dict[tuple[Hashable, int], tuple[dict[str, Any], frozenset[str]]] = {}
+        # (effect, the base's signature at its keys) -> the keys an option changes, checked once
+        self.changed: dict[tuple[Hashable, ...], tuple[str, ...]] = {}
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})

@@ -30,6 +30,7 @@ import hashlib
 import os
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
@@ -237,14 +238,16 @@ def _identify(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan | None, opt
     overrides = [*ctx.spec.overrides, *changes]
     if plan.script is None:
         config = PlannedConfig(plan.base, MatrixContext.dump, settings.items(), base)
-        stable = base.hash_text(settings, VOLATILE_KEYS)
+        fragments = base.fragments(settings)
+        stable = base.hash_text(fragments, VOLATILE_KEYS)
         if base.reference is None:
             base.reference = settings
         keys = (settings.keys() | base.reference.keys()).difference(VOLATILE_KEYS)
         known, reference = base.flat, base.reference  # base.get inlined: 10,000 cells x a few keys
         fingerprint = training_fingerprint(
             plan.entry.name, {k: settings[k] if k in settings else known.get(k) for k in keys},
-            {k: reference[k] if k in reference else known.get(k) for k in keys}, None, base.encode)
+            {k: reference[k] if k in reference else known.get(k) for k in keys}, None,
+            partial(base.encode, known=fragments))
     else:
         where = "the baseline" if cat is None else f"category {cat.name}, option {option.label}"
         cfg, overrides = plan.script.cell(PlannedConfig(plan.base, MatrixContext.dump, settings.items()).draft(),

@@ -15,7 +15,7 @@ only when its config is rendered or a caller asks for it.
 from __future__ import annotations
 
 import json
-from typing import AbstractSet, Any, Callable, Collection, Hashable, Iterable
+from typing import AbstractSet, Any, Callable, Hashable, Iterable, Mapping
 
 from yacs.config import CfgNode
 
@@ -140,9 +140,8 @@ class BaseConfig:
         self._known = self.memo.fragments
         self._shape = self.memo.shapes.setdefault(tuple(keys), len(self.memo.shapes))
         self._fragments: list[str] = [self._fragment(key, self.flat[key]) for key in keys]
-        # the base's text between the keys a cell sets, per set of their indices (few per model)
-        self._segments: dict[tuple[Any, ...], list[str]] = {}
-        self._gone: dict[tuple[str, ...], frozenset[int]] = {}  # indices of the keys hashes leave out
+        # the keys a cell sets in order and the base's text between them, per keys and left-out keys (few per model)
+        self._layouts: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[list[str], list[str]]] = {}
         # list keys (an option may change a list in place) with their items' types, None where one is a list
         self._lists = {key: _item_types(value) for key, value in self.flat.items() if isinstance(value, list)}
         self._scratch: Scratch | None = None
@@ -159,49 +158,57 @@ class BaseConfig:
         """The value of ``key`` with ``settings`` over the base."""
         return settings[key] if key in settings else self.flat.get(key)
 
-    def hash_text(self, settings: dict[str, Any], leave_out: Collection[str]) -> str:
-        """``canonical_json`` of the flat config with ``settings`` over the base, ``leave_out`` keys left out.
+    def fragments(self, settings: Mapping[str, Any]) -> dict[str, str]:
+        """Each of a cell's settings as its ``"KEY":value`` text: encoded once, read by :meth:`hash_text` and
+        :meth:`encode` (the cell's id and its training fingerprint)."""
+        fragment = self._fragment
+        return {key: fragment(key, value) for key, value in settings.items()}
 
-        Only a cell's own keys are encoded; the base's text between them was
-        joined once per set of keys (the cells of one category set the same ones).
-        ``settings`` must name keys of the base (:meth:`try_option` ensures it).
+    def hash_text(self, fragments: Mapping[str, str], leave_out: tuple[str, ...]) -> str:
+        """``canonical_json`` of the flat config with a cell's settings over the base, ``leave_out`` keys left out.
+
+        Only a cell's own keys are encoded (``fragments``, :meth:`fragments`);
+        the base's text between them was joined once per set of keys (the
+        cells of one category set the same ones). The settings must name keys
+        of the base (:meth:`try_option` ensures it).
         """
-        index = self._index
-        left = leave_out if type(leave_out) is tuple else tuple(leave_out)
-        gone = self._gone.get(left)
-        if gone is None:
-            gone = self._gone[left] = frozenset(index[key] for key in left if key in index)
-        changed = sorted(index[key] for key in settings)
-        if gone:
-            changed = [i for i in changed if i not in gone]
-        where = (*changed, -1, *left)
-        segments = self._segments.get(where)
-        if segments is None:
-            segments = self._segments[where] = self._split(changed, gone)
-        names, fragment = self._keys, self._fragment
+        where = (tuple(fragments), leave_out)
+        layout = self._layouts.get(where)
+        if layout is None:
+            layout = self._layouts[where] = self._layout(*where)
+        names, segments = layout
         parts = [segments[0]]
-        for i, segment in zip(changed, segments[1:]):
-            parts += (fragment(names[i], settings[names[i]]), segment)
+        for name, segment in zip(names, segments[1:]):
+            parts += (fragments[name], segment)
         return "{" + ",".join(filter(None, parts)) + "}"
 
-    def encode(self, value: Any) -> str:
+    def encode(self, value: Any, known: Mapping[str, str] | None = None) -> str:
         """``canonical_json(value)``, a ``[text, {settings of this config}]`` pair from the cached fragments.
 
         That pair is what a training fingerprint hashes (``config/shared_cells.py``):
         the same text, without encoding each cell's option values again.
+
+        Args:
+            known: The cell's fragments (:meth:`fragments`) of the values it
+                set; a key not among them holds the base's value.
         """
         if type(value) is list and len(value) == 2 and type(value[0]) is str and type(value[1]) is dict \
                 and all(type(key) is str and key in self._index for key in value[1]):
-            settings = value[1]
+            settings, known = value[1], known or {}
             return "[" + canonical_json(value[0]) + ",{" + ",".join(
-                self._fragment(key, settings[key]) for key in sorted(settings)) + "}]"
+                known[key] if key in known else self._fragment(key, settings[key]) for key in sorted(settings)) + "}]"
         return canonical_json(value)
 
-    def _split(self, changed: list[int], gone: frozenset[int]) -> list[str]:
-        """The base's fragments between the ``changed`` indices, each run joined ("" when none)."""
+    def _layout(self, keys: tuple[str, ...], leave_out: tuple[str, ...]) -> tuple[list[str], list[str]]:
+        """The ``keys`` a cell sets in the base's order (``leave_out`` gone) and the base's fragments
+        between them, each run joined ("" when none)."""
+        index = self._index
+        gone = frozenset(index[key] for key in leave_out if key in index)
+        changed = sorted(i for i in map(index.__getitem__, keys) if i not in gone)
         bounds = [-1, *changed, len(self._fragments)]
-        return [",".join(self._fragments[j] for j in range(start + 1, end) if j not in gone)
-                for start, end in zip(bounds, bounds[1:])]
+        segments = [",".join(self._fragments[j] for j in range(start + 1, end) if j not in gone)
+                    for start, end in zip(bounds, bounds[1:])]
+        return [self._keys[i] for i in changed], segments
 
     def _fragment(self, key: str, value: Any) -> str:
         """``"KEY":value`` as canonical_json writes it inside the config's object (each distinct one once)."""

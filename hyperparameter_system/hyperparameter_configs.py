@@ -228,7 +228,7 @@ def _identify(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan | None, opt
     script's, in its keys: that is what the script reads. Repeat r >= 1 sets
     the seed (through key_map for a script) and hashes ``r`` into the id.
     """
-    settings, changes = cell_settings(ctx, plan, cat, option)
+    settings, fragments, changes = cell_settings(ctx, plan, cat, option)
     base = plan.config
     seed = base_seed(int(base.get(settings, SEED_KEY)), plan.script)
     if repeat and seed is not None:
@@ -238,7 +238,8 @@ def _identify(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan | None, opt
     overrides = [*ctx.spec.overrides, *changes]
     if plan.script is None:
         config = PlannedConfig(plan.base, MatrixContext.dump, settings.items(), base)
-        fragments = base.fragments(settings)
+        if repeat and seed is not None:
+            fragments[SEED_KEY] = base.fragments({SEED_KEY: seed})[SEED_KEY]
         stable = base.hash_text(fragments, VOLATILE_KEYS)
         if base.reference is None:
             base.reference = settings

@@ -9,7 +9,7 @@ experiment file's, or a YAML category file's own.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, AbstractSet, Any, Hashable
+from typing import TYPE_CHECKING, AbstractSet, Any, Hashable, NamedTuple
 
 from yacs.config import CfgNode
 
@@ -24,44 +24,54 @@ from hyperparameter_system.plugin.yaml_category import YamlCategory
 if TYPE_CHECKING:
     from hyperparameter_system.matrix.context import CategoryPlan, MatrixContext, ModelPlan, Option
 
-__all__ = ["cell_settings"]
+__all__ = ["CellSettings", "cell_settings"]
+
+
+class CellSettings(NamedTuple):
+    """A cell's settings over its model's base config, each also as encoded text, and its option's changes."""
+
+    settings: dict[str, Any]
+    fragments: dict[str, str]  # each setting's ``"KEY":value`` text (:meth:`BaseConfig.fragments`)
+    changes: list[tuple[str, Any]]
 
 
 def cell_settings(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan | None, option: Option | None
-                  ) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+                  ) -> CellSettings:
     """The cell's settings over its model's base config (every key its option set, the W&B group
-    and tags; the volatile fields come later) and the option's YACS changes.
+    and tags; the volatile fields come later), their text and the option's YACS changes.
 
     For a model with its own schema the changes are every key the option
     set, equal to the default or not: its script must receive them all,
     followed by the script's own keys a YAML category sets directly.
     """
     settings: dict[str, Any] = {}
+    fragments: dict[str, str] = {}
     changes: list[tuple[str, Any]] = []
     if cat is not None and option is not None:
-        settings, changes = _option_changes(ctx, plan, cat, option)
+        settings, fragments, changes = _option_changes(ctx, plan, cat, option)
     group = BASELINE if cat is None else cat.name
-    settings["WANDB.GROUP"] = group
-    settings["WANDB.TAGS"] = list(ctx.tags(plan.entry.name, group))
-    return settings, changes
+    naming = {"WANDB.GROUP": group, "WANDB.TAGS": list(ctx.tags(plan.entry.name, group))}
+    settings.update(naming)
+    # the same group and tags in each cell of the model's category: encoded once
+    return CellSettings(settings, {**fragments, **plan.config.fragments(naming, (plan.entry.name, group))}, changes)
 
 
-def _option_changes(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan, option: Option
-                    ) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
-    """The option's settings over the model's base and its YACS changes, checked.
+def _option_changes(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan, option: Option) -> CellSettings:
+    """The option's settings over the model's base, their text and its YACS changes, checked.
 
     An option that sets the same values in every config of one shape, over
     bases that hold the same values there, changes the same keys in each: for
-    a model without its own schema they are worked out and checked once (the
-    check and a YAML category's keys depend on nothing else).
+    a model without its own schema they are worked out, checked and encoded
+    once (the check and a YAML category's keys depend on nothing else).
     """
     settings, assigned, shared = _applied(ctx, plan, cat, option)
     config = plan.config
-    memo = key = None
+    key = None
     if shared is not None and plan.script is None:
-        memo, key = config.memo.changed, (shared, plan.entry.command is None, *config.signature(settings))
-        if key in memo:
-            return settings, [(k, settings[k]) for k in memo[key]]
+        key = (shared, plan.entry.command is None, *config.signature(settings))
+        known = config.memo.changed.get(key)
+        if known is not None:
+            return CellSettings(settings, config.fragments(settings, key), [(k, settings[k]) for k in known])
     own = _own_settings(ctx, plan, cat, option)
     if plan.script is None:
         assigned = set()  # only a script receives keys set to their default
@@ -70,9 +80,9 @@ def _option_changes(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan, opti
     problem = check_option_changes(changes) if plan.entry.command is None else None
     if problem is not None:
         raise _option_error(ctx, cat, option, f"{plan.entry.name}: {problem[0]}: {problem[1]}")
-    if memo is not None:
-        memo[key] = tuple(k for k, _ in changes)
-    return settings, changes
+    if key is not None:
+        config.memo.changed[key] = tuple(k for k, _ in changes)
+    return CellSettings(settings, config.fragments(settings, key), changes)
 
 
 def _applied(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan, option: Option

@@ -158,11 +158,22 @@ class BaseConfig:
         """The value of ``key`` with ``settings`` over the base."""
         return settings[key] if key in settings else self.flat.get(key)
 
-    def fragments(self, settings: Mapping[str, Any]) -> dict[str, str]:
+    def fragments(self, settings: Mapping[str, Any], same: Hashable = None) -> dict[str, str]:
         """Each of a cell's settings as its ``"KEY":value`` text: encoded once, read by :meth:`hash_text` and
-        :meth:`encode` (the cell's id and its training fingerprint)."""
-        fragment = self._fragment
-        return {key: fragment(key, value) for key, value in settings.items()}
+        :meth:`encode` (the cell's id and its training fingerprint).
+
+        Args:
+            same: What names these settings in every model of the matrix (the
+                same keys and values each time): they are encoded once, and the
+                text returned is shared (not to be changed). None: not reused.
+        """
+        encoded = self.memo.encoded.get(same) if same is not None else None
+        if encoded is None:
+            fragment = self._fragment
+            encoded = {key: fragment(key, value) for key, value in settings.items()}
+            if same is not None:
+                self.memo.encoded[same] = encoded
+        return encoded
 
     def hash_text(self, fragments: Mapping[str, str], leave_out: tuple[str, ...]) -> str:
         """``canonical_json`` of the flat config with a cell's settings over the base, ``leave_out`` keys left out.
@@ -288,6 +299,7 @@ class PlanMemo:
         self.effects: dict[tuple[Hashable, int], tuple[dict[str, Any], frozenset[str]]] = {}
         # (effect, the base's signature at its keys) -> the keys an option changes, checked once
         self.changed: dict[tuple[Hashable, ...], tuple[str, ...]] = {}
+        self.encoded: dict[Hashable, dict[str, str]] = {}  # settings met again and again, as text (``fragments``)
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})

@@ -45,7 +45,7 @@ from hyperparameter_system.errors import ConfigError, HpsysError
 from hyperparameter_system.matrix.context import CategoryPlan, MatrixContext, ModelPlan, Option
 from hyperparameter_system.matrix.naming import safe_name, unique_names
 from hyperparameter_system.matrix.option_settings import cell_settings
-from hyperparameter_system.matrix.planned_config import PlannedConfig, canonical_json
+from hyperparameter_system.matrix.planned_config import PlannedConfig, canonical_json, quoted
 from hyperparameter_system.plugin.registry import Registry
 
 __all__ = ["VOLATILE_KEYS", "canonical_json", "plan_cell", "plan_matrix", "plan_one", "render_cells"]
@@ -185,22 +185,27 @@ def _draft(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan | None, option
         project=plan.project, group=category, tags=ctx.tags(entry.name, category), config_path="",
         overrides=tuple(ident.overrides), command=entry.command, metric_patterns=tuple(entry.metric_patterns),
         cwd=entry.cwd, env=entry.env, wandb_logging=entry.wandb, repeat=repeat, seed=ident.seed,
-        fingerprint=ident.fingerprint, config=ident.config, **_batch_fields(plan, ident.config))
+        fingerprint=ident.fingerprint, config=ident.config, **_batch_fields(plan, ident))
 
 
 _OWN_BATCH_KEYS = ((BATCH_KEY, ""), (ACCUM_KEY, ""))  # hpsys's own keys, always usable
 
 
-def _batch_fields(plan: ModelPlan, config: PlannedConfig) -> dict[str, Any]:
+def _batch_fields(plan: ModelPlan, ident: _Identity) -> dict[str, Any]:
     """What an out-of-memory retry halves: the keys in the child's config and this cell's values.
 
     A model with its own schema needs both keys passed through key_map as
     they are; halving the batch without the accumulation would change the
     effective batch, so then there is no halving, and the note says why.
+    Without one, the config is hpsys's: its settings over the base answer.
     """
-    keys = _OWN_BATCH_KEYS if plan.script is None else [plan.script.plain_target(key) for key in (BATCH_KEY, ACCUM_KEY)]
-    notes = [why for _, why in keys if why]
-    values = [config.value(key) for key, _ in keys] if not notes else []
+    if plan.script is None:
+        keys, notes = _OWN_BATCH_KEYS, []
+        values = [plan.config.get(ident.settings, key) for key, _ in keys]
+    else:
+        keys = [plan.script.plain_target(key) for key in (BATCH_KEY, ACCUM_KEY)]
+        notes = [why for _, why in keys if why]
+        values = [ident.config.value(key) for key, _ in keys] if not notes else []
     notes += [f"{key} is {value!r}, not a whole number" for (key, _), value in zip(keys, values)
               if not isinstance(value, int) or isinstance(value, bool)]
     if notes:
@@ -213,6 +218,7 @@ class _Identity(NamedTuple):
     """What :func:`_identify` works out for one cell, computed once and carried."""
 
     config: PlannedConfig
+    settings: dict[str, Any]  # what the cell sets over its model's base (hpsys's keys)
     overrides: list[tuple[str, Any]]
     cell_id: str
     seed: int | None
@@ -261,10 +267,10 @@ def _identify(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan | None, opt
         fingerprint = training_fingerprint(plan.entry.name, flat, base.reference, plan.script, canonical_json)
     option_text = "null" if cat is None or option is None else option.text
     category = BASELINE if cat is None else cat.name
-    hashed = [canonical_json(plan.entry.name), canonical_json(category), option_text, stable] + \
+    hashed = [quoted(plan.entry.name), quoted(category), option_text, stable] + \
         ([canonical_json(repeat)] if repeat else [])
     digest = hashlib.sha256(f"[{','.join(hashed)}]".encode()).hexdigest()
-    return _Identity(config, overrides, digest, seed, fingerprint)
+    return _Identity(config, settings, overrides, digest, seed, fingerprint)
 
 
 def _finish(ctx: MatrixContext, drafts: list[_Draft], share: bool = False) -> list[Cell]:

@@ -15,6 +15,7 @@ only when its config is rendered or a caller asks for it.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import AbstractSet, Any, Callable, Hashable, Iterable, Mapping
 
 from yacs.config import CfgNode
@@ -24,7 +25,7 @@ from hyperparameter_system.config.yacs_keys import flat_settings, set_key
 from hyperparameter_system.config.yaml_emit import SortedTemplate
 from hyperparameter_system.matrix.scratch import READ, TAINTED, Scratch
 
-__all__ = ["BaseConfig", "PlanMemo", "PlannedConfig", "canonical_json", "clone_node", "same_value"]
+__all__ = ["BaseConfig", "PlanMemo", "PlannedConfig", "canonical_json", "clone_node", "quoted", "same_value"]
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)  # what json.dumps builds per call
@@ -33,6 +34,12 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=
 def canonical_json(value: Any) -> str:
     """The single text form of an option or config: sorted keys, no spaces, ASCII."""
     return _ENCODER.encode(value)
+
+
+@lru_cache(maxsize=1024, typed=True)
+def quoted(name: str) -> str:
+    """``canonical_json`` of a name every cell of a model or category hashes (a model's, a category's): once each."""
+    return _ENCODER.encode(name)
 
 
 def clone_node(node: CfgNode) -> CfgNode:
@@ -206,7 +213,7 @@ class BaseConfig:
         if type(value) is list and len(value) == 2 and type(value[0]) is str and type(value[1]) is dict \
                 and all(type(key) is str and key in self._index for key in value[1]):
             settings, known = value[1], known or {}
-            return "[" + canonical_json(value[0]) + ",{" + ",".join(
+            return "[" + quoted(value[0]) + ",{" + ",".join(
                 known[key] if key in known else self._fragment(key, settings[key]) for key in sorted(settings)) + "}]"
         return canonical_json(value)
 

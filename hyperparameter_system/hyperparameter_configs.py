@@ -38,7 +38,7 @@ from hyperparameter_system.files.atomic import write_text_atomic
 from hyperparameter_system.matrix.cell import ACCUM_KEY, BASELINE, BATCH_KEY, EPOCHS_KEY, Cell
 from hyperparameter_system.config.command_check import check_command
 from hyperparameter_system.config.repeats import SEED_KEY, base_seed, repeat_run_name, seed_problem
-from hyperparameter_system.config.shared_cells import shared_targets, training_fingerprint
+from hyperparameter_system.config.shared_cells import NAMING_KEYS, shared_targets, training_fingerprint
 from hyperparameter_system.config.spec import ExperimentSpec
 from hyperparameter_system.config.yacs_keys import flat_settings
 from hyperparameter_system.errors import ConfigError, HpsysError
@@ -51,6 +51,7 @@ from hyperparameter_system.plugin.registry import Registry
 __all__ = ["VOLATILE_KEYS", "canonical_json", "plan_cell", "plan_matrix", "plan_one", "render_cells"]
 
 VOLATILE_KEYS = ("OUTPUT_DIR", "WANDB.NAME")
+_NOT_TRAINING = frozenset(VOLATILE_KEYS + NAMING_KEYS)  # what names a run, not what it trains with
 BASELINE_PREFIX = "base"
 BASELINE_LABEL = "default"
 
@@ -249,7 +250,7 @@ def _identify(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan | None, opt
         stable = base.hash_text(fragments, VOLATILE_KEYS)
         if base.reference is None:
             base.reference = settings
-        keys = (settings.keys() | base.reference.keys()).difference(VOLATILE_KEYS)
+        keys = (settings.keys() | base.reference.keys()).difference(_NOT_TRAINING)  # the fingerprint drops them
         known, reference = base.flat, base.reference  # base.get inlined: 10,000 cells x a few keys
         fingerprint = training_fingerprint(
             plan.entry.name, {k: settings[k] if k in settings else known.get(k) for k in keys},

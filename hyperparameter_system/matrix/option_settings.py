@@ -87,7 +87,8 @@ def _option_changes(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan, opti
 
 def _applied(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan, option: Option
              ) -> tuple[dict[str, Any], AbstractSet[str], Hashable]:
-    """What ``apply`` of the option sets over the model's base: ``(settings, assigned keys)``.
+    """What ``apply`` of the option sets over the model's base: ``(settings, assigned keys, shared)``
+    (``shared``: what names the same settings in other models, :meth:`BaseConfig.try_option`; else None).
 
     Tried on the base's reusable scratch copy; a plugin that does more than
     set existing keys is run again on a fresh copy and the whole config compared.

@@ -30,6 +30,7 @@ import hashlib
 import os
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
@@ -37,19 +38,20 @@ from hyperparameter_system.files.atomic import write_text_atomic
 from hyperparameter_system.matrix.cell import ACCUM_KEY, BASELINE, BATCH_KEY, EPOCHS_KEY, Cell
 from hyperparameter_system.config.command_check import check_command
 from hyperparameter_system.config.repeats import SEED_KEY, base_seed, repeat_run_name, seed_problem
-from hyperparameter_system.config.shared_cells import shared_targets, training_fingerprint
+from hyperparameter_system.config.shared_cells import NAMING_KEYS, shared_targets, training_fingerprint
 from hyperparameter_system.config.spec import ExperimentSpec
 from hyperparameter_system.config.yacs_keys import flat_settings
 from hyperparameter_system.errors import ConfigError, HpsysError
 from hyperparameter_system.matrix.context import CategoryPlan, MatrixContext, ModelPlan, Option
 from hyperparameter_system.matrix.naming import safe_name, unique_names
 from hyperparameter_system.matrix.option_settings import cell_settings
-from hyperparameter_system.matrix.planned_config import PlannedConfig, canonical_json
+from hyperparameter_system.matrix.planned_config import PlannedConfig, canonical_json, quoted
 from hyperparameter_system.plugin.registry import Registry
 
 __all__ = ["VOLATILE_KEYS", "canonical_json", "plan_cell", "plan_matrix", "plan_one", "render_cells"]
 
 VOLATILE_KEYS = ("OUTPUT_DIR", "WANDB.NAME")
+_NOT_TRAINING = frozenset(VOLATILE_KEYS + NAMING_KEYS)  # what names a run, not what it trains with
 BASELINE_PREFIX = "base"
 BASELINE_LABEL = "default"
 
@@ -89,12 +91,20 @@ def _collector_paused() -> Iterator[None]:
     in the cells; the collector would walk them again at each of its passes
     (a fifth of the planning time of 10,000 cells) to find nothing to free.
     It runs again afterwards, so any cycle a plugin left is still collected.
+    The objects made meanwhile are handed straight to its oldest generation
+    (``freeze`` then ``unfreeze`` moves them there without looking at them):
+    left young, they would all be walked at its next pass after planning (a
+    tenth of the time of 10,000 cells). A process that froze objects of its
+    own (a fork server) keeps them frozen: then they stay young.
     """
     paused = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
         if paused:
             gc.enable()
 
@@ -176,22 +186,27 @@ def _draft(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan | None, option
         project=plan.project, group=category, tags=ctx.tags(entry.name, category), config_path="",
         overrides=tuple(ident.overrides), command=entry.command, metric_patterns=tuple(entry.metric_patterns),
         cwd=entry.cwd, env=entry.env, wandb_logging=entry.wandb, repeat=repeat, seed=ident.seed,
-        fingerprint=ident.fingerprint, config=ident.config, **_batch_fields(plan, ident.config))
+        fingerprint=ident.fingerprint, config=ident.config, **_batch_fields(plan, ident))
 
 
 _OWN_BATCH_KEYS = ((BATCH_KEY, ""), (ACCUM_KEY, ""))  # hpsys's own keys, always usable
 
 
-def _batch_fields(plan: ModelPlan, config: PlannedConfig) -> dict[str, Any]:
+def _batch_fields(plan: ModelPlan, ident: _Identity) -> dict[str, Any]:
     """What an out-of-memory retry halves: the keys in the child's config and this cell's values.
 
     A model with its own schema needs both keys passed through key_map as
     they are; halving the batch without the accumulation would change the
     effective batch, so then there is no halving, and the note says why.
+    Without one, the config is hpsys's: its settings over the base answer.
     """
-    keys = _OWN_BATCH_KEYS if plan.script is None else [plan.script.plain_target(key) for key in (BATCH_KEY, ACCUM_KEY)]
-    notes = [why for _, why in keys if why]
-    values = [config.value(key) for key, _ in keys] if not notes else []
+    if plan.script is None:
+        keys, notes = _OWN_BATCH_KEYS, []
+        values = [plan.config.get(ident.settings, key) for key, _ in keys]
+    else:
+        keys = [plan.script.plain_target(key) for key in (BATCH_KEY, ACCUM_KEY)]
+        notes = [why for _, why in keys if why]
+        values = [ident.config.value(key) for key, _ in keys] if not notes else []
     notes += [f"{key} is {value!r}, not a whole number" for (key, _), value in zip(keys, values)
               if not isinstance(value, int) or isinstance(value, bool)]
     if notes:
@@ -204,6 +219,7 @@ class _Identity(NamedTuple):
     """What :func:`_identify` works out for one cell, computed once and carried."""
 
     config: PlannedConfig
+    settings: dict[str, Any]  # what the cell sets over its model's base (hpsys's keys)
     overrides: list[tuple[str, Any]]
     cell_id: str
     seed: int | None
@@ -219,7 +235,7 @@ def _identify(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan | None, opt
     script's, in its keys: that is what the script reads. Repeat r >= 1 sets
     the seed (through key_map for a script) and hashes ``r`` into the id.
     """
-    settings, changes = cell_settings(ctx, plan, cat, option)
+    settings, fragments, changes = cell_settings(ctx, plan, cat, option)
     base = plan.config
     seed = base_seed(int(base.get(settings, SEED_KEY)), plan.script)
     if repeat and seed is not None:
@@ -229,14 +245,17 @@ def _identify(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan | None, opt
     overrides = [*ctx.spec.overrides, *changes]
     if plan.script is None:
         config = PlannedConfig(plan.base, MatrixContext.dump, settings.items(), base)
-        stable = base.hash_text(settings, VOLATILE_KEYS)
+        if repeat and seed is not None:
+            fragments[SEED_KEY] = base.fragments({SEED_KEY: seed})[SEED_KEY]
+        stable = base.hash_text(fragments, VOLATILE_KEYS)
         if base.reference is None:
             base.reference = settings
-        keys = (settings.keys() | base.reference.keys()).difference(VOLATILE_KEYS)
+        keys = (settings.keys() | base.reference.keys()).difference(_NOT_TRAINING)  # the fingerprint drops them
         known, reference = base.flat, base.reference  # base.get inlined: 10,000 cells x a few keys
         fingerprint = training_fingerprint(
             plan.entry.name, {k: settings[k] if k in settings else known.get(k) for k in keys},
-            {k: reference[k] if k in reference else known.get(k) for k in keys}, None, base.encode)
+            {k: reference[k] if k in reference else known.get(k) for k in keys}, None,
+            partial(base.encode, known=fragments))
     else:
         where = "the baseline" if cat is None else f"category {cat.name}, option {option.label}"
         cfg, overrides = plan.script.cell(PlannedConfig(plan.base, MatrixContext.dump, settings.items()).draft(),
@@ -249,10 +268,10 @@ def _identify(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan | None, opt
         fingerprint = training_fingerprint(plan.entry.name, flat, base.reference, plan.script, canonical_json)
     option_text = "null" if cat is None or option is None else option.text
     category = BASELINE if cat is None else cat.name
-    hashed = [canonical_json(plan.entry.name), canonical_json(category), option_text, stable] + \
+    hashed = [quoted(plan.entry.name), quoted(category), option_text, stable] + \
         ([canonical_json(repeat)] if repeat else [])
     digest = hashlib.sha256(f"[{','.join(hashed)}]".encode()).hexdigest()
-    return _Identity(config, overrides, digest, seed, fingerprint)
+    return _Identity(config, settings, overrides, digest, seed, fingerprint)
 
 
 def _finish(ctx: MatrixContext, drafts: list[_Draft], share: bool = False) -> list[Cell]:

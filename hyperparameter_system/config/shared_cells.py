@@ -17,7 +17,7 @@ seconds).
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable, Mapping, Sequence
+from typing import AbstractSet, Any, Callable, Mapping, Sequence
 
 from hyperparameter_system.config.script_plan import ScriptPlan
 
@@ -40,7 +40,7 @@ def training_fingerprint(model: str, stable: Mapping[str, Any], reference: Mappi
             keys into the script's own settings, which are left out too.
         encode: The planner's single text form of a value (``canonical_json``).
     """
-    dropped = set(NAMING_KEYS)
+    dropped: AbstractSet[str] = _NAMING
     if script is not None:
         dropped = set()
         for key in NAMING_KEYS:
@@ -53,6 +53,7 @@ def training_fingerprint(model: str, stable: Mapping[str, Any], reference: Mappi
 
 
 _NONE = object()  # a key the reference lacks
+_NAMING = frozenset(NAMING_KEYS)
 
 
 def shared_targets(fingerprints: Sequence[str], cell_ids: Sequence[str]) -> list[str]:

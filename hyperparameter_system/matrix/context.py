@@ -94,6 +94,7 @@ class MatrixContext:
         self._tags: dict[tuple[str, str], tuple[str, ...]] = {}
         self._defaults: CfgNode | None = None  # hpsys's schema, built once and cloned per model
         self._memo = PlanMemo()  # what the models' base configs share
+        self._resolved_dirs: dict[Path, Path] = {}  # the plugin model folders, each resolved once
         names = sorted(m.name for m in spec.models)
         self._folders = dict(zip(names, unique_names(model_safe(n) for n in names)))
 
@@ -181,7 +182,9 @@ class MatrixContext:
         for folder in self.registry.model_dirs:
             try:  # a model name is user text: it may be too long or point outside the folder
                 candidate = (folder / f"{entry.name}.yaml").resolve()
-                if folder.resolve() in candidate.parents and candidate.is_file():
+                if folder not in self._resolved_dirs:
+                    self._resolved_dirs[folder] = folder.resolve()
+                if self._resolved_dirs[folder] in candidate.parents and candidate.is_file():
                     return candidate
             except (OSError, ValueError):
                 continue

@@ -9,7 +9,7 @@ experiment file's, or a YAML category file's own.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, AbstractSet, Any
+from typing import TYPE_CHECKING, AbstractSet, Any, Hashable, NamedTuple
 
 from yacs.config import CfgNode
 
@@ -24,39 +24,71 @@ from hyperparameter_system.plugin.yaml_category import YamlCategory
 if TYPE_CHECKING:
     from hyperparameter_system.matrix.context import CategoryPlan, MatrixContext, ModelPlan, Option
 
-__all__ = ["cell_settings"]
+__all__ = ["CellSettings", "cell_settings"]
+
+
+class CellSettings(NamedTuple):
+    """A cell's settings over its model's base config, each also as encoded text, and its option's changes."""
+
+    settings: dict[str, Any]
+    fragments: dict[str, str]  # each setting's ``"KEY":value`` text (:meth:`BaseConfig.fragments`)
+    changes: list[tuple[str, Any]]
 
 
 def cell_settings(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan | None, option: Option | None
-                  ) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+                  ) -> CellSettings:
     """The cell's settings over its model's base config (every key its option set, the W&B group
-    and tags; the volatile fields come later) and the option's YACS changes.
+    and tags; the volatile fields come later), their text and the option's YACS changes.
 
     For a model with its own schema the changes are every key the option
     set, equal to the default or not: its script must receive them all,
     followed by the script's own keys a YAML category sets directly.
     """
     settings: dict[str, Any] = {}
+    fragments: dict[str, str] = {}
     changes: list[tuple[str, Any]] = []
     if cat is not None and option is not None:
-        own = _own_settings(ctx, plan, cat, option)
-        settings, assigned = _applied(ctx, plan, cat, option)
-        base = plan.config.flat
-        if plan.script is None:
-            assigned = set()  # only a script receives keys set to their default
-        changes = [(k, settings[k]) for k in sorted(settings) if settings[k] != base[k] or k in assigned] + own
-        problem = check_option_changes(changes) if plan.entry.command is None else None
-        if problem is not None:
-            raise _option_error(ctx, cat, option, f"{plan.entry.name}: {problem[0]}: {problem[1]}")
+        settings, fragments, changes = _option_changes(ctx, plan, cat, option)
     group = BASELINE if cat is None else cat.name
-    settings["WANDB.GROUP"] = group
-    settings["WANDB.TAGS"] = list(ctx.tags(plan.entry.name, group))
-    return settings, changes
+    naming = {"WANDB.GROUP": group, "WANDB.TAGS": list(ctx.tags(plan.entry.name, group))}
+    settings.update(naming)
+    # the same group and tags in each cell of the model's category: encoded once
+    return CellSettings(settings, {**fragments, **plan.config.fragments(naming, (plan.entry.name, group))}, changes)
+
+
+def _option_changes(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan, option: Option) -> CellSettings:
+    """The option's settings over the model's base, their text and its YACS changes, checked.
+
+    An option that sets the same values in every config of one shape, over
+    bases that hold the same values there, changes the same keys in each: for
+    a model without its own schema they are worked out, checked and encoded
+    once (the check and a YAML category's keys depend on nothing else).
+    """
+    settings, assigned, shared = _applied(ctx, plan, cat, option)
+    config = plan.config
+    key = None
+    if shared is not None and plan.script is None:
+        key = (shared, plan.entry.command is None, *config.signature(settings))
+        known = config.memo.changed.get(key)
+        if known is not None:
+            return CellSettings(settings, config.fragments(settings, key), [(k, settings[k]) for k in known])
+    own = _own_settings(ctx, plan, cat, option)
+    if plan.script is None:
+        assigned = set()  # only a script receives keys set to their default
+    base = config.flat
+    changes = [(k, settings[k]) for k in sorted(settings) if settings[k] != base[k] or k in assigned] + own
+    problem = check_option_changes(changes) if plan.entry.command is None else None
+    if problem is not None:
+        raise _option_error(ctx, cat, option, f"{plan.entry.name}: {problem[0]}: {problem[1]}")
+    if key is not None:
+        config.memo.changed[key] = tuple(k for k, _ in changes)
+    return CellSettings(settings, config.fragments(settings, key), changes)
 
 
 def _applied(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan, option: Option
-             ) -> tuple[dict[str, Any], AbstractSet[str]]:
-    """What ``apply`` of the option sets over the model's base: ``(settings, assigned keys)``.
+             ) -> tuple[dict[str, Any], AbstractSet[str], Hashable]:
+    """What ``apply`` of the option sets over the model's base: ``(settings, assigned keys, shared)``
+    (``shared``: what names the same settings in other models, :meth:`BaseConfig.try_option`; else None).
 
     Tried on the base's reusable scratch copy; a plugin that does more than
     set existing keys is run again on a fresh copy and the whole config compared.
@@ -78,7 +110,7 @@ def _applied(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan, option: Opt
     if after.keys() != before.keys():
         added = sorted(set(after) ^ set(before))
         raise ctx.error(("categories", cat.name), f"category plugin changed the schema: {added}")
-    return {k: v for k, v in after.items() if k in assigned or not same_value(v, before[k])}, assigned
+    return {k: v for k, v in after.items() if k in assigned or not same_value(v, before[k])}, assigned, None
 
 
 def _own_settings(ctx: MatrixContext, plan: ModelPlan, cat: CategoryPlan, option: Option) -> list[tuple[str, Any]]:

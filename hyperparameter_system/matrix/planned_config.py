@@ -15,7 +15,8 @@ only when its config is rendered or a caller asks for it.
 from __future__ import annotations
 
 import json
-from typing import AbstractSet, Any, Callable, Collection, Hashable, Iterable
+from functools import lru_cache
+from typing import AbstractSet, Any, Callable, Hashable, Iterable, Mapping
 
 from yacs.config import CfgNode
 
@@ -24,7 +25,7 @@ from hyperparameter_system.config.yacs_keys import flat_settings, set_key
 from hyperparameter_system.config.yaml_emit import SortedTemplate
 from hyperparameter_system.matrix.scratch import READ, TAINTED, Scratch
 
-__all__ = ["BaseConfig", "PlanMemo", "PlannedConfig", "canonical_json", "clone_node", "same_value"]
+__all__ = ["BaseConfig", "PlanMemo", "PlannedConfig", "canonical_json", "clone_node", "quoted", "same_value"]
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)  # what json.dumps builds per call
@@ -33,6 +34,12 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=
 def canonical_json(value: Any) -> str:
     """The single text form of an option or config: sorted keys, no spaces, ASCII."""
     return _ENCODER.encode(value)
+
+
+@lru_cache(maxsize=1024, typed=True)
+def quoted(name: str) -> str:
+    """``canonical_json`` of a name every cell of a model or category hashes (a model's, a category's): once each."""
+    return _ENCODER.encode(name)
 
 
 def clone_node(node: CfgNode) -> CfgNode:
@@ -121,6 +128,7 @@ class BaseConfig:
 
     Attributes:
         node: The base config (never modified after planning starts).
+        memo: What this matrix's models share (:class:`PlanMemo`).
         flat: ``node`` flattened to dotted keys.
         reference: The settings of the model's first planned cell over the
             base (training fingerprints are taken of what differs from it).
@@ -135,13 +143,12 @@ class BaseConfig:
         self.flat = flat_settings(node)
         keys = self._keys = sorted(self.flat)
         self._index = {key: i for i, key in enumerate(keys)}
-        self._memo = PlanMemo() if memo is None else memo
-        self._known = self._memo.fragments
-        self._shape = self._memo.shapes.setdefault(tuple(keys), len(self._memo.shapes))
+        self.memo = PlanMemo() if memo is None else memo
+        self._known = self.memo.fragments
+        self._shape = self.memo.shapes.setdefault(tuple(keys), len(self.memo.shapes))
         self._fragments: list[str] = [self._fragment(key, self.flat[key]) for key in keys]
-        # the base's text between the keys a cell sets, per set of their indices (few per model)
-        self._segments: dict[tuple[Any, ...], list[str]] = {}
-        self._gone: dict[tuple[str, ...], frozenset[int]] = {}  # indices of the keys hashes leave out
+        # the keys a cell sets in order and the base's text between them, per keys and left-out keys (few per model)
+        self._layouts: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[list[str], list[str]]] = {}
         # list keys (an option may change a list in place) with their items' types, None where one is a list
         self._lists = {key: _item_types(value) for key, value in self.flat.items() if isinstance(value, list)}
         self._scratch: Scratch | None = None
@@ -158,49 +165,68 @@ class BaseConfig:
         """The value of ``key`` with ``settings`` over the base."""
         return settings[key] if key in settings else self.flat.get(key)
 
-    def hash_text(self, settings: dict[str, Any], leave_out: Collection[str]) -> str:
-        """``canonical_json`` of the flat config with ``settings`` over the base, ``leave_out`` keys left out.
+    def fragments(self, settings: Mapping[str, Any], same: Hashable = None) -> dict[str, str]:
+        """Each of a cell's settings as its ``"KEY":value`` text: encoded once, read by :meth:`hash_text` and
+        :meth:`encode` (the cell's id and its training fingerprint).
 
-        Only a cell's own keys are encoded; the base's text between them was
-        joined once per set of keys (the cells of one category set the same ones).
-        ``settings`` must name keys of the base (:meth:`try_option` ensures it).
+        Args:
+            same: What names these settings in every model of the matrix (the
+                same keys and values each time): they are encoded once, and the
+                text returned is shared (not to be changed). None: not reused.
         """
-        index = self._index
-        left = leave_out if type(leave_out) is tuple else tuple(leave_out)
-        gone = self._gone.get(left)
-        if gone is None:
-            gone = self._gone[left] = frozenset(index[key] for key in left if key in index)
-        changed = sorted(index[key] for key in settings)
-        if gone:
-            changed = [i for i in changed if i not in gone]
-        where = (*changed, -1, *left)
-        segments = self._segments.get(where)
-        if segments is None:
-            segments = self._segments[where] = self._split(changed, gone)
-        names, fragment = self._keys, self._fragment
+        encoded = self.memo.encoded.get(same) if same is not None else None
+        if encoded is None:
+            fragment = self._fragment
+            encoded = {key: fragment(key, value) for key, value in settings.items()}
+            if same is not None:
+                self.memo.encoded[same] = encoded
+        return encoded
+
+    def hash_text(self, fragments: Mapping[str, str], leave_out: tuple[str, ...]) -> str:
+        """``canonical_json`` of the flat config with a cell's settings over the base, ``leave_out`` keys left out.
+
+        Only a cell's own keys are encoded (``fragments``, :meth:`fragments`);
+        the base's text between them was joined once per set of keys (the
+        cells of one category set the same ones). The settings must name keys
+        of the base (:meth:`try_option` ensures it).
+        """
+        where = (tuple(fragments), leave_out)
+        layout = self._layouts.get(where)
+        if layout is None:
+            layout = self._layouts[where] = self._layout(*where)
+        names, segments = layout
         parts = [segments[0]]
-        for i, segment in zip(changed, segments[1:]):
-            parts += (fragment(names[i], settings[names[i]]), segment)
+        for name, segment in zip(names, segments[1:]):
+            parts += (fragments[name], segment)
         return "{" + ",".join(filter(None, parts)) + "}"
 
-    def encode(self, value: Any) -> str:
+    def encode(self, value: Any, known: Mapping[str, str] | None = None) -> str:
         """``canonical_json(value)``, a ``[text, {settings of this config}]`` pair from the cached fragments.
 
         That pair is what a training fingerprint hashes (``config/shared_cells.py``):
         the same text, without encoding each cell's option values again.
+
+        Args:
+            known: The cell's fragments (:meth:`fragments`) of the values it
+                set; a key not among them holds the base's value.
         """
         if type(value) is list and len(value) == 2 and type(value[0]) is str and type(value[1]) is dict \
                 and all(type(key) is str and key in self._index for key in value[1]):
-            settings = value[1]
-            return "[" + canonical_json(value[0]) + ",{" + ",".join(
-                self._fragment(key, settings[key]) for key in sorted(settings)) + "}]"
+            settings, known = value[1], known or {}
+            return "[" + quoted(value[0]) + ",{" + ",".join(
+                known[key] if key in known else self._fragment(key, settings[key]) for key in sorted(settings)) + "}]"
         return canonical_json(value)
 
-    def _split(self, changed: list[int], gone: frozenset[int]) -> list[str]:
-        """The base's fragments between the ``changed`` indices, each run joined ("" when none)."""
+    def _layout(self, keys: tuple[str, ...], leave_out: tuple[str, ...]) -> tuple[list[str], list[str]]:
+        """The ``keys`` a cell sets in the base's order (``leave_out`` gone) and the base's fragments
+        between them, each run joined ("" when none)."""
+        index = self._index
+        gone = frozenset(index[key] for key in leave_out if key in index)
+        changed = sorted(i for i in map(index.__getitem__, keys) if i not in gone)
         bounds = [-1, *changed, len(self._fragments)]
-        return [",".join(self._fragments[j] for j in range(start + 1, end) if j not in gone)
-                for start, end in zip(bounds, bounds[1:])]
+        segments = [",".join(self._fragments[j] for j in range(start + 1, end) if j not in gone)
+                    for start, end in zip(bounds, bounds[1:])]
+        return [self._keys[i] for i in changed], segments
 
     def _fragment(self, key: str, value: Any) -> str:
         """``"KEY":value`` as canonical_json writes it inside the config's object (each distinct one once)."""
@@ -214,8 +240,13 @@ class BaseConfig:
             text = self._known[known] = canonical_json(key) + ":" + canonical_json(value)
         return text
 
+    def signature(self, keys: Iterable[str]) -> tuple[str, ...]:
+        """The base's values at ``keys`` as encoded text: equal signatures, equal values (types too)."""
+        index, fragments = self._index, self._fragments
+        return tuple(fragments[index[key]] for key in keys)
+
     def try_option(self, apply: Callable[[CfgNode], None], option: Hashable = None
-                   ) -> tuple[dict[str, Any], AbstractSet[str]] | None:
+                   ) -> tuple[dict[str, Any], AbstractSet[str], Hashable] | None:
         """Run ``apply`` on the scratch copy; the settings it made and the keys it assigned.
 
         Args:
@@ -224,16 +255,19 @@ class BaseConfig:
                 every config of this shape: it runs once per option and shape.
 
         Returns:
-            ``(settings, assigned)``: every key that now differs from the base
-            or was assigned (equal or not), with its value; and the assigned
-            keys. None when ``apply`` did more than set existing keys (added
+            ``(settings, assigned, shared)``: every key that now differs from
+            the base or was assigned (equal or not), with its value; the
+            assigned keys; and what names this result in every config of this
+            shape (None when ``apply`` read a value: then it is this config's
+            alone). None when ``apply`` did more than set existing keys (added
             or removed one, replaced a section, froze the config): the caller
             then takes a fresh copy and looks at the whole config.
         """
-        effects = self._memo.effects
+        effects = self.memo.effects
         known = None if option is None else effects.get((option, self._shape))
         if known is not None:
-            return {key: list(value) if type(value) is list else value for key, value in known[0].items()}, known[1]
+            return ({key: list(value) if type(value) is list else value for key, value in known[0].items()},
+                    known[1], (option, self._shape))
         scratch, self._scratch = self._scratch or Scratch(self.node), None  # an exception leaves it discarded
         scratch.sets.clear()
         apply(scratch.root)
@@ -251,23 +285,28 @@ class BaseConfig:
             scratch.put(key, list(value) if isinstance(value, list) else value)
         self._scratch = scratch
         assigned = frozenset(sets)
-        if option is not None and not read:
-            effects[option, self._shape] = ({k: list(v) if type(v) is list else v for k, v in settings.items()},
-                                            assigned)
-        return settings, assigned
+        if option is None or read:
+            return settings, assigned, None
+        effects[option, self._shape] = ({k: list(v) if type(v) is list else v for k, v in settings.items()}, assigned)
+        return settings, assigned, (option, self._shape)
 
 
 class PlanMemo:
     """What the models of one matrix share: encoded JSON fragments, config shapes and options' effects.
 
     Most keys hold the same value in every model's base, and an option that
-    reads nothing sets the same keys in every config of one shape (the same keys).
+    reads nothing sets the same keys in every config of one shape (the same
+    keys); where the bases also hold the same values at those keys, it changes
+    the same ones (checked once).
     """
 
     def __init__(self) -> None:
         self.fragments: dict[tuple[Any, ...], str] = {}
         self.shapes: dict[tuple[str, ...], int] = {}
         self.effects: dict[tuple[Hashable, int], tuple[dict[str, Any], frozenset[str]]] = {}
+        # (effect, the base's signature at its keys) -> the keys an option changes, checked once
+        self.changed: dict[tuple[Hashable, ...], tuple[str, ...]] = {}
+        self.encoded: dict[Hashable, dict[str, str]] = {}  # settings met again and again, as text (``fragments``)
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})

@@ -22,12 +22,16 @@ class ModelSpec:
         build: ``build(name, num_classes, cfg) -> torch.nn.Module`` where ``cfg``
             is the cell's frozen YACS config (MODEL.PRETRAINED, DROPOUT, INPUT.SIZE...).
         description: One line shown in menus and ``--matrix``.
+        imports: Modules ``build`` imports that take seconds, e.g. ``("timm",)``: a run
+            that trains this family has its warm-start server import them once for
+            every cell, and a run that does not never pays for them.
     """
 
     family: str
     names: Callable[[], Collection[str]]
     build: Callable[[str, int, Any], Any]
     description: str = ""
+    imports: tuple[str, ...] = ()
 
 
 def read_name_list(path: Path) -> tuple[str, ...]:

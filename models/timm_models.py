@@ -79,5 +79,6 @@ def register_models(register: Any) -> None:
             names=names,
             build=build,
             description="any timm model (resnet50.tv2_in1k, efficientnet_b0, swin_tiny_patch4_window7_224, ...)",
+            imports=("timm",),
         )
     )

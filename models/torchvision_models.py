@@ -80,5 +80,6 @@ def register_models(register: Any) -> None:
             names=names,
             build=build,
             description="torchvision classification models as tv/<name> (tv/resnet18, tv/mobilenet_v3_small, ...)",
+            imports=("torchvision",),
         )
     )

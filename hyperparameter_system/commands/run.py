@@ -63,7 +63,7 @@ def _run(args: argparse.Namespace, spec: ExperimentSpec, options: RunOptions, ro
     # before the store or any config file is written.
     check_commands(cells, root)
     check_folders(spec)
-    begin_fork_server(forks, cells, options, fresh=not path.exists())
+    begin_fork_server(forks, cells, registry, options, fresh=not path.exists())
     with Store.open(path, experiment=spec.name, metric=spec.metric, goal=spec.goal, created_at=now) as store:
         if store.created_at != now.astimezone():  # another runner created the store meanwhile
             cells = plan(store.created_at)
@@ -81,16 +81,31 @@ def _run(args: argparse.Namespace, spec: ExperimentSpec, options: RunOptions, ro
     return report.exit_code
 
 
-def begin_fork_server(forks: ForkServer, cells: list[Cell], options: RunOptions, *, fresh: bool) -> None:
-    """Begin the fork server's imports now when a fresh run will train built-in cells here.
+def begin_fork_server(forks: ForkServer, cells: list[Cell], registry: Registry, options: RunOptions, *,
+                      fresh: bool) -> None:
+    """Tell the fork server what the plan's models import; begin its imports now when a fresh run
+    will train built-in cells here.
 
     Every user error is behind us (the server writes its log into the output
     folder); its seconds of imports then overlap the store's set-up, rendering
     and the runner's checks instead of following them. A resumed run may have
     nothing left to train: its server begins at the first launch, if any.
     """
-    if fresh and options.ray is None and any(cell.command is None and not cell.same_as for cell in cells):
+    trained = [cell for cell in cells if cell.command is None and not cell.same_as]
+    forks.idle_imports = idle_imports(trained, registry)
+    if fresh and options.ray is None and trained:
         forks.begin()
+
+
+def idle_imports(cells: list[Cell], registry: Registry) -> tuple[str, ...]:
+    """The heavy modules these built-in cells' trainers will import: their model families' own
+    (``ModelSpec.imports``), and torchvision when a cell reads image files (digits stay in memory)."""
+    wanted: set[str] = set()
+    for cell in cells:
+        wanted.update(registry.model_family(cell.model).imports)
+        if cell.config is not None and cell.config.value("DATASETS.NAME") != "digits":
+            wanted.add("torchvision")
+    return tuple(sorted(wanted, key=lambda name: (name != "torchvision", name)))  # timm builds on torchvision
 
 
 def run_options(spec: ExperimentSpec, args: argparse.Namespace) -> RunOptions:

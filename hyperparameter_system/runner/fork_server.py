@@ -47,13 +47,13 @@ from hyperparameter_system.runner.warm import ENV_ROOM
 # plugin loader) that is torch._dynamo (every optimizer's constructor imports it), and wandb with
 # what wandb.init imports on first use (the git helpers, PIL and its PNG writer for the sample
 # images; not its launch package: see ``skip_unstaged_launch_inputs``). Then, while it waits for
-# requests, the server imports what only some models need, one module per idle moment: a run of
+# requests, the server imports what only some models need (its arguments: the runner names what
+# its plan's model families import, ``ModelSpec.imports``), one module per idle moment: a run of
 # small cells does not wait for timm, and every later child has it already.
 PRELOAD = ("torch", "torch._dynamo", "ignite.engine", "sklearn.datasets", "sklearn.model_selection",
            "hyperparameter_system.train", "hyperparameter_system.training.run",
            "hyperparameter_system.training.validate", "hyperparameter_system.plugin.loading",
            "wandb", "wandb.sdk.lib.gitlib", "PIL.Image", "PIL.PngImagePlugin")
-PRELOAD_WHEN_IDLE = ("torchvision", "timm")
 _ENV_START_FIELD = 47  # env_start in /proc/<pid>/stat, counted from the field after the command name
 
 
@@ -104,24 +104,22 @@ def environ_block(env: dict[str, str]) -> bytes:
     return b"".join(os.fsencode(k) + b"=" + os.fsencode(v) + b"\0" for k, v in env.items())
 
 
-def serve(reply_fd: int) -> int:
+def serve(reply_fd: int, later: list[str]) -> int:
     """Fork a child per request until the runner closes our stdin; reap and report each child.
 
-    A child's end is reported from the SIGCHLD handler, so the runner learns of it at
-    once even while this process is busy importing a module of PRELOAD_WHEN_IDLE
-    (seconds for timm), not after the import.
+    ``later`` is imported one module per idle moment. A child's end is reported from
+    the SIGCHLD handler, so the runner learns of it at once even while this process
+    is busy with such an import (seconds for timm), not after it.
     """
     room = environ_room()
     pending = b""
-    later = list(PRELOAD_WHEN_IDLE)
     signal.signal(signal.SIGCHLD, lambda _signum, _frame: _reap(reply_fd))
     while True:
         ready, _, _ = select.select([0], [], [], 0.05)
         _reap(reply_fd)
         if not ready:
             if later:
-                with _collector_paused():
-                    importlib.import_module(later.pop(0))
+                _import_when_idle(later.pop(0))
             continue
         chunk = os.read(0, 1 << 16)
         if not chunk:
@@ -131,6 +129,15 @@ def serve(reply_fd: int) -> int:
             line, pending = pending.split(b"\n", 1)
             with _exits_held():
                 _reply(reply_fd, _spawn(json.loads(line), room, reply_fd))
+
+
+def _import_when_idle(name: str) -> None:
+    """Import one module a plugin named; one that fails is the child's to report, in its own log."""
+    with _collector_paused():
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - the child that needs it meets the same error
+            traceback.print_exc()
 
 
 @contextlib.contextmanager
@@ -279,7 +286,7 @@ def main() -> int:
           file=sys.stderr, flush=True)
     _reply(reply_fd, {"ready": os.getpid(), "threads": threads})
     try:
-        return serve(reply_fd)
+        return serve(reply_fd, sys.argv[1:])
     except BrokenPipeError:
         return 0  # the runner left
 

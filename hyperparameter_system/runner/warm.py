@@ -43,6 +43,9 @@ ENV_EXIT_REPORT = "HPSYS_EXIT_REPORT_S"  # seconds instead of EXIT_REPORT_TIMEOU
 # torch.set_num_threads).
 STARTUP_PREFIXES = ("PYTHON", "LD_", "MALLOC_", "GOMP_", "KMP_", "OPENBLAS_", "MKL_")
 APPLIED_IN_CHILD = frozenset({"PYTHONUNBUFFERED"})
+# What the server imports while idle when its runner does not say (a sweep): every heavy
+# library a built-in model family may need. A matrix run names what its plan needs instead.
+IDLE_IMPORTS = ("torchvision", "timm")
 ENV_ROOM = "HPSYS_ENV_ROOM"  # padding in the server's environment: room for a child's launch environment
 ENV_ROOM_BYTES = 64 * 1024
 
@@ -68,10 +71,13 @@ class ForkServer:
     Args:
         root: The run's output folder (the server's log goes there).
         warn: Where the one line about a server that failed goes (the progress display).
+        idle_imports: What the server imports once ready, while it waits (a runner that
+            knows its plan sets it before the server starts: see ``ModelSpec.imports``).
     """
 
-    def __init__(self, root: Path, warn: Callable[[str], None]) -> None:
+    def __init__(self, root: Path, warn: Callable[[str], None], idle_imports: Sequence[str] = IDLE_IMPORTS) -> None:
         self.root, self.warn = Path(root), warn
+        self.idle_imports = tuple(idle_imports)
         self.usable = warm_start_enabled()
         self.exit_report_s = env_seconds(os.environ, ENV_EXIT_REPORT, repr) or EXIT_REPORT_TIMEOUT_S
         self.proc: subprocess.Popen[bytes] | None = None
@@ -168,7 +174,7 @@ class ForkServer:
         with open(self.root / SERVER_LOG, "ab") as log:
             try:
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-m", "hyperparameter_system.runner.fork_server"], env=env,
+                    [sys.executable, "-m", "hyperparameter_system.runner.fork_server", *self.idle_imports], env=env,
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, start_new_session=True)
             except OSError as error:
                 self.usable = False

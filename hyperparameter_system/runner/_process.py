@@ -167,6 +167,13 @@ def process_running(pid: int) -> bool:
     return bool(fields) and fields[0] != "Z"
 
 
+def process_started(pid: int) -> str | None:
+    """When ``pid`` started (clock ticks since boot, from /proc): with the pid it names one process,
+    so a pid reused later does not pass for it; None when it is gone or a zombie."""
+    fields = _stat_fields(Path(f"/proc/{pid}"))
+    return fields[19] if fields and len(fields) > 19 and fields[0] != "Z" else None
+
+
 def _live_groups() -> set[int]:
     """Process groups with at least one member that is not a zombie (orphans' parents may not reap)."""
     groups = set()

@@ -211,6 +211,10 @@ class RayChild:
             _unpack(answer.bundle, self.spec.output_dir)
         if answer.note:
             self._log(answer.note)
+        if answer.node_lost:  # its agent still answered, but the node has left the cluster: not for reuse
+            self._lost(RuntimeError("its raylet died; the child there was stopped"))
+            _kill(self.actor)
+            return
         if answer.lost:
             self._log("hpsys: the keeper of this attempt's child died on its node; the child was stopped")
             self.lost = True

@@ -30,7 +30,10 @@ from hyperparameter_system.runner.ray_agent import MIRRORED, NodeAgent, NodeAnsw
 from hyperparameter_system.runner.ray_connect import import_ray as _ray
 from hyperparameter_system.store.attempt_file import ATTEMPT_FILE
 
-POLL_WAIT_S = 0.5  # how long one poll may wait on the node for the child's end (answers sooner when it ends)
+# How long one poll may wait on the node for the child's end (it answers as soon as the child ends or is
+# stopped): new metrics come with the answers where the node copies them back, hence the short wait there;
+# with shared storage the driver reads them itself, and a longer wait spares both sides Ray calls.
+POLL_WAIT_S, SHARED_POLL_WAIT_S = 1.0, 5.0
 _CALL_S = 30.0  # a node call that does not answer within this is a lost node
 UNREACHABLE_S = 30.0  # an agent unreachable this long (its node's raylet gone, say) counts as lost
 PLACEMENTS = 6  # agents that may die before the child started (placed on a node just lost) before it fails
@@ -134,6 +137,7 @@ class RayChild:
         self.term_sent_at: float | None = None
         self.killed = self.timed_out = self.lost = False
         self._running = False
+        self._wait_s = POLL_WAIT_S
         self._exit: int | None = None
         self._unreachable_since: float | None = None
         self._placements, self._place_at = 0, 0.0
@@ -185,7 +189,7 @@ class RayChild:
             self._unreachable_since = self._unreachable_since or time.monotonic()
             if time.monotonic() - self._unreachable_since > UNREACHABLE_S:
                 return self._lost(error)
-            self._call = self.actor.poll.remote(POLL_WAIT_S) if self._running else self._call
+            self._call = self.actor.poll.remote(self._wait_s) if self._running else self._call
             return None if self._running else self._replace(error)
         except ray.exceptions.RayError as error:
             return self._lost(error) if self._running or self._placements >= PLACEMENTS else self._replace(error)
@@ -193,11 +197,12 @@ class RayChild:
         if isinstance(answer, dict):  # the agent started the child
             self._agents.placed(self._resources, self)
             self.node, self.node_dir = str(answer["node"]), str(answer["dir"])
+            self._wait_s = SHARED_POLL_WAIT_S if answer.get("shared") else POLL_WAIT_S
             self._running, self.started = True, time.monotonic()
         else:
             self._take(answer)
         if self._exit is None:
-            self._call = self.actor.poll.remote(POLL_WAIT_S)
+            self._call = self.actor.poll.remote(self._wait_s)
         return self._exit
 
     def _take(self, answer: NodeAnswer) -> None:

@@ -30,8 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from hyperparameter_system.child_contract import ENV_OUTPUT_DIR, ENV_TORCH_THREADS, METRICS_FILE
-from hyperparameter_system.runner._child import CHILD_LOG
-from hyperparameter_system.runner._process import process_started, stop_orphans
+from hyperparameter_system.runner._process import CHILD_LOG, process_started, stop_orphans
 
 MIRRORED = (METRICS_FILE, CHILD_LOG)  # what streams to the driver while the child runs
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors", ".bin")

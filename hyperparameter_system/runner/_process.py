@@ -18,7 +18,8 @@ from typing import IO, TYPE_CHECKING, Collection, Iterable, Iterator
 
 from hyperparameter_system import child_contract as cc
 
-CHILD_LOG = "stdout.log"  # the child's stdout + stderr, captured by the runner (here: light enough for a Ray node)
+CHILD_LOG = "stdout.log"  # the child's stdout + stderr, captured by the runner (here, where a Ray node's agent
+# finds it without importing the runner's heavier modules)
 
 if TYPE_CHECKING:  # a Ray node's keeper imports this module: it stays light
     from hyperparameter_system.runner._child import ChildSpec

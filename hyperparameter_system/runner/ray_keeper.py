@@ -11,7 +11,8 @@ writes ``TERM`` or ``KILL``. It leaves the agent's process tree as it starts:
 a Ray worker whose raylet died SIGKILLs its own children on its way out, and a
 keeper killed so could not stop the child. It prints ``{"pid": N}`` once the
 child runs and ``{"exit": CODE, "timed_out": BOOL, "node_lost": BOOL}`` when the
-child and its whole group are gone (``node_lost``: stopped because the raylet died). Run as ``python -m hyperparameter_system.runner.ray_keeper``.
+child and its whole group are gone (``node_lost``: stopped because the raylet
+died). Run as ``python -m hyperparameter_system.runner.ray_keeper``.
 """
 
 from __future__ import annotations

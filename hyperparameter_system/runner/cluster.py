@@ -70,9 +70,6 @@ class AgentPool:
         self._idle: dict[Shape, list[tuple[Any, Any]]] = {}  # shape -> (agent, the ref of its ready call)
         self._waiting: dict[Shape, list[RayChild]] = {}  # cells whose agent Ray has not placed yet
 
-    def waits(self, resources: Mapping[str, float], child: RayChild) -> None:
-        self._waiting.setdefault(_shape(resources), []).append(child)
-
     def placed(self, resources: Mapping[str, float], child: RayChild) -> None:
         waiting = self._waiting.get(_shape(resources), [])
         if child in waiting:
@@ -81,7 +78,9 @@ class AgentPool:
     def _new(self, resources: Mapping[str, float]) -> Any:
         return _agent_class().options(max_concurrency=3, max_restarts=0, **actor_options(resources)).remote()
 
-    def take(self, resources: Mapping[str, float]) -> Any:
+    def take(self, resources: Mapping[str, float], child: RayChild) -> Any:
+        """An agent for ``child``: an idle one, else a new one, and then ``child`` waits for Ray to place it
+        (only then: an idle agent given to a child already started on one would kill that one, child and all)."""
         shape = _shape(resources)
         idle = self._idle.get(shape)
         if idle:  # one Ray already placed, if any: another may wait for resources other runners hold
@@ -90,6 +89,7 @@ class AgentPool:
         for other in [s for s in self._idle if s != shape]:
             for actor, _ in self._idle.pop(other):
                 _kill(actor)
+        self._waiting.setdefault(shape, []).append(child)
         return self._new(resources)
 
     def give_back(self, resources: Mapping[str, float], actor: Any) -> None:
@@ -153,9 +153,8 @@ class RayChild:
     def _place(self) -> None:
         """An agent holding the cell's resources (an idle one, or a new one Ray places on a node that has them)."""
         self._placements += 1
-        self.actor = self._agents.take(self._resources)
+        self.actor = self._agents.take(self._resources, self)
         self._call: Any = self.actor.start.remote(self._job)
-        self._agents.waits(self._resources, self)
 
     def adopt(self, actor: Any) -> None:
         """Start on ``actor``, an idle agent already placed, instead of the one Ray has not placed yet."""

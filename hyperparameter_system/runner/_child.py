@@ -20,8 +20,7 @@ from hyperparameter_system.config.templates import flat_overrides, template_vari
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.matrix.naming import safe_name
 from hyperparameter_system.runner._devices import Slot
-
-CHILD_LOG = "stdout.log"  # the child's stdout + stderr, captured by the runner
+from hyperparameter_system.runner._process import CHILD_LOG
 
 
 @dataclass(frozen=True)

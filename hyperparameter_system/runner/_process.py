@@ -18,6 +18,9 @@ from typing import IO, TYPE_CHECKING, Collection, Iterable, Iterator
 
 from hyperparameter_system import child_contract as cc
 
+CHILD_LOG = "stdout.log"  # the child's stdout + stderr, captured by the runner (here, where a Ray node's agent
+# finds it without importing the runner's heavier modules)
+
 if TYPE_CHECKING:  # a Ray node's keeper imports this module: it stays light
     from hyperparameter_system.runner._child import ChildSpec
     from hyperparameter_system.runner.warm import ForkServer
@@ -165,6 +168,13 @@ def process_running(pid: int) -> bool:
     """True while ``pid`` exists and is not a zombie (a child nobody waits for ends as one)."""
     fields = _stat_fields(Path(f"/proc/{pid}"))
     return bool(fields) and fields[0] != "Z"
+
+
+def process_started(pid: int) -> str | None:
+    """When ``pid`` started (clock ticks since boot, from /proc): with the pid it names one process,
+    so a pid reused later does not pass for it; None when it is gone or a zombie."""
+    fields = _stat_fields(Path(f"/proc/{pid}"))
+    return fields[19] if fields and len(fields) > 19 and fields[0] != "Z" else None
 
 
 def _live_groups() -> set[int]:

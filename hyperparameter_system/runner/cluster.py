@@ -30,7 +30,10 @@ from hyperparameter_system.runner.ray_agent import MIRRORED, NodeAgent, NodeAnsw
 from hyperparameter_system.runner.ray_connect import import_ray as _ray
 from hyperparameter_system.store.attempt_file import ATTEMPT_FILE
 
-POLL_WAIT_S = 0.5  # how long one poll may wait on the node for the child's end (answers sooner when it ends)
+# How long one poll may wait on the node for the child's end (it answers as soon as the child ends or is
+# stopped): new metrics come with the answers where the node copies them back, hence the short wait there;
+# with shared storage the driver reads them itself, and a longer wait spares both sides Ray calls.
+POLL_WAIT_S, SHARED_POLL_WAIT_S = 1.0, 5.0
 _CALL_S = 30.0  # a node call that does not answer within this is a lost node
 UNREACHABLE_S = 30.0  # an agent unreachable this long (its node's raylet gone, say) counts as lost
 PLACEMENTS = 6  # agents that may die before the child started (placed on a node just lost) before it fails
@@ -67,9 +70,6 @@ class AgentPool:
         self._idle: dict[Shape, list[tuple[Any, Any]]] = {}  # shape -> (agent, the ref of its ready call)
         self._waiting: dict[Shape, list[RayChild]] = {}  # cells whose agent Ray has not placed yet
 
-    def waits(self, resources: Mapping[str, float], child: RayChild) -> None:
-        self._waiting.setdefault(_shape(resources), []).append(child)
-
     def placed(self, resources: Mapping[str, float], child: RayChild) -> None:
         waiting = self._waiting.get(_shape(resources), [])
         if child in waiting:
@@ -78,7 +78,9 @@ class AgentPool:
     def _new(self, resources: Mapping[str, float]) -> Any:
         return _agent_class().options(max_concurrency=3, max_restarts=0, **actor_options(resources)).remote()
 
-    def take(self, resources: Mapping[str, float]) -> Any:
+    def take(self, resources: Mapping[str, float], child: RayChild) -> Any:
+        """An agent for ``child``: an idle one, else a new one, and then ``child`` waits for Ray to place it
+        (only then: an idle agent given to a child already started on one would kill that one, child and all)."""
         shape = _shape(resources)
         idle = self._idle.get(shape)
         if idle:  # one Ray already placed, if any: another may wait for resources other runners hold
@@ -87,6 +89,7 @@ class AgentPool:
         for other in [s for s in self._idle if s != shape]:
             for actor, _ in self._idle.pop(other):
                 _kill(actor)
+        self._waiting.setdefault(shape, []).append(child)
         return self._new(resources)
 
     def give_back(self, resources: Mapping[str, float], actor: Any) -> None:
@@ -134,6 +137,7 @@ class RayChild:
         self.term_sent_at: float | None = None
         self.killed = self.timed_out = self.lost = False
         self._running = False
+        self._wait_s = POLL_WAIT_S
         self._exit: int | None = None
         self._unreachable_since: float | None = None
         self._placements, self._place_at = 0, 0.0
@@ -149,9 +153,8 @@ class RayChild:
     def _place(self) -> None:
         """An agent holding the cell's resources (an idle one, or a new one Ray places on a node that has them)."""
         self._placements += 1
-        self.actor = self._agents.take(self._resources)
+        self.actor = self._agents.take(self._resources, self)
         self._call: Any = self.actor.start.remote(self._job)
-        self._agents.waits(self._resources, self)
 
     def adopt(self, actor: Any) -> None:
         """Start on ``actor``, an idle agent already placed, instead of the one Ray has not placed yet."""
@@ -185,7 +188,7 @@ class RayChild:
             self._unreachable_since = self._unreachable_since or time.monotonic()
             if time.monotonic() - self._unreachable_since > UNREACHABLE_S:
                 return self._lost(error)
-            self._call = self.actor.poll.remote(POLL_WAIT_S) if self._running else self._call
+            self._call = self.actor.poll.remote(self._wait_s) if self._running else self._call
             return None if self._running else self._replace(error)
         except ray.exceptions.RayError as error:
             return self._lost(error) if self._running or self._placements >= PLACEMENTS else self._replace(error)
@@ -193,11 +196,12 @@ class RayChild:
         if isinstance(answer, dict):  # the agent started the child
             self._agents.placed(self._resources, self)
             self.node, self.node_dir = str(answer["node"]), str(answer["dir"])
+            self._wait_s = SHARED_POLL_WAIT_S if answer.get("shared") else POLL_WAIT_S
             self._running, self.started = True, time.monotonic()
         else:
             self._take(answer)
         if self._exit is None:
-            self._call = self.actor.poll.remote(POLL_WAIT_S)
+            self._call = self.actor.poll.remote(self._wait_s)
         return self._exit
 
     def _take(self, answer: NodeAnswer) -> None:
@@ -211,6 +215,10 @@ class RayChild:
             _unpack(answer.bundle, self.spec.output_dir)
         if answer.note:
             self._log(answer.note)
+        if answer.node_lost:  # its agent still answered, but the node has left the cluster: not for reuse
+            self._lost(RuntimeError("its raylet died; the child there was stopped"))
+            _kill(self.actor)
+            return
         if answer.lost:
             self._log("hpsys: the keeper of this attempt's child died on its node; the child was stopped")
             self.lost = True

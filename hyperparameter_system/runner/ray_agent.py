@@ -30,8 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from hyperparameter_system.child_contract import ENV_OUTPUT_DIR, ENV_TORCH_THREADS, METRICS_FILE
-from hyperparameter_system.runner._child import CHILD_LOG
-from hyperparameter_system.runner._process import stop_orphans
+from hyperparameter_system.runner._process import CHILD_LOG, process_started, stop_orphans
 
 MIRRORED = (METRICS_FILE, CHILD_LOG)  # what streams to the driver while the child runs
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors", ".bin")
@@ -82,6 +81,7 @@ class NodeAnswer:
     exit: int | None = None
     timed_out: bool = False
     lost: bool = False  # the keeper died: the agent stopped the child (what it wrote is not its end)
+    node_lost: bool = False  # the keeper stopped the child because this node's raylet died
     chunks: dict[str, bytes] = field(default_factory=dict)
     bundle: bytes | None = None
     note: str = ""  # a line for the attempt's log (a bundle left on the node, why)
@@ -98,6 +98,7 @@ class NodeAgent:
         self.offsets = {name: 0 for name in MIRRORED}
         self.answer: dict[str, Any] | None = None
         self.node = ""  # this agent's node's name, asked once
+        self.raylet = raylet()  # the keeper stops the child when this process is gone
 
     def ready(self) -> bool:
         """Answers once the agent runs on a node (the pool prefers agents Ray has placed)."""
@@ -127,7 +128,7 @@ class NodeAgent:
             argv[0] = sys.executable  # this node's interpreter of the same environment
         spec = {"argv": argv, "env": env, "cwd": job.cwd, "log_path": str(self.dir / CHILD_LOG),
                 "output_dir": env.get(ENV_OUTPUT_DIR, str(self.dir)), "timeout_s": job.timeout_s,
-                "grace_s": job.grace_s}
+                "grace_s": job.grace_s, "raylet": self.raylet}
         self.dir.mkdir(parents=True, exist_ok=True)
         self.keeper, self.spare = self.spare or _spawn_keeper(), None
         assert self.keeper.stdin is not None
@@ -150,7 +151,7 @@ class NodeAgent:
             answer.chunks = self._new_bytes()
         if self.answer is not None:
             answer.exit, answer.timed_out = int(self.answer["exit"]), bool(self.answer["timed_out"])
-            answer.lost = bool(self.answer.get("lost"))
+            answer.lost, answer.node_lost = bool(self.answer.get("lost")), bool(self.answer.get("node_lost"))
             self.spare = self.spare or _spawn_keeper()  # for this agent's next cell
             if not shared:
                 answer.bundle, answer.note = bundle(self.dir or Path("/nonexistent"), self.node)
@@ -198,6 +199,17 @@ def _spawn_keeper() -> subprocess.Popen[str]:
                             start_new_session=True, close_fds=True)
 
 
+def raylet() -> tuple[int, str] | None:
+    """This node's raylet as Ray names it to its workers (``RAY_RAYLET_PID``), with its start time;
+    None where Ray does not say."""
+    try:
+        pid = int(os.environ["RAY_RAYLET_PID"])
+    except (KeyError, ValueError):
+        return None
+    started = process_started(pid)
+    return (pid, started) if started else None
+
+
 def node_name() -> str:
     """This node's name in the cluster (``ray start --node-name``, by default its address)."""
     import ray
@@ -214,8 +226,6 @@ def node_name() -> str:
 def stop_node_orphans(driver_dirs: list[str], grace_s: float) -> list[str]:
     """On this node: stop every process still working for these attempts (their own folder or its
     copy under :func:`node_root`); returns the driver folders that had one."""
-    from hyperparameter_system.runner._process import stop_orphans
-
     both = {d: d for d in driver_dirs} | {str(node_dir(d)): d for d in driver_dirs}
     return sorted({both[d] for d in stop_orphans(list(both), grace_s)})
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hyperparameter_system.runner._process import find_attempt_processes
+from hyperparameter_system.runner._process import find_attempt_processes, process_running
 from hyperparameter_system.runner.ray_agent import node_dir
 from ray_setup import (attempts, cells_by_model, fake_model, hpsys, hpsys_argv, query, summary, wait_for,
                        write_experiment)
@@ -181,20 +181,28 @@ def test_a_sweep_runs_its_trials_on_the_cluster(cluster, tmp_path: Path) -> None
 
 
 def test_a_lost_node_fails_its_attempt_and_the_retry_runs_elsewhere(cluster, tmp_path: Path) -> None:
-    """The worker node dies mid-cell (its raylet and every process under it): that attempt is ``failed``
-    with the reason, the retry runs on the head."""
+    """Only the worker's raylet dies mid-cell (the machine and its other processes live on): the child
+    there is stopped within the grace, that attempt is ``failed`` naming the node, the retry runs on the head."""
     blocker = write_experiment(tmp_path, [fake_model(tmp_path, "blocker", {"CPU": 2, "head_node": 0.1},
                                                      epochs=1, sleep=25)], name="blk", options=0)
-    victim = write_experiment(tmp_path, [fake_model(tmp_path, "victim", epochs=2, sleep=4)], name="vic", options=0,
-                              execution={"retries": 1})
+    victim = write_experiment(tmp_path, [fake_model(tmp_path, "victim", epochs=2, sleep=4, first_sleep=60)],
+                              name="vic", options=0, execution={"retries": 1})
     first = cluster.popen(hpsys_argv(blocker, "--all"), cwd=tmp_path, stdout=open(tmp_path / "b.log", "w"),
                           stderr=open(tmp_path / "b.err", "w"))
     try:
         wait_for(lambda: [r for r in attempts(tmp_path, name="blk") if r[2] == "head"], "the head to be busy")
         second = cluster.popen(hpsys_argv(victim, "--all"), cwd=tmp_path, stdout=open(tmp_path / "v.log", "w"),
                                stderr=open(tmp_path / "v.err", "w"))
-        wait_for(lambda: [r for r in attempts(tmp_path, name="vic") if r[2] == "worker"], "the victim on the worker")
-        assert cluster.kill_node("worker") >= 3, "the worker node's raylet, agent, keeper and child"
+        rows = wait_for(lambda: [r for r in attempts(tmp_path, name="vic") if r[2] == "worker"],
+                        "the victim on the worker")
+        child = wait_for(lambda: _live_children([rows[0][3]]), "the victim's child")
+        raylet = cluster.raylet_pid("worker")
+        assert raylet is not None
+        os.kill(raylet, signal.SIGKILL)
+        killed_at = time.monotonic()
+        wait_for(lambda: not any(process_running(pid) for pids in child.values() for pid in pids),
+                 "the victim's child to stop", timeout=GRACE_S + 20)
+        gone_after = time.monotonic() - killed_at
         assert second.wait(timeout=240) == 0, (tmp_path / "v.log").read_text() + (tmp_path / "v.err").read_text()
         assert first.wait(timeout=120) == 0
     finally:
@@ -202,6 +210,7 @@ def test_a_lost_node_fails_its_attempt_and_the_retry_runs_elsewhere(cluster, tmp
         cluster.add_worker() if cluster.raylet_pid("worker") is None else None
     rows = attempts(tmp_path, name="vic", columns="status, node, error_tail")
     assert [(r[0], r[1]) for r in rows] == [("failed", "worker"), ("completed", "head")], rows
-    assert "was lost while this attempt ran" in (rows[0][2] or ""), rows[0][2]
+    assert "node worker was lost while this attempt ran" in (rows[0][2] or ""), rows[0][2]
+    assert gone_after < GRACE_S + 5, f"the child on the lost node lingered {gone_after:.0f}s"
     report = json.loads(hpsys(cluster, victim, "--summary", "--format", "json").stdout)
     assert cells_by_model(report)["victim"][0]["node"] == "head"

@@ -2,7 +2,8 @@
 
 Invoked like a user's own command: ``fake_child.py CONFIG [KEY VALUE ...] OUTPUT_DIR D``.
 It honours the child contract for real (metrics.jsonl, result.json, exit codes,
-SIGTERM -> stopped) and can misbehave on request: crash on early attempts, run
+SIGTERM -> stopped) and can misbehave on request: crash on early attempts, train
+slower on the first (``first_sleep``: its sleep per epoch), run
 out of memory above a batch size, ignore SIGTERM, leave a grandchild behind,
 write junk into its result.json or metrics.jsonl.
 On success it appends one line to ``<FAKE.marker_dir>/<cell id>.done`` so tests
@@ -57,8 +58,9 @@ def main() -> int:
     if batch > int(fake.get("oom_above", 10**9)):
         return finish(out, fake, "oom", [], cc.EXIT_OOM, error=f"CUDA out of memory at batch {batch}")
     records = []
+    sleep = float(fake.get("first_sleep", fake.get("sleep", 0.0)) if attempt == 1 else fake.get("sleep", 0.0))
     for epoch in range(1, int(fake.get("epochs", 2)) + 1):
-        time.sleep(float(fake.get("sleep", 0.0)))
+        time.sleep(sleep)
         record = {"epoch": epoch, "step": epoch * 10, "val/acc": float(fake.get("score", 0.5)) + epoch / 100}
         records.append(record)
         cc.append_jsonl(out / cc.METRICS_FILE, record)

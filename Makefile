@@ -7,11 +7,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test install clean bench
 
+# pip compiles what it installs but not this checkout (an editable install): compileall does it once,
+# so each process (every cell, every test's runner) loads it even where PYTHONDONTWRITEBYTECODE is set.
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m compileall -q hyperparameter_system models categories >/dev/null
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -233,7 +233,7 @@ def main(args: Sequence[str] | None = None) -> int:
     if not ns.patterns:
         return _pass_through(run, exit_code, tracking)
     status, error = run.outcome(exit_code)
-    return _finish(run, status, error, ns, tracking)
+    return _finish(run, status, error, ns, tracking, refused=exit_code == cc.EXIT_CONFIG)
 
 
 def _pass_through(run: CommandRun, exit_code: int, tracking: Any) -> int:
@@ -271,10 +271,17 @@ def _add_run_location(path: Path, run_dir: str, run_id: str | None) -> None:
     cc.write_json_atomic(path, raw)
 
 
-def _finish(run: CommandRun, status: Status, error: str | None, ns: argparse.Namespace, tracking: Any) -> int:
+def _finish(run: CommandRun, status: Status, error: str | None, ns: argparse.Namespace, tracking: Any,
+            refused: bool = False) -> int:
+    """Write the contract files for the command's end; the contract's exit code.
+
+    ``refused``: the command exited 2, the usage error of argparse, click and
+    most command-line tools: it refused its arguments or config, which a retry
+    would hand it again, so the attempt exits EXIT_CONFIG (final, not retried).
+    """
     if run.probe is not None:
         run.probe.close()
-    code = EXIT_BY_STATUS.get(status, cc.EXIT_FAILED)
+    code = cc.EXIT_CONFIG if refused and status == Status.FAILED else EXIT_BY_STATUS.get(status, cc.EXIT_FAILED)
     info = tracking.info if tracking is not None else (None, None)
     cc.write_json_atomic(run.out / cc.RESULT_FILE, run.result(status, error, ns.config, info))
     if error:

@@ -40,6 +40,8 @@ if mode == "wait":
     signal.signal(signal.SIGTERM, lambda *_: (print("script got SIGTERM", flush=True), sys.exit(0)))
     while True:
         time.sleep(0.05)
+if mode == "usage":  # what argparse does with an argument it does not know
+    sys.exit(print("train.py: error: unrecognized arguments: lr 0.1", file=sys.stderr) or 2)
 for epoch in (1, 2):
     print(f"Epoch[{epoch}] Iteration[10/10] Loss: 1.2, Acc: 0.5", flush=True)
     if mode != "quiet":
@@ -71,8 +73,8 @@ def _cell(tmp: Path, mode: str, wandb_logging: str = "runner", **changes: object
     return dataclasses.replace(cell, **changes)
 
 
-def _run(tmp: Path, cells: list[Cell], wandb_mode: str) -> Store:
-    options = RunOptions(slots=tuple(make_slots("cpu", 2)), policy=RetryPolicy(retries=0), wandb_mode=wandb_mode,
+def _run(tmp: Path, cells: list[Cell], wandb_mode: str, retries: int = 0) -> Store:
+    options = RunOptions(slots=tuple(make_slots("cpu", 2)), policy=RetryPolicy(retries=retries), wandb_mode=wandb_mode,
                          metric="mAP", goal="maximize", grace_s=2.0, timeout_s=120.0)  # a deadline per cell
     store = Store.open(store_path(tmp / "out", "exp"), experiment="exp")
     Runner(store, tmp / "out" / "exp", options, PlainProgress(io.StringIO())).run(cells)
@@ -115,6 +117,15 @@ def test_outcomes_of_a_users_command_say_what_happened(tmp_path: Path) -> None:
         "Adam_bare": ("failed", "OSError: [Errno 28] No space left on device"),
     }
     assert not [d for d in dirs if (Path(d) / "wandb").exists()]  # wandb: off makes no run
+
+
+def test_a_command_that_refuses_its_arguments_is_failed_once_not_retried(tmp_path: Path) -> None:
+    """Exit 2 is the usage error of argparse and most tools: the same arguments would be refused again."""
+    cell = _cell(tmp_path, "usage", "off")
+    with _run(tmp_path, [cell], "disabled", retries=2) as store:
+        attempts = store.attempts(cell.cell_id)
+    assert [(a.status, a.exit_code) for a in attempts] == [("failed", cc.EXIT_CONFIG)], attempts
+    assert attempts[0].error.startswith("train.py: error: unrecognized arguments: lr 0.1"), attempts[0].error
 
 
 def _wait(predicate, what: str, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]

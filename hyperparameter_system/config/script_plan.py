@@ -119,6 +119,11 @@ class ScriptPlan:
         """
         script = self.base.clone()
         option: list[tuple[str, Any]] = []
+        missing = [key for key, _ in changes if key not in self.key_map and key not in self.schema.leaves]
+        if missing:  # every one at once: one run of --matrix tells the whole fix
+            raise error(("models", self.index, "key_map") if self.key_map else ("models", self.index),
+                        f"model {self.entry.name}: {where} sets {', '.join(missing)}, which its schema "
+                        f"{self.schema.source} does not have; {_how_to_map(missing)}")
         for key, value in changes:
             option += self._mapped(key, value, error, where)
         routed = [pair for key in CELL_KEYS if key in self.key_map
@@ -148,10 +153,16 @@ class ScriptPlan:
         except _Unmapped:
             raise error(("models", self.index, "key_map") if self.key_map else ("models", self.index),
                         f"model {self.entry.name}: {where} sets {key}, which its schema "
-                        f"{self.schema.source} does not have; map it (key_map: {{{key}: SCRIPT.KEY}}) "
-                        f"or drop it (key_map: {{{key}: null}})") from None
+                        f"{self.schema.source} does not have; {_how_to_map([key])}") from None
         except ValueError as exc:
             raise error(keypath, f"model {self.entry.name}: {where}: {exc}") from None
+
+
+def _how_to_map(keys: Sequence[str]) -> str:
+    """The fix for hpsys keys a script's schema lacks, for every one of them."""
+    mapped = ", ".join(f"{key}: SCRIPT.KEY" for key in keys)
+    dropped = ", ".join(f"{key}: null" for key in keys)
+    return f"map {'it' if len(keys) == 1 else 'each'} (key_map: {{{mapped}}}) or drop it (key_map: {{{dropped}}})"
 
 
 def build_script_plan(entry: ModelEntry, index: int, spec_overrides: Sequence[tuple[str, Any]],
@@ -174,9 +185,10 @@ def build_script_plan(entry: ModelEntry, index: int, spec_overrides: Sequence[tu
         try:
             pairs += plan.map_key(key, value)
         except _Unmapped:
+            missing = [k for k, _ in spec_overrides if k not in plan.key_map and k not in schema.leaves]
             raise error(("experiment", "overrides", key),
-                        f"model {entry.name}'s schema {schema.source} has no {key}; map it in its key_map "
-                        f"({key}: SCRIPT.KEY) or drop it ({key}: null)") from None
+                        f"model {entry.name}'s schema {schema.source} has no {', '.join(missing)}; "
+                        f"{_how_to_map(missing)}") from None
         except ValueError as exc:
             raise error(("models", index, "key_map", key), f"model {entry.name}: {exc}") from None
     for key, value in entry.overrides:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 from typing import Sequence
 
@@ -125,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: --repeats does not apply to --sweep: each sweep trial trains once", file=sys.stderr)
         return EXIT_USER_ERROR
     module_name = next((mod for flag, mod in _COMMANDS if getattr(args, flag)), _DEFAULT_COMMAND)
+    # SIGTERM is a Ctrl-C until the runner installs its own handlers (and again after): the
+    # command unwinds, closing what it started (the fork server), instead of dying mid-step.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         # W&B settings kept in a .env beside the experiment file; the real environment wins.
         apply_dotenv(args.config)
@@ -133,11 +137,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HpsysError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM outside the runner's loop: what finished is kept
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # stdout's reader left (`hpsys --summary | head -1`): not a crash
         from hyperparameter_system.runner import silence
 
         silence(sys.stdout)
         return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sweeps"))
 from procs import processes_of, wait_none_left  # noqa: E402
 from sweep_helpers import wait_value  # noqa: E402
 
+from hyperparameter_system.runner._process import process_running  # noqa: E402
 from hyperparameter_system.store import Store, store_path  # noqa: E402
 
 PROBE = '''
@@ -223,3 +224,37 @@ def test_the_wait_for_a_childs_exit_report_is_set_in_seconds_or_refused(tmp_path
     monkeypatch.setenv("HPSYS_EXIT_REPORT_S", "soon")
     with pytest.raises(HpsysError, match="HPSYS_EXIT_REPORT_S: must be a number of seconds > 0, got 'soon'"):
         ForkServer(tmp_path, print)
+
+
+def _children_running(parent: int, needle: bytes) -> list[int]:
+    """Live children of ``parent`` whose command line contains ``needle``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
+            if entry.name.isdigit() and int(stat[1]) == parent and stat[0] != "Z" \
+                    and needle in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def test_sigterm_while_the_fork_server_starts_leaves_no_server_behind(tmp_path: Path) -> None:
+    """SIGTERM as soon as a fresh run began its fork server, while it writes its store and its 2,000
+    configs (the server begins once the plan is checked): the run exits 130 and takes the server
+    with it, not leaving it to import on alone (nor dying by the signal itself)."""
+    options = ", ".join(f"{{name: SGD, lr: {(i + 1) / 1e5:.5f}}}" for i in range(2000))
+    _experiment(tmp_path, "small_cnn", f"[{options}]", gate_open=True)
+    runner = subprocess.Popen(_cli_argv(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, env=_env())
+    try:
+        wait_value(lambda: _children_running(runner.pid, b"runner.fork_server"), "the fork server", timeout=120)
+        [server] = _children_running(runner.pid, b"runner.fork_server")
+        runner.send_signal(signal.SIGTERM)
+        output = runner.communicate(timeout=120)[0]
+    finally:
+        runner.kill()
+    assert runner.returncode == 130, output
+    wait_value(lambda: not process_running(server), "the server's end", timeout=10)
+    assert "Traceback" not in output, output

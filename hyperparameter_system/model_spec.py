@@ -33,6 +33,12 @@ class ModelSpec:
     description: str = ""
     imports: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # ("timm") is the string "timm": the server would import modules t, i and m.
+        if isinstance(self.imports, str) or not all(isinstance(name, str) and name for name in self.imports):
+            raise TypeError(f"model family {self.family!r}: imports must be a tuple of module names "
+                            f"such as ('timm',), got {self.imports!r}")
+
 
 def read_name_list(path: Path) -> tuple[str, ...]:
     """Model names shipped as a text file (one a line, ``#`` comments), so that

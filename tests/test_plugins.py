@@ -96,6 +96,19 @@ def test_misspelt_hook_fails_loudly(tmp_path):
         load_plugins([tmp_path / "bad"])
 
 
+def test_a_model_family_whose_imports_is_one_string_is_refused_naming_it(tmp_path):
+    _write(tmp_path / "bad", "slip.py", """
+        from hyperparameter_system.hookspecs import hookimpl
+        from hyperparameter_system.model_spec import ModelSpec
+
+        @hookimpl
+        def register_models(register):
+            register(ModelSpec(family="slip", names=lambda: ("slip_net",), build=None, imports=("timm")))
+        """)
+    with pytest.raises(PluginError, match=r"slip.py: register_models failed: .*'slip': imports must be a tuple"):
+        load_plugins([tmp_path / "bad"])
+
+
 def test_yaml_only_category(tmp_path):
     _write(tmp_path / "cats", "augmentation.yaml", """
         name: augmentation

@@ -41,7 +41,7 @@ def main(args: argparse.Namespace) -> int:
     options = run_options(spec, args)
     root = Path(spec.output_dir) / spec.name
     progress = make_progress(sys.stdout)
-    forks = ForkServer(root, progress.event)
+    forks = ForkServer(root, progress.event, options.exit_report_s)
     try:
         return _run(args, spec, options, root, progress, forks)
     finally:

@@ -41,6 +41,15 @@ def lease_seconds(environ: Mapping[str, str]) -> float:
     return value
 
 
+def exit_report_seconds(environ: Mapping[str, str]) -> float:
+    """How long a child's end may go unreported by a live fork server before the runner takes it for
+    stuck: ``HPSYS_EXIT_REPORT_S``, else the warm start's default (read with the run's other settings,
+    so a bad value is refused before anything is written)."""
+    from hyperparameter_system.runner.warm import ENV_EXIT_REPORT, EXIT_REPORT_TIMEOUT_S
+
+    return env_seconds(environ, ENV_EXIT_REPORT, _quoted) or EXIT_REPORT_TIMEOUT_S
+
+
 def _quoted(raw: str) -> str:
     return repr(raw[:40])
 
@@ -81,6 +90,7 @@ class RunOptions:
     poll_s: float = 0.1
     metrics_every_s: float = 1.0
     lease_s: float = field(default_factory=lambda: lease_seconds(os.environ))
+    exit_report_s: float = field(default_factory=lambda: exit_report_seconds(os.environ))
     # Variables every child gets besides its cell's own: the experiment's plugin
     # folders (HPSYS_PLUGIN_PATH), a sweep's id (HPS_SWEEP_ID).
     extra_env: tuple[tuple[str, str], ...] = ()

@@ -136,7 +136,7 @@ def _import_when_idle(name: str) -> None:
     with _collector_paused():
         try:
             importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - the child that needs it meets the same error
+        except (Exception, SystemExit):  # noqa: BLE001 - the child that needs it meets the same error
             traceback.print_exc()
 
 

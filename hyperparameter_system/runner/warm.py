@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from hyperparameter_system import child_contract as cc
-from hyperparameter_system.config.values import env_seconds
 from hyperparameter_system.runner._process import process_running
 
 ENV_WARM_START = "HPSYS_WARM_START"  # "0" or "off": every built-in cell starts cold
@@ -71,15 +70,17 @@ class ForkServer:
     Args:
         root: The run's output folder (the server's log goes there).
         warn: Where the one line about a server that failed goes (the progress display).
+        exit_report_s: How long a child's end may go unreported before the server is taken for stuck.
         idle_imports: What the server imports once ready, while it waits (a runner that
             knows its plan sets it before the server starts: see ``ModelSpec.imports``).
     """
 
-    def __init__(self, root: Path, warn: Callable[[str], None], idle_imports: Sequence[str] = IDLE_IMPORTS) -> None:
+    def __init__(self, root: Path, warn: Callable[[str], None], exit_report_s: float = EXIT_REPORT_TIMEOUT_S,
+                 idle_imports: Sequence[str] = IDLE_IMPORTS) -> None:
         self.root, self.warn = Path(root), warn
         self.idle_imports = tuple(idle_imports)
         self.usable = warm_start_enabled()
-        self.exit_report_s = env_seconds(os.environ, ENV_EXIT_REPORT, repr) or EXIT_REPORT_TIMEOUT_S
+        self.exit_report_s = exit_report_s
         self.proc: subprocess.Popen[bytes] | None = None
         self.exits: dict[int, int] = {}  # pid -> returncode, as reported
         self._unreported: dict[int, float] = {}  # pid -> when it was first seen ended but unreported

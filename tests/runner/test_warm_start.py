@@ -213,17 +213,17 @@ def test_a_cell_that_changes_a_start_up_variable_starts_cold() -> None:
     assert startup_change(slot_env, runner_env) is None  # what the runner sets per slot is applied in the child
 
 
-def test_the_wait_for_a_childs_exit_report_is_set_in_seconds_or_refused(tmp_path: Path, monkeypatch) -> None:
-    from hyperparameter_system.errors import HpsysError
-    from hyperparameter_system.runner.warm import EXIT_REPORT_TIMEOUT_S, ForkServer
-
-    monkeypatch.delenv("HPSYS_EXIT_REPORT_S", raising=False)
-    assert ForkServer(tmp_path, print).exit_report_s == EXIT_REPORT_TIMEOUT_S
-    monkeypatch.setenv("HPSYS_EXIT_REPORT_S", "2.5")
-    assert ForkServer(tmp_path, print).exit_report_s == 2.5
-    monkeypatch.setenv("HPSYS_EXIT_REPORT_S", "soon")
-    with pytest.raises(HpsysError, match="HPSYS_EXIT_REPORT_S: must be a number of seconds > 0, got 'soon'"):
-        ForkServer(tmp_path, print)
+def test_a_bad_exit_report_wait_is_refused_before_a_sweep_writes_anything(tmp_path: Path) -> None:
+    """HPSYS_EXIT_REPORT_S (seconds) is read with the run's settings; a long value is cut in the line."""
+    _experiment(tmp_path, "small_cnn", "[{name: SGD, lr: 0.1}]", gate_open=True)
+    sweep = [*_cli_argv(tmp_path)[:-1], "--sweep", "--models", "small_cnn", "--categories", "optimizer",
+             "--count", "1", "--backend", "local"]
+    for value, shown in (("soon", "got 'soon'"), ("9" * 3000, "got '" + "9" * 40 + "'")):
+        done = subprocess.run(sweep, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                              env=_env(HPSYS_EXIT_REPORT_S=value))
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr[-500:]
+        assert f"HPSYS_EXIT_REPORT_S: must be a number of seconds > 0, {shown}" in done.stderr, done.stderr[-500:]
+        assert not (tmp_path / "output").exists(), "a refused setting writes nothing (no sweep, no store)"
 
 
 def _children_running(parent: int, needle: bytes) -> list[int]:

@@ -73,9 +73,15 @@ class Lifecycle:
         Args:
             env: Variables that win over the built ones (a W&B agent's run and sweep id).
         """
-        if cell.command is None and self.forks is not None and self.opt.ray is None and self.forks.start():
-            attempt = dataclasses.replace(attempt, started_at=time.time())  # the server's imports are not the cell's
-            self.store.update_attempt(attempt.id, started_at=attempt.started_at)
+        if cell.command is None and self.forks is not None and self.opt.ray is None:
+            if self.forks.start():
+                attempt = dataclasses.replace(attempt, started_at=time.time())  # the server's imports are not the cell's
+                self.store.update_attempt(attempt.id, started_at=attempt.started_at)
+            elif self.forks.stopping():  # a stop came while the server imported: this child never starts
+                out = AttemptRecord(attempt=attempt.attempt, status=Status.STOPPED, metric="",
+                                    error_tail="stopped before its child started")
+                self.store.finish_attempt(attempt.id, out.status, error_tail=out.error_tail)
+                return out
         spec = child_spec(cell, attempt=attempt.attempt, slot=slot, output_root=self.root, wandb_mode=wandb_mode,
                           retry_overrides=overrides, extra_env=self.opt.child_env())
         if env:

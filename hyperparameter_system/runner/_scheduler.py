@@ -78,6 +78,7 @@ class Runner:
         self._durations = store.durations_by_model()
         # Begun by the caller already, or by the first built-in cell.
         self.forks = forks or ForkServer(self.root, self.progress.event, options.exit_report_s)
+        self.forks.stopping = lambda: self._stop_signal is not None
         self.attempts = Lifecycle(store, self.root, options, forks=self.forks, stop_rule=stop_rule)
 
     def run(self, cells: Iterable[Cell], expected: Sequence[str] | None = None) -> RunReport:

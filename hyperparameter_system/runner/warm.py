@@ -88,6 +88,7 @@ class ForkServer:
         self._replies: list[dict[str, Any]] = []
         self._ready = False
         self.while_waiting: Callable[[], None] = lambda: None  # the runner's duties while a reply is awaited
+        self.stopping: Callable[[], bool] = lambda: False  # the runner was told to stop: waiting is over
 
     def begin(self) -> None:
         """Start the server's imports and return at once: the runner sets up the run meanwhile.
@@ -163,7 +164,8 @@ class ForkServer:
         if self.proc is None and not self._spawn():
             return False
         if self._wait_reply("ready", READY_TIMEOUT_S) is None:
-            self._fail(f"was not ready within {READY_TIMEOUT_S:.0f}s")
+            if not self.stopping():  # a stop cut the wait short: the server is not at fault
+                self._fail(f"was not ready within {READY_TIMEOUT_S:.0f}s")
             return False
         self._ready = True
         return True
@@ -203,7 +205,7 @@ class ForkServer:
                     self._replies.remove(reply)
                     return reply
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left <= 0 or self.stopping():
                 return None
             select.select([self.proc.stdout], [], [], min(left, 0.5))
             self._pump()

@@ -258,3 +258,24 @@ def test_sigterm_while_the_fork_server_starts_leaves_no_server_behind(tmp_path: 
     assert runner.returncode == 130, output
     wait_value(lambda: not process_running(server), "the server's end", timeout=10)
     assert "Traceback" not in output, output
+
+
+def test_a_stop_while_a_resumed_run_waits_for_its_fork_server_starts_no_cell(tmp_path: Path) -> None:
+    """A resumed run begins its server at its first launch; SIGTERM while it imports ends the wait
+    at once: that cell is recorded stopped and no child starts (it waited for the server, then
+    started a child only to stop it)."""
+    _experiment(tmp_path, "small_cnn", "[{name: SGD, lr: 0.1}]", gate_open=True)
+    Store.open(store_path(tmp_path / "output", "warm"), experiment="warm").close()  # the run resumes it
+    runner = subprocess.Popen(_cli_argv(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, env=_env())
+    try:
+        wait_value(lambda: _children_running(runner.pid, b"runner.fork_server"), "the fork server", timeout=120)
+        runner.send_signal(signal.SIGTERM)
+        output = runner.communicate(timeout=120)[0]
+    finally:
+        runner.kill()
+    assert runner.returncode == 130, output
+    assert "start  small_cnn" not in output, output
+    statuses = [a.status for attempts in _attempts(tmp_path).values() for a in attempts]
+    assert statuses == ["stopped"], (statuses, output)
+    assert not list((tmp_path / "output" / "warm").glob("*/*/attempt-*/log.txt")), "no child trained"

@@ -19,6 +19,7 @@ import io
 import json
 import os
 import select
+import signal
 import stat
 import subprocess
 import sys
@@ -27,15 +28,17 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from hyperparameter_system.child_contract import ENV_OUTPUT_DIR, ENV_TORCH_THREADS, METRICS_FILE
-from hyperparameter_system.runner._process import CHILD_LOG, process_started, stop_orphans
+from hyperparameter_system.runner._process import (CHILD_LOG, process_running, process_started, signal_group,
+                                                   stop_orphans)
 
 MIRRORED = (METRICS_FILE, CHILD_LOG)  # what streams to the driver while the child runs
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors", ".bin")
 MAX_CHUNK_BYTES = 4 << 20  # one poll's share of one mirrored file
 MAX_BUNDLE_BYTES = 256 << 20  # an attempt folder without checkpoints is a few MB; more stays on the node
+KEEPER_SILENT_S = 2.0  # after a KILL, how long a gone child's keeper may stay silent before the agent answers itself
 
 
 def node_root() -> Path:
@@ -91,12 +94,15 @@ class NodeAgent:
     """One attempt's child on this node (a threaded Ray actor: a stop never waits for a poll)."""
 
     def __init__(self) -> None:
-        self.keeper: subprocess.Popen[str] | None = None
+        self.keeper: subprocess.Popen[bytes] | None = None
         self.spare = _spawn_keeper()  # started ahead: its interpreter's start is not the next cell's
         self.job: NodeJob | None = None
         self.dir: Path | None = None
         self.offsets = {name: 0 for name in MIRRORED}
         self.answer: dict[str, Any] | None = None
+        self.child_pid = 0  # the child's pid and process group, once its keeper said it
+        self.killed_at: float | None = None  # when the driver's KILL came
+        self.pending = b""  # the keeper's output after its last whole line
         self.node = ""  # this agent's node's name, asked once
         self.raylet = raylet()  # the keeper stops the child when this process is gone
 
@@ -109,6 +115,7 @@ class NodeAgent:
         import ray
 
         self.job, self.answer, self.offsets = job, None, {name: 0 for name in MIRRORED}
+        self.child_pid, self.pending, self.killed_at = 0, b"", None
         shared = job.shared != "no" and _probe_matches(*job.probe)  # the driver's folder is visible here
         if job.shared == "yes" and not shared:
             raise RuntimeError(f"{job.output_dir} is not visible on this node (execution.shared_storage: yes); "
@@ -132,8 +139,7 @@ class NodeAgent:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.keeper, self.spare = self.spare or _spawn_keeper(), None
         assert self.keeper.stdin is not None
-        self.keeper.stdin.write(json.dumps(spec) + "\n")
-        self.keeper.stdin.flush()
+        self.keeper.stdin.write(json.dumps(spec).encode() + b"\n")
         self.node = self.node or node_name()
         return {"node": self.node, "shared": shared, "dir": str(self.dir)}
 
@@ -144,7 +150,9 @@ class NodeAgent:
         while self.answer is None and time.monotonic() < deadline:
             ready, _, _ = select.select([self.keeper.stdout], [], [], max(0.0, deadline - time.monotonic()))
             if ready:
-                self._read_keeper(self.keeper.stdout)
+                self._read_keeper(self.keeper.stdout.fileno())
+            elif self._killed_without_keeper():
+                self.answer = {"exit": -9, "timed_out": False}
         answer = NodeAnswer()
         shared = self.dir == Path(self.job.output_dir)
         if not shared:
@@ -157,19 +165,30 @@ class NodeAgent:
                 answer.bundle, answer.note = bundle(self.dir or Path("/nonexistent"), self.node)
         return answer
 
-    def _read_keeper(self, stream: IO[str]) -> None:
-        line = stream.readline()
-        if line == "":  # the keeper died without a word: nothing ties the child to us any more
+    def _read_keeper(self, fd: int) -> None:
+        """Every whole line the keeper wrote (its child's pid, then its end: both may come at once)."""
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:  # the keeper died without a word: nothing ties the child to us any more
             assert self.job is not None and self.dir is not None
             stop_orphans([str(self.dir)], self.job.grace_s)  # before the runner may start a retry
-            self.answer = {"exit": -9, "timed_out": False, "lost": True}
+            self.answer = self.answer or {"exit": -9, "timed_out": False, "lost": True}
             return
-        try:
-            message = json.loads(line)
-        except ValueError:
-            return
-        if isinstance(message, dict) and "exit" in message:
-            self.answer = message
+        *lines, self.pending = (self.pending + chunk).split(b"\n")
+        for line in lines:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(message, dict) and isinstance(message.get("pid"), int):
+                self.child_pid = message["pid"]
+            elif isinstance(message, dict) and "exit" in message:
+                self.answer = message
+
+    def _killed_without_keeper(self) -> bool:
+        """The child's group is gone a while after our own KILL, and its keeper (stopped, stuck) never
+        said so: its end is known all the same."""
+        return self.killed_at is not None and time.monotonic() - self.killed_at > KEEPER_SILENT_S \
+            and self.child_pid > 0 and not process_running(self.child_pid)  # a zombie its keeper cannot reap
 
     def _new_bytes(self) -> dict[str, bytes]:
         """What the child appended to the mirrored files: regular files only (a FIFO would block,
@@ -183,19 +202,23 @@ class NodeAgent:
         return chunks
 
     def signal(self, command: str) -> None:
-        """``TERM`` (the child's group gets SIGTERM) or ``KILL``, relayed through the keeper."""
+        """``TERM`` (the child's group gets SIGTERM) or ``KILL``, relayed through the keeper; a KILL
+        also reaches the child's group directly (a keeper that is stopped or stuck relays nothing)."""
         if self.keeper is not None and self.keeper.stdin is not None and command in ("TERM", "KILL"):
             try:
-                self.keeper.stdin.write(command + "\n")
-                self.keeper.stdin.flush()
+                self.keeper.stdin.write(command.encode() + b"\n")
             except (BrokenPipeError, ValueError):
                 pass
+        if command == "KILL" and self.child_pid > 0:
+            signal_group(self.child_pid, signal.SIGKILL)
+            self.killed_at = self.killed_at or time.monotonic()
 
 
-def _spawn_keeper() -> subprocess.Popen[str]:
-    """A keeper waiting for its job on stdin (in its own session: Ray's end of the agent does not reach it)."""
+def _spawn_keeper() -> subprocess.Popen[bytes]:
+    """A keeper waiting for its job on stdin (in its own session: Ray's end of the agent does not reach it);
+    unbuffered both ways, so a line written is a line sent."""
     return subprocess.Popen([sys.executable, "-m", "hyperparameter_system.runner.ray_keeper"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
                             start_new_session=True, close_fds=True)
 
 

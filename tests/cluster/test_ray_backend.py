@@ -113,7 +113,8 @@ def _parent(pid: int) -> int:
 
 def test_sigterm_of_the_driver_stops_remote_children_and_a_timeout_is_kept(cluster, tmp_path: Path) -> None:
     """SIGTERM of the driver: every remote child's group is stopped within the grace, each cell
-    recorded ``stopped``; a cell past its timeout ends ``timeout``."""
+    recorded ``stopped``, also the one whose keeper was frozen (SIGSTOP: the node agent kills
+    that child's group itself); a cell past its timeout ends ``timeout``."""
     config = write_experiment(tmp_path, [fake_model(tmp_path, "sleepy", epochs=1, sleep=120)], options=2)
     timed = write_experiment(tmp_path, [fake_model(tmp_path, "late", epochs=1, sleep=120)], name="late",
                              options=0, execution={"timeout": 4})
@@ -121,11 +122,17 @@ def test_sigterm_of_the_driver_stops_remote_children_and_a_timeout_is_kept(clust
                          stderr=open(tmp_path / "late.err", "w"))
     driver = cluster.popen(hpsys_argv(config, "--all"), cwd=tmp_path, stdout=open(tmp_path / "run.log", "w"),
                            stderr=open(tmp_path / "run.err", "w"))
+    frozen = 0
     try:
         rows = wait_for(lambda: [r for r in attempts(tmp_path) if r[2]] if len(attempts(tmp_path)) == 3
                         and all(r[2] for r in attempts(tmp_path)) else None, "three cells running on nodes")
         dirs = [r[3] for r in rows]
-        wait_for(lambda: len(_live_children(dirs)) == 3, "the three children alive", timeout=60)
+        children = wait_for(lambda: (found := _live_children(dirs)) and len(found) == 3 and found,
+                            "the three children alive", timeout=60)
+        group = next(iter(children.values()))  # one attempt's processes: pid -> process group
+        frozen = _parent(next(iter(group.values())))  # the parent of its child (the group's leader): the keeper
+        assert "ray_keeper" in Path(f"/proc/{frozen}/cmdline").read_text(), "the child's parent is its keeper"
+        os.kill(frozen, signal.SIGSTOP)
         driver.send_signal(signal.SIGTERM)
         driver.wait(timeout=GRACE_S + 60)
         assert not _live_children(dirs), "a remote child outlived its stopped driver"
@@ -135,6 +142,12 @@ def test_sigterm_of_the_driver_stops_remote_children_and_a_timeout_is_kept(clust
     finally:
         driver.kill()
         late.kill()
+        if frozen:
+            os.kill(frozen, signal.SIGCONT)
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def test_kill_9_of_the_driver_then_resume_runs_no_cell_twice(cluster, tmp_path: Path) -> None:

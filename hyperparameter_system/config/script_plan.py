@@ -15,7 +15,7 @@ output folder into the script's config, for scripts that log to W&B from it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import jinja2
 import yaml
@@ -55,10 +55,14 @@ class ScriptPlan:
     key_map: dict[str, Any]
     templates: dict[tuple[str, str], jinja2.Template]
 
+    def unmapped(self, keys: Iterable[str]) -> list[str]:
+        """The hpsys keys among ``keys`` that the script's schema lacks and key_map does not name."""
+        return [key for key in keys if key not in self.key_map and key not in self.schema.leaves]
+
     def map_key(self, key: str, value: Any) -> list[tuple[str, Any]]:
         """hpsys ``key = value`` as the script's settings (checked); raises _Unmapped or ValueError."""
         if key not in self.key_map:
-            if key not in self.schema.leaves:
+            if self.unmapped([key]):
                 raise _Unmapped(key)
             return [(key, self.schema.check(key, value))]
         target = self.key_map[key]
@@ -119,7 +123,7 @@ class ScriptPlan:
         """
         script = self.base.clone()
         option: list[tuple[str, Any]] = []
-        missing = [key for key, _ in changes if key not in self.key_map and key not in self.schema.leaves]
+        missing = self.unmapped(key for key, _ in changes)
         if missing:  # every one at once: one run of --matrix tells the whole fix
             raise error(("models", self.index, "key_map") if self.key_map else ("models", self.index),
                         f"model {self.entry.name}: {where} sets {', '.join(missing)}, which its schema "
@@ -148,12 +152,8 @@ class ScriptPlan:
 
     def _mapped(self, key: str, value: Any, error: ErrorAt, where: str) -> list[tuple[str, Any]]:
         keypath = ("models", self.index, "key_map", key)
-        try:
+        try:  # every key here is mapped or the schema's own (``cell`` names the others first)
             return self.map_key(key, value)
-        except _Unmapped:
-            raise error(("models", self.index, "key_map") if self.key_map else ("models", self.index),
-                        f"model {self.entry.name}: {where} sets {key}, which its schema "
-                        f"{self.schema.source} does not have; {_how_to_map([key])}") from None
         except ValueError as exc:
             raise error(keypath, f"model {self.entry.name}: {where}: {exc}") from None
 
@@ -185,7 +185,7 @@ def build_script_plan(entry: ModelEntry, index: int, spec_overrides: Sequence[tu
         try:
             pairs += plan.map_key(key, value)
         except _Unmapped:
-            missing = [k for k, _ in spec_overrides if k not in plan.key_map and k not in schema.leaves]
+            missing = plan.unmapped(k for k, _ in spec_overrides)
             raise error(("experiment", "overrides", key),
                         f"model {entry.name}'s schema {schema.source} has no {', '.join(missing)}; "
                         f"{_how_to_map(missing)}") from None

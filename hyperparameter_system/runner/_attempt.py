@@ -101,13 +101,19 @@ def launch(store: Store, cell: Cell, attempt: AttemptRecord, slot: Slot, spec: C
         write_attempt_file(spec.output_dir, dataclasses.asdict(cell), attempt, store.created_at.isoformat())
         proc = start_child(spec)
     except OSError as error:
-        out = AttemptRecord(attempt=attempt.attempt, status=Status.FAILED, metric="",
-                            error_tail=f"cannot start {spec.argv[0]!r}: {error.strerror or error}")
-        store.finish_attempt(attempt.id, out.status, error_tail=out.error_tail)
+        out = settle_unstarted(store, attempt, Status.FAILED,
+                               f"cannot start {spec.argv[0]!r}: {error.strerror or error}")
         add_outcome(store, attempt.id, spec.output_dir)
         return out
     store.update_attempt(attempt.id, child_pid=proc.pid, node=proc.node)
     return ActiveAttempt(cell, attempt, slot, spec, proc, overrides, crashes, node=proc.node)
+
+
+def settle_unstarted(store: Store, attempt: AttemptRecord, status: Status, why: str) -> AttemptRecord:
+    """End a claimed attempt whose child never started; its settled record."""
+    out = AttemptRecord(attempt=attempt.attempt, status=status, metric="", error_tail=why)
+    store.finish_attempt(attempt.id, out.status, error_tail=out.error_tail)
+    return out
 
 
 def finish(store: Store, active: ActiveAttempt, exit_code: int, *, metric: str, goal: str,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from hyperparameter_system.matrix.cell import Cell
 from hyperparameter_system.child_contract import Status
-from hyperparameter_system.runner._attempt import ActiveAttempt, Child, finish, launch, settle_stale
+from hyperparameter_system.runner._attempt import ActiveAttempt, Child, finish, launch, settle_stale, settle_unstarted
 from hyperparameter_system.runner._child import ChildSpec, attempt_dir, child_spec
 from hyperparameter_system.runner._devices import Slot
 from hyperparameter_system.runner._options import RunOptions, StopRule
@@ -78,10 +78,7 @@ class Lifecycle:
                 attempt = dataclasses.replace(attempt, started_at=time.time())  # the server's imports are not the cell's
                 self.store.update_attempt(attempt.id, started_at=attempt.started_at)
             elif self.forks.stopping():  # a stop came while the server imported: this child never starts
-                out = AttemptRecord(attempt=attempt.attempt, status=Status.STOPPED, metric="",
-                                    error_tail="stopped before its child started")
-                self.store.finish_attempt(attempt.id, out.status, error_tail=out.error_tail)
-                return out
+                return settle_unstarted(self.store, attempt, Status.STOPPED, "stopped before its child started")
         spec = child_spec(cell, attempt=attempt.attempt, slot=slot, output_root=self.root, wandb_mode=wandb_mode,
                           retry_overrides=overrides, extra_env=self.opt.child_env())
         if env:

@@ -17,6 +17,7 @@ from hyperparameter_system.config.values import env_seconds
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.runner._devices import Slot
 from hyperparameter_system.runner._retry import RetryPolicy
+from hyperparameter_system.runner.warm import ENV_EXIT_REPORT, EXIT_REPORT_TIMEOUT_S
 from hyperparameter_system.store import DEFAULT_LEASE_S
 
 ENV_LEASE = "HPSYS_LEASE_S"  # seconds a running attempt's lease lasts unless renewed (the default: 120)
@@ -45,8 +46,6 @@ def exit_report_seconds(environ: Mapping[str, str]) -> float:
     """How long a child's end may go unreported by a live fork server before the runner takes it for
     stuck: ``HPSYS_EXIT_REPORT_S``, else the warm start's default (read with the run's other settings,
     so a bad value is refused before anything is written)."""
-    from hyperparameter_system.runner.warm import ENV_EXIT_REPORT, EXIT_REPORT_TIMEOUT_S
-
     return env_seconds(environ, ENV_EXIT_REPORT, _quoted) or EXIT_REPORT_TIMEOUT_S
 
 

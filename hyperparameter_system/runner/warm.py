@@ -71,14 +71,13 @@ class ForkServer:
         root: The run's output folder (the server's log goes there).
         warn: Where the one line about a server that failed goes (the progress display).
         exit_report_s: How long a child's end may go unreported before the server is taken for stuck.
-        idle_imports: What the server imports once ready, while it waits (a runner that
-            knows its plan sets it before the server starts: see ``ModelSpec.imports``).
     """
 
-    def __init__(self, root: Path, warn: Callable[[str], None], exit_report_s: float = EXIT_REPORT_TIMEOUT_S,
-                 idle_imports: Sequence[str] = IDLE_IMPORTS) -> None:
+    def __init__(self, root: Path, warn: Callable[[str], None], exit_report_s: float = EXIT_REPORT_TIMEOUT_S) -> None:
         self.root, self.warn = Path(root), warn
-        self.idle_imports = tuple(idle_imports)
+        # What the server imports once ready, while it waits: a runner that knows its plan sets it
+        # before the server starts (``ModelSpec.imports``).
+        self.idle_imports: tuple[str, ...] = IDLE_IMPORTS
         self.usable = warm_start_enabled()
         self.exit_report_s = exit_report_s
         self.proc: subprocess.Popen[bytes] | None = None

@@ -28,6 +28,7 @@ from hyperparameter_system.store import Store, store_path
 
 if TYPE_CHECKING:
     from hyperparameter_system.plugin.registry import Registry
+    from hyperparameter_system.runner.cluster import AgentPool
 
 
 def main(args: argparse.Namespace) -> int:
@@ -42,15 +43,18 @@ def main(args: argparse.Namespace) -> int:
     root = Path(spec.output_dir) / spec.name
     progress = make_progress(sys.stdout)
     forks = ForkServer(root, progress.event, options.exit_report_s)
+    agents = agent_pool(options)
     try:
-        return _run(args, spec, options, root, progress, forks)
+        return _run(args, spec, options, root, progress, forks, agents)
     finally:
-        forks.close()  # an error before the first launch leaves no server importing behind
+        forks.close()  # an error before the first launch leaves no server importing (nor Ray agent idle) behind
+        if agents is not None:
+            agents.close()
 
 
 def _run(args: argparse.Namespace, spec: ExperimentSpec, options: RunOptions, root: Path, progress: PlainProgress,
-         forks: ForkServer) -> int:
-    """Plan, check, record and run the cells (``main`` owns the fork server)."""
+         forks: ForkServer, agents: AgentPool | None) -> int:
+    """Plan, check, record and run the cells (``main`` owns the fork server and the Ray agents)."""
     from hyperparameter_system.plugin.loading import load_plugins_for
 
     registry = load_plugins_for(spec)
@@ -64,6 +68,7 @@ def _run(args: argparse.Namespace, spec: ExperimentSpec, options: RunOptions, ro
     check_commands(cells, root)
     check_folders(spec)
     begin_fork_server(forks, cells, registry, options, fresh=not path.exists())
+    begin_agents(agents, cells, options, fresh=not path.exists())
     with Store.open(path, experiment=spec.name, metric=spec.metric, goal=spec.goal, created_at=now) as store:
         if store.created_at != now.astimezone():  # another runner created the store meanwhile
             cells = plan(store.created_at)
@@ -76,7 +81,7 @@ def _run(args: argparse.Namespace, spec: ExperimentSpec, options: RunOptions, ro
         note = f" ({len(cells) - shared} train, {shared} shared)" if shared else ""
         print(f"{spec.name}: {len(cells)} cell(s) selected{note}, {len(options.slots)} slot(s) "
               f"[{', '.join(s.label for s in options.slots)}], store {store.path}", flush=True)
-        report = Runner(store, root, options, progress, forks=forks).run(cells)
+        report = Runner(store, root, options, progress, forks=forks, agents=agents).run(cells)
     _print_totals(report.statuses, shared)
     return report.exit_code
 
@@ -95,6 +100,25 @@ def begin_fork_server(forks: ForkServer, cells: list[Cell], registry: Registry, 
     forks.idle_imports = idle_imports(trained, registry)
     if fresh and options.ray is None and trained:
         forks.begin()
+
+
+def agent_pool(options: RunOptions) -> AgentPool | None:
+    """The run's idle Ray node agents (None on the local backend)."""
+    if options.ray is None:
+        return None
+    from hyperparameter_system.runner.cluster import AgentPool
+
+    return AgentPool()
+
+
+def begin_agents(agents: AgentPool | None, cells: list[Cell], options: RunOptions, *, fresh: bool) -> None:
+    """Ask Ray now for an agent per slot the plan's cells of the default resources will fill at once,
+    when a fresh run will launch them: the workers start while the store is set up and the configs are
+    rendered. No more than the cells: an idle agent holds its resources (a GPU) from other users."""
+    if agents is None or options.ray is None or not fresh:
+        return
+    default = [cell for cell in cells if not cell.same_as and options.ray.for_model(cell.model) == options.ray.resources]
+    agents.prestart(options.ray.resources, min(len(default), len(options.slots)))
 
 
 def idle_imports(cells: list[Cell], registry: Registry) -> tuple[str, ...]:

@@ -42,12 +42,13 @@ class Lifecycle:
     """
 
     def __init__(self, store: Store, output_root: Path, options: RunOptions, *,
-                 forks: ForkServer | None = None, stop_rule: StopRule | None = None) -> None:
+                 forks: ForkServer | None = None, agents: AgentPool | None = None,
+                 stop_rule: StopRule | None = None) -> None:
         self.store, self.root, self.opt = store, Path(output_root), options
         self.forks, self.stop_rule = forks, stop_rule
         self.session = uuid.uuid4().hex
         self.active: dict[int, ActiveAttempt] = {}
-        self._agents: AgentPool | None = None  # idle Ray node agents, kept between cells
+        self._agents = agents  # idle Ray node agents, kept between cells (made at the first Ray cell if None)
 
         self._last_lease = self._last_metrics = 0.0
         if forks is not None:  # its start can outlast a short lease: the claims stay fresh meanwhile

@@ -18,7 +18,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence, Sized
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence, Sized
 
 from hyperparameter_system.files.atomic import remove_stale_temps
 from hyperparameter_system.matrix.cell import Cell
@@ -31,6 +31,9 @@ from hyperparameter_system.runner._progress import PlainProgress, RunningView
 from hyperparameter_system.runner._retry import RetryPlan
 from hyperparameter_system.runner.warm import ForkServer
 from hyperparameter_system.store import AttemptRecord, Store, StoreError
+
+if TYPE_CHECKING:
+    from hyperparameter_system.runner.cluster import AgentPool
 
 EXIT_OK, EXIT_UNSUCCESSFUL, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -65,7 +68,7 @@ class Runner:
 
     def __init__(self, store: Store, output_root: Path, options: RunOptions,
                  progress: PlainProgress | None = None, stop_rule: StopRule | None = None,
-                 forks: ForkServer | None = None) -> None:
+                 forks: ForkServer | None = None, agents: AgentPool | None = None) -> None:
         self.store, self.root, self.opt = store, Path(output_root), options
         self.progress = progress or PlainProgress()
         self.wandb_mode = options.wandb_mode  # "offline" once W&B turns out unreachable
@@ -79,7 +82,7 @@ class Runner:
         # Begun by the caller already, or by the first built-in cell.
         self.forks = forks or ForkServer(self.root, self.progress.event, options.exit_report_s)
         self.forks.stopping = lambda: self._stop_signal is not None
-        self.attempts = Lifecycle(store, self.root, options, forks=self.forks, stop_rule=stop_rule)
+        self.attempts = Lifecycle(store, self.root, options, forks=self.forks, agents=agents, stop_rule=stop_rule)
 
     def run(self, cells: Iterable[Cell], expected: Sequence[str] | None = None) -> RunReport:
         """Run every claimable cell; returns when all ended or a stop signal was handled.

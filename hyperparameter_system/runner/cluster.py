@@ -92,6 +92,12 @@ class AgentPool:
         self._waiting.setdefault(shape, []).append(child)
         return self._new(resources)
 
+    def prestart(self, resources: Mapping[str, float], count: int) -> None:
+        """Ask Ray for ``count`` idle agents of this shape now, so that their workers start while the
+        driver still renders and records the plan (a new worker costs seconds), not after the first claims."""
+        self._idle.setdefault(_shape(resources), []).extend(
+            (actor, actor.ready.remote()) for actor in (self._new(resources) for _ in range(count)))
+
     def give_back(self, resources: Mapping[str, float], actor: Any) -> None:
         waiting = self._waiting.get(_shape(resources))
         if waiting:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hyperparameter_system.files.atomic import write_text_atomic
+from hyperparameter_system.files.atomic import write_text_atomic, write_text_new
 
 
 def _mode(path: Path) -> int:
@@ -31,6 +31,21 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
         write_text_atomic(target, 42)  # type: ignore[arg-type]
     assert target.read_text() == "complete"
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+
+
+def test_a_new_file_is_written_in_place_and_an_existing_one_replaced_whole(tmp_path: Path) -> None:
+    target = tmp_path / "cell.yaml"
+    write_text_new(target, "first")
+    write_text_new(target, "second")  # exists now: through a temporary file and a rename
+    assert target.read_text() == "second" and _mode(target) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["cell.yaml"]
+
+
+def test_a_failed_new_write_leaves_no_half_file(tmp_path: Path) -> None:
+    target = tmp_path / "cell.yaml"
+    with pytest.raises(TypeError):
+        write_text_new(target, 42)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_rendered_cell_configs_are_readable_by_others(tmp_path: Path) -> None:

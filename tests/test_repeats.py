@@ -111,7 +111,7 @@ def test_kill_9_then_resume_runs_only_the_repeats_not_yet_finished(tmp_path: Pat
     assert done.returncode == 0, done.stdout + done.stderr
     after = trainings(tmp_path)
     with Store.open(db) as store:
-        cells = {c.cell_id: c for c in store.cells()}
+        cells = {r.cell.cell_id: r.cell for r in store.cells()}
     assert len(cells) == 4 and set(after) == set(cells) and before
     assert all(len(lines) == 1 for lines in after.values()), after  # nothing trained twice
     assert all(after[cell_id] == lines for cell_id, lines in before.items())  # finished before: not run again
@@ -147,10 +147,11 @@ def test_a_store_made_before_repeats_gets_the_new_columns_and_resumes(tmp_path: 
         """)
     conn.close()
     old = Store.open_readonly(path)  # a summary on an old store, writing nothing
-    assert [(c.cell_id, c.repeat, c.seed, c.same_as) for c in old.cells()] == [("abc", 0, None, "")]
+    assert [(c.cell_id, c.repeat, c.seed, c.same_as) for c in (r.cell for r in old.cells())] == [("abc", 0, None, "")]
     old.close()
     with Store.open(path) as store:
-        assert [(c.cell_id, c.repeat, c.seed, c.same_as) for c in store.cells()] == [("abc", 0, None, "")]
+        assert [(c.cell_id, c.repeat, c.seed, c.same_as)
+                for c in (r.cell for r in store.cells())] == [("abc", 0, None, "")]
         assert store.meta("schema_version") == "4"  # brought up to the current version
         assert store.claim("abc", session="s") is not None
 

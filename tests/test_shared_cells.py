@@ -42,14 +42,14 @@ def test_an_option_equal_to_the_default_trains_once_and_shows_the_baselines_resu
     assert done.returncode == 0, done.stdout + done.stderr
     assert "3 cell(s) selected (2 train, 1 shared)" in done.stdout
     with Store.open(store_path(tmp_path / "out", "seeds")) as store:
-        cells = {c.option_label: c for c in store.cells()}
+        cells = {r.cell.option_label: r.cell for r in store.cells()}
         assert store.attempts(cells["CrossEntropyLoss"].cell_id) == []  # never launched
-        records = {r.option_label: r for r in read_cells(store)}
+        records = {r.cell.option_label: r for r in read_cells(store)}
     baseline, same = cells["default"], cells["CrossEntropyLoss"]
     assert same.same_as == baseline.cell_id and baseline.same_as == "" == cells["LabelSmoothingLoss_s0.1"].same_as
     assert _trainings(tmp_path) == {baseline.cell_id: 1, cells["LabelSmoothingLoss_s0.1"].cell_id: 1}
     shown = records["CrossEntropyLoss"]
-    assert shown.same_as == baseline.cell_id and shown.attempts == records["default"].attempts
+    assert shown.cell.same_as == baseline.cell_id and shown.attempts == records["default"].attempts
     assert shown.latest is not None and shown.latest.status == "completed" and shown.latest.best_metric == 0.542
 
     again = cli(config, "--all", "--rerun", "all")

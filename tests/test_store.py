@@ -172,7 +172,7 @@ def test_attempt_json_reads_back_the_record_the_store_holds(tmp_path: Path) -> N
         stored = store.attempt(claimed.id)
     read = read_attempt_file(folder)
     assert not isinstance(read, str) and stored is not None
-    saved_cell, saved = read
+    saved_cell, saved = read[0].cell, read[1]
     assert (saved_cell.cell_id, saved_cell.option, saved_cell.run_name) == ("a", {"lr": 0.1}, "opt_a")
     same = ("attempt", "cell_id", "status", "started_at", "ended_at", "duration_s", "exit_code", "command",
             "output_dir", "log_path", "session", "metric", "best_metric", "best_epoch", "epochs_run", "error_tail")

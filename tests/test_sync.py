@@ -114,7 +114,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def recorded_runs(root: Path) -> dict[Path, tuple[str, str]]:
     """Each attempt's recorded W&B run folder -> (model, run name), from the store."""
     with Store.open(store_path(root / "output", "tiny")) as store:
-        cells = {c.cell_id: c for c in store.cells()}
+        cells = {r.cell.cell_id: r.cell for r in store.cells()}
         return {Path(a.wandb_run_dir): (cells[a.cell_id].model, cells[a.cell_id].run_name)
                 for a in store.attempts() if a.wandb_run_dir}
 

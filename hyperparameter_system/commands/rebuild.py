@@ -83,7 +83,7 @@ def rebuild_store(output_dir: Path, experiment: str, *, metric: str, goal: str) 
                          f" from (looked for <project>/<run_name>/attempt-<n>/{ATTEMPT_FILE})")
     _check_folder_writable(path.parent)
     tmp = rebuild_path(path, os.getpid())
-    created = min(cell.created for cell, _ in records)  # the store creation time each file names
+    created = min(record.created for record, _ in records)  # the store creation time each file names
     try:
         with translated(path.parent):  # a read-only or full folder: one line naming it
             _remove_with_side_files(tmp)
@@ -171,15 +171,16 @@ def _add(store: Store, item: tuple[CellRecord, AttemptRecord], *, metric: str, g
 _SET_APART = ("status", "ended_at", "duration_s", "exit_code")
 
 
-def _insert(store: Store, cell: CellRecord, saved: AttemptRecord) -> int | None:
-    """The cell row (once) and a ``running`` attempt row for ``record`` to finish; None if known."""
+def _insert(store: Store, record: CellRecord, saved: AttemptRecord) -> int | None:
+    """The cell row (once) and a ``running`` row of the ``saved`` attempt, for its outcome; None if known."""
+    cell = record.cell
     with store.transaction() as tx:
         tx.execute('INSERT OR IGNORE INTO cells (cell_id, experiment, model, category, option, option_label,'
                    ' run_name, project, "group", config_path, created, repeat, seed, max_epochs)'
                    ' VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
                    (cell.cell_id, cell.experiment, cell.model, cell.category,
                     json.dumps(cell.option, sort_keys=True), cell.option_label, cell.run_name,
-                    cell.project, cell.group, cell.config_path, cell.created, cell.repeat, cell.seed,
+                    cell.project, cell.group, cell.config_path, record.created, cell.repeat, cell.seed,
                     cell.max_epochs))
         cursor = tx.execute(
             "INSERT OR IGNORE INTO attempts (cell_id, attempt, status, started_at, command, overrides,"

@@ -105,7 +105,7 @@ def main(args: argparse.Namespace) -> int:
 
 def _attempt_rows(store: Store) -> list[tuple[str, str, str, str]]:
     """``(model, run_name, project, wandb_run_dir)`` of every attempt that recorded a W&B run."""
-    cells = {cell.cell_id: cell for cell in store.cells()}
+    cells = {record.cell.cell_id: record.cell for record in store.cells()}
     rows = []
     for attempt in store.attempts():
         cell = cells.get(attempt.cell_id)

@@ -66,6 +66,12 @@ class Cell:
         fingerprint: Hash of the training config (what shared cells compare).
         config: The planned config (in memory only: the rendered file is its
             record, and a cell read back from the store has none).
+
+    A cell read back from the store (``Store.cells()``, or an ``attempt.json``
+    when a store is rebuilt) holds the fields the store keeps (identity, option,
+    names, config path, repeat, seed, same_as, max_epochs); the launch-only
+    fields (tags, overrides, command, metric patterns, cwd, env, batch keys,
+    sweep, fingerprint) stay at their defaults: they are the plan's, not the record's.
     """
 
     cell_id: str

@@ -56,11 +56,11 @@ def load_summary(output_dir: str, experiment: str, *, metric: str, goal: str,
     finally:
         store.close()
     require_known(models_flag, "model", models or (),
-                  list(dict.fromkeys(c.model for c in cells)), experiment)
+                  list(dict.fromkeys(c.cell.model for c in cells)), experiment)
     require_known("--categories", "category", categories or (),
-                  list(dict.fromkeys(c.category for c in cells)), experiment)
-    cells = [c for c in cells if (not models or c.model in models)
-             and (not categories or c.category in ("baseline", *categories))]
+                  list(dict.fromkeys(c.cell.category for c in cells)), experiment)
+    cells = [c for c in cells if (not models or c.cell.model in models)
+             and (not categories or c.cell.category in ("baseline", *categories))]
     return build_summary(cells, experiment=experiment, metric=metric, goal=goal,
                          store_path=str(store.path), wandb_entity=wandb_entity)
 

@@ -42,23 +42,24 @@ def find_best(summary: ExperimentSummary, model: str | None = None) -> CellSumma
 def render_best(summary: ExperimentSummary, cell: CellSummary) -> str:
     """The best cell as text: what it is, how good, where its run is, config and command."""
     record = cell.record
+    planned = record.cell
     wandb = wandb_reference(record, summary.wandb_entity)
     lines = [
         f"best cell of experiment {summary.experiment} ({summary.metric}, {summary.goal})",
-        f"  model:     {record.model}",
-        f"  category:  {record.category}",
-        f"  option:    {record.option_label}",
-        f"  run name:  {record.run_name}",
+        f"  model:     {planned.model}",
+        f"  category:  {planned.category}",
+        f"  option:    {planned.option_label}",
+        f"  run name:  {planned.run_name}",
         f"  {summary.metric}: {fmt.mean_std(cell)} at epoch {fmt.epoch(cell.best_epoch)}"
         f" (n {cell.n}, delta vs baseline {fmt.delta(cell.delta)}"
         + (f", 95% CI {fmt.interval(cell.ci95)})" if cell.ci95 else ")"),
-        f"  cell id:   {record.cell_id}",
+        f"  cell id:   {planned.cell_id}",
     ]
     if wandb["url"] or wandb["path"] or wandb["run_dir"]:
         lines.append(f"  W&B run:   {wandb['url'] or wandb['path'] or ''}"
                      + (f" ({wandb['run_dir']})" if wandb["run_dir"] and not wandb["url"] else ""))
-    lines += [f"  config:    {record.config_path}", "", f"# {record.config_path}"]
-    lines.append(_config_text(record.config_path).rstrip("\n"))
+    lines += [f"  config:    {planned.config_path}", "", f"# {planned.config_path}"]
+    lines.append(_config_text(planned.config_path).rstrip("\n"))
     lines += ["", "# reproduce with (writes a fresh repro-<time> folder beside the attempts):",
               reproduce_command(record), ""]
     return "\n".join(lines)

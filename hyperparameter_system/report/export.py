@@ -95,11 +95,11 @@ def cell_to_dict(cell: CellSummary, entity: str = "") -> dict[str, Any]:
     record = cell.record
     latest = record.latest
     return {
-        "cell_id": record.cell_id,
-        "category": record.category,
-        "option": record.option,
-        "option_label": record.option_label,
-        "run_name": record.run_name,
+        "cell_id": record.cell.cell_id,
+        "category": record.cell.category,
+        "option": record.cell.option,
+        "option_label": record.cell.option_label,
+        "run_name": record.cell.run_name,
         "status": cell.status,
         "attempts": len(record.attempts),
         "n": cell.n,
@@ -113,14 +113,14 @@ def cell_to_dict(cell: CellSummary, entity: str = "") -> dict[str, Any]:
         "ci95": list(cell.ci95) if cell.ci95 else None,
         "p_value": cell.p_value,
         "significant": cell.significant,
-        "same_as": record.same_as or None,
+        "same_as": record.cell.same_as or None,
         "duration_s": cell.duration_s,
         "compute_s": cell.compute_s,
         "saved_by_early_stopping_s": cell.saved_s,
         "saved_by_shared_cells_s": cell.shared_saved_s,
         "is_best_in_category": cell.is_best_in_category,
         "is_best_of_model": cell.is_best_of_model,
-        "config_path": record.config_path,
+        "config_path": record.cell.config_path,
         "command": reproduce_command(record),
         "error": (latest.error or None) if latest else None,
         "node": node(cell) or None,
@@ -132,9 +132,9 @@ def cell_to_dict(cell: CellSummary, entity: str = "") -> dict[str, Any]:
 def _repeat_to_dict(cell: CellSummary, entity: str) -> dict[str, Any]:
     """One repeat of a row: which run it is and what it reached."""
     record = cell.record
-    return {"cell_id": record.cell_id, "repeat": record.repeat,
-            "seed": record.seed, "run_name": record.run_name,
-            "status": cell.status, "metric": cell.metric, "config_path": record.config_path,
+    return {"cell_id": record.cell.cell_id, "repeat": record.cell.repeat,
+            "seed": record.cell.seed, "run_name": record.cell.run_name,
+            "status": cell.status, "metric": cell.metric, "config_path": record.cell.config_path,
             "node": node(cell) or None,
             "wandb": wandb_reference(record, entity)}
 

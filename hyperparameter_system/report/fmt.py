@@ -188,7 +188,7 @@ def problems(model: ModelSummary, escape: Callable[[str], str] = str) -> list[st
                      f"its sweep died mid-run; `hpsys --sweep --sweep-id {trial.sweep_id}` resumes the sweep")
         else:
             first = escape(shown(latest.error.splitlines()[0])) if latest.error else "no error text"
-        repeat = cell.record.repeat
+        repeat = cell.record.cell.repeat
         which = f" (repeat {repeat})" if repeat else ""
         lines.append(f"{cell.category} / {cell.option_label}{which}: {cell.status}: {first}")
     return lines

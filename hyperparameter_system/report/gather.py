@@ -64,13 +64,14 @@ def read_cells(store: Store) -> list[CellRecord]:
         by_cell.setdefault(attempt.cell_id, []).append(attempt)
     records = []
     for row in store.cells():
-        tries = sorted(by_cell.get(row.cell_id, []), key=lambda a: a.attempt)
+        cell = row.cell
+        tries = sorted(by_cell.get(cell.cell_id, []), key=lambda a: a.attempt)
         attempts = tuple(
             _launched(_attempt_record(store, a, stale, with_history=(i == len(tries) - 1)), launches.get(a.id))
             for i, a in enumerate(tries))
         records.append(dataclasses.replace(
-            row, attempts=attempts, max_epochs=_max_epochs(row.max_epochs, tries[-1] if tries else None),
-            sweep=trials.get(row.cell_id)))
+            row, attempts=attempts, max_epochs_run=_max_epochs(cell.max_epochs, tries[-1] if tries else None),
+            sweep=trials.get(cell.cell_id)))
     return _shared_results(records)
 
 
@@ -154,7 +155,8 @@ def _shared_results(records: list[CellRecord]) -> list[CellRecord]:
     Its ``same_as`` stays set, so a summary counts that compute once; a target
     missing from the store leaves the cell as it is.
     """
-    by_id = {r.cell_id: r for r in records}
-    return [dataclasses.replace(r, attempts=by_id[r.same_as].attempts, max_epochs=by_id[r.same_as].max_epochs)
-            if r.same_as in by_id else r for r in records]
+    by_id = {r.cell.cell_id: r for r in records}
+    return [dataclasses.replace(r, attempts=by_id[r.cell.same_as].attempts,
+                                max_epochs_run=by_id[r.cell.same_as].max_epochs_run)
+            if r.cell.same_as in by_id else r for r in records]
 

@@ -62,7 +62,7 @@ def _best_context(b: CellSummary | None, s: ExperimentSummary) -> dict[str, Any]
         return None
     return {"category": b.category, "label": b.option_label, "metric": fmt.metric(b.metric),
             "delta": fmt.delta(b.delta), "epoch": fmt.epoch(b.best_epoch),
-            "config_path": b.record.config_path, "command": reproduce_command(b.record),
+            "config_path": b.record.cell.config_path, "command": reproduce_command(b.record),
             "wandb": wandb_reference(b.record, s.wandb_entity)}
 
 

@@ -27,7 +27,7 @@ def reproduce_argv(record: CellRecord, attempt: AttemptRecord | None = None) -> 
     attempt = attempt or record.latest
     if attempt is not None and attempt.command:
         return list(attempt.command)
-    return cc.trainer_argv(record.config_path)
+    return cc.trainer_argv(record.cell.config_path)
 
 
 def reproduce_command(record: CellRecord, attempt: AttemptRecord | None = None) -> str:
@@ -96,8 +96,8 @@ def wandb_reference(record: CellRecord, entity: str = "") -> dict[str, Any]:
               attempt.wandb_run_id if attempt else "")
     if not run_dir or not run_id:
         return {"run_id": None, "run_dir": run_dir or None, "path": None, "url": None}
-    path = "/".join(p for p in (entity, record.project, run_id) if p)
+    path = "/".join(p for p in (entity, record.cell.project, run_id) if p)
     url = None
     if entity and is_online_run_dir(run_dir):
-        url = f"{WANDB_APP}/{entity}/{record.project}/runs/{run_id}"
+        url = f"{WANDB_APP}/{entity}/{record.cell.project}/runs/{run_id}"
     return {"run_id": run_id, "run_dir": run_dir or None, "path": path, "url": url}

@@ -1,6 +1,7 @@
 """The report's own view of a results store: plain frozen data, no SQLite, no torch.
 
-``gather`` fills the store's :class:`CellRecord` s (what happened), and
+``gather`` fills the store's :class:`CellRecord` s (what happened: the planned
+``Cell`` each wraps, its attempts, the epochs its newest one ran for), and
 ``summary`` turns those into :class:`ExperimentSummary` (what it means: deltas,
 winners, compute). Keeping the two apart lets every output format, the HTML
 report and ``--best`` share one set of numbers, and lets the ranking logic be
@@ -61,15 +62,15 @@ class CellSummary:
 
     @property
     def cell_id(self) -> str:
-        return self.record.cell_id
+        return self.record.cell.cell_id
 
     @property
     def category(self) -> str:
-        return self.record.category
+        return self.record.cell.category
 
     @property
     def option_label(self) -> str:
-        return self.record.option_label
+        return self.record.cell.option_label
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,8 @@ class ModelSummary:
         """Categories in the order their cells appear (baseline excluded)."""
         seen: list[str] = []
         for cell in self.cells:
-            if cell.record.category != "baseline" and cell.record.category not in seen:
-                seen.append(cell.record.category)
+            if cell.category != "baseline" and cell.category not in seen:
+                seen.append(cell.category)
         return seen
 
 

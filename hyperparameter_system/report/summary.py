@@ -10,7 +10,6 @@ whose repeats finished shows its best value so far and does not compete.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import Counter
 from typing import Iterable, Sequence
@@ -74,7 +73,7 @@ def build_summary(
     now = time.time() if now is None else now
     by_model: dict[str, list[CellRecord]] = {}
     for record in cells:
-        by_model.setdefault(record.model, []).append(record)
+        by_model.setdefault(record.cell.model, []).append(record)
     models = tuple(
         _model_summary(name, records, metric, goal, now) for name, records in by_model.items()
     )
@@ -100,19 +99,19 @@ def _model_summary(
     model: str, records: list[CellRecord], metric: str, goal: str, now: float
 ) -> ModelSummary:
     """Judge one model's cells, one row per option over its repeats; baseline first."""
-    records = sorted(records, key=lambda r: (r.category != BASELINE, r.category, r.option_label,
-                                             r.repeat))
-    by_id = {r.cell_id: r for r in records}
+    records = sorted(records, key=lambda r: (r.cell.category != BASELINE, r.cell.category, r.cell.option_label,
+                                             r.cell.repeat))
+    by_id = {r.cell.cell_id: r for r in records}
     groups: dict[tuple, list[dict]] = {}
     for record in records:
-        target = by_id.get(record.same_as) if record.same_as else None
+        target = by_id.get(record.cell.same_as) if record.cell.same_as else None
         groups.setdefault(_row_key(record), []).append(_judge(record, metric, goal, now, target))
     base_values = next((_values(g) for key, g in groups.items() if key[0] == BASELINE), [])
     rows = [_row(group, base_values, goal) for group in groups.values()]
     leaders = _leaders(rows, goal)
     best_row = _best_row(rows, goal)
     summaries = tuple(
-        CellSummary(**row, is_best_in_category=leaders.get(row["record"].category) is row,
+        CellSummary(**row, is_best_in_category=leaders.get(row["record"].cell.category) is row,
                     is_best_of_model=best_row is row)
         for row in rows
     )
@@ -120,11 +119,11 @@ def _model_summary(
     baseline = next((s for s in summaries if s.category == BASELINE), None)
     return ModelSummary(
         model=model,
-        project=records[0].project if records else "",
+        project=records[0].cell.project if records else "",
         cells=summaries,
         baseline=baseline,
-        best=by_cell[best_row["record"].cell_id] if best_row else None,
-        best_by_category={cat: by_cell[row["record"].cell_id] for cat, row in leaders.items()},
+        best=by_cell[best_row["record"].cell.cell_id] if best_row else None,
+        best_by_category={cat: by_cell[row["record"].cell.cell_id] for cat, row in leaders.items()},
         status_counts=dict(sorted(Counter(r.status for s in summaries for r in s.repeats).items())),
         shared_saved_s=sum(s.shared_saved_s for s in summaries),
     )
@@ -134,7 +133,7 @@ def _row_key(record: CellRecord) -> tuple:
     """The repeats of one option share a row; each sweep trial is a row of its own."""
     sweep = getattr(record, "sweep", None)
     trial = (sweep.sweep_id, sweep.trial) if sweep is not None else ()
-    return (record.category, record.option_label, *trial)
+    return (record.cell.category, record.cell.option_label, *trial)
 
 
 def _values(cells: list[dict]) -> list[float]:
@@ -149,7 +148,7 @@ def _row(cells: list[dict], base_values: list[float], goal: str) -> dict:
     so_far = [c["metric"] for c in cells if c["metric"] is not None]
     value = stats.mean(values) if values else stats.mean(so_far)
     base_mean = stats.mean(base_values)
-    is_baseline = first["record"].category == BASELINE
+    is_baseline = first["record"].cell.category == BASELINE
     test = stats.Comparison(delta=None) if is_baseline else stats.compare(values, base_values, goal)
     # A row is as far as its least advanced repeat: it competes only once all finished well.
     status = next((c["status"] for c in cells if c["status"] not in FINISHED), first["status"])
@@ -171,10 +170,10 @@ def _minus(value: float | None, base: float | None) -> float | None:
 def _leaders(rows: list[dict], goal: str) -> dict[str, dict]:
     """The best finished row of each category (the baseline is not a category)."""
     leaders: dict[str, dict] = {}
-    for category in dict.fromkeys(r["record"].category for r in rows):
+    for category in dict.fromkeys(r["record"].cell.category for r in rows):
         if category == BASELINE:
             continue
-        best = _best_row([r for r in rows if r["record"].category == category], goal)
+        best = _best_row([r for r in rows if r["record"].cell.category == category], goal)
         if best is not None:
             leaders[category] = best
     return leaders
@@ -200,16 +199,16 @@ def _judge(record: CellRecord, metric: str, goal: str, now: float,
     """
     shared = {"same_as": "", "shared_saved_s": 0.0}
     if target is not None:
-        shared["same_as"] = target.option_label if target.category != BASELINE else BASELINE
+        shared["same_as"] = target.cell.option_label if target.cell.category != BASELINE else BASELINE
         done = target.latest
         if done is not None and done.status in FINISHED:
             shared["shared_saved_s"] = _duration(done, now) or 0.0
-        judged = _judge(dataclasses.replace(target, cell_id=record.cell_id), metric, goal, now)
+        judged = _judge(target, metric, goal, now)  # its numbers; the row stays this cell's record
         return dict(judged, record=record, compute_s=0.0, saved_s=0.0, **shared)
     latest = record.latest
     if latest is None:
         return dict(record=record, status=Status.PENDING.value, metric=None, best_epoch=None,
-                    epochs_run=None, max_epochs=record.max_epochs, duration_s=None,
+                    epochs_run=None, max_epochs=record.max_epochs_run, duration_s=None,
                     compute_s=0.0, saved_s=0.0, **shared)
     value, epoch = latest.best_metric, latest.best_epoch
     if value is None or (latest.metric and latest.metric != metric):
@@ -223,10 +222,10 @@ def _judge(record: CellRecord, metric: str, goal: str, now: float,
         metric=value,
         best_epoch=epoch,
         epochs_run=epochs_run,
-        max_epochs=record.max_epochs,
+        max_epochs=record.max_epochs_run,
         duration_s=_duration(latest, now),
         compute_s=sum(_duration(a, now) or 0.0 for a in record.attempts),
-        saved_s=_saved_seconds(latest, epochs_run, record.max_epochs),
+        saved_s=_saved_seconds(latest, epochs_run, record.max_epochs_run),
         **shared,
     )
 
@@ -262,7 +261,7 @@ def planned_repeats(cell: CellSummary) -> int:
     Not how many finished: a matrix stopped part-way planned as many as it
     will train when resumed.
     """
-    return max((r.record.repeat for r in cell.repeats or (cell,)), default=0) + 1
+    return max((r.record.cell.repeat for r in cell.repeats or (cell,)), default=0) + 1
 
 
 def _saved_seconds(attempt: AttemptRecord, epochs_run: int | None, max_epochs: int | None) -> float:

@@ -4,7 +4,7 @@ The store is an index of the attempt folders; this small record in each of
 them is what lets :mod:`hyperparameter_system.commands.rebuild` make the store
 again when it is lost. It is a serialisation of the store's own records, never
 a shape of its own: the cell's identity as the planner made it (a named subset
-of :class:`CellRecord`, never guessed from folder names) and the attempt (named
+of its ``Cell``, never guessed from folder names) and the attempt (named
 subsets of :class:`AttemptRecord`: what it was launched with, and once it has
 ended the outcome the runner recorded, copied from the store row, so a failed
 attempt comes back failed and its duration is the same).
@@ -15,7 +15,6 @@ never fails the attempt (the store still has everything).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from datetime import datetime
@@ -26,6 +25,7 @@ from hyperparameter_system.files.atomic import write_text_atomic
 from hyperparameter_system.child_contract import Status
 from hyperparameter_system.files.child_files import ChildFileError, read_child_file
 from hyperparameter_system.store.records import AttemptRecord, CellRecord
+from hyperparameter_system.store.rows import stored_cell
 
 if TYPE_CHECKING:
     from hyperparameter_system.store.core import Store
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 ATTEMPT_FILE = "attempt.json"
 MAX_ATTEMPT_FILE_BYTES = 1 << 22  # a record is a few kB (its command and env); more is junk
 FORMAT = 1
-# The CellRecord fields a file carries; all strings but ``option`` (any JSON).
+# The Cell fields a file carries; all strings but ``option`` (any JSON).
 CELL_KEYS = ("cell_id", "experiment", "model", "category", "option", "option_label", "run_name",
              "project", "group", "config_path")
 # Whole numbers a file carries too (absent from older files; seed and max_epochs may be null).
@@ -100,17 +100,14 @@ def read_attempt_file(folder: str | os.PathLike[str]) -> tuple[CellRecord, Attem
     problem = _problem(payload)
     if problem:
         return f"{path}: {problem}"
-    names = {f.name for f in dataclasses.fields(CellRecord)}
-    cell = CellRecord(**{"option": None, **{k: v for k, v in payload["cell"].items() if k in names},
-                         "created": str(payload["store_created_at"])})
-    cell = dataclasses.replace(cell, repeat=cell.repeat or 0)
+    cell = CellRecord(stored_cell(payload["cell"]), created=str(payload["store_created_at"]))
     columns = payload.get("columns") if isinstance(payload.get("columns"), dict) else {}
     launched = _typed(columns, LAUNCH_KEYS)
     env = columns.get("launch_env")
     known = {**launched, **_typed(payload.get("outcome") or {"status": Status.RUNNING.value}, OUTCOME_KEYS),
              "command": tuple(str(arg) for arg in launched["command"] or ()), "cwd": launched["cwd"] or "",
              "env": tuple(sorted((str(k), str(v)) for k, v in env.items())) if isinstance(env, dict) else ()}
-    record = AttemptRecord(**known, attempt=int(payload["attempt"]), cell_id=cell.cell_id,
+    record = AttemptRecord(**known, attempt=int(payload["attempt"]), cell_id=cell.cell.cell_id,
                            started_at=float(payload["started_at"]), output_dir=str(folder))
     return cell, record
 

@@ -23,7 +23,7 @@ from hyperparameter_system.child_contract import Status
 from hyperparameter_system.config.goal import Goal
 from hyperparameter_system.store.errors import FileIdentity, StoreError, check_header, check_writable, translated
 from hyperparameter_system.store.records import AttemptRecord, CellRecord
-from hyperparameter_system.store.rows import CellResult, EpochRow, attempt_from_row, int_or_none
+from hyperparameter_system.store.rows import CellResult, EpochRow, attempt_from_row, int_or_none, stored_cell
 from hyperparameter_system.store.schema import (
     BUSY_TIMEOUT_S, DEFAULT_LEASE_S, HOST, SCHEMA, SCHEMA_VERSION, add_missing_columns, assignments, check_version,
     claimable, create_tables, pid_alive, remove_stale_rebuilds, switch_to_wal)
@@ -343,11 +343,9 @@ class Store:
     def cells(self) -> list[CellRecord]:
         """Every cell as stored (no attempts yet: ``report.gather`` adds them)."""
         rows = self.query("SELECT * FROM cells ORDER BY model, category, run_name")
-        return [CellRecord(**{**dict(row), "option": json.loads(row["option"]) if row["option"] else None,
-                              # a store made before repeats or shared cells, opened read-only, lacks them
-                              "repeat": dict(row).get("repeat") or 0, "seed": dict(row).get("seed"),
-                              "same_as": dict(row).get("same_as") or "",
-                              "max_epochs": dict(row).get("max_epochs")}) for row in rows]
+        # a store made before repeats or shared cells, opened read-only, lacks their columns
+        return [CellRecord(stored_cell({**dict(row), "option": json.loads(row["option"]) if row["option"] else None}),
+                           created=row["created"]) for row in rows]
 
     def cell_results(self) -> list[CellResult]:
         """Every cell with its latest attempt and its best attempt by the store's goal."""
@@ -356,11 +354,11 @@ class Store:
             by_cell.setdefault(attempt.cell_id, []).append(attempt)
         goal = Goal.read(self.meta("goal"))
         results = []
-        for cell in self.cells():
-            tries = by_cell.get(cell.cell_id, [])
+        for record in self.cells():
+            tries = by_cell.get(record.cell.cell_id, [])
             scored = [a for a in tries if a.best_metric is not None]
             best = goal.best(scored, key=lambda a: a.best_metric) if scored else None
-            results.append(CellResult(cell, tries[-1] if tries else None, best, len(tries)))
+            results.append(CellResult(record.cell, tries[-1] if tries else None, best, len(tries)))
         return results
 
     def epochs(self, attempt_id: int) -> list[EpochRow]:

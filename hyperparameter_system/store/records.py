@@ -1,8 +1,9 @@
 """The record of a cell the store keeps and the report reads: one shape for both.
 
-:class:`CellRecord` is the stored part of a planned ``Cell`` (identity, option,
-names, seed, sharing) plus what its runs added (:class:`AttemptRecord` s with
-their evaluations, the sweep trial that made it). :class:`AttemptRecord` is the
+:class:`CellRecord` wraps the planned ``Cell`` (the one cell shape of the
+planner, the store and the report; read back from the store, its stored fields)
+with what its runs added (:class:`AttemptRecord` s with their evaluations, the
+epochs the newest one ran for, the sweep trial that made it). :class:`AttemptRecord` is the
 one shape of an attempt: the runner's outcome, the store's row, the report's
 line and ``attempt.json`` are all it. Plain frozen data: no SQLite, no torch.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from hyperparameter_system.matrix.cell import Cell
 
 INTERRUPTED = "interrupted"  # a running attempt whose runner died; not a child status
 
@@ -95,31 +98,23 @@ class SweepTrial:
 
 @dataclass(frozen=True)
 class CellRecord:
-    """A cell as the store keeps it: the stored part of the planned Cell, and what its runs added.
+    """A cell as the store keeps it: the planned :class:`Cell`, plus what its runs added.
 
-    ``Store.cells()`` hands it out with no attempts; the report's reading fills
-    ``attempts`` (oldest first), ``max_epochs`` and ``sweep``.
+    A wrapper, not a second shape of the cell: ``cell`` is the one shape the
+    planner, the store and the report share (read back from the store it holds
+    the stored fields only, see :class:`Cell`), and every field here is
+    something the plan did not know. ``Store.cells()`` hands it out with no
+    attempts; the report's reading fills ``attempts`` (oldest first),
+    ``max_epochs_run`` and ``sweep``.
     """
 
-    cell_id: str
-    model: str
-    category: str
-    option: Any
-    option_label: str
-    run_name: str
-    project: str
-    config_path: str
-    experiment: str = ""
-    group: str = ""  # the W&B group
+    cell: Cell
     created: str = ""  # when the store first saw the cell (ISO time)
     attempts: tuple[AttemptRecord, ...] = ()
-    max_epochs: int | None = None  # SOLVER.MAX_EPOCHS of the rendered config, if readable
     sweep: SweepTrial | None = None  # set when a sweep's trial made this cell
-    repeat: int = 0  # which training of its option (seed = the model's seed + repeat)
-    seed: int | None = None
-    # The id of the identical cell whose training this one shows ("" = its own); its
-    # attempts are that cell's, so count their compute once.
-    same_as: str = ""
+    # SOLVER.MAX_EPOCHS the newest attempt ran with: the cell's planned max_epochs unless its
+    # command line overrode it (a retry's own overrides among them); None when neither says.
+    max_epochs_run: int | None = None
 
     @property
     def latest(self) -> AttemptRecord | None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Mapping
 
-from hyperparameter_system.store.records import AttemptRecord, CellRecord
+from hyperparameter_system.matrix.cell import Cell
+from hyperparameter_system.store.records import AttemptRecord
 from hyperparameter_system.store.result_columns import join_result
 
 JSON_COLUMNS = frozenset({"command", "overrides", "result", "final_metrics"})
@@ -32,10 +33,30 @@ class EpochRow:
 class CellResult:
     """A cell with its latest and its best attempt, what a summary row needs."""
 
-    cell: CellRecord
+    cell: Cell
     latest: AttemptRecord | None
     best: AttemptRecord | None
     n_attempts: int
+
+
+# The Cell fields the store keeps (the cells table's columns but ``created``; an attempt.json's cell).
+STORED_CELL_FIELDS = ("cell_id", "experiment", "model", "category", "option", "option_label", "run_name",
+                      "project", "group", "config_path", "repeat", "seed", "same_as", "max_epochs")
+
+
+def stored_cell(fields: Mapping[str, Any]) -> Cell:
+    """The cell a store row or an attempt file holds (``option`` decoded already).
+
+    Fields newer than the first stores (repeat, seed, same_as, max_epochs) may
+    be missing: they read as a cell from before they existed. The launch-only
+    fields stay at their defaults (see :class:`Cell`).
+
+    Raises:
+        TypeError: a field without a default missing (a caller checks its input first).
+    """
+    kept = {k: fields[k] for k in STORED_CELL_FIELDS if k in fields}
+    return Cell.planned({**kept, "tags": (), "option": fields.get("option"), "repeat": fields.get("repeat") or 0,
+                         "same_as": fields.get("same_as") or ""})
 
 
 def attempt_from_row(row: sqlite3.Row) -> AttemptRecord:

@@ -104,7 +104,7 @@ def test_outcomes_of_a_users_command_say_what_happened(tmp_path: Path) -> None:
     bare = _cell(tmp_path, "bare", "off", metric_patterns=(),  # no wrapper: the runner reads its log
                  command=(sys.executable, "-c", "import shutil; raise OSError(28, 'No space left on device')"))
     with _run(tmp_path, [*cells, bare], "offline") as store:
-        got = {r.option_label: (r.attempts[-1].status, r.attempts[-1].error.splitlines()[0])
+        got = {r.cell.option_label: (r.attempts[-1].status, r.attempts[-1].error.splitlines()[0])
                for r in read_cells(store)}  # what the summary's error column shows
         dirs = [a.output_dir or "" for a in store.attempts()]
     assert got == {

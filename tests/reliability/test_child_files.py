@@ -103,7 +103,7 @@ def test_fuzzed_child_files_fail_only_their_own_attempt(tmp_path: Path) -> None:
 
 def _check_fuzzed(store: Store, cells: list, good: object, expected: dict[str, tuple[str, str | None]]) -> None:
     assert [a.status for a in store.attempts(good.cell_id)] == ["completed"]  # type: ignore[attr-defined]
-    rows = {r.cell_id: r for r in read_cells(store)}  # the report reads the same rows back
+    rows = {r.cell.cell_id: r for r in read_cells(store)}  # the report reads the same rows back
     for cell in cells:
         kind, fault = expected[cell.cell_id]
         [attempt] = store.attempts(cell.cell_id)

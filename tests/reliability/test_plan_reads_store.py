@@ -86,7 +86,7 @@ def test_the_plans_count_of_cells_to_run_is_what_the_run_would_start(tmp_path):
     config = write_experiment(tmp_path, parallel=1)
     path = _store_with_history(config, tmp_path / "runs")
     with Store.open(path) as store:
-        never_run = next(c for c in store.cells() if not store.attempts(c.cell_id))
+        never_run = next(r.cell for r in store.cells() if not store.attempts(r.cell.cell_id))
         failed = store.claim(never_run.cell_id, session="s", output_dir_for=lambda n: str(tmp_path))
         store.finish_attempt(failed.id, "failed", duration_s=40.0)
     plain = cli(config, "--matrix", timeout=60)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cell_records import cell_record
 from hyperparameter_system.report import build_summary, render
 from hyperparameter_system.report.records import AttemptRecord, CellRecord
 
@@ -11,9 +12,9 @@ def _record(label: str, status: str, *, error: str = "", run_dir: str = "") -> C
                             best_metric=0.5 if status == "completed" else None, best_epoch=1,
                             epochs_run=1, wandb_run_id="abc123" if run_dir else "",
                             wandb_run_dir=run_dir)
-    return CellRecord(cell_id=label, model="m", category="optimizer", option=label,
-                      option_label=label, run_name=label, project="m_proj",
-                      config_path=f"/cfg/{label}.yaml", attempts=(attempt,))
+    return cell_record(cell_id=label, model="m", category="optimizer", option=label,
+                       option_label=label, run_name=label, project="m_proj",
+                       config_path=f"/cfg/{label}.yaml", attempts=(attempt,))
 
 
 def test_error_text_from_a_user_script_is_escaped():
@@ -43,10 +44,10 @@ def _trial(sweep_id: str, trial: int, value: float, epochs: int = 1) -> CellReco
     attempt = AttemptRecord(attempt=1, status="completed", duration_s=5.0, best_metric=value, best_epoch=epochs,
                             epochs_run=epochs, history=history)
     label = f"learning_rate0.000{trial}_{sweep_id}-t{trial:03d}"
-    return CellRecord(cell_id=f"{sweep_id}-{trial}", model="m", category="sweep", option={"lr": trial},
-                      option_label=label, run_name=label, project="m_proj", config_path=f"/cfg/{label}.yaml",
-                      attempts=(attempt,), sweep=SweepTrial(sweep_id, trial, {"lr": trial * 1e-4,
-                                                                              "opt": {"name": "SGD"}}))
+    return cell_record(cell_id=f"{sweep_id}-{trial}", model="m", category="sweep", option={"lr": trial},
+                       option_label=label, run_name=label, project="m_proj", config_path=f"/cfg/{label}.yaml",
+                       attempts=(attempt,), sweep=SweepTrial(sweep_id, trial, {"lr": trial * 1e-4,
+                                                                               "opt": {"name": "SGD"}}))
 
 
 def test_trials_are_grouped_per_sweep_id_best_first_and_kept_out_of_the_matrix_table():

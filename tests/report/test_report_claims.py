@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from cell_records import cell_record
 from hyperparameter_system.report import build_summary, find_best, render, render_best
 from hyperparameter_system.report.records import AttemptRecord, CellRecord, EpochPoint
 from hyperparameter_system.user_command import wrapper_argv
@@ -22,9 +23,9 @@ def _cell(label: str, command: tuple[str, ...], *, run_id: str = "", run_dir: st
     attempt = AttemptRecord(attempt=1, status="completed", duration_s=10.0, best_metric=0.8,
                             best_epoch=2, epochs_run=2, command=command, history=ELAPSED,
                             wandb_run_id=run_id, wandb_run_dir=run_dir)
-    return CellRecord(cell_id=f"id-{label}", model="m", category=category, option=label,
-                      option_label=label, run_name=label, project="m",
-                      config_path=f"/cfg/{label}.yaml", attempts=(attempt,), max_epochs=3)
+    return cell_record(cell_id=f"id-{label}", model="m", category=category, option=label,
+                       option_label=label, run_name=label, project="m",
+                       config_path=f"/cfg/{label}.yaml", attempts=(attempt,), max_epochs=3)
 
 
 def _summary(*cells: CellRecord):

@@ -13,6 +13,7 @@ import json
 import pytest
 from scipy import stats as scipy_stats
 
+from cell_records import cell_record
 from hyperparameter_system.report import build_summary, render
 from hyperparameter_system.report.fmt import UNTESTED
 from hyperparameter_system.report.records import AttemptRecord, CellRecord
@@ -27,13 +28,13 @@ def _repeats(category: str, label: str, values: list[float], *, model: str = "m"
     store reads them: the target's attempts, the target's cell id).
     """
     return [
-        CellRecord(cell_id=f"{model}-{category}-{label}-{r}", model=model, category=category,
-                   option=label, option_label=label, run_name=f"{label}_r{r}" if r else label,
-                   project=model, config_path=f"/cfg/{label}_{r}.yaml", max_epochs=3,
-                   repeat=r, seed=42 + r,
-                   same_as=f"{model}-{same_as}-{same_as}-{r}" if same_as else "",
-                   attempts=(AttemptRecord(attempt=1, status=status, duration_s=10.0 + r,
-                                           best_metric=value, best_epoch=3, epochs_run=3),))
+        cell_record(cell_id=f"{model}-{category}-{label}-{r}", model=model, category=category,
+                    option=label, option_label=label, run_name=f"{label}_r{r}" if r else label,
+                    project=model, config_path=f"/cfg/{label}_{r}.yaml", max_epochs=3,
+                    repeat=r, seed=42 + r,
+                    same_as=f"{model}-{same_as}-{same_as}-{r}" if same_as else "",
+                    attempts=(AttemptRecord(attempt=1, status=status, duration_s=10.0 + r,
+                                            best_metric=value, best_epoch=3, epochs_run=3),))
         for r, value in enumerate(values)
     ]
 

@@ -7,6 +7,7 @@ finished one, and a cell run for another metric than the one asked about.
 
 from __future__ import annotations
 
+from cell_records import cell_record
 from hyperparameter_system.report import build_summary, find_best
 from hyperparameter_system.report.records import AttemptRecord, CellRecord, EpochPoint
 
@@ -20,9 +21,9 @@ def _cell(category: str, label: str, status: str = "completed", value: float | N
                                   duration_s=None if status == "running" else duration,
                                   best_metric=value, best_epoch=epochs, epochs_run=epochs,
                                   metric=metric_name, history=history),)
-    return CellRecord(cell_id=f"{model}-{category}-{label}", model=model, category=category,
-                      option=label, option_label=label, run_name=label, project=model,
-                      config_path=f"/cfg/{label}.yaml", attempts=attempts, max_epochs=max_epochs)
+    return cell_record(cell_id=f"{model}-{category}-{label}", model=model, category=category,
+                       option=label, option_label=label, run_name=label, project=model,
+                       config_path=f"/cfg/{label}.yaml", attempts=attempts, max_epochs=max_epochs)
 
 
 def _summary(cells, goal="maximize", metric="val/acc"):

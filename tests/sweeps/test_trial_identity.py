@@ -50,7 +50,7 @@ def test_matrix_cells_render_the_id_and_max_epochs_the_store_keeps(tmp_path: Pat
     store = Store.open(tmp_path / "out" / spec.name, created_at=datetime(2026, 11, 23, 12, 0))
     try:
         store.register_cells(cells)
-        rows = {row.run_name: row for row in store.cells()}
+        rows = {row.cell.run_name: row.cell for row in store.cells()}
     finally:
         store.close()
     assert len(paths) == len(cells) == 2

@@ -47,8 +47,8 @@ Public API (everything else is private):
     Store.add_epochs(attempt_id, records, start_seq=0) -> int
     Store.renew_leases(session, lease_s)
     Store.stale_attempts() -> list[AttemptRecord]   'running' rows of dead runners
-    Store.cells() -> list[CellRecord]               the stored cells, without attempts
-    Store.cell_results() -> list[CellResult]        every cell + latest and best attempt
+    Store.cells() -> list[CellRecord]               each stored Cell (its stored fields) + created, no attempts
+    Store.cell_results() -> list[CellResult]        every Cell + latest and best attempt
     Store.attempts(cell_id=None) -> list[AttemptRecord]
     Store.attempt(attempt_id) -> AttemptRecord | None
     Store.epochs(attempt_id) -> list[EpochRow]

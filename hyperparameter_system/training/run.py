@@ -82,7 +82,8 @@ def execute(prep: Prepared, stop: StopRequest) -> int:
             from hyperparameter_system.training.tensorboard_sink import TensorBoardSink
 
             tb = TensorBoardSink(out)
-        _train(prep, stop, tracker, wandb, tb)
+        if not stop.requested:  # a stop during start-up (imports, data) ends here: no W&B run, no step
+            _train(prep, stop, tracker, wandb, tb)
         if stop.requested:
             status, code, error = Status.STOPPED, cc.EXIT_STOPPED, f"stopped by {stop.signal_name}"
     except Exception as exc:

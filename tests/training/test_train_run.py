@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -148,6 +149,38 @@ def test_sigterm_mid_training_stops_cleanly_with_exit_5(tmp_path):
     assert result["status"] == "stopped" and "SIGTERM" in result["error"]
     assert 1 <= result["epochs_run"] < 200 and result["best_metric"] is not None
     assert set(result) == set(cc.RESULT_KEYS)
+
+
+def test_sigterm_during_start_up_stops_before_any_training(tmp_path):
+    """A cell stopped while it still imports (a cold start: seconds) ends as soon as it can, without
+    building the model or taking a step, instead of training on until the runner's grace runs out."""
+    out = tmp_path / "early"
+    child = start_child({"SOLVER.MAX_EPOCHS": 200, "INPUT.SIZE": 16}, out)
+    try:
+        _wait_for_stop_handler(child)
+        child.terminate()  # SIGTERM, the handler set, the imports still going
+        _, stderr = child.communicate(timeout=90)
+    finally:
+        child.kill()
+    assert child.returncode == cc.EXIT_STOPPED, stderr
+    result = json.loads((out / cc.RESULT_FILE).read_text())
+    assert result["status"] == "stopped" and "SIGTERM" in result["error"]
+    assert not cc.read_metrics(out / cc.METRICS_FILE).records
+    assert "training small_cnn" not in (out / cc.LOG_FILE).read_text()  # the model was never built
+
+
+def _wait_for_stop_handler(child) -> None:
+    """Until the child catches SIGTERM (its stop handler is the first thing it sets)."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{child.pid}/status").read_text()
+        caught = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), 16)
+        if caught & (1 << (signal.SIGTERM - 1)):
+            return
+        time.sleep(0.01)
+    pytest.fail("the child set no SIGTERM handler within 60 s")
 
 
 def _wait_for_first_evaluation(metrics: Path, child) -> None:

@@ -6,6 +6,7 @@ metric), so each run takes a few seconds.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -68,6 +69,24 @@ def test_matrix_into_a_closed_pipe_exits_130_like_every_command(tmp_path):
             os.close(write)
         assert done.returncode == 130, (action, done.stderr)
         assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_summary_whose_reader_leaves_midway_exits_130_even_unbuffered(tmp_path):
+    """An unbuffered stdout (PYTHONUNBUFFERED, as CI sets) wrote the page in one call: a reader that
+    left after the first bytes got part of it and the command said 0, as if all was written."""
+    config = _experiment(tmp_path)
+    subprocess.run(_command(config, "--all"), cwd=tmp_path, env=_env(), capture_output=True, timeout=120, check=True)
+    read, write = os.pipe()
+    fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, 4096)  # a page (50 kB here) past the pipe's buffer
+    with subprocess.Popen(_command(config, "--summary", "--format", "html", "--output", "-"), cwd=tmp_path,
+                          env={**_env(), "PYTHONUNBUFFERED": "1"}, stdout=write, stderr=subprocess.PIPE,
+                          text=True) as proc:
+        os.close(write)
+        assert os.read(read, 1)  # the page has begun, then the reader leaves (`| head -c1`)
+        os.close(read)
+        _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr, stderr
 
 
 def test_plain_progress_lines_name_the_model(tmp_path):

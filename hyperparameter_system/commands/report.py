@@ -51,8 +51,7 @@ def main(args: argparse.Namespace) -> int:
         width = shutil.get_terminal_size((120, 24)).columns if to_terminal else None
         text = render(summary, fmt, color=to_terminal, width=width)
     if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        write_stdout(text)
         return 0
     try:
         write_text_atomic(output, text)
@@ -60,6 +59,26 @@ def main(args: argparse.Namespace) -> int:
         raise HpsysError(f"--output: cannot write {output}: {error.strerror or error}") from None
     print(f"wrote {output}", file=sys.stderr)
     return 0
+
+
+def write_stdout(text: str) -> None:
+    """All of ``text`` to standard output, or BrokenPipeError (exit 130) when its reader left.
+
+    An unbuffered stdout (``PYTHONUNBUFFERED``) makes one write call of the whole
+    text; a pipe whose reader leaves midway takes part of it, and the rest was
+    dropped without a word (exit 0). The bytes go out in a loop instead, where
+    the next write after a short one meets the closed pipe.
+    """
+    sys.stdout.flush()
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # a stream without a descriptor (captured output)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    data = memoryview(text.encode(sys.stdout.encoding or "utf-8", errors="replace"))
+    while data:
+        data = data[os.write(fd, data):]
 
 
 def _format(asked: str | None, output: str | None, *, best: bool) -> str:

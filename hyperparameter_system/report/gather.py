@@ -40,6 +40,8 @@ def open_store(output_dir: str, experiment: str, hint: str) -> Store:
     """
     path = store_path(output_dir, experiment)
     if not path.is_file():
+        if next(path.parent.glob("*/*/attempt-*"), None) is not None:  # the layout --rebuild-store reads
+            hint = f"`hpsys --rebuild-store` to make it again from the attempt folders there, or {hint}"
         raise NoResultsError(
             f"no results yet for experiment {experiment} (looked in {path}); run {hint} first")
     try:

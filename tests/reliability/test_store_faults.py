@@ -86,7 +86,8 @@ def test_rebuilt_store_gives_the_same_summary(tmp_path: Path) -> None:
     db = store_path(tmp_path / "out", "st")
     for side in ("", "-wal", "-shm"):
         Path(f"{db}{side}").unlink(missing_ok=True)
-    assert cli(config, "--summary").returncode == 2  # the store is gone...
+    gone = cli(config, "--summary")  # the store is gone, its attempt folders are not: the way back is named...
+    assert gone.returncode == 2 and "hpsys --rebuild-store" in gone.stderr and gone.stderr.count("\n") == 1
     rebuilt = cli(config, "--rebuild-store")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "4 cell(s), 8 attempt(s)" in rebuilt.stdout

@@ -158,8 +158,9 @@ def _run(session: _Session, store: Store, options: Any, backend: str, args: argp
                        make_progress(sys.stdout))
     outcome = local.run()
     _print_trials(SweepState(store).trials(record.sweep_id), sweep, outcome.trials)
+    where = "" if options.ray is None else f" --backend ray --ray-address {shlex.quote(options.ray.address)}"
     print(f"continue with: hpsys --config {shlex.quote(str(args.config))} --sweep --sweep-id {record.sweep_id}"
-          " [--count N]", flush=True)
+          f"{where} [--count N]", flush=True)
     return outcome.exit_code
 
 

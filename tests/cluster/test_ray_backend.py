@@ -17,7 +17,7 @@ import pytest
 
 from hyperparameter_system.runner._process import find_attempt_processes, process_running
 from hyperparameter_system.runner.ray_agent import node_dir
-from ray_setup import (attempts, cells_by_model, fake_model, hpsys, hpsys_argv, query, summary, wait_for,
+from ray_setup import (ADDRESS, attempts, cells_by_model, fake_model, hpsys, hpsys_argv, query, summary, wait_for,
                        write_experiment)
 from wandb_runs import wait_for_offline_run
 
@@ -191,6 +191,7 @@ def test_a_sweep_runs_its_trials_on_the_cluster(cluster, tmp_path: Path) -> None
     assert done.returncode == 0, done.stdout + done.stderr
     rows = attempts(tmp_path)
     assert len(rows) == 2 and all(r[1] == "completed" and r[2] in ("head", "worker") for r in rows), rows
+    assert f"--backend ray --ray-address {ADDRESS} [--count N]" in done.stdout  # how to go on, on the cluster
 
 
 def test_a_lost_node_fails_its_attempt_and_the_retry_runs_elsewhere(cluster, tmp_path: Path) -> None:

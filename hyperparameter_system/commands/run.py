@@ -29,6 +29,7 @@ from hyperparameter_system.store import Store, store_path
 if TYPE_CHECKING:
     from hyperparameter_system.plugin.registry import Registry
     from hyperparameter_system.runner.cluster import AgentPool
+    from hyperparameter_system.runner.ray_connect import NoNodeFits
 
 
 def main(args: argparse.Namespace) -> int:
@@ -142,10 +143,13 @@ def run_options(spec: ExperimentSpec, args: argparse.Namespace) -> RunOptions:
     timeout = args.timeout if getattr(args, "timeout", None) is not None else execution.timeout_s
     ray = ray_options(spec, args)
     if ray is not None:
-        from hyperparameter_system.runner.ray_connect import cluster_slots, connect
+        from hyperparameter_system.runner.ray_connect import NoNodeFits, cluster_slots, connect
 
         connect(ray.address)
-        slots = cluster_slots(ray, getattr(args, "parallel", None))
+        try:
+            slots = cluster_slots(ray, getattr(args, "parallel", None))
+        except NoNodeFits as error:
+            raise _located(spec, error) from None
     else:
         slots = tuple(make_slots(devices, parallel))
     return RunOptions(
@@ -159,6 +163,16 @@ def run_options(spec: ExperimentSpec, args: argparse.Namespace) -> RunOptions:
         goal=spec.goal,
         extra_env=((PLUGIN_PATH_ENV, plugin_path(spec)),),
     )
+
+
+def _located(spec: ExperimentSpec, error: NoNodeFits) -> HpsysError:
+    """The ask no node meets, at its line of the experiment file (as the file's own errors are)."""
+    if spec.lines is None:
+        return error
+    if error.model is None:
+        return spec.lines.error(("execution", "resources_per_cell"), error.reason)
+    index = next(i for i, model in enumerate(spec.models) if model.name == error.model)
+    return spec.lines.error(("models", index, "resources"), error.reason)
 
 
 def ray_options(spec: ExperimentSpec, args: argparse.Namespace) -> RayOptions | None:

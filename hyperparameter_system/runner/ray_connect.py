@@ -76,19 +76,30 @@ def _cannot_join(address: str, why: str) -> HpsysError:
                       "`ray start --head`, or give --ray-address / RAY_ADDRESS; --backend local runs here)")
 
 
+class NoNodeFits(HpsysError):
+    """A resource ask no live node of the cluster can ever meet (its cells would wait in Ray's queue
+    forever). ``model`` is the model whose own ``resources`` ask it, None for ``resources_per_cell``."""
+
+    def __init__(self, model: str | None, ask: Mapping[str, float], nodes: list[Mapping[str, float]]) -> None:
+        self.model = model
+        shown = "; ".join(_resources_text(have) for have in nodes) or "no live node"
+        self.reason = f"{_resources_text(ask)}: no node of the Ray cluster has that much (nodes: {shown})"
+        where = f"models: {model}: resources" if model else "execution.resources_per_cell"
+        super().__init__(f"{where} {self.reason}")
+
+
 def cluster_slots(options: RayOptions, parallel: int | None) -> tuple[Slot, ...]:
     """As many slots as cells of the default size fit on the live nodes (or ``parallel`` when given).
 
     A model that asks for more waits in Ray's queue for its resources; its slot is taken meanwhile.
+
+    Raises:
+        NoNodeFits: an ask (the default, or a model's) that no live node can meet.
     """
     nodes = [node.get("Resources", {}) for node in import_ray().nodes() if node.get("Alive")]
-    asks = [("execution.resources_per_cell", options.resources),
-            *((f"models: {model}: resources", ask) for model, ask in options.model_resources.items())]
-    for where, ask in asks:  # a cell no node can ever take would wait in Ray's queue forever
+    for model, ask in ((None, options.resources), *options.model_resources.items()):
         if not any(_fits(have, ask) for have in nodes):
-            shown = "; ".join(_resources_text(have) for have in nodes) or "no live node"
-            raise HpsysError(f"{where} {_resources_text(ask)}: no node of the Ray cluster has that much "
-                             f"(nodes: {shown})")
+            raise NoNodeFits(model, ask, nodes)
     if parallel is None:
         parallel = sum(_fits(have, options.resources) for have in nodes)
     threads = max(1, int(options.resources.get("CPU", 1)))

@@ -79,6 +79,19 @@ def test_a_model_pinned_to_a_resource_one_node_has_once_runs_all_its_cells(clust
     assert [(r[1], r[2]) for r in rows] == [("completed", "worker")] * 3, rows
 
 
+def test_an_ask_no_node_can_meet_names_its_line_before_anything_is_written(cluster, tmp_path: Path) -> None:
+    """Its cells would wait in Ray's queue for ever: one line at the model's ``resources``, exit 2."""
+    config = write_experiment(tmp_path, [fake_model(tmp_path, "fits", epochs=1),
+                                         fake_model(tmp_path, "huge", {"worker_node": 2}, epochs=1)], options=0)
+    done = hpsys(cluster, config, "--all", timeout=120)
+    line = next(i for i, text in enumerate(config.read_text().splitlines(), 1) if "worker_node: 2" in text) - 1
+    errors = [text for text in done.stderr.splitlines() if "network_util.cc" not in text]  # Ray's own warning
+    assert done.returncode == 2 and len(errors) == 1, done.stdout + done.stderr
+    assert errors[0].startswith(f"error: {config}:{line}: models[1].resources: {{worker_node: 2}}: no node "
+                                "of the Ray cluster has that much"), done.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "configs").exists()
+
+
 def test_a_killed_keeper_stops_its_child_before_the_retry_and_a_fifo_is_not_read(cluster, tmp_path: Path) -> None:
     """kill -9 of the process between agent and child: the child is stopped before the crash retry
     starts (one completed training, by the retry); a child's FIFO named metrics.jsonl in a folder

@@ -87,3 +87,20 @@ def test_a_ctrl_c_while_a_big_plan_renders_leaves_only_whole_configs(tmp_path: P
     assert child.returncode == 130 and err.strip().endswith("interrupted"), err
     endings = {path.read_text().rstrip("\n").rpartition("\n")[2] for path in folder.iterdir()}  # last lines
     assert len(endings) == 1 and "" not in endings, f"configs not whole: {len(endings)} different endings"
+
+
+def test_a_folder_at_a_configs_name_is_one_line_naming_that_config(tmp_path: Path) -> None:
+    from hyperparameter_system.commands.folders import render_configs
+    from hyperparameter_system.config.experiment import load_experiment
+    from hyperparameter_system.errors import HpsysError
+    from hyperparameter_system.hyperparameter_configs import plan_matrix
+    from hyperparameter_system.plugin.loading import load_plugins_for
+
+    (tmp_path / "exp.yaml").write_text(f"experiment: {{name: dirs, temp_config_dir: {tmp_path / 'c'}}}\n"
+                                       "models: [small_cnn]\n")
+    spec = load_experiment(str(tmp_path / "exp.yaml"))
+    registry = load_plugins_for(spec)
+    cells = plan_matrix(spec, registry, now=datetime(2026, 11, 23))
+    Path(cells[0].config_path).mkdir(parents=True)
+    with pytest.raises(HpsysError, match=f"cannot write {cells[0].config_path}: Is a directory$"):
+        render_configs(cells, spec, registry)

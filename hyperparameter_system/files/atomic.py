@@ -101,8 +101,8 @@ def stop_signals_held() -> Iterator[None]:
         yield
         return
     came: list[int] = []
-    held = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    held = {sig: handler for sig, handler in held.items() if handler is not None}  # None: not Python's to swap
+    held = {sig: handler for sig in (signal.SIGINT, signal.SIGTERM)
+            if (handler := signal.getsignal(sig)) is not None}  # None: a handler not Python's, left alone
     for sig in held:
         signal.signal(sig, lambda signum, _frame: came.append(signum))
     try:

@@ -52,5 +52,5 @@ def render_configs(cells: Sequence[Cell], spec: ExperimentSpec, registry: Regist
     try:
         render_cells(cells, spec, registry)
     except OSError as error:
-        where = error.filename or spec.temp_config_dir
+        where = error.filename2 or error.filename or spec.temp_config_dir  # a rename's target, not its temporary file
         raise HpsysError(f"temp_config_dir: cannot write {where}: {error.strerror or error}") from None

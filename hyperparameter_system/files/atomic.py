@@ -8,11 +8,15 @@ exists already takes the temporary name and the rename.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
+import signal
+import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 # Results and configs are meant to be shared with colleagues on the same machine, like any
 # file a tool writes: this mode whatever the umask.
@@ -81,6 +85,33 @@ def write_text_new(path: str | os.PathLike[str], text: str) -> None:
     except BaseException:
         _unlink_if_same(target, made)  # not a file another writer has put in its place meanwhile
         raise
+
+
+@contextlib.contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block ends, then deliver the first that came.
+
+    For files written in place (:func:`write_text_new`): an interrupt landing
+    right after a file was created, before its writer knew which file it had
+    made, left it empty under its real name. Held, it lands once every file is
+    whole. Python runs signal handlers in the main thread only; elsewhere the
+    block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    held = {sig: handler for sig in (signal.SIGINT, signal.SIGTERM)
+            if (handler := signal.getsignal(sig)) is not None}  # None: a handler not Python's, left alone
+    for sig in held:
+        signal.signal(sig, lambda signum, _frame: came.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in held.items():
+            signal.signal(sig, handler)
+        if came:
+            signal.raise_signal(came[0])
 
 
 def _unlink_if_same(path: str, made: os.stat_result) -> None:

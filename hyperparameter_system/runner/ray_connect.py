@@ -7,8 +7,11 @@ run does once, before its first cell, and the one place ray is imported.
 from __future__ import annotations
 
 import os
+import signal
 import socket
-from typing import Any, Mapping
+import threading
+from types import FrameType
+from typing import Any, Callable, Mapping
 
 from hyperparameter_system.errors import HpsysError
 from hyperparameter_system.runner._devices import Slot
@@ -34,11 +37,25 @@ def connect(address: str) -> None:
     if ray.is_initialized():
         return
     resolved = _answering(address)
+    term = signal.getsignal(signal.SIGTERM)
     try:
         ray.init(address=resolved, namespace=NAMESPACE, log_to_driver=False, logging_level="ERROR",
                  configure_logging=False, _node_ip_address=_local_ip_towards(resolved))
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise _cannot_join(address, str(error)) from None
+    finally:
+        _keep_sigterm(term)
+
+
+def _keep_sigterm(handler: Callable[[int, FrameType | None], Any] | int | None) -> None:
+    """SIGTERM does what the command set again (a Ctrl-C until the runner's loop: what it started is closed).
+
+    ``ray.init`` makes it exit the driver at once, and Ray's core worker then
+    prints a stack dump and aborts: a SIGTERM while the plan was checked or
+    rendered left neither the "interrupted" line nor the driver's own clean-up.
+    """
+    if handler is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
 
 
 def _answering(address: str) -> str:

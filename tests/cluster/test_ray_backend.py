@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from hyperparameter_system.runner._process import find_attempt_processes, process_running
 from hyperparameter_system.runner.ray_agent import node_dir
@@ -241,3 +243,22 @@ def test_a_lost_node_fails_its_attempt_and_the_retry_runs_elsewhere(cluster, tmp
     assert gone_after < GRACE_S + 5, f"the child on the lost node lingered {gone_after:.0f}s"
     report = json.loads(hpsys(cluster, victim, "--summary", "--format", "json").stdout)
     assert cells_by_model(report)["victim"][0]["node"] == "head"
+
+
+def test_sigterm_while_the_plan_renders_is_an_interrupt_not_a_ray_crash(cluster, tmp_path: Path) -> None:
+    """Until the runner's loop a SIGTERM is a Ctrl-C: the driver says "interrupted" and exits 130,
+    letting its prestarted agents go (Ray's own handler dumped a stack and aborted instead)."""
+    config = write_experiment(tmp_path, [fake_model(tmp_path, "many")], options=1)
+    experiment = yaml.safe_load(config.read_text())
+    experiment["categories"]["optimizer"]["options"] = [{"name": "SGD", "lr": 1e-5 * (i + 1)} for i in range(800)]
+    config.write_text(yaml.safe_dump(experiment))
+    driver = cluster.popen(hpsys_argv(config, "--all"), cwd=tmp_path, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+    folder = tmp_path / "configs" / "rx" / "many"
+    try:
+        wait_for(lambda: folder.is_dir() and len(os.listdir(folder)) > 20, "the configs being rendered", timeout=120)
+        driver.send_signal(signal.SIGTERM)
+        _out, err = driver.communicate(timeout=60)
+    finally:
+        driver.kill()
+    assert driver.returncode == 130 and err.strip().endswith("interrupted"), (driver.returncode, err[-800:])

@@ -34,7 +34,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
-from hyperparameter_system.files.atomic import stop_signals_held, write_text_new
+from hyperparameter_system.files.atomic import write_text_atomic
 from hyperparameter_system.matrix.cell import ACCUM_KEY, BASELINE, BATCH_KEY, EPOCHS_KEY, Cell
 from hyperparameter_system.config.command_check import check_command
 from hyperparameter_system.config.repeats import SEED_KEY, base_seed, repeat_run_name, seed_problem
@@ -361,9 +361,8 @@ def render_cells(cells: Sequence[Cell], spec: ExperimentSpec, registry: Registry
         texts.append((path, _header(cell) + cell.config.text()))
     for folder in {path.parent for path, _ in texts}:
         folder.mkdir(parents=True, exist_ok=True)
-    with stop_signals_held():  # a Ctrl-C lands once every file (each written in place) is whole
-        for path, text in texts:
-            write_text_new(path, text)  # rebuilt by every run; a child reads it only after all are written
+    for path, text in texts:
+        write_text_atomic(path, text, durable=False, make_parent=False)  # rebuilt by every run
     return [path for path, _ in texts]
 
 

@@ -1,22 +1,16 @@
 """Atomic file writes: a reader sees the old file or the whole new one, never half.
 
 One writer serves rendered configs, result.json and reports, so they all get
-the same guarantees and the same permissions. A file nothing reads yet (a new
-rendered config) is written in place (``write_text_new``), and only a file that
-exists already takes the temporary name and the rename.
+the same guarantees and the same permissions.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import re
-import signal
-import threading
 import time
 from pathlib import Path
-from typing import Iterator
 
 # Results and configs are meant to be shared with colleagues on the same machine, like any
 # file a tool writes: this mode whatever the umask.
@@ -53,74 +47,6 @@ def write_text_atomic(path: str | os.PathLike[str], text: str, *, durable: bool 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def write_text_new(path: str | os.PathLike[str], text: str) -> None:
-    """Write a file that should not exist yet straight to its place; one that exists already goes
-    through :func:`write_text_atomic` (a reader may be reading it).
-
-    For many new files written before anything reads them (a plan's rendered
-    configs): creating each under a temporary name and renaming it cost a
-    second metadata change per file. A file left half-written by a crash is
-    replaced whole by the next write, which finds it existing; a failed write
-    removes its file.
-    """
-    target = os.fspath(path)
-    try:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
-    except FileExistsError:
-        write_text_atomic(target, text, durable=False, make_parent=False)
-        return
-    made = os.fstat(fd)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        handle = os.fdopen(fd, "w", encoding="utf-8")
-    except BaseException:
-        os.close(fd)
-        _unlink_if_same(target, made)
-        raise
-    try:
-        with handle:
-            handle.write(text)
-    except BaseException:
-        _unlink_if_same(target, made)  # not a file another writer has put in its place meanwhile
-        raise
-
-
-@contextlib.contextmanager
-def stop_signals_held() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM until the block ends, then deliver the first that came.
-
-    For files written in place (:func:`write_text_new`): an interrupt landing
-    right after a file was created, before its writer knew which file it had
-    made, left it empty under its real name. Held, it lands once every file is
-    whole. Python runs signal handlers in the main thread only; elsewhere the
-    block runs as it is.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    came: list[int] = []
-    held = {sig: handler for sig in (signal.SIGINT, signal.SIGTERM)
-            if (handler := signal.getsignal(sig)) is not None}  # None: a handler not Python's, left alone
-    for sig in held:
-        signal.signal(sig, lambda signum, _frame: came.append(signum))
-    try:
-        yield
-    finally:
-        for sig, handler in held.items():
-            signal.signal(sig, handler)
-        if came:
-            signal.raise_signal(came[0])
-
-
-def _unlink_if_same(path: str, made: os.stat_result) -> None:
-    try:
-        now = os.stat(path)
-    except OSError:
-        return
-    if (now.st_dev, now.st_ino) == (made.st_dev, made.st_ino):
-        os.unlink(path)
 
 
 def _open_temp(folder: str, name: str) -> tuple[int, str]:

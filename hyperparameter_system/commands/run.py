@@ -118,8 +118,9 @@ def begin_agents(agents: AgentPool | None, cells: list[Cell], options: RunOption
     rendered. No more than the cells: an idle agent holds its resources (a GPU) from other users."""
     if agents is None or options.ray is None or not fresh:
         return
-    default = [cell for cell in cells if not cell.same_as and options.ray.for_model(cell.model) == options.ray.resources]
-    agents.prestart(options.ray.resources, min(len(default), len(options.slots)))
+    ray = options.ray
+    default = [cell for cell in cells if not cell.same_as and ray.for_model(cell.model) == ray.resources]
+    agents.prestart(ray.resources, min(len(default), len(options.slots)))
 
 
 def idle_imports(cells: list[Cell], registry: Registry) -> tuple[str, ...]:

@@ -86,7 +86,7 @@ CSV_COLUMNS = (
     "significant", "same_as", "duration_s", "compute_s", "saved_by_early_stopping_s",
     "saved_by_shared_cells_s",
     "is_best_in_category", "is_best_of_model", "attempts", "run_name", "cell_id",
-    "config_path", "wandb_path",
+    "config_path", "wandb_path", "node",
 )
 
 

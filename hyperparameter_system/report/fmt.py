@@ -116,6 +116,16 @@ def node(cell: CellSummary) -> str:
     return (latest.node or "") if latest else ""
 
 
+def columns(summary: ExperimentSummary) -> list[str]:
+    """The summary table's columns in every format: :data:`NODE_COLUMN` last when a cell ran elsewhere."""
+    return COLUMNS + [NODE_COLUMN] * ran_elsewhere(summary)
+
+
+def table_row(cell: CellSummary, shown: list[str], mark: str = BEST_MARK) -> list[str]:
+    """A cell's values under the ``shown`` columns (:func:`columns`)."""
+    return cell_row(cell, mark) + [node(cell)] * (NODE_COLUMN in shown)
+
+
 def ran_elsewhere(summary: ExperimentSummary) -> bool:
     """True when a cell's newest attempt ran on another machine than its runner's."""
     return any(c.record.latest is not None and c.record.latest.node not in (None, c.record.latest.runner_host)

@@ -27,9 +27,10 @@ from hyperparameter_system.report.summary import FINISHED
 def _model_context(model: ModelSummary, s: ExperimentSummary) -> dict[str, Any]:
     """Everything the template shows for one model, pre-formatted."""
     matrix = [c for c in model.cells if c.record.sweep is None]
+    shown = fmt.columns(s)
     rows = [{
         "cell_id": c.cell_id,
-        "cells": list(zip(fmt.COLUMNS, fmt.cell_row(c))),
+        "cells": list(zip(shown, fmt.table_row(c, shown))),
         "best_model": c.is_best_of_model,
         "wandb": wandb_reference(c.record, s.wandb_entity),
     } for c in matrix]
@@ -132,7 +133,7 @@ def render_html(summary: ExperimentSummary) -> str:
         generated=generated.strftime("%Y-%m-%d %H:%M UTC"),
         compute={"spent": fmt.duration(summary.compute_s), "saved": fmt.duration(summary.saved_s),
                  "shared": fmt.duration(summary.shared_saved_s)},
-        columns=fmt.COLUMNS,
+        columns=fmt.columns(summary),
         mark=fmt.BEST_MARK,
         notice=fmt.test_notice(summary),
         models=[_model_context(m, summary) for m in summary.models],

@@ -41,15 +41,15 @@ def render_table(summary: ExperimentSummary, *, width: int | None = None, color:
     console = Console(file=buffer, width=width or 240, force_terminal=color,
                       no_color=not color, highlight=False, soft_wrap=False)
     console.print(_header(summary))
-    nodes = fmt.ran_elsewhere(summary)
+    shown = fmt.columns(summary)
     for model in summary.models:
         table = Table(title=f"{model.model}  (W&B project {model.project})", title_justify="left")
         longest = max((len(fmt.option(c)) for c in model.cells), default=6)
-        for name in fmt.COLUMNS + [fmt.NODE_COLUMN] * nodes:  # an option label is never cut: it names a run
+        for name in shown:  # an option label is never cut: it names a run
             table.add_column(name, justify="right" if name in fmt.NUMERIC else "left",
                              no_wrap=True, min_width=longest if name == "option" else None)
         for cell in model.cells:
-            table.add_row(*fmt.cell_row(cell), *[fmt.node(cell)] * nodes,
+            table.add_row(*fmt.table_row(cell, shown),
                           style="bold" if cell.is_best_of_model else None)
         console.print(table)
         console.print(f"  {fmt.best_line(model, summary.metric)}")
@@ -72,12 +72,12 @@ def _md_literal(text: str) -> str:
     return html.escape(re.sub(r"([\\`*_\[\]|])", r"\\\1", text), quote=False)
 
 
-def _md_model(model: ModelSummary, metric_name: str) -> list[str]:
+def _md_model(model: ModelSummary, metric_name: str, shown: list[str]) -> list[str]:
     lines = [f"## {model.model}", "", f"W&B project `{model.project}`", ""]
-    lines.append("| " + " | ".join(fmt.COLUMNS) + " |")
-    lines.append("|" + "|".join("---:" if c in fmt.NUMERIC else "---" for c in fmt.COLUMNS) + "|")
+    lines.append("| " + " | ".join(shown) + " |")
+    lines.append("|" + "|".join("---:" if c in fmt.NUMERIC else "---" for c in shown) + "|")
     for cell in model.cells:
-        row = [_md_escape(v) for v in fmt.cell_row(cell, mark="")]
+        row = [_md_escape(v) for v in fmt.table_row(cell, shown, mark="")]
         if cell.is_best_of_model:
             row = [f"**{v.strip()}**" if v.strip() else v for v in row]
         if fmt.is_winner(cell):  # the mark outside the bold: "**x** \*" (a bare * would end it)
@@ -96,7 +96,7 @@ def render_markdown(summary: ExperimentSummary) -> str:
     """GitHub-flavoured Markdown: a heading and a table per model."""
     lines = [f"# {summary.experiment}", "", _header(summary), ""]
     for model in summary.models:
-        lines += _md_model(model, summary.metric)
+        lines += _md_model(model, summary.metric, fmt.columns(summary))
     lines += [f"{_md_literal(line)}\n" for line in _footer(summary)]
     lines += ["**bold**: best mean of the model", ""]
     return "\n".join(lines)

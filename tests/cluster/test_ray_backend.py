@@ -7,6 +7,8 @@ trainer on digits), the store is real SQLite, W&B runs offline and is read back.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -58,6 +60,13 @@ def test_cells_spread_over_both_nodes_and_come_back_without_shared_storage(clust
     assert {c["node"] for c in cells["small_cnn"]} == {"worker"}, cells["small_cnn"]
     assert {c["node"] for c in cells["fake"]} == {"head"}, cells["fake"]
     assert all(c["status"] == "completed" for m in cells.values() for c in m), cells
+    markdown = hpsys(cluster, config, "--summary", "--format", "md").stdout  # every format names the node
+    ends = [line.rsplit("|", 2)[1].strip(" *") for line in markdown.splitlines() if line.startswith("| ")]
+    assert ends.count("node") == 2 and sorted(e for e in ends if e != "node") == ["head"] * 2 + ["worker"] * 2, ends
+    rows = list(csv.DictReader(io.StringIO(hpsys(cluster, config, "--summary", "--format", "csv").stdout)))
+    assert sorted(r["node"] for r in rows) == ["head"] * 2 + ["worker"] * 2, rows
+    page = hpsys(cluster, config, "--summary", "--format", "html").stdout
+    assert page.count("<th>node</th>") == 2 and page.count('<td class="num">worker</td>') == 2
     for cell in cells["small_cnn"]:
         folder = Path(cell["wandb"]["run_dir"]).parents[1]
         assert str(folder).startswith(str(tmp_path / "out")), f"W&B run not in the driver's folder: {folder}"

@@ -13,7 +13,7 @@ Spans are from the first cell's start to the last cell's end, as the store
 recorded them (the driver's own start-up is not the cells'). The cluster runs
 in a private network namespace, on loopback only (see loopback_cluster.py).
 
-    python bench/ray_bench.py [--cells 8] [--sleep 4]
+    python bench/ray_bench.py [--cells 8] [--sleep 4] [--cpus-per-node N]
 """
 
 from __future__ import annotations

@@ -137,16 +137,7 @@ def test_child_process_trains_digits_without_torchvision_or_timm(tmp_path):
 
 def test_sigterm_mid_training_stops_cleanly_with_exit_5(tmp_path):
     out = tmp_path / "stopped"
-    child = start_child({"SOLVER.MAX_EPOCHS": 200, "INPUT.SIZE": 16}, out)
-    try:
-        _wait_for_first_evaluation(out / cc.METRICS_FILE, child)
-        child.terminate()  # SIGTERM
-        _, stderr = child.communicate(timeout=60)
-    finally:
-        child.kill()
-    assert child.returncode == cc.EXIT_STOPPED, stderr
-    result = json.loads((out / cc.RESULT_FILE).read_text())
-    assert result["status"] == "stopped" and "SIGTERM" in result["error"]
+    result = _stopped_run(out, lambda child: _wait_for_first_evaluation(out / cc.METRICS_FILE, child), within_s=60)
     assert 1 <= result["epochs_run"] < 200 and result["best_metric"] is not None
     assert set(result) == set(cc.RESULT_KEYS)
 
@@ -155,18 +146,25 @@ def test_sigterm_during_start_up_stops_before_any_training(tmp_path):
     """A cell stopped while it still imports (a cold start: seconds) ends as soon as it can, without
     building the model or taking a step, instead of training on until the runner's grace runs out."""
     out = tmp_path / "early"
+    _stopped_run(out, _wait_for_stop_handler, within_s=90)  # SIGTERM once the handler is set, imports still going
+    assert not cc.read_metrics(out / cc.METRICS_FILE).records
+    assert "training small_cnn" not in (out / cc.LOG_FILE).read_text()  # the model was never built
+
+
+def _stopped_run(out: Path, until, *, within_s: float) -> dict:
+    """A long training SIGTERMed once ``until(child)`` returns: it exits 5 within ``within_s`` with a
+    ``stopped`` result (returned)."""
     child = start_child({"SOLVER.MAX_EPOCHS": 200, "INPUT.SIZE": 16}, out)
     try:
-        _wait_for_stop_handler(child)
-        child.terminate()  # SIGTERM, the handler set, the imports still going
-        _, stderr = child.communicate(timeout=90)
+        until(child)
+        child.terminate()  # SIGTERM
+        _, stderr = child.communicate(timeout=within_s)
     finally:
         child.kill()
     assert child.returncode == cc.EXIT_STOPPED, stderr
     result = json.loads((out / cc.RESULT_FILE).read_text())
     assert result["status"] == "stopped" and "SIGTERM" in result["error"]
-    assert not cc.read_metrics(out / cc.METRICS_FILE).records
-    assert "training small_cnn" not in (out / cc.LOG_FILE).read_text()  # the model was never built
+    return result
 
 
 def _wait_for_stop_handler(child) -> None:
